@@ -1,0 +1,12 @@
+// The beamtrace command line: a root command with one subcommand per job. Thin: parses, calls a
+// library, prints.
+import ArgumentParser
+
+@main
+struct BeamTrace: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "beamtrace",
+        abstract: "Trace capture and replay for BEAM (Erlang/Elixir) systems.",
+        subcommands: [TermCommand.self]
+    )
+}
