@@ -8,22 +8,48 @@ let package = Package(
     products: [
         .executable(name: "beamtrace", targets: ["beamtrace"]),
         .library(name: "BeamTerm", targets: ["BeamTerm"]),
+        .library(name: "BeamDistribution", targets: ["BeamDistribution"]),
+        .library(name: "TraceModel", targets: ["TraceModel"]),
+        .library(name: "CaptureStore", targets: ["CaptureStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "BeamTerm", dependencies: ["CZlib"]),
+        .target(
+            name: "BeamDistribution",
+            dependencies: [
+                "BeamTerm",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "TraceModel", dependencies: ["BeamTerm"]),
+        .target(
+            name: "CaptureStore",
+            dependencies: [
+                "TraceModel", "CLZ4",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         .executableTarget(
             name: "beamtrace",
             dependencies: [
-                "BeamTerm",
+                "BeamTerm", "BeamDistribution", "TraceModel", "CaptureStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "BeamTermTests", dependencies: ["BeamTerm", "TestSupport", "beamtrace"]),
+        .testTarget(name: "BeamDistributionTests", dependencies: ["BeamDistribution", "TestSupport", "beamtrace"]),
+        .testTarget(name: "TraceModelTests", dependencies: ["TraceModel", "TestSupport"]),
+        .testTarget(name: "CaptureStoreTests", dependencies: ["CaptureStore", "TestSupport", "beamtrace"]),
     ]
 )

@@ -1,0 +1,1 @@
+// BeamDistribution: EPMD, the distribution handshake, a hidden node, rpc. (Being built.)

@@ -1,0 +1,1 @@
+// CaptureStore: the capture format. (Being built.)
