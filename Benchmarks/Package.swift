@@ -1,0 +1,28 @@
+// swift-tools-version: 6.1
+// beamtrace benchmarks (ordo-one/benchmark). Run: swift package --package-path Benchmarks benchmark
+import PackageDescription
+import Foundation
+
+// SwiftPM names a path dependency after its directory, which differs between checkouts.
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+let rootPackage = root.lastPathComponent.lowercased()
+
+let package = Package(
+    name: "beamtrace-benchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(path: root.path),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "TermDecode",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "BeamTerm", package: rootPackage),
+            ],
+            path: "Benchmarks/TermDecode",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ]
+)
