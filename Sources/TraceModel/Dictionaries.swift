@@ -1,0 +1,187 @@
+// The capture's dictionaries: atoms, nodes, processes (pids, ports, names) and functions, each
+// interned once and referred to by a small integer id from events. Id 0 is "none" everywhere.
+import BeamTerm
+
+/// {Module, Function, Arity} by atom ids.
+public struct MFA: Sendable, Hashable {
+    public var module: AtomID
+    public var function: AtomID
+    public var arity: UInt32
+    public init(module: AtomID, function: AtomID, arity: UInt32) {
+        self.module = module
+        self.function = function
+        self.arity = arity
+    }
+}
+
+/// Something a trace message names as a process: a pid, a port, or a registered name it was sent to.
+public enum ProcessIdentity: Sendable, Hashable {
+    case pid(node: NodeID, id: UInt32, serial: UInt32, creation: UInt32)
+    case port(node: NodeID, id: UInt64, creation: UInt32)
+    /// A local registered name used as a send destination.
+    case name(AtomID)
+    /// `{Name, Node}` used as a send destination.
+    case remoteName(AtomID, node: NodeID)
+
+    public var node: NodeID {
+        switch self {
+        case .pid(let node, _, _, _), .port(let node, _, _), .remoteName(_, let node): return node
+        case .name: return 0
+        }
+    }
+}
+
+public struct ProcessEntry: Sendable, Hashable {
+    public var identity: ProcessIdentity
+    /// The latest registered name known for it (register events, ttb metadata); 0 when none.
+    public var registeredName: AtomID
+    /// Its initial call (spawn events, ttb metadata); 0 when unknown.
+    public var initialCall: FunctionID
+
+    public init(identity: ProcessIdentity, registeredName: AtomID = 0, initialCall: FunctionID = 0) {
+        self.identity = identity
+        self.registeredName = registeredName
+        self.initialCall = initialCall
+    }
+}
+
+public struct TraceDictionaries: Sendable {
+    /// Atom texts by id; `atoms[0]` is the empty placeholder for "none".
+    public private(set) var atoms: [String] = [""]
+    /// Node names as atom ids, by node id.
+    public private(set) var nodes: [AtomID] = [0]
+    public private(set) var processes: [ProcessEntry] = [ProcessEntry(identity: .name(0))]
+    public private(set) var functions: [MFA] = [MFA(module: 0, function: 0, arity: 0)]
+    /// Process ids whose name or initial call changed since `takeUpdatedProcesses()`.
+    public private(set) var updatedProcesses: [ProcessID] = []
+
+    private var atomIDs: [String: AtomID] = [:]
+    private var nodeIDs: [AtomID: NodeID] = [:]
+    private var processIDs: [ProcessIdentity: ProcessID] = [:]
+    private var functionIDs: [MFA: FunctionID] = [:]
+
+    public init() {}
+
+    // MARK: interning
+
+    public mutating func intern(atom text: String) -> AtomID {
+        if let id = atomIDs[text] { return id }
+        let id = AtomID(atoms.count)
+        atoms.append(text)
+        atomIDs[text] = id
+        return id
+    }
+
+    public mutating func intern(node atom: AtomID) -> NodeID {
+        if let id = nodeIDs[atom] { return id }
+        let id = NodeID(nodes.count)
+        nodes.append(atom)
+        nodeIDs[atom] = id
+        return id
+    }
+
+    public mutating func intern(node name: String) -> NodeID { intern(node: intern(atom: name)) }
+
+    public mutating func intern(process identity: ProcessIdentity) -> ProcessID {
+        if let id = processIDs[identity] { return id }
+        let id = ProcessID(processes.count)
+        processes.append(ProcessEntry(identity: identity))
+        processIDs[identity] = id
+        return id
+    }
+
+    public mutating func intern(function mfa: MFA) -> FunctionID {
+        if let id = functionIDs[mfa] { return id }
+        let id = FunctionID(functions.count)
+        functions.append(mfa)
+        functionIDs[mfa] = id
+        return id
+    }
+
+    public mutating func intern(module: String, function: String, arity: Int) -> FunctionID {
+        intern(function: MFA(module: intern(atom: module), function: intern(atom: function), arity: UInt32(arity)))
+    }
+
+    /// Records a registered name for a process (0 clears it); later calls win.
+    public mutating func setRegisteredName(_ name: AtomID, for process: ProcessID) {
+        guard Int(process) < processes.count, process != 0, processes[Int(process)].registeredName != name else { return }
+        processes[Int(process)].registeredName = name
+        updatedProcesses.append(process)
+    }
+
+    public mutating func setInitialCall(_ mfa: FunctionID, for process: ProcessID) {
+        guard Int(process) < processes.count, process != 0, processes[Int(process)].initialCall != mfa else { return }
+        processes[Int(process)].initialCall = mfa
+        updatedProcesses.append(process)
+    }
+
+    public mutating func takeUpdatedProcesses() -> [ProcessID] {
+        defer { updatedProcesses.removeAll(keepingCapacity: true) }
+        return updatedProcesses
+    }
+
+    /// Replaces a whole entry as a dictionary record from disk says (ids must arrive in order).
+    public mutating func restore(process entry: ProcessEntry, id: ProcessID) -> Bool {
+        if Int(id) == processes.count {
+            processes.append(entry)
+            processIDs[entry.identity] = id
+            return true
+        }
+        guard Int(id) < processes.count, id != 0 else { return false }
+        processes[Int(id)].registeredName = entry.registeredName
+        processes[Int(id)].initialCall = entry.initialCall
+        return true
+    }
+
+    // MARK: lookups
+
+    public func atom(_ id: AtomID) -> String { Int(id) < atoms.count ? atoms[Int(id)] : "?atom\(id)" }
+    public func atomID(_ text: String) -> AtomID? { atomIDs[text] }
+    public func nodeName(_ id: NodeID) -> String { Int(id) < nodes.count ? atom(nodes[Int(id)]) : "?node\(id)" }
+    public func nodeID(named name: String) -> NodeID? { atomIDs[name].flatMap { nodeIDs[$0] } }
+    public func process(_ id: ProcessID) -> ProcessEntry? { Int(id) < processes.count && id != 0 ? processes[Int(id)] : nil }
+    public func processID(_ identity: ProcessIdentity) -> ProcessID? { processIDs[identity] }
+    public func function(_ id: FunctionID) -> MFA? { Int(id) < functions.count && id != 0 ? functions[Int(id)] : nil }
+    public func functionID(_ mfa: MFA) -> FunctionID? { functionIDs[mfa] }
+
+    /// `mod:fun/arity` in Erlang syntax (atoms quoted where needed).
+    public func functionText(_ id: FunctionID) -> String {
+        guard let mfa = function(id) else { return "undefined" }
+        return "\(ErlangAtom.quoted(atom(mfa.module))):\(ErlangAtom.quoted(atom(mfa.function)))/\(mfa.arity)"
+    }
+
+    /// `<N.Id.Serial>` (N = node id − 1, so the first node prints as 0), `#Port<N.Id>`, or a name.
+    public func processText(_ id: ProcessID) -> String {
+        guard let entry = process(id) else { return "undefined" }
+        switch entry.identity {
+        case .pid(let node, let number, let serial, _): return "<\(max(Int(node) - 1, 0)).\(number).\(serial)>"
+        case .port(let node, let number, _): return "#Port<\(max(Int(node) - 1, 0)).\(number)>"
+        case .name(let atom): return ErlangAtom.quoted(self.atom(atom))
+        case .remoteName(let atom, let node): return "{\(ErlangAtom.quoted(self.atom(atom))),\(ErlangAtom.quoted(nodeName(node)))}"
+        }
+    }
+
+    /// The term a process id stands for (pids and ports with their node names).
+    public func processTerm(_ id: ProcessID) -> Term {
+        guard let entry = process(id) else { return .atom("undefined") }
+        switch entry.identity {
+        case .pid(let node, let number, let serial, let creation):
+            return .pid(Pid(node: Atom(nodeName(node)), id: number, serial: serial, creation: creation))
+        case .port(let node, let number, let creation):
+            return .port(Port(node: Atom(nodeName(node)), id: number, creation: creation))
+        case .name(let atom): return .atom(self.atom(atom))
+        case .remoteName(let atom, let node): return .tuple([.atom(self.atom(atom)), .atom(nodeName(node))])
+        }
+    }
+
+    /// Processes whose registered name is `name`.
+    public func processes(named name: String) -> [ProcessID] {
+        guard let atom = atomIDs[name] else { return [] }
+        var result: [ProcessID] = []
+        for (index, entry) in processes.enumerated() where index != 0 {
+            if entry.registeredName == atom { result.append(ProcessID(index)) }
+            if case .name(let named) = entry.identity, named == atom { result.append(ProcessID(index)) }
+        }
+        return result
+    }
+}
