@@ -17,10 +17,18 @@ extension Term {
 public enum ElixirAtom {
     /// `:foo`, `:"foo bar"`, `Foo` for `Elixir.Foo`, and `true`, `false`, `nil` bare.
     public static func literal(_ name: String) -> String {
-        if ["true", "false", "nil"].contains(name) { return name }
+        if ["true", "false", "nil", "Elixir"].contains(name) { return name }
         if let alias = moduleAlias(name) { return alias }
-        return ":" + (isIdentifier(name) ? name : quoted(name))
+        return ":" + (isIdentifier(name, allowUppercase: true) || operators.contains(name) ? name : quoted(name))
     }
+
+    /// Operator atoms Elixir prints without quotes (`:+`, `:|>`).
+    static let operators: Set<String> = [
+        "+", "-", "*", "/", "++", "--", "**", "!", "^", "&", "&&", "&&&", "|||", "||", "|", "<", ">", "<=",
+        ">=", "==", "!=", "===", "!==", "=~", "<>", "<-", "->", "..", "...", "|>", "<<<", ">>>", "<<~", "~>>",
+        "<~", "~>", "<~>", "<|>", "\\\\", "=", "::", "@", ".", "..//", "%", "%{}", "{}", "<<>>", "^^^", "~~~",
+        "+++", "---", "not", "and", "or", "in", "when",
+    ]
 
     /// `Foo.Bar` for `'Elixir.Foo.Bar'`, nil for other atoms.
     public static func moduleAlias(_ name: String) -> String? {
@@ -41,12 +49,15 @@ public enum ElixirAtom {
         ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || c == "_"
     }
 
-    static func isIdentifier(_ name: String) -> Bool {
+    /// An Elixir identifier (letters of any script, digits, `_`, `@`, an optional trailing `?` or `!`).
+    static func isIdentifier(_ name: String, allowUppercase: Bool = false) -> Bool {
         let scalars = Array(name.unicodeScalars)
-        guard let first = scalars.first, ("a"..."z").contains(first) || first == "_" else { return false }
+        guard let first = scalars.first,
+              first == "_" || (first.properties.isAlphabetic && (allowUppercase || !first.properties.isUppercase))
+        else { return false }
         var body = scalars.dropFirst()
         if let last = body.last, last == "?" || last == "!" { body = body.dropLast() }
-        return body.allSatisfy { isASCIIWord($0) || $0 == "@" }
+        return body.allSatisfy { $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "@" }
     }
 
     static func quoted(_ name: String) -> String { ElixirString.quoted(Array(name.unicodeScalars)) }
@@ -55,9 +66,11 @@ public enum ElixirAtom {
 enum ElixirString {
     static func quoted(_ scalars: [Unicode.Scalar], quote: String = "\"") -> String {
         var text = quote
-        for scalar in scalars {
+        for (i, scalar) in scalars.enumerated() {
             switch scalar {
-            case "\"": text += "\\\""
+            case "\"" where quote == "\"": text += "\\\""
+            case "'" where quote == "'": text += "\\'"
+            case "#" where i + 1 < scalars.count && scalars[i + 1] == "{": text += "\\#"
             case "\\": text += "\\\\"
             case "\n": text += "\\n"
             case "\r": text += "\\r"
@@ -67,7 +80,7 @@ enum ElixirString {
             case "\u{0C}": text += "\\f"
             case "\u{1B}": text += "\\e"
             case "\u{07}": text += "\\a"
-            case "#": text += "#"
+            case "\u{7F}": text += "\\d"
             default:
                 if scalar.value < 32 || scalar.value == 127 {
                     text += "\\x" + String(scalar.value, radix: 16, uppercase: true)
@@ -81,7 +94,13 @@ enum ElixirString {
 
     static func isPrintable(_ scalar: Unicode.Scalar) -> Bool {
         let c = scalar.value
-        return (32...126).contains(c) || (160...0x10FFFF).contains(c) || [7, 8, 9, 10, 11, 12, 13, 27].contains(c)
+        return (32...127).contains(c) || (160...0x10FFFF).contains(c) || [7, 8, 9, 10, 11, 12, 13, 27].contains(c)
+    }
+
+    /// Elixir 1.14 prints a list as a charlist only when all of it is printable ASCII.
+    static func isPrintableASCII(_ scalar: Unicode.Scalar) -> Bool {
+        let c = scalar.value
+        return (32...127).contains(c) || [7, 8, 9, 10, 11, 12, 13, 27].contains(c)
     }
 }
 
@@ -94,7 +113,7 @@ struct ElixirPrinter {
         switch term {
         case .integer(let value): out += String(value)
         case .bigInteger(let value): out += value.description
-        case .float(let value): out += ErlangFloat.format(value)
+        case .float(let value): out += ErlangFloat.format(value, elixir: true)
         case .atom(let atom): out += ElixirAtom.literal(atom.name)
         case .tuple(let elements):
             out += "{"
@@ -103,7 +122,7 @@ struct ElixirPrinter {
         case .list(let elements):
             if elements.isEmpty { out += "[]"; return }
             if let scalars = Self.printableCharlist(elements) {
-                out += "~c" + ElixirString.quoted(scalars)
+                out += ElixirString.quoted(scalars, quote: "'")
                 return
             }
             if let keywords = Self.keywordPairs(elements) {
@@ -174,7 +193,7 @@ struct ElixirPrinter {
         var scalars: [Unicode.Scalar] = []
         for element in elements {
             guard case .integer(let value) = element, let code = UInt32(exactly: value),
-                  let scalar = Unicode.Scalar(code), ElixirString.isPrintable(scalar) else { return nil }
+                  let scalar = Unicode.Scalar(code), ElixirString.isPrintableASCII(scalar) else { return nil }
             scalars.append(scalar)
         }
         return scalars
@@ -198,6 +217,6 @@ struct ElixirPrinter {
     }
 
     static func functionName(_ name: String) -> String {
-        ElixirAtom.isIdentifier(name) ? name : ElixirAtom.quoted(name)
+        ElixirAtom.isIdentifier(name) || ElixirAtom.operators.contains(name) ? name : ElixirAtom.quoted(name)
     }
 }

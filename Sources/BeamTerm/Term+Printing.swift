@@ -244,8 +244,9 @@ enum ErlangString {
 
 /// Floats as OTP 25 prints them: the shortest digits that read back exactly, in plain or
 /// scientific layout, whichever is shorter (plain on a tie), scientific from 2^53 up.
+/// Elixir (1.14) differs above 1: plain below 1.0e16, scientific from there.
 public enum ErlangFloat {
-    public static func format(_ value: Double) -> String {
+    public static func format(_ value: Double, elixir: Bool = false) -> String {
         if value == 0 { return value.sign == .minus ? "-0.0" : "0.0" }
         let (digits, exponent) = shortestDigits(value.magnitude)
         let sign = value < 0 ? "-" : ""
@@ -262,6 +263,7 @@ public enum ErlangFloat {
         } else {
             plain = "0." + String(repeating: "0", count: -exponent - 1) + digits
         }
+        if elixir && exponent >= 0 { return sign + (exponent < 16 ? plain : scientific) }
         if value.magnitude >= 9007199254740992.0 || scientific.count < plain.count { return sign + scientific }
         return sign + plain
     }

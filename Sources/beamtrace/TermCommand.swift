@@ -32,7 +32,7 @@ struct TermCommand: ParsableCommand {
         do {
             term = try TermDecoder().decode(bytes)
         } catch {
-            throw ValidationError("\(error)")
+            throw CLIError("\(error)")
         }
         if elixir {
             print(term.elixirText(maxDepth: depth, maxWidth: width))
@@ -53,12 +53,12 @@ enum TermInput {
         }
         if FileManager.default.fileExists(atPath: input) {
             guard let data = FileManager.default.contents(atPath: input) else {
-                throw ValidationError("cannot read \(input)")
+                throw CLIError("cannot read \(input)")
             }
             return [UInt8](data)
         }
         guard let bytes = hexBytes(input) else {
-            throw ValidationError("\(input) is neither a file nor hex bytes")
+            throw CLIError("\(input) is neither a file nor hex bytes")
         }
         return bytes
     }
