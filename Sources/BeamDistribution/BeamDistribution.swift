@@ -1,1 +1,0 @@
-// BeamDistribution: EPMD, the distribution handshake, a hidden node, rpc. (Being built.)

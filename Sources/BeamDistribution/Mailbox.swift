@@ -1,0 +1,62 @@
+// A process of our own on the hidden node: a local pid that remote processes can send to, link to
+// and monitor, with everything addressed to it delivered as an AsyncSequence.
+import BeamTerm
+
+/// What arrives in a mailbox.
+public enum MailboxMessage: Sendable {
+    /// A message sent to the mailbox's pid.
+    case message(Term)
+    /// A process this mailbox monitored went down (`{'DOWN', Ref, process, Process, Reason}`); the
+    /// reason is `noconnection` when the connection to its node was lost.
+    case down(monitor: Reference, process: Term, reason: Term)
+    /// An exit signal: a linked process died, or someone called `exit(Pid, Reason)` on us.
+    case exit(from: Pid, reason: Term)
+    /// The connection is gone; the sequence ends after this.
+    case nodeDown(DistributionError)
+}
+
+/// Where a message goes: a pid, or a name registered on the connected node.
+public enum ProcessAddress: Sendable, Hashable {
+    case pid(Pid)
+    case name(Atom)
+}
+
+public final class Mailbox: AsyncSequence, Sendable {
+    public typealias Element = MailboxMessage
+    public typealias AsyncIterator = AsyncStream<MailboxMessage>.Iterator
+
+    /// Our pid: hand it to remote processes (e.g. as an rpc argument) so they can send to us.
+    public let pid: Pid
+    private let stream: AsyncStream<MailboxMessage>
+    private let core: ConnectionCore
+
+    init(pid: Pid, stream: AsyncStream<MailboxMessage>, core: ConnectionCore) {
+        self.pid = pid
+        self.stream = stream
+        self.core = core
+    }
+
+    /// One consumer at a time (it is an `AsyncStream`).
+    public func makeAsyncIterator() -> AsyncStream<MailboxMessage>.Iterator { stream.makeAsyncIterator() }
+
+    /// Sends `message` from this mailbox's pid.
+    public func send(to address: ProcessAddress, _ message: Term) throws(DistributionError) {
+        try core.send(to: address, message: message, from: pid)
+    }
+
+    /// Monitors a remote process (a pid, or a name registered on the node); a `.down` arrives when it
+    /// ends, at once with reason `noproc` if it does not exist.
+    @discardableResult
+    public func monitor(_ process: ProcessAddress) throws(DistributionError) -> Reference {
+        try core.monitor(process, owner: pid)
+    }
+
+    public func demonitor(_ reference: Reference) {
+        core.demonitor(reference, owner: pid)
+    }
+
+    /// Ends the mailbox: remote monitors of it see `normal`, and the sequence finishes.
+    public func close() {
+        core.closeMailbox(pid.id, reason: .atom("normal"))
+    }
+}
