@@ -13,10 +13,11 @@ struct ByteReader {
 
     @inlinable var remaining: Int { bytes.count - offset }
 
-    @inlinable mutating func readUInt8() -> UInt8? {
+    @inlinable @inline(__always) mutating func readUInt8() -> UInt8? {
         guard offset < bytes.count else { return nil }
-        defer { offset += 1 }
-        return bytes[offset]
+        let value = bytes.load(fromByteOffset: offset, as: UInt8.self)
+        offset += 1
+        return value
     }
 
     @inlinable mutating func readUInt16() -> UInt16? {
