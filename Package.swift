@@ -11,12 +11,15 @@ let package = Package(
         .library(name: "BeamDistribution", targets: ["BeamDistribution"]),
         .library(name: "TraceModel", targets: ["TraceModel"]),
         .library(name: "CaptureStore", targets: ["CaptureStore"]),
+        .library(name: "TraceSession", targets: ["TraceSession"]),
+        .library(name: "TraceAnalysis", targets: ["TraceAnalysis"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
@@ -39,10 +42,25 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        .target(
+            name: "TraceSession",
+            dependencies: [
+                "BeamDistribution", "CaptureStore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Resources")]
+        ),
+        .target(
+            name: "TraceAnalysis",
+            dependencies: [
+                "CaptureStore",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
         .executableTarget(
             name: "beamtrace",
             dependencies: [
-                "BeamTerm", "BeamDistribution", "TraceModel", "CaptureStore",
+                "BeamTerm", "BeamDistribution", "TraceModel", "CaptureStore", "TraceSession", "TraceAnalysis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -51,5 +69,7 @@ let package = Package(
         .testTarget(name: "BeamDistributionTests", dependencies: ["BeamDistribution", "TestSupport", "beamtrace"]),
         .testTarget(name: "TraceModelTests", dependencies: ["TraceModel", "TestSupport"]),
         .testTarget(name: "CaptureStoreTests", dependencies: ["CaptureStore", "TestSupport", "beamtrace"]),
+        .testTarget(name: "TraceSessionTests", dependencies: ["TraceSession", "TestSupport", "beamtrace"]),
+        .testTarget(name: "TraceAnalysisTests", dependencies: ["TraceAnalysis", "TestSupport", "beamtrace"]),
     ]
 )

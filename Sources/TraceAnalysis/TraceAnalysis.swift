@@ -1,0 +1,1 @@
+// TraceAnalysis: replay of captures (being built).

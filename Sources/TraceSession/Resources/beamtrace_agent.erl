@@ -1,0 +1,1 @@
+%% beamtrace agent (being built).

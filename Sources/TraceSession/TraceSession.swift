@@ -1,0 +1,1 @@
+// TraceSession: live recording on remote nodes (being built).
