@@ -120,17 +120,46 @@ public struct TraceDictionaries: Sendable {
         return updatedProcesses
     }
 
-    /// Replaces a whole entry as a dictionary record from disk says (ids must arrive in order).
-    public mutating func restore(process entry: ProcessEntry, id: ProcessID) -> Bool {
+    // MARK: restoring from disk (ids given; a gap is filled with placeholders so later ids stay right)
+
+    public mutating func restore(atom text: String, id: AtomID) {
+        guard id != 0 else { return }
+        while atoms.count < Int(id) { _ = intern(atom: "?missing-atom-\(atoms.count)") }
+        if Int(id) == atoms.count {
+            atoms.append(text)
+            if atomIDs[text] == nil { atomIDs[text] = id }
+        }
+    }
+
+    public mutating func restore(node atom: AtomID, id: NodeID) {
+        guard id != 0 else { return }
+        while nodes.count < Int(id) { nodes.append(0) }
+        if Int(id) == nodes.count {
+            nodes.append(atom)
+            if nodeIDs[atom] == nil { nodeIDs[atom] = id }
+        }
+    }
+
+    public mutating func restore(function mfa: MFA, id: FunctionID) {
+        guard id != 0 else { return }
+        while functions.count < Int(id) { functions.append(MFA(module: 0, function: 0, arity: 0)) }
+        if Int(id) == functions.count {
+            functions.append(mfa)
+            if functionIDs[mfa] == nil { functionIDs[mfa] = id }
+        }
+    }
+
+    /// Adds an entry, or updates the name and initial call of an existing one.
+    public mutating func restore(process entry: ProcessEntry, id: ProcessID) {
+        guard id != 0 else { return }
+        while processes.count < Int(id) { processes.append(ProcessEntry(identity: .name(0))) }
         if Int(id) == processes.count {
             processes.append(entry)
-            processIDs[entry.identity] = id
-            return true
+            if processIDs[entry.identity] == nil { processIDs[entry.identity] = id }
+            return
         }
-        guard Int(id) < processes.count, id != 0 else { return false }
         processes[Int(id)].registeredName = entry.registeredName
         processes[Int(id)].initialCall = entry.initialCall
-        return true
     }
 
     // MARK: lookups

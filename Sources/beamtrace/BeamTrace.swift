@@ -7,6 +7,7 @@ struct BeamTrace: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "beamtrace",
         abstract: "Trace capture and replay for BEAM (Erlang/Elixir) systems.",
-        subcommands: [TermCommand.self]
+        subcommands: [TermCommand.self, PingCommand.self, NodesCommand.self, RpcCommand.self,
+                      ImportCommand.self, InfoCommand.self, EventsCommand.self, IndexCommand.self]
     )
 }

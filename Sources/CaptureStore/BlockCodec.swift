@@ -1,0 +1,237 @@
+// Encoding a batch of events as one block body (columns, each LZ4-compressed on its own) and
+// decoding it back. The batch must already be in time order.
+import TraceModel
+
+struct BlockEncoder {
+    var columns: [ByteWriter] = Array(repeating: ByteWriter(capacity: 1 << 16), count: Format.columnCount)
+    var compressed: [UInt8] = []
+    var permutation: [Int32] = []
+    var sorted = EventBatch()
+
+    /// Sorts the batch by time (stable) into `sorted`; returns it (or the input when already in order).
+    mutating func sortedByTime(_ batch: EventBatch) -> EventBatch {
+        var inOrder = true
+        batch.times.withUnsafeBufferPointer { times in
+            var i = 1
+            while i < times.count {
+                if times[i] < times[i - 1] { inOrder = false; break }
+                i += 1
+            }
+        }
+        if inOrder { return batch }
+        permutation.removeAll(keepingCapacity: true)
+        for i in 0..<batch.count { permutation.append(Int32(i)) }
+        let times = batch.times
+        permutation.sort { a, b in
+            let ta = times[Int(a)], tb = times[Int(b)]
+            return ta != tb ? ta < tb : a < b
+        }
+        sorted.removeAll()
+        sorted.reserveCapacity(batch.count, payloadBytes: batch.payloadBytes.count)
+        for p in permutation {
+            let i = Int(p)
+            sorted.payloadBytes.append(contentsOf: batch.payloadBytes[batch.payloadRange(i)])
+            sorted.appendWithPayloadInPlace(batch[i])
+        }
+        return sorted
+    }
+
+    /// Encodes `batch` (time-ordered) as a block body and fills the block's index facts.
+    mutating func encode(_ batch: EventBatch, sequence: UInt64, droppedBefore: UInt64, into out: inout ByteWriter,
+                         entry: inout IndexEntry) {
+        for i in 0..<columns.count { columns[i].bytes.removeAll(keepingCapacity: true) }
+        let n = batch.count
+        let timeMin = batch.times.first ?? 0
+        let timeMax = batch.times.last ?? 0
+        var pidMin = UInt32.max, pidMax: UInt32 = 0
+        var kinds: UInt64 = 0, nodes: UInt64 = 0, maxQueue: UInt32 = 0, drops: UInt64 = 0
+        var previous = timeMin
+        var previousPayloadEnd: UInt32 = 0
+        for i in 0..<n {
+            let t = batch.times[i]
+            columns[0].varint(zigzag(t &- previous))
+            previous = t
+            let node = batch.nodes[i], pid = batch.pids[i], mfa = batch.mfas[i]
+            let kind = batch.kinds[i]
+            columns[1].varint(UInt64(node))
+            columns[2].varint(UInt64(pid))
+            columns[3].u8(kind.rawValue)
+            columns[4].u8(batch.flags[i].rawValue)
+            columns[5].varint(UInt64(mfa))
+            columns[6].varint(UInt64(batch.peers[i]))
+            let value = batch.values[i]
+            columns[7].varint(zigzag(value))
+            let end = batch.payloadEnds[i]
+            columns[8].varint(UInt64(end &- previousPayloadEnd))
+            previousPayloadEnd = end
+            if pid < pidMin { pidMin = pid }
+            if pid > pidMax { pidMax = pid }
+            kinds |= 1 << UInt64(kind.rawValue)
+            nodes |= 1 << UInt64(node & 63)
+            if mfa != 0 { entry.addFunction(mfa) }
+            if kind == .sample, value > 0 { maxQueue = max(maxQueue, UInt32(clamping: value)) }
+            if kind == .drop { drops &+= UInt64(max(value, 0)) }
+        }
+        entry.count = UInt32(n)
+        entry.sequence = sequence
+        entry.timeMin = timeMin
+        entry.timeMax = timeMax
+        entry.pidMin = n == 0 ? 0 : pidMin
+        entry.pidMax = pidMax
+        entry.kinds = kinds
+        entry.nodes = nodes
+        entry.maxQueueLength = maxQueue
+        entry.drops = UInt32(clamping: drops)
+
+        out.u64(sequence)
+        out.i64(timeMin)
+        out.i64(timeMax)
+        out.u32(UInt32(n))
+        out.u64(droppedBefore)
+        out.u8(UInt8(Format.columnCount)); out.u8(0); out.u16(0)
+        let directoryStart = out.bytes.count
+        for _ in 0..<Format.columnCount {
+            out.u8(0); out.u8(0); out.u16(0); out.u32(0); out.u32(0)
+        }
+        for c in 0..<Format.columnCount {
+            let entryOffset = directoryStart + c * Format.columnEntrySize
+            let stored: (Format.Codec, Int) = {
+                if c == Format.Column.payloadBytes.rawValue {
+                    return batch.payloadBytes.withUnsafeBytes { appendCompressed($0, into: &out) }
+                }
+                return columns[c].bytes.withUnsafeBytes { appendCompressed($0, into: &out) }
+            }()
+            let rawLength = c == Format.Column.payloadBytes.rawValue ? batch.payloadBytes.count : columns[c].bytes.count
+            out.bytes[entryOffset] = stored.0.rawValue
+            out.patchU32(UInt32(rawLength), at: entryOffset + 4)
+            out.patchU32(UInt32(stored.1), at: entryOffset + 8)
+        }
+    }
+
+    private mutating func appendCompressed(_ raw: UnsafeRawBufferPointer, into out: inout ByteWriter) -> (Format.Codec, Int) {
+        guard raw.count > 32 else {
+            out.bytes.append(contentsOf: raw)
+            return (.raw, raw.count)
+        }
+        let bound = LZ4.compressBound(raw.count)
+        if compressed.count < bound { compressed = Array(repeating: 0, count: bound) }
+        let size = compressed.withUnsafeMutableBytes { LZ4.compress(raw, into: $0) }
+        if size <= 0 || size >= raw.count {
+            out.bytes.append(contentsOf: raw)
+            return (.raw, raw.count)
+        }
+        out.bytes.append(contentsOf: compressed[0..<size])
+        return (.lz4, size)
+    }
+}
+
+/// Facts from a block body's header.
+struct BlockHeader {
+    var sequence: UInt64
+    var timeMin: Int64
+    var timeMax: Int64
+    var count: Int
+    var droppedBefore: UInt64
+}
+
+struct BlockDecoder {
+    var scratch: [[UInt8]] = Array(repeating: [], count: Format.columnCount)
+
+    static func header(_ body: UnsafeRawBufferPointer) -> BlockHeader? {
+        var c = ByteCursor(body)
+        guard let sequence = c.u64(), let timeMin = c.i64(), let timeMax = c.i64(), let count = c.u32(),
+              let dropped = c.u64() else { return nil }
+        return BlockHeader(sequence: sequence, timeMin: timeMin, timeMax: timeMax, count: Int(count), droppedBefore: dropped)
+    }
+
+    /// Decodes a block body into `batch` (replacing its contents); a message saying what is wrong otherwise.
+    mutating func decode(_ body: UnsafeRawBufferPointer, into batch: inout EventBatch) -> String? {
+        guard let header = Self.header(body) else { return "block header cut short" }
+        var c = ByteCursor(body, offset: 36)
+        guard let columnCount = c.u8(), Int(columnCount) == Format.columnCount, c.bytes(3) != nil else {
+            return "block has an unexpected column count"
+        }
+        let n = header.count
+        guard n <= 1 << 24 else { return "block claims \(n) events" }
+        var directory: [(UInt8, Int, Int)] = []
+        directory.reserveCapacity(Format.columnCount)
+        for _ in 0..<Format.columnCount {
+            guard let codec = c.u8(), c.bytes(3) != nil, let raw = c.u32(), let stored = c.u32() else {
+                return "block column directory cut short"
+            }
+            directory.append((codec, Int(raw), Int(stored)))
+        }
+        var dataOffset = c.offset
+        for (index, (codec, raw, stored)) in directory.enumerated() {
+            guard raw <= 1 << 30, dataOffset + stored <= body.count else { return "column \(index) runs past the block" }
+            let source = UnsafeRawBufferPointer(rebasing: body[dataOffset..<(dataOffset + stored)])
+            if scratch[index].count < raw { scratch[index] = Array(repeating: 0, count: raw) }
+            if codec == Format.Codec.raw.rawValue {
+                guard raw == stored else { return "raw column \(index) has inconsistent lengths" }
+                scratch[index].withUnsafeMutableBytes { $0.baseAddress.map { _ = memcpyRaw($0, source) } }
+            } else if codec == Format.Codec.lz4.rawValue {
+                let ok = scratch[index].withUnsafeMutableBytes {
+                    LZ4.decompress(source, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<raw]))
+                }
+                guard ok else { return "column \(index) does not decompress" }
+            } else {
+                return "column \(index) has unknown codec \(codec)"
+            }
+            dataOffset += stored
+            directory[index].1 = raw
+        }
+        batch.removeAll()
+        batch.reserveCapacity(n, payloadBytes: directory[9].1)
+        return withColumns(directory) { cols -> String? in
+            var time = ByteCursor(cols[0]), node = ByteCursor(cols[1]), pid = ByteCursor(cols[2])
+            let kinds = cols[3], flags = cols[4]
+            var mfa = ByteCursor(cols[5]), peer = ByteCursor(cols[6]), value = ByteCursor(cols[7])
+            var payloadLength = ByteCursor(cols[8])
+            guard kinds.count == n, flags.count == n else { return "kind or flag column has the wrong length" }
+            var t = header.timeMin
+            var payloadEnd: UInt64 = 0
+            let payloadTotal = UInt64(cols[9].count)
+            for i in 0..<n {
+                guard let dt = time.varint(), let nd = node.varint(), let pd = pid.varint(), let mf = mfa.varint(),
+                      let pr = peer.varint(), let vl = value.varint(), let pl = payloadLength.varint(),
+                      let kind = EventKind(rawValue: kinds[i])
+                else { return "event \(i) of \(n) does not decode" }
+                t &+= unzigzag(dt)
+                payloadEnd &+= pl
+                guard payloadEnd <= payloadTotal else { return "payload lengths exceed the payload column" }
+                batch.times.append(t)
+                batch.nodes.append(UInt32(truncatingIfNeeded: nd))
+                batch.pids.append(UInt32(truncatingIfNeeded: pd))
+                batch.kinds.append(kind)
+                batch.flags.append(EventFlags(rawValue: flags[i]))
+                batch.mfas.append(UInt32(truncatingIfNeeded: mf))
+                batch.peers.append(UInt32(truncatingIfNeeded: pr))
+                batch.values.append(unzigzag(vl))
+                batch.payloadEnds.append(UInt32(payloadEnd))
+            }
+            guard payloadEnd == payloadTotal else { return "payload column has \(payloadTotal - payloadEnd) extra bytes" }
+            batch.payloadBytes.append(contentsOf: cols[9])
+            return nil
+        }
+    }
+
+    private func withColumns<R>(_ directory: [(UInt8, Int, Int)], _ body: ([UnsafeRawBufferPointer]) -> R) -> R {
+        // Ten nested borrows, flattened: the scratch arrays are not mutated while `body` runs.
+        var pointers: [UnsafeRawBufferPointer] = []
+        pointers.reserveCapacity(Format.columnCount)
+        func go(_ i: Int) -> R {
+            if i == Format.columnCount { return body(pointers) }
+            return scratch[i].withUnsafeBytes { raw in
+                pointers.append(UnsafeRawBufferPointer(rebasing: raw[0..<directory[i].1]))
+                return go(i + 1)
+            }
+        }
+        return go(0)
+    }
+}
+
+@discardableResult
+func memcpyRaw(_ destination: UnsafeMutableRawPointer, _ source: UnsafeRawBufferPointer) -> Int {
+    if let base = source.baseAddress, source.count > 0 { destination.copyMemory(from: base, byteCount: source.count) }
+    return source.count
+}

@@ -1,0 +1,37 @@
+// The meta record: format version, capture id, where the events came from, the clock they use,
+// and why recording started and stopped. Stored as JSON in a record so it can grow.
+import Foundation
+import TraceModel
+
+public struct CaptureMeta: Codable, Sendable, Hashable {
+    public struct NodeInfo: Codable, Sendable, Hashable {
+        public var name: String
+        public var otpRelease: String?
+        /// Nanoseconds to add to this node's times to put them on the session clock.
+        public var clockOffsetNs: Int64?
+        public init(name: String, otpRelease: String? = nil, clockOffsetNs: Int64? = nil) {
+            self.name = name
+            self.otpRelease = otpRelease
+            self.clockOffsetNs = clockOffsetNs
+        }
+    }
+    public var formatVersion: UInt32 = Format.version
+    public var captureID: String = UUID().uuidString
+    public var createdAt: String = ISO8601DateFormatter().string(from: Date())
+    /// "monotonic", "system" or "none".
+    public var timeBase: String = "none"
+    public var sources: [String] = []
+    public var nodes: [NodeInfo] = []
+    public var session: String?
+    public var startReason: String?
+    public var stopReason: String?
+    public var payloadLimit: Int = 256
+    public var redacted: Bool = false
+
+    public init() {}
+
+    var captureIDBytes: [UInt8] {
+        guard let uuid = UUID(uuidString: captureID) else { return Array(repeating: 0, count: 16) }
+        return withUnsafeBytes(of: uuid.uuid) { Array($0) }
+    }
+}

@@ -1,0 +1,54 @@
+// Byte layout constants of the capture format (all integers little-endian). docs/FORMAT.md is
+// the prose version of this file; keep the two in step.
+
+enum Format {
+    static let version: UInt32 = 1
+    /// Segment file header: "BTSEG\0\0\0" | version u32 | segment number u32 | capture id (16 bytes).
+    static let segmentMagic: [UInt8] = Array("BTSEG".utf8) + [0, 0, 0]
+    static let segmentHeaderSize = 32
+    /// Record: "BTRC" | type u8 | flags u8 | reserved u16 | body length u32 | body | crc32c u32 | body length u32.
+    static let recordMagic: UInt32 = 0x4352_5442  // "BTRC" read as little-endian u32
+    static let recordHeaderSize = 12
+    static let recordTrailerSize = 8
+    static let recordOverhead = 20
+
+    enum RecordType: UInt8 {
+        case meta = 1
+        case dictionary = 2
+        case block = 3
+    }
+
+    /// Block body: fixed header, then the column directory, then column data.
+    /// sequence u64 | time min i64 | time max i64 | count u32 | dropped before u64 | column count u8 | 3 reserved
+    static let blockHeaderSize = 40
+    /// Column directory entry: codec u8 | 3 reserved | raw length u32 | stored length u32.
+    static let columnEntrySize = 12
+    static let columnCount = 10
+
+    enum Column: Int, CaseIterable {
+        case time = 0, node, pid, kind, flags, mfa, peer, value, payloadLength, payloadBytes
+    }
+
+    enum Codec: UInt8 {
+        case raw = 0
+        case lz4 = 1
+    }
+
+    /// Index file: "BTIDX\0\0\0" | version u32 | entry size u32 | capture id (16 bytes), then entries.
+    static let indexMagic: [UInt8] = Array("BTIDX".utf8) + [0, 0, 0]
+    static let indexHeaderSize = 32
+    static let indexEntrySize = 112
+
+    static func segmentName(_ number: Int) -> String {
+        let digits = String(number)
+        return "segment-" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits + ".btseg"
+    }
+    static func indexName(_ number: Int) -> String {
+        let digits = String(number)
+        return "segment-" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits + ".btidx"
+    }
+    static func segmentNumber(fromName name: String) -> Int? {
+        guard name.hasPrefix("segment-"), name.hasSuffix(".btseg") else { return nil }
+        return Int(name.dropFirst(8).dropLast(6))
+    }
+}

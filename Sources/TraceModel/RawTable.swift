@@ -1,0 +1,109 @@
+// An open-addressing hash table from byte strings (raw ETF of atoms, pids, functions) to ids, so
+// the ingest path interns without allocating: keys are copied into one arena on first sight only.
+
+@usableFromInline
+struct RawTable {
+    @usableFromInline var slots: [UInt64]  // (hash high 32 | entry index + 1), 0 = empty
+    @usableFromInline var entryOffsets: [UInt32] = []
+    @usableFromInline var entryLengths: [UInt32] = []
+    @usableFromInline var entryValues: [UInt32] = []
+    @usableFromInline var arena: [UInt8] = []
+    @usableFromInline var mask: Int
+
+    init(capacity: Int = 1024) {
+        var size = 16
+        while size < capacity * 2 { size <<= 1 }
+        slots = Array(repeating: 0, count: size)
+        mask = size - 1
+    }
+
+    @inlinable static func hash(_ key: UnsafeRawBufferPointer) -> UInt64 {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(key.count)
+        guard let base = key.baseAddress else { return h }
+        var i = 0
+        let n = key.count
+        while i + 8 <= n {
+            let word = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            h = (h ^ word) &* 0xBF58_476D_1CE4_E5B9
+            h ^= h >> 29
+            i += 8
+        }
+        var tail: UInt64 = 0
+        var shift: UInt64 = 0
+        while i < n {
+            tail |= UInt64(base.load(fromByteOffset: i, as: UInt8.self)) << shift
+            shift += 8
+            i += 1
+        }
+        h = (h ^ tail) &* 0x94D0_49BB_1331_11EB
+        h ^= h >> 31
+        return h
+    }
+
+    @inlinable func find(_ key: UnsafeRawBufferPointer) -> UInt32? {
+        let h = Self.hash(key)
+        let tag = h >> 32
+        var index = Int(truncatingIfNeeded: h) & mask
+        return arena.withUnsafeBytes { arenaBytes -> UInt32? in
+            while true {
+                let slot = slots[index]
+                if slot == 0 { return nil }
+                if slot >> 32 == tag {
+                    let entry = Int(slot & 0xFFFF_FFFF) - 1
+                    let length = Int(entryLengths[entry])
+                    if length == key.count {
+                        let start = Int(entryOffsets[entry])
+                        if length == 0 || memcmpRaw(arenaBytes.baseAddress! + start, key.baseAddress!, length) {
+                            return entryValues[entry]
+                        }
+                    }
+                }
+                index = (index + 1) & mask
+            }
+        }
+    }
+
+    mutating func insert(_ key: UnsafeRawBufferPointer, value: UInt32) {
+        if (entryValues.count + 1) * 2 > slots.count { grow() }
+        let entry = entryValues.count
+        entryOffsets.append(UInt32(arena.count))
+        entryLengths.append(UInt32(key.count))
+        entryValues.append(value)
+        arena.append(contentsOf: key)
+        place(hash: Self.hash(key), entry: entry)
+    }
+
+    private mutating func place(hash h: UInt64, entry: Int) {
+        var index = Int(truncatingIfNeeded: h) & mask
+        while slots[index] != 0 { index = (index + 1) & mask }
+        slots[index] = (h >> 32) << 32 | UInt64(entry + 1)
+    }
+
+    private mutating func grow() {
+        let size = slots.count * 2
+        slots = Array(repeating: 0, count: size)
+        mask = size - 1
+        let arenaCopy = arena
+        arenaCopy.withUnsafeBytes { bytes in
+            for entry in 0..<entryValues.count {
+                let key = UnsafeRawBufferPointer(rebasing: bytes[Int(entryOffsets[entry])..<Int(entryOffsets[entry] + entryLengths[entry])])
+                place(hash: Self.hash(key), entry: entry)
+            }
+        }
+    }
+}
+
+@inlinable func memcmpRaw(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ n: Int) -> Bool {
+    var i = 0
+    while i + 8 <= n {
+        if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
+            return false
+        }
+        i += 8
+    }
+    while i < n {
+        if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
+        i += 1
+    }
+    return true
+}
