@@ -13,11 +13,11 @@ public struct DistributionOptions: Sendable {
     /// The port EPMD listens on (`ERL_EPMD_PORT`).
     public var epmdPort: Int
     /// Time for each of: the EPMD exchange, the TCP connect.
-    public var connectTimeout: TimeAmount
+    public var connectTimeout: Duration
     /// Time for the whole handshake after TCP connect.
-    public var handshakeTimeout: TimeAmount
+    public var handshakeTimeout: Duration
     /// As the kernel's `net_ticktime`: ticks go out every quarter of it, and a peer silent for this long is down.
-    public var netTickTime: TimeAmount
+    public var netTickTime: Duration
     /// Force a handshake version (5 or 6); by default 6 unless EPMD says the node knows only 5.
     public var handshakeVersion: Int?
     /// What we advertise; the default is a hidden node with every flag OTP 25–27 requires.
@@ -25,8 +25,8 @@ public struct DistributionOptions: Sendable {
     /// Frames beyond this size close the connection.
     public var maximumFrameSize: Int
 
-    public init(epmdPort: Int? = nil, connectTimeout: TimeAmount = .seconds(5),
-                handshakeTimeout: TimeAmount = .seconds(5), netTickTime: TimeAmount = .seconds(60),
+    public init(epmdPort: Int? = nil, connectTimeout: Duration = .seconds(5),
+                handshakeTimeout: Duration = .seconds(5), netTickTime: Duration = .seconds(60),
                 handshakeVersion: Int? = nil, flags: DistributionFlags = .beamtrace,
                 maximumFrameSize: Int = 1 << 31) {
         self.epmdPort = epmdPort ?? 4369
@@ -64,9 +64,12 @@ public final class DistributionConnection: Sendable {
     /// `localName` is our node's name (`name` or `name@host`); a random `beamtrace_…` name by default.
     public static func connect(to node: String, cookie: Cookie, localName: String? = nil,
                                options: DistributionOptions = DistributionOptions(),
-                               logger: Logger = Logger(label: "beamtrace.distribution")) async throws
-        -> DistributionConnection
-    {
+                               logger: Logger? = nil) async throws -> DistributionConnection {
+        let logger = logger ?? {
+            var logger = Logger(label: "beamtrace.distribution")
+            logger.logLevel = .warning
+            return logger
+        }()
         let target = try NodeName(parsing: node)
         guard !cookie.isEmpty else {
             throw DistributionError(.cookieMissing, node: node, step: "connect", "the cookie is empty")
@@ -91,15 +94,15 @@ public final class DistributionConnection: Sendable {
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: eventLoop)
-                .connectTimeout(options.connectTimeout)
+                .connectTimeout(TimeAmount(options.connectTimeout))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 65536,
                                                                                        maximum: 4 << 20))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let handler = ConnectionHandler(handshake: machine, promise: promise,
-                                                        handshakeTimeout: options.handshakeTimeout,
-                                                        netTickTime: options.netTickTime, core: core, logger: logger)
+                                                        handshakeTimeout: TimeAmount(options.handshakeTimeout),
+                                                        netTickTime: TimeAmount(options.netTickTime), core: core, logger: logger)
                         try channel.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(DistributionFrameDecoder(maximumFrameSize: options.maximumFrameSize)))
                         try channel.pipeline.syncOperations.addHandler(handler)
@@ -129,12 +132,8 @@ public final class DistributionConnection: Sendable {
     /// came in time (the pending call is dropped), `.nodeDown` when the connection is lost meanwhile.
     public func rpc(module: String, function: String, arguments: [Term] = [],
                     timeout: Duration = .seconds(60)) async throws -> Term {
-        let (seconds, attoseconds) = timeout.components
-        let nanoseconds = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        let amount = TimeAmount.nanoseconds(nanoseconds.overflow ? Int64.max / 2 : nanoseconds.partialValue
-                                            + attoseconds / 1_000_000_000)
-        return try await core.call(module: Atom(module), function: Atom(function), arguments: arguments,
-                                   timeout: amount, eventLoop: channel.eventLoop)
+        try await core.call(module: Atom(module), function: Atom(function), arguments: arguments,
+                            timeout: TimeAmount(timeout), eventLoop: channel.eventLoop)
     }
 
     /// A new local process: its pid, and the messages sent to it as an AsyncSequence.

@@ -7,10 +7,9 @@ import NIOPosix
 public struct EPMDClient: Sendable {
     public var host: String
     public var port: Int
-    public var timeout: TimeAmount
+    public var timeout: Duration
 
-    /// `port` defaults to `ERL_EPMD_PORT` if the caller passes it, else 4369.
-    public init(host: String, port: Int = 4369, timeout: TimeAmount = .seconds(5)) {
+    public init(host: String, port: Int = 4369, timeout: Duration = .seconds(5)) {
         self.host = host
         self.port = port
         self.timeout = timeout
@@ -73,10 +72,20 @@ public struct EPMDClient: Sendable {
         return result
     }
 
+    /// NIO's connection errors list every attempt; people need the reason.
+    static func summary(of error: any Error) -> String {
+        let text = "\(error)"
+        for reason in ["Connection refused", "timed out", "No route to host", "Name or service not known",
+                       "nodename nor servname", "Network is unreachable"] where text.contains(reason) {
+            return reason.lowercased()
+        }
+        return text
+    }
+
     private func exchange(_ request: [UInt8], node: String?, step: String) async throws(DistributionError) -> [UInt8] {
         let group = MultiThreadedEventLoopGroup.singleton
         let collector = EPMDReplyCollector()
-        let timeout = self.timeout
+        let timeout = TimeAmount(timeout)
         do {
             let channel = try await ClientBootstrap(group: group)
                 .connectTimeout(timeout)
@@ -100,8 +109,8 @@ public struct EPMDClient: Sendable {
             throw error
         } catch {
             throw DistributionError(.epmdUnreachable, node: node, step: step,
-                                    "EPMD is not running on \(host) (port \(port)): \(error). Start a node there, or "
-                                        + "`epmd -daemon`, or check the host name")
+                                    "EPMD is not running on \(host) (port \(port)): \(Self.summary(of: error)). Start a "
+                                        + "node there, or `epmd -daemon`, or check the host name")
         }
     }
 }
@@ -122,4 +131,13 @@ private final class EPMDReplyCollector: ChannelInboundHandler, @unchecked Sendab
     }
 
     func takeReply() -> [UInt8]? { reply }
+}
+
+extension TimeAmount {
+    /// A Swift `Duration` as NIO's time amount (saturating).
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        let nanoseconds = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        self = .nanoseconds(nanoseconds.overflow ? Int64.max / 2 : nanoseconds.partialValue + attoseconds / 1_000_000_000)
+    }
 }
