@@ -56,15 +56,17 @@ final class NodeRecorder: @unchecked Sendable {
             case .message(let term):
                 handle(term, index: index, sink: sink, signals: signals, logger: logger)
             case .down(_, _, let reason):
-                if !stopped {
-                    let why = "the agent ended unexpectedly: \(reason.erlangText())"
+                if !isFinished {
+                    let why = reason.atomName == "noconnection"
+                        ? "connection lost (the agent's monitor saw noconnection)"
+                        : "the agent ended unexpectedly: \(reason.erlangText())"
                     lock.withLock { _ended = why; _state = "failed" }
                     signals.yield(.nodeEnded(index, why))
                 }
             case .exit:
                 break
             case .nodeDown(let error):
-                if !stopped {
+                if !isFinished {
                     let why = "connection lost: \(error)"
                     lock.withLock { _ended = why; _state = "down" }
                     signals.yield(.nodeEnded(index, why))

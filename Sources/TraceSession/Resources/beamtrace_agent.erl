@@ -44,7 +44,7 @@ start(Recorder, Config0) when is_pid(Recorder), is_map(Config0) ->
         {error, start_timeout}
     end.
 
-%% Compiles "fun(ArgsText) when GuardText -> Actions end" into a match spec with the node's own
+%% Compiles "fun([ArgsText]) when GuardText -> Actions end" into a match spec with the node's own
 %% ms_transform. Actions: a list of atoms (return, exception, caller, process_dump).
 compile_ms(ArgsText, GuardText, Actions) ->
     Body = case [action_text(A) || A <- Actions] of
@@ -55,7 +55,8 @@ compile_ms(ArgsText, GuardText, Actions) ->
                 "" -> "";
                 _ -> [" when ", GuardText]
             end,
-    Source = lists:flatten(["fun(", ArgsText, ")", Guard, " -> ", Body, " end."]),
+    %% dbg's fun2ms takes the argument list as the fun's one parameter.
+    Source = lists:flatten(["fun([", ArgsText, "])", Guard, " -> ", Body, " end."]),
     try
         {ok, Tokens, _} = erl_scan:string(Source),
         {ok, [Fun]} = erl_parse:parse_exprs(Tokens),
@@ -130,6 +131,7 @@ controller_init(Parent, Ref, {Recorder, Config}) ->
                     controller_loop(S2);
                 Error ->
                     Reason = case Error of
+                                 {error, R, _} -> R;
                                  {error, R} -> R;
                                  {'EXIT', R} -> {crashed, R};
                                  Other -> Other
