@@ -75,6 +75,10 @@ public enum CaptureDiff {
     public static let alpha = 0.01
     /// |effect| at or above which a change may be significant (about a 10-point shift in P(slower)).
     public static let minimumEffect = 0.1
+    /// A change must also move the median by at least this fraction: tightly clustered durations
+    /// make rank tests flag shifts of a few hundred nanoseconds nobody cares about, and tails are
+    /// where a loaded machine's scheduling noise lives.
+    public static let minimumRelativeShift = 0.05
 
     public static func compare(before: CaptureAnalysis, after: CaptureAnalysis, percentile: Double = 99,
                                regressionThresholdPct: Double? = nil) -> DiffReport {
@@ -99,7 +103,9 @@ public enum CaptureDiff {
                 if let test = MannWhitney.test(x.sample, y.sample) {
                     diff.pValue = test.pValue
                     diff.effect = test.effect
+                    let shift = abs(diff.p50ChangePct ?? 0) / 100
                     diff.significant = test.pValue < alpha && abs(test.effect) >= minimumEffect
+                        && shift >= minimumRelativeShift
                 }
                 let chosen = change(x.percentileMicros(percentile), y.percentileMicros(percentile))
                 if diff.significant, let effect = diff.effect {

@@ -8,6 +8,10 @@ public struct LatencyKey: Sendable, Hashable {
     public var mfa: FunctionID
     /// 0 unless grouping by process or node.
     public var group: UInt32
+    public init(mfa: FunctionID, group: UInt32 = 0) {
+        self.mfa = mfa
+        self.group = group
+    }
 }
 
 public struct FunctionLatency: Sendable {

@@ -14,8 +14,8 @@ enum Workload {
 
     %% ---- traced functions ----
     step(Ms) -> timer:sleep(Ms), Ms.
-    fast(N) -> busy(N).
-    slow(N) -> busy(N).
+    fast(Ms) -> timer:sleep(Ms).
+    slow(Ms) -> timer:sleep(Ms).
     fib(0) -> 0;
     fib(1) -> 1;
     fib(N) -> fib(N - 1) + fib(N - 2).
@@ -121,13 +121,14 @@ enum Workload {
             write_terms(filename:join(Dir, "truth.txt"), [{a, pid_to_list(A)}, {b, pid_to_list(B)}])
         end).
 
-    %% Diff: fast/1 and slow/1 spin for the given microseconds; Factor multiplies slow/1's.
+    %% Diff: fast/1 and slow/1 sleep (ms); Factor multiplies slow/1's. Sleeps, not spins, so a
+    %% loaded machine's preemption adds little relative noise.
     diff(Dir, Calls, Factor) ->
         Trace = filename:join(Dir, "trace.trc"),
         trace(Trace, [call], [{?MODULE, fast, 1}, {?MODULE, slow, 1}], fun() ->
             Parent = self(),
             P = spawn(fun() ->
-                [begin ?MODULE:fast(200), ?MODULE:slow(round(300 * Factor)) end || _ <- lists:seq(1, Calls)],
+                [begin ?MODULE:fast(2), ?MODULE:slow(round(3 * Factor)) end || _ <- lists:seq(1, Calls)],
                 Parent ! {self(), done}
             end),
             receive {P, done} -> ok end
