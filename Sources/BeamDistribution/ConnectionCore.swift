@@ -339,8 +339,9 @@ final class ConnectionCore: Sendable {
         case .exit2(let from, let to, let reason):
             deliver(to.id, .exit(from: from, reason: reason))
         case .link(let from, let to):
+            let rpcID = rpcPid.id
             let exists = state.withLock { s -> Bool in
-                guard s.mailboxes[to.id] != nil else { return false }
+                guard to.id == rpcID || s.mailboxes[to.id] != nil else { return false }
                 s.links.insert(LinkKey(local: to.id, remote: from))
                 return true
             }
@@ -357,8 +358,10 @@ final class ConnectionCore: Sendable {
         case .monitor(let from, let to, let reference):
             var ours: Pid?
             if case .pid(let pid) = to, isLocal(pid) { ours = pid }
+            let rpcID = rpcPid.id
             let exists = state.withLock { s -> Bool in
-                guard let ours, s.mailboxes[ours.id] != nil else { return false }
+                // The rpc pid lives as long as the connection (io monitors it as the group leader).
+                guard let ours, ours.id == rpcID || s.mailboxes[ours.id] != nil else { return false }
                 s.remoteMonitors[reference] = (ours.id, from)
                 return true
             }
