@@ -81,22 +81,26 @@ struct AnalysisTests {
         let run = try Workload.run("queues(DIR)")
         defer { try? FileManager.default.removeItem(at: run.directory) }
         let server = try #require(Workload.pids(run.truth)["server"])
-        let samples = Workload.pairs(run.truth)
+        // The workload's own samples: process_info(message_queue_len) bracketed by two clock reads.
+        let samples = Workload.triples(run.truth)
         #expect(samples.count == 40)
         let analysis = try CaptureAnalysis.run(CaptureReader(opening: run.capture))
         let queue = try #require(analysis.queueReports().first { $0.pid == server })
         #expect(queue.estimated)
         #expect(queue.growing)
-        // Compare our series, at each of the workload's sample times, with the real queue length.
+        // Compare our series with the real queue length at each sample: the real value was read
+        // somewhere between T0 and T1, so it must lie within 10% of our range over [T0, T1].
         let points = queue.series.map { ($0[0], $0[1]) }
         var checked = 0
-        for (time, real) in samples where real >= 20 {
-            guard let ours = points.last(where: { $0.0 <= time })?.1 else { continue }
-            #expect(abs(Double(ours - real)) <= max(0.1 * Double(real), 3), "at \(time): ours \(ours), real \(real)")
+        for (t0, t1, real) in samples where real >= 20 {
+            guard let low = points.last(where: { $0.0 <= t0 })?.1, let high = points.last(where: { $0.0 <= t1 })?.1 else { continue }
+            let tolerance = max(0.1 * Double(real), 3)
+            #expect(Double(real) >= Double(min(low, high)) - tolerance && Double(real) <= Double(max(low, high)) + tolerance,
+                    "real \(real) read between \(t0) and \(t1), ours \(low)...\(high)")
             checked += 1
         }
         #expect(checked >= 20)
-        let (realSlope, _) = GrowthFit.leastSquares(samples.filter { $0.1 > 0 }.map { (time: $0.0, length: $0.1) })
+        let (realSlope, _) = GrowthFit.leastSquares(samples.filter { $0.2 > 0 }.map { (time: ($0.0 + $0.1) / 2, length: $0.2) })
         #expect(abs(queue.slopePerSecond - realSlope) <= 0.1 * realSlope, "slope ours \(queue.slopePerSecond), real \(realSlope)")
 
         let hang = analysis.hangReport()

@@ -104,8 +104,10 @@ enum Workload {
     sample(_Server, 0, Acc) -> lists:reverse(Acc);
     sample(Server, N, Acc) ->
         timer:sleep(20),
+        T0 = erlang:monotonic_time(nanosecond),
         {message_queue_len, L} = erlang:process_info(Server, message_queue_len),
-        sample(Server, N - 1, [{erlang:monotonic_time(nanosecond), L} | Acc]).
+        T1 = erlang:monotonic_time(nanosecond),
+        sample(Server, N - 1, [{T0, T1, L} | Acc]).
 
     %% Deadlock: two gen_servers whose handle_call each call the other.
     deadlock(Dir) ->
@@ -181,6 +183,15 @@ enum Workload {
             let parts = line.trimmingCharacters(in: CharacterSet(charactersIn: "{}.")).split(separator: ",")
             guard parts.count == 2, let a = Int64(parts[0]), let b = Int64(parts[1]) else { return nil }
             return (a, b)
+        }
+    }
+
+    /// `{T0, T1, L}.` integer triples of a truth file.
+    static func triples(_ truth: String) -> [(Int64, Int64, Int64)] {
+        truth.split(separator: "\n").compactMap { line in
+            let parts = line.trimmingCharacters(in: CharacterSet(charactersIn: "{}.")).split(separator: ",")
+            guard parts.count == 3, let a = Int64(parts[0]), let b = Int64(parts[1]), let c = Int64(parts[2]) else { return nil }
+            return (a, b, c)
         }
     }
 
