@@ -3,6 +3,7 @@
 @testable import BeamDistribution
 import BeamTerm
 import Foundation
+import NIOCore
 import Testing
 
 /// The error `body` throws, or nil.
@@ -308,5 +309,33 @@ struct ControlAndCookieTests {
         dump(secret, to: &dumped)
         #expect(!"\(secret)".contains("topsecret") && !String(reflecting: secret).contains("topsecret"))
         #expect(!dumped.contains("topsecret"))
+    }
+}
+
+@Suite("frame encoding")
+struct FrameEncoderTests {
+    @Test("frames carry exactly TermEncoder's bytes after the 112/131 header")
+    func sameBytesAsTermEncoder() {
+        let pid = Pid(node: "a@h", id: 5, serial: 1, creation: 99)
+        let terms: [Term] = [
+            .atom("rex"), .integer(7), .integer(-1), .integer(300), .integer(1 << 40), .float(1.5),
+            .tuple([.atom("$gen_call"), .tuple([.pid(pid), .reference(Reference(node: "a@h", creation: 9, ids: [1, 2, 3]))])]),
+            .list([]), .list([.integer(1), .integer(2)]), .list([.binary([UInt8](repeating: 1, count: 5000)), .atom("x")]),
+            .list([.tuple([.binary([UInt8](repeating: 2, count: 5000))]), .integer(3)]),
+            .string(Array("abc".utf8)), .binary([]), .map(unordered: [MapPair(.atom("k"), .list([.atom("v")]))]),
+            .atom(String(repeating: "x", count: 300)), .improperList([.integer(1)], tail: .atom("t")),
+            .tuple((0..<300).map { .integer(Int64($0)) }), .export(module: "m", function: "f", arity: 2),
+        ]
+        for term in terms {
+            let frame = FrameEncoder.frame(control: .tuple([.integer(2), .atom(""), .pid(pid)]), message: term,
+                                           allocator: ByteBufferAllocator())
+            var expected: [UInt8] = [112, 131]
+            TermEncoder().encode(.tuple([.integer(2), .atom(""), .pid(pid)]), into: &expected)
+            expected.append(131)
+            TermEncoder().encode(term, into: &expected)
+            let bytes = frame.getBytes(at: frame.readerIndex, length: frame.readableBytes) ?? []
+            #expect(Array(bytes.dropFirst(4)) == expected, "\(term.erlangText(ErlangPrintOptions(maxWidth: 80)))")
+            #expect(frame.getInteger(at: frame.readerIndex, as: UInt32.self) == UInt32(expected.count))
+        }
     }
 }
