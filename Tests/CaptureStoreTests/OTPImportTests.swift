@@ -69,6 +69,20 @@ import TraceModel
         #expect(ordered)
     }
 
+    @Test func ipStreamFromStdinMatchesTraceClient() throws {
+        let dir = try Erlang.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let saved = dir.appendingPathComponent("ip.bin").path
+        _ = try Workload.run("bt_work:ip(\"\(saved)\", 2000)")
+        let expected = Workload.parseCounts(try Workload.run("bt_work:count(\"\(saved).whole\")"))
+        #expect(expected.kinds["send", default: 0] >= 4000)
+        let capture = dir.appendingPathComponent("cap").path
+        let data = try Data(contentsOf: URL(fileURLWithPath: saved))
+        _ = try CLI.run(["import", "-", "-o", capture], stdin: data)
+        let (counts, _) = try Workload.infoCounts(capture)
+        #expect(counts == expected)
+    }
+
     @Test func truncatedTailIsImportedWithAWarningAndGarbageIsAnError() throws {
         let dir = try Erlang.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -52,22 +52,29 @@ enum Workload {
         dbg:flush_trace_port(),
         dbg:stop_clear().
 
-    %% Traces to the ip port and saves the raw TCP stream to File.
+    %% Traces to the ip port and saves the raw TCP stream to File, and its whole frames to File.whole
+    %% (closing the port can leave the client a cut record; dbg:trace_client cannot read that).
     ip(File, N) ->
         dbg:tracer(port, dbg:trace_port(ip, {0, 100000})),
         {ok, Port} = dbg:trace_port_control(node(), get_listen_port),
         Self = self(),
         Collector = spawn(fun() ->
             {ok, S} = gen_tcp:connect("localhost", Port, [binary, {active, false}]),
-            Self ! connected,
+            Self ! {connected, S},
             collect(S, File, [])
         end),
-        receive connected -> ok end,
-        work(N, [Collector]),
+        Socket = receive {connected, S} -> S end,
+        work(N, [Collector, Socket]),
         timer:sleep(300),
         dbg:stop_clear(),
         Ref = monitor(process, Collector),
-        receive {'DOWN', Ref, _, _, _} -> ok end.
+        receive {'DOWN', Ref, _, _, _} -> ok end,
+        {ok, Bin} = file:read_file(File),
+        ok = file:write_file(File ++ ".whole", whole(Bin, [])).
+
+    whole(<<0, Size:32, Body:Size/binary, Rest/binary>>, Acc) -> whole(Rest, [<<0, Size:32, Body/binary>> | Acc]);
+    whole(<<1, Count:32, Rest/binary>>, Acc) -> whole(Rest, [<<1, Count:32>> | Acc]);
+    whole(_, Acc) -> lists:reverse(Acc).
 
     collect(S, File, Acc) ->
         case gen_tcp:recv(S, 0, 5000) of
