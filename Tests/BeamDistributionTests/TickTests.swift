@@ -51,5 +51,15 @@ struct TickTests {
             Issue.record("no nodeDown in the mailbox")
             return
         }
+        // Connecting to the frozen node: EPMD answers and the kernel accepts, but the handshake times out.
+        let connectStarted = ContinuousClock.now
+        do {
+            _ = try await node.connect(options: DistributionOptions(handshakeTimeout: .seconds(2)))
+            Issue.record("connected to a frozen node")
+        } catch let error as DistributionError {
+            #expect(error.code == .timeout)
+            #expect(error.step?.hasPrefix("handshake") == true)
+        }
+        #expect(ContinuousClock.now - connectStarted < .seconds(4))
     }
 }
