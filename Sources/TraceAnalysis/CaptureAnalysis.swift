@@ -2,6 +2,7 @@
 // per-function latency histograms, queue series, pending gen calls (the wait-for graph) and
 // system_monitor events. Memory is bounded by live processes and functions unless spans are kept.
 import BeamTerm
+import Foundation
 import CaptureStore
 import TraceModel
 
@@ -50,6 +51,8 @@ public final class CaptureAnalysis: @unchecked Sendable {
     public private(set) var monitorEvents: [MonitorEvent] = []
     public private(set) var lastSeen: [ProcessID: Int64] = [:]
     public private(set) var exited: Set<ProcessID> = []
+    /// Time and count of each process's outermost traced calls, by function: what it was busy with.
+    public private(set) var busy: [ProcessID: [FunctionID: (time: Int64, calls: Int)]] = [:]
 
     public init(dictionaries: TraceDictionaries, options: AnalysisOptions = AnalysisOptions()) {
         self.dictionaries = dictionaries
@@ -75,7 +78,7 @@ public final class CaptureAnalysis: @unchecked Sendable {
         if event.time < startTime { startTime = event.time }
         if event.time > endTime { endTime = event.time }
         if event.pid != 0 { lastSeen[event.pid] = event.time }
-        stacks.consume(event) { span in latency.record(span) }
+        stacks.consume(event) { span in record(span) }
         queues.consume(event, payload: payload)
         switch event.kind {
         case .drop:
@@ -106,7 +109,24 @@ public final class CaptureAnalysis: @unchecked Sendable {
     public func finish(at end: Int64) {
         guard events > 0 else { return }
         for pid in stacks.processesWithOpenCalls { openAtEnd[pid] = stacks.openCalls(of: pid) }
-        stacks.finish(at: end) { span in latency.record(span) }
+        stacks.finish(at: end) { span in record(span) }
+    }
+
+    private func record(_ span: Span) {
+        latency.record(span)
+        if span.depth == 0 {
+            var entry = busy[span.pid]?[span.mfa] ?? (0, 0)
+            entry.time += span.total
+            entry.calls += 1
+            busy[span.pid, default: [:]][span.mfa] = entry
+        }
+    }
+
+    /// "spent 97% of the capture in m:f/a (1114 calls)" for a process's busiest outermost call.
+    public func busiestActivity(of pid: ProcessID) -> String? {
+        guard let (mfa, entry) = busy[pid]?.max(by: { $0.value.time < $1.value.time }), endTime > startTime else { return nil }
+        let share = Double(entry.time) / Double(endTime - startTime) * 100
+        return String(format: "spent %.0f%% of the capture in %@ (%d calls)", share, functionText(mfa), entry.calls)
     }
 
     public var spans: [Span] { stacks.spans }

@@ -226,7 +226,7 @@ extension CaptureAnalysis {
                 sentences.append("Most messages come from \(names.joined(separator: ", ")).")
             }
             if case .array(let activity)? = top.evidence["owner_activity"], case .string(let first)? = activity.first {
-                sentences.append("Meanwhile the owner was \(first).")
+                sentences.append("Meanwhile the owner " + (first.hasPrefix("spent") ? first : "was " + first) + ".")
             }
             if case .bool(true)? = top.evidence["estimated"] {
                 sentences.append("(Queue lengths are estimated from sends and handled callbacks; no samples were recorded.)")

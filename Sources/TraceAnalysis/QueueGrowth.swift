@@ -160,14 +160,14 @@ public enum GrowthFit {
 
     /// Fits the window from the last point at or below 10% of the final length to the end.
     public static func growthWindow(_ points: [(time: Int64, length: Int64)]) -> Result {
-        guard let last = points.last, points.count >= 2 else { return Result(slopePerSecond: 0, fit: 0, startIndex: 0) }
+        guard let last = points.last, points.count >= 3 else { return Result(slopePerSecond: 0, fit: 0, startIndex: 0) }
         let floor = Double(last.length) * 0.1
         var start = 0
         for i in stride(from: points.count - 1, through: 0, by: -1) where Double(points[i].length) <= floor {
             start = i
             break
         }
-        if points.count - start < 2 { start = max(0, points.count - 2) }
+        if points.count - start < 3 { start = max(0, points.count - 3) }
         let (slope, r2) = leastSquares(Array(points[start...]))
         return Result(slopePerSecond: slope, fit: r2, startIndex: start)
     }

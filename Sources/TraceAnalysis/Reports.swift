@@ -86,6 +86,7 @@ extension CaptureAnalysis {
             for open in (openAtEnd[pid] ?? []).suffix(3) {
                 activity.append("in " + functionText(open.mfa) + " for " + Durations.text(endTime - open.start))
             }
+            if let busiest = busiestActivity(of: pid) { activity.append(busiest) }
             let toTarget: Double? = growing && fit.slopePerSecond > 0
                 ? max(0, Double(options.queueTarget - last.length) / fit.slopePerSecond) : nil
             let node = dictionaries.process(pid).map { nodeText($0.identity.node) } ?? ""

@@ -289,9 +289,13 @@ struct StateCommand: ParsableCommand {
 
     func run() throws {
         let reader = try AnalysisIO.open(capture)
-        var window = WindowOptions()
-        window.to = at
-        let time = try AnalysisIO.query(reader, window).to ?? 0
+        let time: Int64
+        do {
+            time = try EventQuery.parse(reader: reader, start: reader.blocks.map(\.timeMin).min(), from: nil, to: at,
+                                        nodes: [], pids: [], functions: [], kinds: []).to ?? 0
+        } catch {
+            throw CLIError("\(error)")
+        }
         let report = try StateAtTime.state(reader, at: time)
         if json { try AnalysisIO.printJSON(report); return }
         var out = "state at \(report.atNs) (replayed \(report.eventsReplayed) events from \(report.replayedFromNs))\n"
@@ -300,7 +304,7 @@ struct StateCommand: ParsableCommand {
             if let q = p.queueLength { out += "  queue \(q)" + (p.queueEstimated ? " (estimated)" : "") }
             out += "\n"
             for (depth, frame) in p.stack.enumerated() {
-                out += String(repeating: "  ", count: depth + 1) + frame.mfa + " since +" + Durations.text(report.atNs - frame.sinceNs) + " ago\n"
+                out += String(repeating: "  ", count: depth + 1) + frame.mfa + " since " + Durations.text(report.atNs - frame.sinceNs) + " ago\n"
             }
         }
         print(out, terminator: "")

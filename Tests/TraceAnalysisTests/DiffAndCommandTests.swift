@@ -79,8 +79,33 @@ struct DiffAndCommandTests {
         #expect(timeline.contains("bt_workload:handle_call/3"))
         #expect(timeline.contains("[unfinished]"))
 
+        let state = try JSONSerialization.jsonObject(with: Data(try Shell.run(cli, ["state", "--json", "--at", "+10s", run.capture]).utf8)) as? [String: Any]
+        let processes = state?["processes"] as? [[String: Any]] ?? []
+        let inside = processes.filter { process in
+            (process["stack"] as? [[String: Any]] ?? []).contains { $0["mfa"] as? String == "bt_workload:handle_call/3" }
+        }
+        #expect(Set(inside.compactMap { $0["pid"] as? String }) == Set([pids["a"], pids["b"]].compactMap { $0 }))
+
         let missing = try Shell.runCapturing(cli, ["hang", run.directory.appendingPathComponent("nope").path])
         #expect(missing.status != 0)
         #expect(missing.stderr.contains("cannot open capture"))
+    }
+
+    @Test("the README's main command prints what the README shows, on the shipped capture")
+    func readmeMainCommand() throws {
+        let cli = try beamtrace()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let capture = root.appendingPathComponent("traces/mailbox-overload.btrace").path
+        let output = try Shell.run(cli, ["hang", capture])
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let verdict = try #require(output.split(separator: "\n").first.map(String.init))
+        #expect(verdict.contains("the mailbox of sink"))
+        #expect(readme.contains(verdict), "README shows a different verdict than `beamtrace hang` prints")
+        let hang = try JSONSerialization.jsonObject(with: Data(try Shell.run(cli, ["hang", "--json", capture]).utf8)) as? [String: Any]
+        let top = (hang?["suspects"] as? [[String: Any]])?.first
+        #expect(top?["name"] as? String == "sink")
+        #expect(top?["reason"] as? String == "queue_growth")
+        try? FileManager.default.removeItem(atPath: capture + "/analysis-checkpoints.json")
     }
 }
