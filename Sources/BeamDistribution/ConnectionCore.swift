@@ -8,7 +8,8 @@ import Synchronization
 final class ConnectionCore: Sendable {
     struct PendingCall {
         var continuation: CheckedContinuation<Term, any Error>
-        var timeout: Scheduled<Void>?
+        var deadline: NIODeadline
+        var timeout: TimeAmount
         var what: String
     }
 
@@ -31,6 +32,9 @@ final class ConnectionCore: Sendable {
         var nextPidID: UInt32 = 1
         var nextReference: UInt64 = 1
         var closeWaiters: [CheckedContinuation<DistributionError, Never>] = []
+        /// When the time-out sweep runs next, and which scheduled sweep is current (older ones do nothing).
+        var sweepAt: NIODeadline?
+        var sweepGeneration: UInt64 = 0
     }
 
     struct LinkKey: Hashable {
@@ -47,7 +51,7 @@ final class ConnectionCore: Sendable {
     let rpcPid: Pid
     private let referenceSalt = UInt32.random(in: 0...UInt32.max)
     private let state: Mutex<State>
-    private let encoder = TermEncoder()
+    private let allocator = ByteBufferAllocator()
 
     init(local: NodeName, creation: UInt32, peer: NodeName, logger: Logger) {
         self.local = local
@@ -107,34 +111,7 @@ final class ConnectionCore: Sendable {
     // MARK: sending
 
     func frame(control: Term, message: Term?) -> ByteBuffer {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(64 + (message.map(Self.estimatedSize) ?? 0))
-        bytes.append(contentsOf: [0, 0, 0, 0, 112, 131])
-        encoder.encode(control, into: &bytes)
-        if let message {
-            bytes.append(131)
-            encoder.encode(message, into: &bytes)
-        }
-        let length = UInt32(truncatingIfNeeded: bytes.count - 4)
-        bytes[0] = UInt8(truncatingIfNeeded: length >> 24)
-        bytes[1] = UInt8(truncatingIfNeeded: length >> 16)
-        bytes[2] = UInt8(truncatingIfNeeded: length >> 8)
-        bytes[3] = UInt8(truncatingIfNeeded: length)
-        return ByteBuffer(bytes: bytes)
-    }
-
-    /// A cheap upper-ish bound of the encoded size, so large binaries are copied once.
-    static func estimatedSize(_ term: Term) -> Int {
-        switch term {
-        case .binary(let bytes), .string(let bytes): return bytes.count + 8
-        case .bitBinary(let bytes, _): return bytes.count + 8
-        case .tuple(let elements), .list(let elements):
-            if elements.count > 64 { return elements.count * 9 + 8 }
-            return elements.reduce(8) { $0 + estimatedSize($1) }
-        case .map(let pairs): return pairs.reduce(8) { $0 + estimatedSize($1.key) + estimatedSize($1.value) }
-        case .atom(let atom): return atom.name.utf8.count + 3
-        default: return 16
-        }
+        FrameEncoder.frame(control: control, message: message, allocator: allocator)
     }
 
     func write(_ buffer: ByteBuffer) throws(DistributionError) {
@@ -222,30 +199,24 @@ final class ConnectionCore: Sendable {
         let buffer = frame(control: .tuple([.integer(6), .pid(rpcPid), .atom(""), .atom("rex")]), message: request)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Term, any Error>) in
-                let failure = state.withLock { s -> DistributionError? in
-                    if let reason = s.closeReason { return reason }
-                    s.pendingCalls[key] = PendingCall(continuation: continuation, timeout: nil, what: what)
-                    return nil
+                let deadline = NIODeadline.now() + timeout
+                let registered = state.withLock { s -> Result<UInt64?, DistributionError> in
+                    if let reason = s.closeReason { return .failure(reason) }
+                    s.pendingCalls[key] = PendingCall(continuation: continuation, deadline: deadline, timeout: timeout,
+                                                      what: what)
+                    // One timer for all calls: only an earlier deadline than the next sweep needs a new one.
+                    guard s.sweepAt.map({ deadline < $0 }) ?? true else { return .success(nil) }
+                    s.sweepAt = deadline
+                    s.sweepGeneration &+= 1
+                    return .success(s.sweepGeneration)
                 }
-                if let failure {
-                    continuation.resume(throwing: failure)
+                switch registered {
+                case .failure(let reason):
+                    continuation.resume(throwing: reason)
                     return
+                case .success(let generation):
+                    if let generation { scheduleSweep(at: deadline, generation: generation, on: eventLoop) }
                 }
-                let peer = self.peer
-                let milliseconds = timeout.nanoseconds / 1_000_000
-                let scheduled = eventLoop.scheduleTask(in: timeout) { [weak self] () -> Void in
-                    guard let self else { return }
-                    self.failCall(key, DistributionError(
-                        .timeout, node: peer, step: what,
-                        "no reply within \(milliseconds) ms (the call may still be running on the node); "
-                            + "raise --timeout if it is expected to take longer"))
-                }
-                let stored = state.withLock { s -> Bool in
-                    guard s.pendingCalls[key] != nil else { return false }
-                    s.pendingCalls[key]?.timeout = scheduled
-                    return true
-                }
-                if !stored { scheduled.cancel() }
                 if Task.isCancelled { failCall(key, CancellationError()) }
                 do {
                     try write(buffer)
@@ -258,9 +229,43 @@ final class ConnectionCore: Sendable {
         }
     }
 
+    private func scheduleSweep(at deadline: NIODeadline, generation: UInt64, on eventLoop: any EventLoop) {
+        eventLoop.scheduleTask(deadline: deadline) { [weak self] in
+            self?.sweep(generation: generation, on: eventLoop)
+        }
+    }
+
+    /// Fails the calls whose deadline has passed and schedules the next sweep for the earliest remaining one.
+    private func sweep(generation: UInt64, on eventLoop: any EventLoop) {
+        let now = NIODeadline.now()
+        let (expired, next) = state.withLock { s -> ([PendingCall], (NIODeadline, UInt64)?) in
+            guard s.sweepGeneration == generation else { return ([], nil) }
+            var expired: [PendingCall] = []
+            var earliest: NIODeadline?
+            for (key, call) in s.pendingCalls {
+                if call.deadline <= now {
+                    expired.append(call)
+                    s.pendingCalls.removeValue(forKey: key)
+                } else if earliest.map({ call.deadline < $0 }) ?? true {
+                    earliest = call.deadline
+                }
+            }
+            s.sweepAt = earliest
+            guard let earliest else { return (expired, nil) }
+            s.sweepGeneration &+= 1
+            return (expired, (earliest, s.sweepGeneration))
+        }
+        for call in expired {
+            call.continuation.resume(throwing: DistributionError(
+                .timeout, node: peer, step: call.what,
+                "no reply within \(call.timeout.nanoseconds / 1_000_000) ms (the call may still be running on the "
+                    + "node); raise --timeout if it is expected to take longer"))
+        }
+        if let (deadline, generation) = next { scheduleSweep(at: deadline, generation: generation, on: eventLoop) }
+    }
+
     private func failCall(_ key: UInt64, _ error: any Error) {
         guard let call = state.withLock({ $0.pendingCalls.removeValue(forKey: key) }) else { return }
-        call.timeout?.cancel()
         call.continuation.resume(throwing: error)
     }
 
@@ -270,7 +275,6 @@ final class ConnectionCore: Sendable {
             logger.debug("dropped a late or unknown rpc reply", metadata: ["node": "\(peer)"])
             return
         }
-        call.timeout?.cancel()
         if case .tuple(let elements) = reply, elements.count == 2, elements[0] == .atom("badrpc") {
             call.continuation.resume(throwing: DistributionError(
                 .badRPC, node: peer, step: call.what,
@@ -339,8 +343,9 @@ final class ConnectionCore: Sendable {
         case .exit2(let from, let to, let reason):
             deliver(to.id, .exit(from: from, reason: reason))
         case .link(let from, let to):
+            let rpcID = rpcPid.id
             let exists = state.withLock { s -> Bool in
-                guard s.mailboxes[to.id] != nil else { return false }
+                guard to.id == rpcID || s.mailboxes[to.id] != nil else { return false }
                 s.links.insert(LinkKey(local: to.id, remote: from))
                 return true
             }
@@ -357,8 +362,10 @@ final class ConnectionCore: Sendable {
         case .monitor(let from, let to, let reference):
             var ours: Pid?
             if case .pid(let pid) = to, isLocal(pid) { ours = pid }
+            let rpcID = rpcPid.id
             let exists = state.withLock { s -> Bool in
-                guard let ours, s.mailboxes[ours.id] != nil else { return false }
+                // The rpc pid lives as long as the connection (io monitors it as the group leader).
+                guard let ours, ours.id == rpcID || s.mailboxes[ours.id] != nil else { return false }
                 s.remoteMonitors[reference] = (ours.id, from)
                 return true
             }
@@ -428,7 +435,6 @@ final class ConnectionCore: Sendable {
             return (s.closeReason ?? fallback, calls, mailboxes, monitors, waiters)
         }
         for call in calls.values {
-            call.timeout?.cancel()
             var error = reason
             error.step = call.what
             call.continuation.resume(throwing: error)

@@ -110,7 +110,6 @@ struct HandshakeStateMachine {
                             "the node does not allow a connection from \(local) (status not_allowed): check net_kernel:allow/1 "
                                 + "and that it runs OTP 23 or newer (we need HANDSHAKE_23 peers or a compatible release)")
             case "alive":
-                state = .failed
                 throw error(.handshakeRejected,
                             "the node already has a connection from a node named \(local) (status alive): use another --name")
             default:

@@ -4,7 +4,7 @@ import TraceModel
 public struct CaptureSummary: Sendable {
     public var events = 0
     public var kinds: [EventKind: Int] = [:]
-    /// Events per function (call, return_from, exception_from... any event with an mfa).
+    /// call, return_from and exception_from events per function.
     public var callsByFunction: [FunctionID: Int] = [:]
     public var startTime: Int64?
     public var endTime: Int64?
@@ -23,7 +23,9 @@ extension CaptureReader {
             s.events += 1
             kindCounts[Int(event.kind.rawValue)] += 1
             if event.mfa != 0 {
-                s.callsByFunction[event.mfa, default: 0] += 1
+                if event.kind == .call || event.kind == .returnFrom || event.kind == .exceptionFrom {
+                    s.callsByFunction[event.mfa, default: 0] += 1
+                }
                 s.functionsSeen.insert(event.mfa)
             }
             if event.kind == .drop { s.drops += event.value }

@@ -215,10 +215,10 @@ public struct TraceMessageDecoder {
             let at = scan.offset
             guard let name = internAtom(&scan) else { throw TraceDecodingError("expected a registered name", offset: at) }
             event.value = Int64(name)
-            if kind == .register {
+            // The name stays after unregister: it is how people find the process later.
+            // An unregister also tells the name a process had (registered before tracing began).
+            if kind == .register || dictionaries.process(tracee)?.registeredName == 0 {
                 dictionaries.setRegisteredName(name, for: tracee)
-            } else if dictionaries.process(tracee)?.registeredName == name {
-                dictionaries.setRegisteredName(0, for: tracee)
             }
         case .open:
             try need(2, scan)

@@ -8,7 +8,9 @@ struct BeamTrace: ParsableCommand {
         commandName: "beamtrace",
         abstract: "Trace capture and replay for BEAM (Erlang/Elixir) systems.",
         subcommands: [TermCommand.self, PingCommand.self, NodesCommand.self, RpcCommand.self,
-                      ImportCommand.self, InfoCommand.self, EventsCommand.self, IndexCommand.self,
+                      ImportCommand.self, InfoCommand.self, EventsCommand.self, IndexCommand.self, SynthCommand.self,
+                      TimelineCommand.self, LatencyCommand.self, QueuesCommand.self, HangCommand.self,
+                      DiffCommand.self, StateCommand.self,
                       RecordCommand.self]
     )
 }

@@ -41,7 +41,7 @@ struct CapturingHandler: LogHandler {
 enum TestModule {
     static let source = #"""
     -module(bt_dist).
-    -export([every_kind/0, sleep_then/2, echo/1, spawn_waiter/0, register_echo/1]).
+    -export([every_kind/0, sleep_then/2, echo/1, spawn_waiter/0, register_echo/1, link_to/1]).
 
     every_kind() ->
         Env = {captured, node()},
@@ -56,6 +56,8 @@ enum TestModule {
 
     spawn_waiter() -> spawn(fun() -> receive stop -> ok; {crash, R} -> exit(R) end end).
 
+    link_to(Pid) -> spawn(fun() -> link(Pid), receive stop -> exit(stopped) end end).
+
     register_echo(Name) ->
         Pid = spawn(fun Loop() -> receive {From, Msg} -> From ! {echoed, Msg}, Loop() end end),
         register(Name, Pid),
@@ -67,6 +69,11 @@ enum TestModule {
         try Erlang.compile(module: "bt_dist", source: source, in: directory)
         return directory.path
     }
+}
+
+/// Nodes shared by the tests of a suite; they halt when the test process ends (their stdin closes).
+enum SharedNodes {
+    static let plain: Result<ErlangNode, any Error> = Result { try ErlangNode.forDistribution() }
 }
 
 extension ErlangNode {

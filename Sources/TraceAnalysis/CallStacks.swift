@@ -1,0 +1,166 @@
+// Rebuilds each process's call stack from call / return_from / exception_from / return_to and
+// emits spans. Handles what real traces contain: recursion (LIFO by function), calls whose return
+// was not traced or were tail calls (closed as `unwound` by the caller's return), exceptions
+// unwinding several frames, returns whose call came before the capture, processes that exit inside
+// calls, drops (no span crosses a gap) and calls still open at the end.
+import TraceModel
+
+public struct CallStacks: Sendable {
+    struct Frame: Sendable {
+        var mfa: FunctionID
+        var start: Int64
+        var childTime: Int64
+        var spanIndex: Int
+    }
+
+    struct ProcessStack: Sendable {
+        var node: NodeID
+        var frames: [Frame] = []
+        var firstSeen: Int64
+        var lastSeen: Int64
+    }
+
+    private(set) var stacks: [ProcessID: ProcessStack] = [:]
+    /// Spans in the order they started (or, for returns without calls, were seen); a span's
+    /// `parent` indexes into this array.
+    public private(set) var spans: [Span] = []
+    public var keepSpans: Bool
+    /// Deepest stack kept per process (recursion deeper than this is cut at the bottom).
+    static let maxDepth = 10_000
+
+    /// With `keepSpans` false only histograms (via `onSpanClosed`) see spans; memory stays bounded
+    /// by the number of live processes and their stack depths.
+    public init(keepSpans: Bool = true) {
+        self.keepSpans = keepSpans
+    }
+
+    /// Feeds one event. `closed` is called for each span as it ends.
+    public mutating func consume(_ event: TraceEvent, closed: (Span) -> Void) {
+        switch event.kind {
+        case .call:
+            var stack = stacks[event.pid] ?? ProcessStack(node: event.node, firstSeen: event.time, lastSeen: event.time)
+            stack.lastSeen = event.time
+            if stack.frames.count >= Self.maxDepth {
+                // Calls whose returns are not traced would pile up forever: forget the oldest.
+                let oldest = stack.frames.removeFirst()
+                if oldest.spanIndex >= 0, oldest.spanIndex < spans.count { spans[oldest.spanIndex].ending = .gap }
+            }
+            let parent = stack.frames.last?.spanIndex ?? -1
+            let span = Span(node: event.node, pid: event.pid, mfa: event.mfa, start: event.time, end: event.time,
+                            ending: .unfinished, startKnown: true, depth: stack.frames.count, parent: parent,
+                            selfTime: 0)
+            let index = append(span)
+            stack.frames.append(Frame(mfa: event.mfa, start: event.time, childTime: 0, spanIndex: index))
+            stacks[event.pid] = stack
+        case .returnFrom, .exceptionFrom:
+            var stack = stacks[event.pid] ?? ProcessStack(node: event.node, firstSeen: event.time, lastSeen: event.time)
+            stack.lastSeen = event.time
+            let ending: Span.Ending = event.kind == .returnFrom ? .returned : .exception
+            if let position = stack.frames.lastIndex(where: { $0.mfa == event.mfa }) {
+                // Frames above it ended without a return of their own.
+                while stack.frames.count > position + 1 {
+                    close(&stack, at: event.time, ending: .unwound, pid: event.pid, closed: closed)
+                }
+                close(&stack, at: event.time, ending: ending, pid: event.pid, closed: closed)
+            } else {
+                // The call came before the capture (or before a gap): its start is unknown. Everything
+                // we hold for this process is inside it, so it is their parent, at depth 0.
+                while !stack.frames.isEmpty {
+                    close(&stack, at: event.time, ending: .unwound, pid: event.pid, closed: closed)
+                }
+                let span = Span(node: event.node, pid: event.pid, mfa: event.mfa, start: stack.firstSeen,
+                                end: event.time, ending: ending, startKnown: false, depth: 0, parent: -1,
+                                selfTime: 0)
+                _ = append(span)
+                closed(span)
+            }
+            stacks[event.pid] = stack
+        case .returnTo:
+            // Back in M:F/A: every frame above its frame has returned.
+            guard var stack = stacks[event.pid] else { return }
+            stack.lastSeen = event.time
+            if let position = stack.frames.lastIndex(where: { $0.mfa == event.mfa }) {
+                while stack.frames.count > position + 1 {
+                    close(&stack, at: event.time, ending: .unwound, pid: event.pid, closed: closed)
+                }
+            }
+            stacks[event.pid] = stack
+        case .exit:
+            guard var stack = stacks.removeValue(forKey: event.pid) else { return }
+            while !stack.frames.isEmpty {
+                close(&stack, at: event.time, ending: .processExited, pid: event.pid, closed: closed)
+            }
+        case .drop:
+            // Lost messages on this node: no open call there can be measured across the gap.
+            for (pid, var stack) in stacks where stack.node == event.node || event.node == 0 {
+                while !stack.frames.isEmpty {
+                    close(&stack, at: event.time, ending: .gap, pid: pid, closed: closed)
+                }
+                stack.firstSeen = event.time
+                stacks[pid] = stack
+            }
+        default:
+            if var stack = stacks[event.pid] {
+                stack.lastSeen = event.time
+                stacks[event.pid] = stack
+            }
+        }
+    }
+
+    /// Ends the replay: spans still open are marked unfinished at `end` (their age so far).
+    public mutating func finish(at end: Int64, closed: (Span) -> Void) {
+        for (pid, var stack) in stacks {
+            while !stack.frames.isEmpty {
+                close(&stack, at: end, ending: .unfinished, pid: pid, closed: closed)
+            }
+        }
+        stacks.removeAll()
+    }
+
+    /// Every process with open frames: (pid, node, frames outermost first) for checkpoints.
+    public var openStacks: [(pid: ProcessID, node: NodeID, frames: [(mfa: FunctionID, start: Int64)])] {
+        stacks.filter { !$0.value.frames.isEmpty }.map { entry in
+            (entry.key, entry.value.node, entry.value.frames.map { ($0.mfa, $0.start) })
+        }.sorted { $0.pid < $1.pid }
+    }
+
+    /// Puts back a process's open frames (from a checkpoint); spans of them are not kept.
+    public mutating func restore(pid: ProcessID, node: NodeID, frames: [(mfa: FunctionID, start: Int64)], at time: Int64) {
+        var stack = ProcessStack(node: node, firstSeen: time, lastSeen: time)
+        stack.frames = frames.map { Frame(mfa: $0.mfa, start: $0.start, childTime: 0, spanIndex: -1) }
+        stacks[pid] = stack
+    }
+
+    /// The open frames of a process, outermost first, as (function, start).
+    public func openCalls(of pid: ProcessID) -> [(mfa: FunctionID, start: Int64)] {
+        stacks[pid]?.frames.map { ($0.mfa, $0.start) } ?? []
+    }
+
+    public var processesWithOpenCalls: [ProcessID] {
+        stacks.filter { !$0.value.frames.isEmpty }.map(\.key)
+    }
+
+    private mutating func append(_ span: Span) -> Int {
+        guard keepSpans else { return -1 }
+        spans.append(span)
+        return spans.count - 1
+    }
+
+    private mutating func close(_ stack: inout ProcessStack, at time: Int64, ending: Span.Ending, pid: ProcessID,
+                                closed: (Span) -> Void) {
+        guard let frame = stack.frames.popLast() else { return }
+        let total = time - frame.start
+        if var parent = stack.frames.popLast() {
+            parent.childTime += total
+            stack.frames.append(parent)
+        }
+        var span = Span(node: stack.node, pid: pid, mfa: frame.mfa, start: frame.start, end: time, ending: ending,
+                        startKnown: true, depth: stack.frames.count, parent: stack.frames.last?.spanIndex ?? -1,
+                        selfTime: max(0, total - frame.childTime))
+        if frame.spanIndex >= 0, frame.spanIndex < spans.count {
+            span.parent = spans[frame.spanIndex].parent
+            spans[frame.spanIndex] = span
+        }
+        closed(span)
+    }
+}

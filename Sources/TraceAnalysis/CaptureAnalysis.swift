@@ -1,0 +1,148 @@
+// One ordered pass over a capture feeding per-process state machines: call stacks and spans,
+// per-function latency histograms, queue series, pending gen calls (the wait-for graph) and
+// system_monitor events. Memory is bounded by live processes and functions unless spans are kept.
+import BeamTerm
+import Foundation
+import CaptureStore
+import TraceModel
+
+public struct AnalysisOptions: Sendable {
+    /// Keep every span (timelines need them; histograms alone do not).
+    public var keepSpans: Bool
+    public var grouping: LatencyStats.Grouping
+    /// Only these events are replayed (time window, processes...).
+    public var query: EventQuery
+    /// Queue length the "time to reach" estimate aims at.
+    public var queueTarget: Int64
+
+    public init(keepSpans: Bool = false, grouping: LatencyStats.Grouping = .function, query: EventQuery = .all,
+                queueTarget: Int64 = 100_000) {
+        self.keepSpans = keepSpans
+        self.grouping = grouping
+        self.query = query
+        self.queueTarget = queueTarget
+    }
+}
+
+/// A `gen:call` the process sent and had no reply to yet.
+public struct PendingCall: Sendable {
+    public var callee: ProcessID
+    public var since: Int64
+}
+
+public struct MonitorEvent: Sendable {
+    public var event: TraceEvent
+    public var term: Term?
+}
+
+public final class CaptureAnalysis: @unchecked Sendable {
+    public let dictionaries: TraceDictionaries
+    public let options: AnalysisOptions
+    public private(set) var startTime: Int64 = .max
+    public private(set) var endTime: Int64 = .min
+    public private(set) var events = 0
+    public private(set) var drops: Int64 = 0
+    public internal(set) var stacks: CallStacks
+    public private(set) var latency: LatencyStats
+    public internal(set) var queues: QueueTracker
+    /// Open calls per process when the capture ended, outermost first.
+    public private(set) var openAtEnd: [ProcessID: [(mfa: FunctionID, start: Int64)]] = [:]
+    public private(set) var pendingCalls: [ProcessID: PendingCall] = [:]
+    public private(set) var monitorEvents: [MonitorEvent] = []
+    public private(set) var lastSeen: [ProcessID: Int64] = [:]
+    public private(set) var exited: Set<ProcessID> = []
+    /// Time and count of each process's outermost traced calls, by function: what it was busy with.
+    public private(set) var busy: [ProcessID: [FunctionID: (time: Int64, calls: Int)]] = [:]
+
+    public init(dictionaries: TraceDictionaries, options: AnalysisOptions = AnalysisOptions()) {
+        self.dictionaries = dictionaries
+        self.options = options
+        stacks = CallStacks(keepSpans: options.keepSpans)
+        latency = LatencyStats(grouping: options.grouping)
+        queues = QueueTracker(dictionaries: dictionaries)
+    }
+
+    /// Replays the whole capture (or the options' query) and finishes.
+    public static func run(_ reader: CaptureReader, options: AnalysisOptions = AnalysisOptions()) throws -> CaptureAnalysis {
+        let analysis = CaptureAnalysis(dictionaries: reader.dictionaries, options: options)
+        try reader.forEach(matching: options.query) { event, payload in
+            analysis.consume(event, payload: payload)
+            return true
+        }
+        analysis.finish(at: options.query.to.map { min($0, analysis.endTime) } ?? analysis.endTime)
+        return analysis
+    }
+
+    public func consume(_ event: TraceEvent, payload: UnsafeRawBufferPointer) {
+        events += 1
+        if event.time < startTime { startTime = event.time }
+        if event.time > endTime { endTime = event.time }
+        if event.pid != 0 { lastSeen[event.pid] = event.time }
+        stacks.consume(event) { span in record(span) }
+        queues.consume(event, payload: payload)
+        switch event.kind {
+        case .drop:
+            drops += event.value
+        case .send where PayloadPatterns.isTaggedTuple(payload, "$gen_call"):
+            pendingCalls[event.pid] = PendingCall(callee: queues.resolve(event.peer), since: event.time)
+        case .receive where PayloadPatterns.isGenReply(payload):
+            pendingCalls[event.pid] = nil
+        case .returnFrom, .exceptionFrom:
+            // Back from a traced call: whatever gen call it made has been answered or abandoned
+            // unless the process is still inside the call that made it.
+            if let pending = pendingCalls[event.pid], pending.since < event.time,
+               stacks.openCalls(of: event.pid).isEmpty {
+                pendingCalls[event.pid] = nil
+            }
+        case .exit:
+            pendingCalls[event.pid] = nil
+            exited.insert(event.pid)
+        case .monitor:
+            let term = Payload.terms(payload, flags: event.flags)?.first
+            monitorEvents.append(MonitorEvent(event: event, term: term))
+            if monitorEvents.count > 10_000 { monitorEvents.removeFirst(monitorEvents.count - 10_000) }
+        default:
+            break
+        }
+    }
+
+    public func finish(at end: Int64) {
+        guard events > 0 else { return }
+        for pid in stacks.processesWithOpenCalls { openAtEnd[pid] = stacks.openCalls(of: pid) }
+        stacks.finish(at: end) { span in record(span) }
+    }
+
+    private func record(_ span: Span) {
+        latency.record(span)
+        if span.depth == 0 {
+            var entry = busy[span.pid]?[span.mfa] ?? (0, 0)
+            entry.time += span.total
+            entry.calls += 1
+            busy[span.pid, default: [:]][span.mfa] = entry
+        }
+    }
+
+    /// "spent 97% of the capture in m:f/a (1114 calls)" for a process's busiest outermost call.
+    public func busiestActivity(of pid: ProcessID) -> String? {
+        guard let (mfa, entry) = busy[pid]?.max(by: { $0.value.time < $1.value.time }), endTime > startTime else { return nil }
+        let share = Double(entry.time) / Double(endTime - startTime) * 100
+        return String(format: "spent %.0f%% of the capture in %@ (%d calls)", share, functionText(mfa), entry.calls)
+    }
+
+    public var spans: [Span] { stacks.spans }
+
+    // MARK: text helpers
+
+    public func processText(_ pid: ProcessID) -> String { dictionaries.processText(pid) }
+
+    public func nodeText(_ node: NodeID) -> String { dictionaries.nodeName(node) }
+
+    public func nameText(_ pid: ProcessID) -> String? {
+        guard let entry = dictionaries.process(pid) else { return nil }
+        if entry.registeredName != 0 { return dictionaries.atom(entry.registeredName) }
+        if entry.initialCall != 0 { return dictionaries.functionText(entry.initialCall) }
+        return nil
+    }
+
+    public func functionText(_ mfa: FunctionID) -> String { dictionaries.functionText(mfa) }
+}

@@ -1,0 +1,101 @@
+// Per-function latency in HdrHistograms (nanoseconds, 3 significant digits, so 1 µs to 1 h keep
+// 3 digits): total and self time of measured spans, counts of returns and exceptions, and a
+// bounded random sample of durations for significance tests between captures.
+import Histogram
+import TraceModel
+
+public struct LatencyKey: Sendable, Hashable {
+    public var mfa: FunctionID
+    /// 0 unless grouping by process or node.
+    public var group: UInt32
+    public init(mfa: FunctionID, group: UInt32 = 0) {
+        self.mfa = mfa
+        self.group = group
+    }
+}
+
+public struct FunctionLatency: Sendable {
+    public var calls: Int = 0
+    public var returned: Int = 0
+    public var exceptions: Int = 0
+    /// Spans that ended without a measurable end (unwound, gap, exit, unfinished).
+    public var unmeasured: Int = 0
+    public var total = FunctionLatency.makeHistogram()
+    public var selfTime = FunctionLatency.makeHistogram()
+    /// Up to `sampleLimit` durations (reservoir sample) for rank tests.
+    public var sample: [Int64] = []
+    var seen: Int = 0
+
+    static func makeHistogram() -> Histogram<UInt64> {
+        var histogram = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 1_000_000,
+                                          numberOfSignificantValueDigits: .three)
+        histogram.autoResize = true
+        return histogram
+    }
+
+    static let sampleLimit = 20_000
+
+    mutating func record(_ span: Span, rng: inout SplitMix) {
+        calls += 1
+        switch span.ending {
+        case .returned: returned += 1
+        case .exception: exceptions += 1
+        default: unmeasured += 1
+        }
+        guard span.isMeasured else { return }
+        let duration = UInt64(max(0, span.total))
+        _ = total.record(duration)
+        _ = selfTime.record(UInt64(max(0, span.selfTime)))
+        seen += 1
+        if sample.count < Self.sampleLimit {
+            sample.append(Int64(duration))
+        } else {
+            let slot = Int(rng.next() % UInt64(seen))
+            if slot < Self.sampleLimit { sample[slot] = Int64(duration) }
+        }
+    }
+
+    /// Microseconds at a percentile of total time.
+    public func percentileMicros(_ p: Double) -> Double {
+        total.totalCount == 0 ? 0 : Double(total.valueAtPercentile(p)) / 1000
+    }
+}
+
+public struct LatencyStats: Sendable {
+    public enum Grouping: String, Sendable, CaseIterable {
+        case function, process, node
+    }
+
+    public var grouping: Grouping
+    public private(set) var functions: [LatencyKey: FunctionLatency] = [:]
+    private var rng = SplitMix(seed: 0x5EED)
+
+    public init(grouping: Grouping = .function) {
+        self.grouping = grouping
+    }
+
+    public mutating func record(_ span: Span) {
+        let group: UInt32
+        switch grouping {
+        case .function: group = 0
+        case .process: group = span.pid
+        case .node: group = span.node
+        }
+        let key = LatencyKey(mfa: span.mfa, group: group)
+        if functions[key] == nil { functions[key] = FunctionLatency() }
+        functions[key]?.record(span, rng: &rng)
+    }
+}
+
+/// A small seeded generator (reservoir sampling, bootstrap) so results repeat.
+public struct SplitMix: RandomNumberGenerator, Sendable {
+    var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,249 @@
+// Message-queue length series per process: from `sample` events (authoritative), or estimated from
+// arrivals (sends to the process, or its `receive` events, whichever counts more; a `receive` of the
+// atom `timeout` is a `receive ... after` firing, not a message) minus messages handled (calls of
+// gen_server/gen_statem callbacks). Then slope, fit, growth start and top senders per queue.
+import TraceModel
+
+public struct QueueSeries: Sendable {
+    public var points: [(time: Int64, length: Int64)] = []
+    /// Keep at most this many points: when full, every other point is dropped and the spacing doubles.
+    static let maxPoints = 4096
+    var minimumSpacing: Int64 = 0
+
+    mutating func add(time: Int64, length: Int64) {
+        if let last = points.last, time - last.time < minimumSpacing, points.count > 1 {
+            points[points.count - 1] = (time, length)
+            return
+        }
+        points.append((time, length))
+        if points.count >= Self.maxPoints {
+            points = stride(from: 0, to: points.count, by: 2).map { points[$0] } + [points[points.count - 1]]
+            let span = (points.last?.time ?? 0) - (points.first?.time ?? 0)
+            minimumSpacing = max(1, span / Int64(Self.maxPoints / 2))
+        }
+    }
+}
+
+public struct QueueGrowthReport: Sendable, Codable {
+    public var pid: String
+    public var node: String
+    public var name: String?
+    public var maxLength: Int64
+    public var endLength: Int64
+    /// Messages per second over the growth window (least squares).
+    public var slopePerSecond: Double
+    /// R² of that fit.
+    public var fit: Double
+    /// When the queue last started growing (ns), if it grows.
+    public var growingSince: Int64?
+    public var growing: Bool
+    public var estimated: Bool
+    /// Seconds until it reaches `targetLength` at this slope (nil if not growing).
+    public var secondsToTarget: Double?
+    public var targetLength: Int64
+    public var topSenders: [SenderCount]
+    /// What the owner was doing: the current function from the last samples, else its open calls.
+    public var ownerActivity: [String]
+    public var series: [[Int64]]
+
+    enum CodingKeys: String, CodingKey {
+        case pid, node, name, series, growing, estimated, fit
+        case maxLength = "max_len", endLength = "end_len", slopePerSecond = "slope_per_s"
+        case growingSince = "growing_since_ns", secondsToTarget = "seconds_to_target", targetLength = "target_len"
+        case topSenders = "top_senders", ownerActivity = "owner_activity"
+    }
+}
+
+public struct SenderCount: Sendable, Codable {
+    public var pid: String
+    public var name: String?
+    public var messages: Int
+}
+
+/// Collects queue evidence during a replay.
+public struct QueueTracker: Sendable {
+    struct Estimate: Sendable {
+        var sendsIn: Int64 = 0
+        var receives: Int64 = 0
+        var handled: Int64 = 0
+        var sawHandled = false
+        var series = QueueSeries()
+        var length: Int64 { max(0, max(sendsIn, receives) - handled) }
+    }
+
+    var sampled: [ProcessID: QueueSeries] = [:]
+    var lastSampleFunction: [ProcessID: FunctionID] = [:]
+    var estimates: [ProcessID: Estimate] = [:]
+    var senders: [ProcessID: [ProcessID: Int]] = [:]
+    let handlerFunctions: Set<FunctionID>
+    let nameToPid: [ProcessID: ProcessID]
+
+    init(dictionaries: TraceDictionaries) {
+        var handlers: Set<FunctionID> = []
+        let callbacks: [(String, UInt32)] = [("handle_call", 3), ("handle_cast", 2), ("handle_info", 2),
+                                              ("handle_event", 4)]
+        for (index, mfa) in dictionaries.functions.enumerated() where index != 0 {
+            let name = dictionaries.atom(mfa.function)
+            if callbacks.contains(where: { $0.0 == name && $0.1 == mfa.arity }) { handlers.insert(FunctionID(index)) }
+        }
+        handlerFunctions = handlers
+        // Sends addressed to a registered name count for the process that held the name.
+        var holders: [AtomID: ProcessID] = [:]
+        for (index, entry) in dictionaries.processes.enumerated() where index != 0 && entry.registeredName != 0 {
+            if case .pid = entry.identity { holders[entry.registeredName] = ProcessID(index) }
+        }
+        var names: [ProcessID: ProcessID] = [:]
+        for (index, entry) in dictionaries.processes.enumerated() where index != 0 {
+            if case .name(let atom) = entry.identity, let holder = holders[atom] { names[ProcessID(index)] = holder }
+        }
+        nameToPid = names
+    }
+
+    func resolve(_ pid: ProcessID) -> ProcessID { nameToPid[pid] ?? pid }
+
+    mutating func consume(_ event: TraceEvent, payload: UnsafeRawBufferPointer) {
+        switch event.kind {
+        case .sample where event.pid != 0:
+            sampled[event.pid, default: QueueSeries()].add(time: event.time, length: event.value)
+            if event.mfa != 0 { lastSampleFunction[event.pid] = event.mfa }
+        case .send:
+            let target = resolve(event.peer)
+            guard target != 0 else { return }
+            senders[target, default: [:]][event.pid, default: 0] += 1
+            var estimate = estimates[target] ?? Estimate()
+            estimate.sendsIn += 1
+            if estimate.sawHandled { estimate.series.add(time: event.time, length: estimate.length) }
+            estimates[target] = estimate
+        case .receive:
+            if PayloadPatterns.isAtom(payload, "timeout") { return }
+            var estimate = estimates[event.pid] ?? Estimate()
+            estimate.receives += 1
+            if estimate.sawHandled { estimate.series.add(time: event.time, length: estimate.length) }
+            estimates[event.pid] = estimate
+        case .call where handlerFunctions.contains(event.mfa):
+            var estimate = estimates[event.pid] ?? Estimate()
+            estimate.handled += 1
+            estimate.sawHandled = true
+            estimate.series.add(time: event.time, length: estimate.length)
+            estimates[event.pid] = estimate
+        case .exit:
+            if var estimate = estimates[event.pid], estimate.sawHandled {
+                estimate.series.add(time: event.time, length: 0)
+                estimates[event.pid] = estimate
+            }
+        default:
+            break
+        }
+    }
+
+    /// The series for a process: sampled if any, else estimated (if callbacks were traced).
+    func series(for pid: ProcessID) -> (QueueSeries, estimated: Bool)? {
+        if let series = sampled[pid], !series.points.isEmpty { return (series, false) }
+        if let estimate = estimates[pid], estimate.sawHandled, !estimate.series.points.isEmpty {
+            return (estimate.series, true)
+        }
+        return nil
+    }
+
+    var processes: [ProcessID] {
+        Array(Set(sampled.keys).union(estimates.filter { $0.value.sawHandled }.keys)).sorted()
+    }
+}
+
+/// Least squares and the growth window of a series.
+public enum GrowthFit {
+    public struct Result: Sendable {
+        public var slopePerSecond: Double
+        public var fit: Double
+        public var startIndex: Int
+    }
+
+    /// Fits the window from the last point at or below 10% of the final length to the end.
+    public static func growthWindow(_ points: [(time: Int64, length: Int64)]) -> Result {
+        guard let last = points.last, points.count >= 3 else { return Result(slopePerSecond: 0, fit: 0, startIndex: 0) }
+        let floor = Double(last.length) * 0.1
+        var start = 0
+        for i in stride(from: points.count - 1, through: 0, by: -1) where Double(points[i].length) <= floor {
+            start = i
+            break
+        }
+        if points.count - start < 3 { start = max(0, points.count - 3) }
+        let (slope, r2) = leastSquares(Array(points[start...]))
+        return Result(slopePerSecond: slope, fit: r2, startIndex: start)
+    }
+
+    /// Slope in units per second and R².
+    public static func leastSquares(_ points: [(time: Int64, length: Int64)]) -> (Double, Double) {
+        guard points.count >= 2, let t0 = points.first?.time else { return (0, 0) }
+        let n = Double(points.count)
+        var sx = 0.0, sy = 0.0, sxx = 0.0, sxy = 0.0, syy = 0.0
+        for p in points {
+            let x = Double(p.time - t0) / 1e9, y = Double(p.length)
+            sx += x; sy += y; sxx += x * x; sxy += x * y; syy += y * y
+        }
+        let vx = sxx - sx * sx / n, vy = syy - sy * sy / n, cov = sxy - sx * sy / n
+        guard vx > 0 else { return (0, 0) }
+        let slope = cov / vx
+        let r2 = vy > 0 ? (cov * cov) / (vx * vy) : 1
+        return (slope, r2)
+    }
+}
+
+/// Cheap checks on raw payload ETF without decoding it.
+enum PayloadPatterns {
+    /// True when the payload's first term is the atom `name` (any atom tag).
+    static func isAtom(_ payload: UnsafeRawBufferPointer, _ name: StaticString) -> Bool {
+        var scan = payload[...]
+        return matchAtom(&scan, name)
+    }
+
+    static func matchAtom(_ scan: inout Slice<UnsafeRawBufferPointer>, _ name: StaticString) -> Bool {
+        guard let tag = scan.first else { return false }
+        scan = scan.dropFirst()
+        let length: Int
+        switch tag {
+        case 100, 118:
+            guard scan.count >= 2 else { return false }
+            length = Int(scan[scan.startIndex]) << 8 | Int(scan[scan.startIndex + 1])
+            scan = scan.dropFirst(2)
+        case 115, 119:
+            guard let n = scan.first else { return false }
+            length = Int(n)
+            scan = scan.dropFirst()
+        default:
+            return false
+        }
+        guard length == name.utf8CodeUnitCount, scan.count >= length else { return false }
+        let text = UnsafeRawBufferPointer(start: name.utf8Start, count: length)
+        let matches = scan.prefix(length).elementsEqual(text)
+        scan = scan.dropFirst(length)
+        return matches
+    }
+
+    /// True when the payload's first term is a tuple whose first element is the atom `name`
+    /// (e.g. `'$gen_call'`).
+    static func isTaggedTuple(_ payload: UnsafeRawBufferPointer, _ name: StaticString) -> Bool {
+        var scan = payload[...]
+        guard let tag = scan.first else { return false }
+        if tag == 104 {
+            scan = scan.dropFirst(2)
+        } else if tag == 105 {
+            scan = scan.dropFirst(5)
+        } else {
+            return false
+        }
+        return matchAtom(&scan, name)
+    }
+
+    /// True for a gen reply `{Ref, Reply}` or `{[alias | Ref], Reply}`.
+    static func isGenReply(_ payload: UnsafeRawBufferPointer) -> Bool {
+        guard payload.count >= 3, payload[0] == 104, payload[1] == 2 else { return false }
+        let next = payload[2]
+        if next == 90 || next == 114 || next == 101 { return true }  // a reference
+        if next == 108 {  // [alias | Ref]
+            var scan = payload[7...]
+            return matchAtom(&scan, "alias")
+        }
+        return false
+    }
+}

@@ -1,0 +1,125 @@
+// The analyses as plain Codable reports: what `--json` prints and what the text tables show.
+import Foundation
+import TraceModel
+
+public struct LatencyRow: Sendable, Codable {
+    public var mfa: String
+    public var group: String?
+    public var calls: Int
+    public var returned: Int
+    public var exceptions: Int
+    public var unmeasured: Int
+    public var minMicros: Double
+    public var meanMicros: Double
+    public var p50Micros: Double
+    public var p90Micros: Double
+    public var p99Micros: Double
+    public var p999Micros: Double
+    public var maxMicros: Double
+    public var selfP50Micros: Double
+
+    enum CodingKeys: String, CodingKey {
+        case mfa, group, calls, returned, exceptions, unmeasured
+        case minMicros = "min_us", meanMicros = "mean_us", p50Micros = "p50_us", p90Micros = "p90_us"
+        case p99Micros = "p99_us", p999Micros = "p999_us", maxMicros = "max_us", selfP50Micros = "self_p50_us"
+    }
+}
+
+public struct LatencyReport: Sendable, Codable {
+    public var functions: [LatencyRow]
+}
+
+extension CaptureAnalysis {
+    public func latencyReport(sortBy: String = "p99", mfaFilter: ((String) -> Bool)? = nil) -> LatencyReport {
+        var rows: [LatencyRow] = []
+        for (key, stats) in latency.functions {
+            let mfa = functionText(key.mfa)
+            if let mfaFilter, !mfaFilter(mfa) { continue }
+            let group: String?
+            switch latency.grouping {
+            case .function: group = nil
+            case .process: group = processText(key.group)
+            case .node: group = nodeText(key.group)
+            }
+            let h = stats.total
+            let measured = h.totalCount > 0
+            rows.append(LatencyRow(
+                mfa: mfa, group: group, calls: stats.calls, returned: stats.returned, exceptions: stats.exceptions,
+                unmeasured: stats.unmeasured,
+                minMicros: measured ? Double(h.min) / 1000 : 0, meanMicros: measured ? h.mean / 1000 : 0,
+                p50Micros: stats.percentileMicros(50), p90Micros: stats.percentileMicros(90),
+                p99Micros: stats.percentileMicros(99), p999Micros: stats.percentileMicros(99.9),
+                maxMicros: measured ? Double(h.max) / 1000 : 0,
+                selfP50Micros: stats.selfTime.totalCount == 0 ? 0 : Double(stats.selfTime.valueAtPercentile(50)) / 1000))
+        }
+        rows.sort { a, b in
+            let (x, y): (Double, Double)
+            switch sortBy {
+            case "p50": (x, y) = (a.p50Micros, b.p50Micros)
+            case "p90": (x, y) = (a.p90Micros, b.p90Micros)
+            case "max": (x, y) = (a.maxMicros, b.maxMicros)
+            case "mean": (x, y) = (a.meanMicros, b.meanMicros)
+            case "calls": (x, y) = (Double(a.calls), Double(b.calls))
+            case "mfa": return a.mfa < b.mfa
+            default: (x, y) = (a.p99Micros, b.p99Micros)
+            }
+            return x != y ? x > y : (a.mfa, a.group ?? "") < (b.mfa, b.group ?? "")
+        }
+        return LatencyReport(functions: rows)
+    }
+
+    /// Queue growth for every process with a series, largest end length first.
+    public func queueReports(top: Int = .max) -> [QueueGrowthReport] {
+        var reports: [QueueGrowthReport] = []
+        for pid in queues.processes {
+            guard let (series, estimated) = queues.series(for: pid) else { continue }
+            let points = series.points
+            guard let last = points.last else { continue }
+            let maxLength = points.map(\.length).max() ?? 0
+            let fit = GrowthFit.growthWindow(points)
+            let growing = last.length >= 10 && fit.slopePerSecond > 0 && fit.fit >= 0.5
+                && Double(last.length) >= 0.5 * Double(maxLength)
+            let senders = (queues.senders[pid] ?? [:]).sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+                .prefix(5).map { SenderCount(pid: processText($0.key), name: nameText($0.key), messages: $0.value) }
+            var activity: [String] = []
+            if let mfa = queues.lastSampleFunction[pid] { activity.append("current_function " + functionText(mfa)) }
+            for open in (openAtEnd[pid] ?? []).suffix(3) {
+                activity.append("in " + functionText(open.mfa) + " for " + Durations.text(endTime - open.start))
+            }
+            if let busiest = busiestActivity(of: pid) { activity.append(busiest) }
+            let toTarget: Double? = growing && fit.slopePerSecond > 0
+                ? max(0, Double(options.queueTarget - last.length) / fit.slopePerSecond) : nil
+            let node = dictionaries.process(pid).map { nodeText($0.identity.node) } ?? ""
+            reports.append(QueueGrowthReport(
+                pid: processText(pid), node: node, name: nameText(pid), maxLength: maxLength, endLength: last.length,
+                slopePerSecond: fit.slopePerSecond, fit: fit.fit,
+                growingSince: growing ? points[fit.startIndex].time : nil, growing: growing, estimated: estimated,
+                secondsToTarget: toTarget, targetLength: options.queueTarget, topSenders: Array(senders),
+                ownerActivity: activity, series: points.map { [$0.time, $0.length] }))
+        }
+        reports.sort { ($0.growing ? 1 : 0, $0.endLength, $0.maxLength) > ($1.growing ? 1 : 0, $1.endLength, $1.maxLength) }
+        return Array(reports.prefix(top))
+    }
+}
+
+public enum Durations {
+    /// `1.23 ms`, `4.5 s`, `820 µs`, `312 ns`.
+    public static func text(_ ns: Int64) -> String {
+        let value = Double(ns)
+        if abs(value) >= 60e9 { return String(format: "%.1f min", value / 60e9) }
+        if abs(value) >= 1e9 { return String(format: "%.3g s", value / 1e9) }
+        if abs(value) >= 1e6 { return String(format: "%.3g ms", value / 1e6) }
+        if abs(value) >= 1e3 { return String(format: "%.3g µs", value / 1e3) }
+        return "\(ns) ns"
+    }
+
+    /// Parses `250ms`, `1.5s`, `30us`, `100ns`, `2m`; a bare number is nanoseconds.
+    public static func parse(_ text: String) -> Int64? {
+        let units: [(String, Double)] = [("ns", 1), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9), ("min", 60e9), ("m", 60e9)]
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            guard let number = Double(text.dropLast(suffix.count)) else { return nil }
+            return Int64(number * factor)
+        }
+        return Int64(text)
+    }
+}

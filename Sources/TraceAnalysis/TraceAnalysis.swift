@@ -1,1 +1,0 @@
-// TraceAnalysis: replay of captures (being built).

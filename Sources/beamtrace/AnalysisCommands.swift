@@ -1,0 +1,312 @@
+// Replay commands: timeline, latency, queues, hang, diff, state. Each parses, runs TraceAnalysis
+// and prints a readable table or, with --json, the report as documented in docs/ANALYSIS.md.
+import ArgumentParser
+import CaptureStore
+import Foundation
+import TraceAnalysis
+import TraceModel
+
+struct WindowOptions: ParsableArguments {
+    @Option(help: "From this time: nanoseconds, or +N[ns|us|ms|s] after the first event.") var from: String?
+    @Option(help: "Up to this time (inclusive).") var to: String?
+    @Flag(help: "Print JSON.") var json = false
+}
+
+enum AnalysisIO {
+    static func open(_ capture: String) throws -> CaptureReader {
+        do {
+            let reader = try CaptureReader(opening: capture)
+            for problem in reader.problems {
+                FileHandle.standardError.write(Data("warning: \(problem)\n".utf8))
+            }
+            return reader
+        } catch {
+            throw CLIError("cannot open capture \(capture): \(error)")
+        }
+    }
+
+    static func query(_ reader: CaptureReader, _ window: WindowOptions, pids: [String] = [], mfas: [String] = []) throws -> EventQuery {
+        do {
+            return try EventQuery.parse(reader: reader, start: reader.blocks.map(\.timeMin).min(), from: window.from,
+                                        to: window.to, nodes: [], pids: pids, functions: mfas, kinds: [])
+        } catch {
+            throw CLIError("\(error)")
+        }
+    }
+
+    static func printJSON<T: Encodable>(_ value: T) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        FileHandle.standardOutput.write(try encoder.encode(value))
+        FileHandle.standardOutput.write(Data("\n".utf8))
+    }
+
+    static func table(_ header: [String], _ rows: [[String]]) -> String {
+        var widths = header.map(\.count)
+        for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, cell in
+                i == 0 ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                    : String(repeating: " ", count: max(0, widths[i] - cell.count)) + cell
+            }.joined(separator: "  ")
+        }
+        return ([line(header)] + rows.map(line)).joined(separator: "\n")
+    }
+
+    static func micros(_ value: Double) -> String {
+        if value >= 1_000_000 { return String(format: "%.2fs", value / 1_000_000) }
+        if value >= 1000 { return String(format: "%.2fms", value / 1000) }
+        return String(format: "%.1fµs", value)
+    }
+}
+
+struct TimelineCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "timeline",
+                                                    abstract: "Indented call tree per process, with durations.")
+    @Argument(help: "The capture directory.") var capture: String
+    @Option(help: "Only this process (<0.80.0>).") var pid: [String] = []
+    @Option(help: "Only this registered name.") var name: [String] = []
+    @Option(help: "Hide calls shorter than this (e.g. 1ms, 250us).") var minDuration: String?
+    @Option(help: "Print at most this many spans.") var limit = 10_000
+    @OptionGroup var window: WindowOptions
+
+    func run() throws {
+        let reader = try AnalysisIO.open(capture)
+        let query = try AnalysisIO.query(reader, window, pids: pid + name)
+        if !(pid + name).isEmpty, query.pids?.isEmpty ?? true {
+            throw CLIError("no process \((pid + name).joined(separator: ", ")) in \(capture)")
+        }
+        var minimum: Int64 = 0
+        if let minDuration {
+            guard let parsed = Durations.parse(minDuration) else { throw CLIError("bad --min-duration \(minDuration)") }
+            minimum = parsed
+        }
+        let analysis = try CaptureAnalysis.run(reader, options: AnalysisOptions(keepSpans: true, query: query))
+        let spans = analysis.spans.filter { $0.total >= minimum }.prefix(limit)
+        if window.json {
+            try AnalysisIO.printJSON(TimelineReport(spans: spans.map { span in
+                TimelineSpan(pid: analysis.processText(span.pid), name: analysis.nameText(span.pid),
+                             mfa: analysis.functionText(span.mfa), startNs: span.start, endNs: span.end,
+                             totalUs: Double(span.total) / 1000, selfUs: Double(span.selfTime) / 1000,
+                             depth: span.depth, parent: span.parent, ending: span.ending.rawValue,
+                             startKnown: span.startKnown)
+            }))
+            return
+        }
+        let base = analysis.startTime
+        var out = ""
+        var current: ProcessID = 0
+        for span in spans.sorted(by: { ($0.pid, $0.start) < ($1.pid, $1.start) }) {
+            if span.pid != current {
+                current = span.pid
+                out += "\n" + analysis.processText(span.pid) + (analysis.nameText(span.pid).map { " (\($0))" } ?? "") + "\n"
+            }
+            let indent = String(repeating: "  ", count: span.depth + 1)
+            var line = indent + analysis.functionText(span.mfa) + "  " + Durations.text(span.total)
+            if span.selfTime != span.total { line += " (self " + Durations.text(span.selfTime) + ")" }
+            line += "  at +" + Durations.text(span.start - base)
+            if !span.startKnown { line += "  [started before the capture]" }
+            if span.ending != .returned { line += "  [\(span.ending.rawValue)]" }
+            out += line + "\n"
+        }
+        print(out.isEmpty ? "no traced calls" : out.trimmingCharacters(in: .newlines))
+    }
+}
+
+struct TimelineSpan: Codable {
+    var pid: String
+    var name: String?
+    var mfa: String
+    var startNs: Int64
+    var endNs: Int64
+    var totalUs: Double
+    var selfUs: Double
+    var depth: Int
+    var parent: Int
+    var ending: String
+    var startKnown: Bool
+    enum CodingKeys: String, CodingKey {
+        case pid, name, mfa, depth, parent, ending
+        case startNs = "start_ns", endNs = "end_ns", totalUs = "total_us", selfUs = "self_us", startKnown = "start_known"
+    }
+}
+
+struct TimelineReport: Codable { var spans: [TimelineSpan] }
+
+struct LatencyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "latency",
+                                                    abstract: "Per-function latency percentiles (HdrHistogram).")
+    @Argument(help: "The capture directory.") var capture: String
+    @Option(help: "Only these functions: mod, mod:fun or mod:fun/arity.") var mfa: [String] = []
+    @Option(help: "Group by process or node as well as function.") var by: String?
+    @Option(help: "Sort by p50, p90, p99, max, mean, calls or mfa.") var sort = "p99"
+    @OptionGroup var window: WindowOptions
+
+    func run() throws {
+        let reader = try AnalysisIO.open(capture)
+        var grouping = LatencyStats.Grouping.function
+        if let by {
+            guard let parsed = LatencyStats.Grouping(rawValue: by), parsed != .function else {
+                throw CLIError("--by takes process or node")
+            }
+            grouping = parsed
+        }
+        let query = try AnalysisIO.query(reader, window)
+        let analysis = try CaptureAnalysis.run(reader, options: AnalysisOptions(grouping: grouping, query: query))
+        let filters = mfa
+        let report = analysis.latencyReport(sortBy: sort, mfaFilter: filters.isEmpty ? nil : { text in
+            filters.contains { text == $0 || text.hasPrefix($0 + ":") || text.hasPrefix($0 + "/") }
+        })
+        if window.json { try AnalysisIO.printJSON(report); return }
+        let rows = report.functions.map { row in
+            [row.mfa + (row.group.map { " @ \($0)" } ?? ""), "\(row.calls)", "\(row.exceptions)",
+             AnalysisIO.micros(row.p50Micros), AnalysisIO.micros(row.p90Micros), AnalysisIO.micros(row.p99Micros),
+             AnalysisIO.micros(row.p999Micros), AnalysisIO.micros(row.maxMicros), AnalysisIO.micros(row.selfP50Micros)]
+        }
+        print(rows.isEmpty ? "no measured calls (trace calls with a return_trace match spec)"
+              : AnalysisIO.table(["function", "calls", "exc", "p50", "p90", "p99", "p99.9", "max", "self p50"], rows))
+    }
+}
+
+struct QueuesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "queues",
+                                                    abstract: "Message-queue growth per process.")
+    @Argument(help: "The capture directory.") var capture: String
+    @Option(help: "Show the N longest queues.") var top = 20
+    @Option(help: "Queue length for the time-to-reach estimate.") var target: Int64 = 100_000
+    @OptionGroup var window: WindowOptions
+
+    func run() throws {
+        let reader = try AnalysisIO.open(capture)
+        let query = try AnalysisIO.query(reader, window)
+        let analysis = try CaptureAnalysis.run(reader, options: AnalysisOptions(query: query, queueTarget: target))
+        let reports = analysis.queueReports(top: top)
+        if window.json { try AnalysisIO.printJSON(QueuesReport(processes: reports)); return }
+        let rows = reports.map { q in
+            [q.pid + (q.name.map { " (\($0))" } ?? ""), "\(q.maxLength)", "\(q.endLength)",
+             String(format: "%.1f/s", q.slopePerSecond), String(format: "%.2f", q.fit), q.growing ? "yes" : "no",
+             q.estimated ? "estimated" : "sampled"]
+        }
+        print(rows.isEmpty ? "no queue data (record samples, or trace send/receive and gen_server callbacks)"
+              : AnalysisIO.table(["process", "max", "end", "slope", "fit", "growing", "source"], rows))
+    }
+}
+
+struct QueuesReport: Codable { var processes: [QueueGrowthReport] }
+
+struct HangCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "hang",
+                                                    abstract: "Diagnose a hang: ranked suspects with evidence and a verdict.")
+    @Argument(help: "The capture directory.") var capture: String
+    @Option(help: "Show at most N suspects.") var top = 10
+    @OptionGroup var window: WindowOptions
+
+    func run() throws {
+        let reader = try AnalysisIO.open(capture)
+        let query = try AnalysisIO.query(reader, window)
+        let analysis = try CaptureAnalysis.run(reader, options: AnalysisOptions(query: query))
+        var report = analysis.hangReport()
+        report.suspects = Array(report.suspects.prefix(top))
+        if window.json { try AnalysisIO.printJSON(report); return }
+        var out = "Verdict: " + report.verdict + "\n"
+        if !report.suspects.isEmpty {
+            out += "\nSuspects:\n"
+            for (i, s) in report.suspects.enumerated() {
+                out += String(format: "%2d. %@ %@%@ on %@  score %.1f\n", i + 1, s.reason.rawValue, s.pid,
+                              s.name.map { " (\($0))" } ?? "", s.node, s.score)
+                for key in s.evidence.keys.sorted() {
+                    out += "      \(key): \(Self.text(s.evidence[key]))\n"
+                }
+            }
+        }
+        print(out, terminator: "")
+    }
+
+    static func text(_ value: JSONValue?) -> String {
+        switch value {
+        case .string(let s)?: return s
+        case .number(let d)?: return String(format: "%.4g", d)
+        case .int(let i)?: return String(i)
+        case .bool(let b)?: return String(b)
+        case .array(let a)?: return a.map { text($0) }.joined(separator: "; ")
+        case .object(let o)?: return o.keys.sorted().map { "\($0)=\(text(o[$0]))" }.joined(separator: ", ")
+        case nil: return ""
+        }
+    }
+}
+
+struct DiffCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "diff",
+                                                    abstract: "Compare two captures: latency per function, queue growth.")
+    @Argument(help: "The capture before the change.") var before: String
+    @Argument(help: "The capture after the change.") var after: String
+    @Option(help: "Exit non-zero when a function's chosen percentile got worse by more than PCT and the change is significant.")
+    var failOnRegression: Double?
+    @Option(help: "The percentile --fail-on-regression looks at.") var percentile: Double = 99
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let b = try CaptureAnalysis.run(AnalysisIO.open(before))
+        let a = try CaptureAnalysis.run(AnalysisIO.open(after))
+        let report = CaptureDiff.compare(before: b, after: a, percentile: percentile,
+                                         regressionThresholdPct: failOnRegression)
+        if json {
+            try AnalysisIO.printJSON(report)
+        } else {
+            func pct(_ v: Double?) -> String { v.map { String(format: "%+.1f%%", $0) } ?? "-" }
+            var rows: [[String]] = []
+            for f in report.functions {
+                var row: [String] = [f.mfa]
+                row.append(f.before.map { "\($0.calls)" } ?? "-")
+                row.append(f.after.map { "\($0.calls)" } ?? "-")
+                row.append(f.before.map { AnalysisIO.micros($0.p50Micros) } ?? "-")
+                row.append(f.after.map { AnalysisIO.micros($0.p50Micros) } ?? "-")
+                row.append(pct(f.p50ChangePct))
+                row.append(f.before.map { AnalysisIO.micros($0.p99Micros) } ?? "-")
+                row.append(f.after.map { AnalysisIO.micros($0.p99Micros) } ?? "-")
+                row.append(pct(f.p99ChangePct))
+                row.append(f.pValue.map { String(format: "%.2g", $0) } ?? "-")
+                row.append(f.significant ? "yes" : "no")
+                rows.append(row)
+            }
+            print(AnalysisIO.table(["function", "calls", "calls'", "p50", "p50'", "Δp50", "p99", "p99'", "Δp99", "p",
+                                    "significant"], rows))
+            print("\n" + report.summary)
+        }
+        if failOnRegression != nil, !report.regressions.isEmpty {
+            FileHandle.standardError.write(Data("regression: \(report.regressions.joined(separator: ", "))\n".utf8))
+            throw ExitCode(3)
+        }
+    }
+}
+
+struct StateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "state",
+                                                    abstract: "Every process's call stack and queue length at an instant.")
+    @Argument(help: "The capture directory.") var capture: String
+    @Option(help: "The instant: nanoseconds, or +N[ns|us|ms|s] after the first event.") var at: String
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let reader = try AnalysisIO.open(capture)
+        let time: Int64
+        do {
+            time = try EventQuery.parse(reader: reader, start: reader.blocks.map(\.timeMin).min(), from: nil, to: at,
+                                        nodes: [], pids: [], functions: [], kinds: []).to ?? 0
+        } catch {
+            throw CLIError("\(error)")
+        }
+        let report = try StateAtTime.state(reader, at: time)
+        if json { try AnalysisIO.printJSON(report); return }
+        var out = "state at \(report.atNs) (replayed \(report.eventsReplayed) events from \(report.replayedFromNs))\n"
+        for p in report.processes {
+            out += "\n\(p.pid)" + (p.name.map { " (\($0))" } ?? "") + " on \(p.node)"
+            if let q = p.queueLength { out += "  queue \(q)" + (p.queueEstimated ? " (estimated)" : "") }
+            out += "\n"
+            for (depth, frame) in p.stack.enumerated() {
+                out += String(repeating: "  ", count: depth + 1) + frame.mfa + " since " + Durations.text(report.atNs - frame.sinceNs) + " ago\n"
+            }
+        }
+        print(out, terminator: "")
+    }
+}

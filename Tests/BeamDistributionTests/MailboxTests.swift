@@ -1,0 +1,105 @@
+// Mailboxes on our hidden node against a real node: messages in, registered sends, monitors of
+// remote processes (down and noproc), links and exit signals.
+import BeamDistribution
+import BeamTerm
+import Foundation
+import Testing
+import TestSupport
+
+@Suite("mailboxes, monitors and links")
+struct MailboxTests {
+    let node: ErlangNode
+
+    init() throws {
+        node = try SharedNodes.plain.get()
+    }
+
+    @Test("a remote send reaches the mailbox of the pid we handed out")
+    func receive() async throws {
+        let connection = try await node.connect()
+        let mailbox = try connection.makeMailbox()
+        #expect(mailbox.pid.node.name == connection.localNode.description)
+        _ = try await connection.rpc(module: "erlang", function: "send",
+                                     arguments: [.pid(mailbox.pid), .tuple([.atom("hello"), .integer(1)])])
+        guard case .message(let message) = await nextMessage(mailbox) else {
+            Issue.record("no message")
+            return
+        }
+        #expect(message == .tuple([.atom("hello"), .integer(1)]))
+        await connection.close()
+    }
+
+    @Test("sending to a registered name, and the answer coming back")
+    func registeredSend() async throws {
+        let connection = try await node.connect()
+        let mailbox = try connection.makeMailbox()
+        let name = Erlang.randomName("echo")
+        _ = try await connection.rpc(module: "bt_dist", function: "register_echo", arguments: [.atom(name)])
+        try mailbox.send(to: .name(Atom(name)), .tuple([.pid(mailbox.pid), .string(Array("ping".utf8))]))
+        guard case .message(let reply) = await nextMessage(mailbox) else {
+            Issue.record("no echo")
+            return
+        }
+        #expect(reply == .tuple([.atom("echoed"), .string(Array("ping".utf8))]))
+        await connection.close()
+    }
+
+    @Test("a monitored process that dies sends DOWN with its reason; a missing one noproc")
+    func monitors() async throws {
+        let connection = try await node.connect()
+        let mailbox = try connection.makeMailbox()
+        let waiter = try await connection.rpc(module: "bt_dist", function: "spawn_waiter")
+        guard case .pid(let pid) = waiter else {
+            Issue.record("spawn_waiter returned \(waiter)")
+            return
+        }
+        let reference = try connection.monitor(.pid(pid), from: mailbox)
+        try connection.send(to: .pid(pid), message: .tuple([.atom("crash"), .atom("boom")]))
+        guard case .down(let ref, let process, let reason) = await nextMessage(mailbox) else {
+            Issue.record("no DOWN")
+            return
+        }
+        #expect(ref == reference && process == .pid(pid) && reason == .atom("boom"))
+
+        let missing = try mailbox.monitor(.name(Atom(Erlang.randomName("nobody"))))
+        guard case .down(let ref2, _, let reason2) = await nextMessage(mailbox) else {
+            Issue.record("no DOWN for a missing process")
+            return
+        }
+        #expect(ref2 == missing && reason2 == .atom("noproc"))
+        await connection.close()
+    }
+
+    @Test("a linked remote process that exits sends us an exit signal")
+    func links() async throws {
+        let connection = try await node.connect()
+        let mailbox = try connection.makeMailbox()
+        let linked = try await connection.rpc(module: "bt_dist", function: "link_to", arguments: [.pid(mailbox.pid)])
+        guard case .pid(let pid) = linked else {
+            Issue.record("link_to returned \(linked)")
+            return
+        }
+        // The link is set up by the spawned process; give it a moment, then stop it.
+        try await Task.sleep(for: .milliseconds(200))
+        try connection.send(to: .pid(pid), message: .atom("stop"))
+        guard case .exit(let from, let reason) = await nextMessage(mailbox) else {
+            Issue.record("no exit signal")
+            return
+        }
+        #expect(from == pid && reason == .atom("stopped"))
+        await connection.close()
+    }
+
+    @Test("closing the connection ends every mailbox with nodeDown")
+    func closeEndsMailboxes() async throws {
+        let connection = try await node.connect()
+        let mailbox = try connection.makeMailbox()
+        await connection.close()
+        guard case .nodeDown(let error) = await nextMessage(mailbox) else {
+            Issue.record("no nodeDown")
+            return
+        }
+        #expect(error.code == .closedLocally)
+        #expect(throws: DistributionError.self) { try connection.makeMailbox() }
+    }
+}

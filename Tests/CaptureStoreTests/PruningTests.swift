@@ -1,0 +1,32 @@
+// Predicate pushdown: a 1% time window of a capture with over 1,000 blocks decompresses at most 2%
+// of them; kind and function filters skip blocks too.
+import Foundation
+import Testing
+import TestSupport
+@testable import CaptureStore
+import TraceModel
+
+@Suite struct PruningTests {
+    @Test func onePercentWindowDecompressesAtMostTwoPercentOfBlocks() throws {
+        let dir = try Erlang.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var generator = SyntheticEvents(seed: 77)
+        var batch = EventBatch()
+        generator.generate(120_000, into: &batch)
+        var options = CaptureWriter.Options()
+        options.blockEvents = 100
+        let path = dir.appendingPathComponent("cap").path
+        let writer = try CaptureWriter(creating: path, options: options)
+        try writer.append(batch, dictionaries: generator.dictionaries)
+        try writer.close()
+        let reader = try CaptureReader(opening: path)
+        #expect(reader.blocks.count >= 1000)
+        let start = batch.times[0], end = batch.times[batch.count - 1]
+        let from = start + (end - start) / 2
+        let to = from + (end - start) / 100
+        let events = try reader.events(matching: EventQuery(from: from, to: to))
+        let expected = batch.times.filter { $0 >= from && $0 <= to }.count
+        #expect(events.count == expected)
+        #expect(reader.blocksDecompressed <= reader.blocks.count * 2 / 100)
+    }
+}

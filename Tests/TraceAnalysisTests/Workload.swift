@@ -1,0 +1,202 @@
+// Workloads of the tests' own, run in a real erl and traced with OTP's dbg file port. Each writes
+// its own ground truth (its measured call durations, its sampled queue lengths) next to the trace.
+import CaptureStore
+import Foundation
+import TestSupport
+
+enum Workload {
+    static let source = #"""
+    -module(bt_workload).
+    -behaviour(gen_server).
+    -export([latency/2, stacks/1, queues/1, deadlock/1, diff/3]).
+    -export([step/1, fast/1, slow/1, fib/1, loop/1, outer/0, middle/0, inner/0, wait_forever/0]).
+    -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
+
+    %% ---- traced functions ----
+    step(Ms) -> timer:sleep(Ms), Ms.
+    fast(Ms) -> timer:sleep(Ms).
+    slow(Ms) -> timer:sleep(Ms).
+    fib(0) -> 0;
+    fib(1) -> 1;
+    fib(N) -> fib(N - 1) + fib(N - 2).
+    loop(0) -> done;
+    loop(N) -> loop(N - 1).
+    outer() -> try middle() catch error:boom -> caught end.
+    middle() -> inner(), not_reached.
+    inner() -> erlang:error(boom).
+    wait_forever() -> receive never -> ok end.
+
+    busy(Us) ->
+        End = erlang:monotonic_time(microsecond) + Us,
+        spin(End).
+    spin(End) -> case erlang:monotonic_time(microsecond) >= End of true -> ok; false -> spin(End) end.
+
+    %% ---- tracing with dbg's file port ----
+    trace(File, Flags, Patterns, Fun) ->
+        {ok, _} = dbg:tracer(port, dbg:trace_port(file, File)),
+        {ok, _} = dbg:p(new, [monotonic_timestamp | Flags]),
+        [{ok, _} = dbg:tpl(M, F, A, [{'_', [], [{exception_trace}]}]) || {M, F, A} <- Patterns],
+        Result = Fun(),
+        dbg:flush_trace_port(),
+        dbg:stop_clear(),
+        Result.
+
+    write_terms(File, Terms) ->
+        ok = file:write_file(File, [io_lib:format("~p.~n", [T]) || T <- Terms]).
+
+    %% ---- scenarios ----
+    %% Latency: 300 calls of step/1 sleeping 1..8 ms, each timed by the caller.
+    latency(Dir, Calls) ->
+        Trace = filename:join(Dir, "trace.trc"),
+        Durations = trace(Trace, [call], [{?MODULE, step, 1}], fun() ->
+            Parent = self(),
+            P = spawn(fun() ->
+                Ds = [begin
+                          T0 = erlang:monotonic_time(nanosecond),
+                          ?MODULE:step(1 + (I rem 8)),
+                          erlang:monotonic_time(nanosecond) - T0
+                      end || I <- lists:seq(1, Calls)],
+                Parent ! {self(), Ds}
+            end),
+            receive {P, Ds} -> Ds end
+        end),
+        write_terms(filename:join(Dir, "truth.txt"), Durations).
+
+    %% Stacks: recursive fib, a non-tail loop traced with return_trace, an exception caught two
+    %% frames up, and a process killed inside a call.
+    stacks(Dir) ->
+        Trace = filename:join(Dir, "trace.trc"),
+        trace(Trace, [call, procs], [{?MODULE, F, A} || {F, A} <- [{fib, 1}, {loop, 1}, {outer, 0}, {middle, 0},
+                                                                        {inner, 0}, {wait_forever, 0}]], fun() ->
+            Parent = self(),
+            Worker = spawn(fun() ->
+                55 = ?MODULE:fib(10),
+                done = ?MODULE:loop(100),
+                caught = ?MODULE:outer(),
+                Parent ! {self(), done}
+            end),
+            receive {Worker, done} -> ok end,
+            Victim = spawn(fun() -> ?MODULE:wait_forever() end),
+            timer:sleep(50),
+            exit(Victim, kill),
+            timer:sleep(50),
+            write_terms(filename:join(Dir, "truth.txt"), [{worker, pid_to_list(Worker)}, {victim, pid_to_list(Victim)}])
+        end).
+
+    %% Queues: producers cast to a gen_server faster than it handles; the workload samples the
+    %% server's real message_queue_len every 20 ms.
+    queues(Dir) ->
+        Trace = filename:join(Dir, "trace.trc"),
+        trace(Trace, [call, send, 'receive'], [{?MODULE, handle_cast, 2}], fun() ->
+            {ok, Server} = gen_server:start(?MODULE, consumer, []),
+            Parent = self(),
+            Producers = [spawn(fun() -> produce(Server, 300) end) || _ <- [1, 2]],
+            Samples = sample(Server, 40, []),
+            [exit(P, kill) || P <- Producers],
+            write_terms(filename:join(Dir, "truth.txt"), [{server, pid_to_list(Server)} | Samples]),
+            exit(Server, kill),
+            Parent
+        end).
+
+    produce(Server, N) ->
+        [begin gen_server:cast(Server, {work, I}), timer:sleep(2) end || I <- lists:seq(1, N)].
+
+    sample(_Server, 0, Acc) -> lists:reverse(Acc);
+    sample(Server, N, Acc) ->
+        timer:sleep(20),
+        T0 = erlang:monotonic_time(nanosecond),
+        {message_queue_len, L} = erlang:process_info(Server, message_queue_len),
+        T1 = erlang:monotonic_time(nanosecond),
+        sample(Server, N - 1, [{T0, T1, L} | Acc]).
+
+    %% Deadlock: two gen_servers whose handle_call each call the other.
+    deadlock(Dir) ->
+        Trace = filename:join(Dir, "trace.trc"),
+        trace(Trace, [call, send, 'receive'], [{?MODULE, handle_call, 3}], fun() ->
+            {ok, A} = gen_server:start(?MODULE, peer, []),
+            {ok, B} = gen_server:start(?MODULE, peer, []),
+            ok = gen_server:call(A, {set_peer, B}),
+            ok = gen_server:call(B, {set_peer, A}),
+            spawn(fun() -> catch gen_server:call(A, ping, infinity) end),
+            spawn(fun() -> timer:sleep(5), catch gen_server:call(B, ping, infinity) end),
+            timer:sleep(300),
+            write_terms(filename:join(Dir, "truth.txt"), [{a, pid_to_list(A)}, {b, pid_to_list(B)}])
+        end).
+
+    %% Diff: fast/1 and slow/1 sleep (ms); Factor multiplies slow/1's. Sleeps, not spins, so a
+    %% loaded machine's preemption adds little relative noise.
+    diff(Dir, Calls, Factor) ->
+        Trace = filename:join(Dir, "trace.trc"),
+        trace(Trace, [call], [{?MODULE, fast, 1}, {?MODULE, slow, 1}], fun() ->
+            Parent = self(),
+            P = spawn(fun() ->
+                [begin ?MODULE:fast(2), ?MODULE:slow(round(3 * Factor)) end || _ <- lists:seq(1, Calls)],
+                Parent ! {self(), done}
+            end),
+            receive {P, done} -> ok end
+        end).
+
+    %% ---- gen_server ----
+    init(consumer) -> {ok, consumer};
+    init(peer) -> {ok, undefined}.
+    handle_call({set_peer, Peer}, _From, _) -> {reply, ok, Peer};
+    handle_call(ping, _From, Peer) -> {reply, gen_server:call(Peer, ping, infinity), Peer}.
+    handle_cast({work, _}, State) -> busy(5000), {noreply, State}.
+    handle_info(_, State) -> {noreply, State}.
+    """#
+
+    struct Run {
+        var directory: URL
+        var capture: String
+        var truth: String
+    }
+
+    /// Runs `bt_workload:<call>` in a fresh erl, imports its trace with beamtrace's importer.
+    static func run(_ call: String) throws -> Run {
+        let directory = try Erlang.temporaryDirectory("bt-workload")
+        try Erlang.compile(module: "bt_workload", source: source, in: directory)
+        guard let erl = Erlang.executable("erl") else { throw ErlangError.notInstalled }
+        let dir = directory.path
+        try Shell.run(erl, ["-noshell", "-pa", dir, "-eval",
+                            "bt_workload:\(call.replacingOccurrences(of: "DIR", with: "\"\(dir)\"")), erlang:halt(0)."],
+                      timeout: 120, workingDirectory: directory)
+        let capture = directory.appendingPathComponent("capture").path
+        _ = try Importer().run(sources: [directory.appendingPathComponent("trace.trc").path], output: capture)
+        let truth = (try? String(contentsOf: directory.appendingPathComponent("truth.txt"), encoding: .utf8)) ?? ""
+        return Run(directory: directory, capture: capture, truth: truth)
+    }
+
+    /// `{Key, "<0.1.0>"}.` lines of a truth file.
+    static func pids(_ truth: String) -> [String: String] {
+        var result: [String: String] = [:]
+        for line in truth.split(separator: "\n") {
+            let parts = line.trimmingCharacters(in: CharacterSet(charactersIn: "{}.")).split(separator: ",", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            result[String(parts[0])] = parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        }
+        return result
+    }
+
+    /// `{T, L}.` integer pairs of a truth file.
+    static func pairs(_ truth: String) -> [(Int64, Int64)] {
+        truth.split(separator: "\n").compactMap { line in
+            let parts = line.trimmingCharacters(in: CharacterSet(charactersIn: "{}.")).split(separator: ",")
+            guard parts.count == 2, let a = Int64(parts[0]), let b = Int64(parts[1]) else { return nil }
+            return (a, b)
+        }
+    }
+
+    /// `{T0, T1, L}.` integer triples of a truth file.
+    static func triples(_ truth: String) -> [(Int64, Int64, Int64)] {
+        truth.split(separator: "\n").compactMap { line in
+            let parts = line.trimmingCharacters(in: CharacterSet(charactersIn: "{}.")).split(separator: ",")
+            guard parts.count == 3, let a = Int64(parts[0]), let b = Int64(parts[1]), let c = Int64(parts[2]) else { return nil }
+            return (a, b, c)
+        }
+    }
+
+    /// `N.` integers of a truth file.
+    static func integers(_ truth: String) -> [Int64] {
+        truth.split(separator: "\n").compactMap { Int64($0.trimmingCharacters(in: CharacterSet(charactersIn: ". "))) }
+    }
+}
