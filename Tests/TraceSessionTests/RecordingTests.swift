@@ -236,3 +236,26 @@ final class Flag: @unchecked Sendable {
     var isSet: Bool { lock.withLock { value } }
     func set() { lock.withLock { value = true } }
 }
+
+@Suite struct UntilQueueTests {
+    @Test func stopsAfterAQueueExceedsTheThreshold() async throws {
+        let node = try await TracedNode.start()
+        defer { Task { await node.stop() } }
+        let output = try temporaryCapturePath()
+        var options = try recordingOptions([node], patterns: ["btwl:f/1"], output: output)
+        options.limits.untilQueue = 50
+        options.limits.after = .milliseconds(300)
+        options.limits.ringBytes = 64 << 20
+        let session = TraceSession(options: options)
+        let running = Task { try await session.run() }
+        try await node.waitUntilTracing()
+        _ = try await node.rpc("btwl", "flood", [.integer(300), .integer(1), .integer(5)])
+        // No stop request: the session ends by itself.
+        let summary = try await running.value
+        #expect(summary.stopReason.contains("until-queue"), "\(summary.stopReason)")
+        try await expectClean(node)
+        let capture = try ReadCapture(output)
+        #expect(capture.markers(code: 0).contains { $0.erlangText().contains("until_queue") })
+        #expect(capture.events.contains { $0.event.kind == .sample && $0.event.value > 50 })
+    }
+}
