@@ -94,7 +94,7 @@ struct AgentLoader {
     }
 
     /// Evaluates an Erlang expression sequence (`"X = 1, X + 1."`) on the node with erl_eval.
-    func evaluate(_ expression: String) async throws -> Term {
+    func evaluate(_ expression: String, bindings: [(String, Term)] = []) async throws -> Term {
         let scanned = try await call("erl_scan", "string", [.string(Array(expression.utf8))])
         guard case .tuple(let s) = scanned, s.count == 3, case .atom(let ok) = s[0], ok.name == "ok" else {
             throw SessionError(.startFailed, node: node, "bad expression \(expression): \(scanned.erlangText())")
@@ -103,7 +103,8 @@ struct AgentLoader {
         guard case .tuple(let p) = parsed, p.count == 2, case .atom(let ok2) = p[0], ok2.name == "ok" else {
             throw SessionError(.startFailed, node: node, "bad expression \(expression): \(parsed.erlangText())")
         }
-        let result = try await call("erl_eval", "exprs", [p[1], .list([])])
+        let bound = Term.list(bindings.map { .tuple([.atom($0.0), $0.1]) })
+        let result = try await call("erl_eval", "exprs", [p[1], bound])
         guard case .tuple(let r) = result, r.count == 3, case .atom(let value) = r[0], value.name == "value" else {
             throw SessionError(.startFailed, node: node, "evaluating \(expression) gave \(result.erlangText())")
         }

@@ -21,6 +21,8 @@ final class CaptureSink: @unchecked Sendable {
     struct IngestResult {
         var accepted: Int
         var limitReached: Bool
+        /// Bytes of whole frames used (a stream keeps the rest for the next read).
+        var consumed = 0
     }
 
     private let lock = NSLock()
@@ -30,8 +32,10 @@ final class CaptureSink: @unchecked Sendable {
     private var nodes: [NodeState] = []
     private let scanner = FrameScanner()
     private let maxEvents: Int?
-    private(set) var traceEvents = 0
-    private(set) var drops = 0
+    private var _traceEvents = 0
+    private var _drops = 0
+    var traceEvents: Int { locked { _traceEvents } }
+    var drops: Int { locked { _drops } }
     private var limitHit = false
     private var problems: [String] = []
     private let encoder = TermEncoder()
@@ -63,9 +67,9 @@ final class CaptureSink: @unchecked Sendable {
 
     /// Decodes a batch of trace-port frames from node `index` into the capture. Past `maxEvents`
     /// the rest is cut and `limitReached` is set (once).
-    func ingestFrames(_ bytes: [UInt8], node index: Int) throws -> IngestResult {
+    func ingestFrames(_ bytes: [UInt8], node index: Int, stream: Bool = false) throws -> IngestResult {
         try locked {
-            guard !limitHit else { return IngestResult(accepted: 0, limitReached: false) }
+            guard !limitHit else { return IngestResult(accepted: 0, limitReached: false, consumed: bytes.count) }
             batch.removeAll()
             decoder.lastTime = nodes[index].lastTime
             var undecodable = 0
@@ -87,7 +91,7 @@ final class CaptureSink: @unchecked Sendable {
                     }
                 }
             }
-            if consumed != bytes.count {
+            if consumed != bytes.count && !stream {
                 problems.append("\(nodes[index].name): a batch ended inside a frame (\(bytes.count - consumed) bytes cut)")
             }
             if undecodable > 0 {
@@ -99,13 +103,13 @@ final class CaptureSink: @unchecked Sendable {
             nodes[index].lastTime = decoder.lastTime
             var limitReached = false
             var traceCount = batch.count - batch.kinds.lazy.filter { $0 == .drop }.count
-            if let maxEvents, traceEvents + traceCount >= maxEvents {
+            if let maxEvents, _traceEvents + traceCount >= maxEvents {
                 // Keep events up to the limit (drop records before it stay).
                 var kept = 0
                 var cut = batch.count
                 for i in 0..<batch.count where batch.kinds[i] != .drop {
                     kept += 1
-                    if traceEvents + kept == maxEvents {
+                    if _traceEvents + kept == maxEvents {
                         cut = i + 1
                         break
                     }
@@ -116,12 +120,12 @@ final class CaptureSink: @unchecked Sendable {
                 limitReached = true
             }
             shift(from: 0, offset: nodes[index].offset)
-            traceEvents += traceCount
-            drops += dropCount
+            _traceEvents += traceCount
+            _drops += dropCount
             nodes[index].events += traceCount
             nodes[index].drops += dropCount
             if !batch.isEmpty { try writer.append(batch, dictionaries: decoder.dictionaries) }
-            return IngestResult(accepted: traceCount, limitReached: limitReached)
+            return IngestResult(accepted: traceCount, limitReached: limitReached, consumed: consumed)
         }
     }
 

@@ -9,6 +9,8 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
         case startFailed
         case captureFailed
         case alreadyRecording
+        /// The node has no `compiler` application (the agent cannot be built there).
+        case noCompiler
     }
     public var code: Code
     public var node: String?

@@ -19,6 +19,7 @@ public final class TraceSession: Sendable {
     let logger: Logger
     let signals: AsyncStream<SessionSignal>
     let continuation: AsyncStream<SessionSignal>.Continuation
+    private let live = LiveSink()
 
     public init(options: RecordingOptions, logger: Logger? = nil) {
         self.options = options
@@ -30,6 +31,10 @@ public final class TraceSession: Sendable {
         (signals, continuation) = AsyncStream.makeStream(of: SessionSignal.self)
     }
 
+    /// Trace events recorded so far (0 before recording starts), and drops counted so far.
+    public var eventsRecorded: Int { live.sink?.traceEvents ?? 0 }
+    public var dropsRecorded: Int { live.sink?.drops ?? 0 }
+
     /// Asks the session to stop (safe from any thread, e.g. a signal handler's queue).
     public func requestStop(_ reason: String) {
         continuation.yield(.stop(reason))
@@ -39,6 +44,9 @@ public final class TraceSession: Sendable {
     /// starts (bad spec, a node unreachable, a pattern that matches nothing) — with every node left
     /// as it was and no capture created.
     public func run(progress: (any RecordingProgress)? = nil) async throws -> RecordingSummary {
+        if options.transport == .ip {
+            return try await IPRecording(session: self).run(progress: progress)
+        }
         do {
             try options.spec.validate()
         } catch {
@@ -76,6 +84,14 @@ public final class TraceSession: Sendable {
         }
         if let firstError {
             await abandon(nodes)
+            let failures = prepared.compactMap { if case .failure(let e) = $0 { e as? SessionError } else { nil } }
+            if failures.count == prepared.count, failures.allSatisfy({ $0.code == .noCompiler }) {
+                // No node can build the agent: OTP's ip trace port needs no compiler.
+                let note = "\(failures.compactMap(\.node).joined(separator: ", ")) cannot compile the agent (no compiler "
+                    + "application): recorded over the ip trace port instead (no samplers, no cleanup if the recorder dies)"
+                logger.warning("\(note)")
+                return try await IPRecording(session: self).run(progress: progress, note: note)
+            }
             throw firstError
         }
         let compiled: [[Term]]
@@ -105,6 +121,7 @@ public final class TraceSession: Sendable {
             throw SessionError(.captureFailed, "cannot create the capture \(options.output): \(error)")
         }
         for node in nodes { node.sinkIndex = sink.addNode(name: node.name, offset: node.startOffset.offset) }
+        live.sink = sink
 
         // 3. Start the agents (patterns, process flags, system_monitor, samplers).
         do {
@@ -306,7 +323,7 @@ public final class TraceSession: Sendable {
                                    + "stop it first, or wait: an orphaned agent unloads itself within the net tick time")
             }
             guard try await loader.hasCompiler() else {
-                throw SessionError(.agentLoadFailed, node: name,
+                throw SessionError(.noCompiler, node: name,
                                    "the node has no compiler application, so the agent cannot be built there; "
                                    + "record it with --transport ip instead")
             }
@@ -505,5 +522,14 @@ public final class TraceSession: Sendable {
 
     static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}
+
+private final class LiveSink: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: CaptureSink?
+    var sink: CaptureSink? {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
     }
 }

@@ -121,7 +121,7 @@ final class TracedNode: @unchecked Sendable {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             let reply = try await rpc("erlang", "trace_info", [.atom("new"), .atom("tracer")])
-            if case .tuple(let t) = reply, t.count == 2, case .pid = t[1] { return }
+            if case .tuple(let t) = reply, t.count == 2 { if case .pid = t[1] { return }; if case .port = t[1] { return } }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw TestFailure("the agent did not start tracing on \(name)")
