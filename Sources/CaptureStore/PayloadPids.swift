@@ -7,6 +7,9 @@ import TraceModel
 
 struct PayloadPids {
     static let tag: UInt8 = 0xF0
+    /// INTEGER_EXT (98, 4 bytes big-endian) stored as 0xF1 + zigzag varint: counters and sums
+    /// shrink, and their bytes rebuild exactly.
+    static let integerTag: UInt8 = 0xF1
     static let storedFlag: UInt8 = 0x80
 
     private var table = RawPidTable()
@@ -77,6 +80,18 @@ struct PayloadPids {
                 }
                 continue
             }
+            if tag == 98 {
+                guard let raw = c.u32() else { return nil }
+                flush(start)
+                out.append(Self.integerTag)
+                let value = Int64(Int32(bitPattern: raw))
+                var v = UInt64(bitPattern: (value << 1) ^ (value >> 63))
+                while v >= 0x80 { out.append(UInt8(truncatingIfNeeded: v) | 0x80); v >>= 7 }
+                out.append(UInt8(v))
+                copyFrom = c.offset
+                replaced = true
+                continue
+            }
             c.offset = start
             guard let children = c.skipHeader() else { return nil }
             pending += children
@@ -111,6 +126,19 @@ struct PayloadPids {
                 guard let id = c.varint(), let bytes = bytes(for: ProcessID(truncatingIfNeeded: id), d) else { return false }
                 if start > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom..<start])) }
                 out.append(contentsOf: bytes)
+                copyFrom = c.offset
+                continue
+            }
+            if tag == Self.integerTag {
+                _ = c.u8()
+                guard let zz = c.varint(), zz <= UInt64(UInt32.max) else { return false }
+                if start > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom..<start])) }
+                let value = UInt32(truncatingIfNeeded: Int64(bitPattern: zz >> 1) ^ -Int64(bitPattern: zz & 1))
+                out.append(98)
+                out.append(UInt8(value >> 24))
+                out.append(UInt8(truncatingIfNeeded: value >> 16))
+                out.append(UInt8(truncatingIfNeeded: value >> 8))
+                out.append(UInt8(truncatingIfNeeded: value))
                 copyFrom = c.offset
                 continue
             }
