@@ -54,12 +54,17 @@ public final class DistributionConnection: Sendable {
     public var rpcPid: Pid { core.rpcPid }
     let core: ConnectionCore
     let channel: any Channel
+    /// Runs tasks on this connection's event loop. Code making many sequential calls (a recorder's
+    /// control loop, a benchmark) can use `withTaskExecutorPreference(connection.taskExecutor) { ... }`
+    /// to avoid two thread hops per call; keep blocking work off it.
+    public let taskExecutor: any TaskExecutor
 
     init(peer: PeerInfo, localNode: NodeName, core: ConnectionCore, channel: any Channel) {
         self.peer = peer
         self.localNode = localNode
         self.core = core
         self.channel = channel
+        self.taskExecutor = EventLoopTaskExecutor(eventLoop: channel.eventLoop)
     }
 
     deinit {
