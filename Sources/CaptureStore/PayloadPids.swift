@@ -237,20 +237,63 @@ private struct Walk {
     }
 }
 
-/// Raw pid bytes → process id (0: not replaceable), without allocating per lookup.
+/// Raw pid bytes → process id (0: not replaceable), without allocating per lookup: the last few
+/// keys are compared first (payloads keep naming the same pids), then a hash map.
 private struct RawPidTable {
     var map: [Int: [(key: [UInt8], value: ProcessID)]] = [:]
-    func find(_ raw: UnsafeRawBufferPointer) -> ProcessID? {
+    var recent: [(key: [UInt8], value: ProcessID)] = []
+    var next = 0
+
+    mutating func find(_ raw: UnsafeRawBufferPointer) -> ProcessID? {
+        for entry in recent where entry.key.count == raw.count {
+            let same = entry.key.withUnsafeBytes { memcmpRawBytes($0.baseAddress!, raw.baseAddress!, raw.count) }
+            if same { return entry.value }
+        }
         guard let bucket = map[Self.hash(raw)] else { return nil }
-        for entry in bucket where entry.key.elementsEqual(raw) { return entry.value }
+        for entry in bucket where entry.key.elementsEqual(raw) {
+            remember(entry)
+            return entry.value
+        }
         return nil
     }
+
     mutating func insert(_ raw: UnsafeRawBufferPointer, value: ProcessID) {
-        map[Self.hash(raw), default: []].append((Array(raw), value))
+        let entry = (Array(raw), value)
+        map[Self.hash(raw), default: []].append(entry)
+        remember(entry)
     }
+
+    private mutating func remember(_ entry: (key: [UInt8], value: ProcessID)) {
+        if recent.count < 4 { recent.append(entry) } else { recent[next] = entry }
+        next = (next + 1) & 3
+    }
+
     static func hash(_ raw: UnsafeRawBufferPointer) -> Int {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in raw { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(raw.count)
+        guard let base = raw.baseAddress else { return Int(truncatingIfNeeded: h) }
+        var i = 0
+        while i + 8 <= raw.count {
+            h = (h ^ base.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xBF58_476D_1CE4_E5B9
+            h ^= h >> 29
+            i += 8
+        }
+        while i < raw.count {
+            h = (h ^ UInt64(base.load(fromByteOffset: i, as: UInt8.self))) &* 0x100_0000_01B3
+            i += 1
+        }
         return Int(truncatingIfNeeded: h)
     }
+}
+
+private func memcmpRawBytes(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ n: Int) -> Bool {
+    var i = 0
+    while i + 8 <= n {
+        if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
+        i += 8
+    }
+    while i < n {
+        if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
+        i += 1
+    }
+    return true
 }
