@@ -7,6 +7,9 @@ import TraceModel
 
 struct PayloadPids {
     static let tag: UInt8 = 0xF0
+    /// INTEGER_EXT (98, 4 bytes big-endian) stored as 0xF1 + zigzag varint: counters and sums
+    /// shrink, and their bytes rebuild exactly.
+    static let integerTag: UInt8 = 0xF1
     static let storedFlag: UInt8 = 0x80
 
     private var table = RawPidTable()
@@ -77,6 +80,18 @@ struct PayloadPids {
                 }
                 continue
             }
+            if tag == 98 {
+                guard let raw = c.u32() else { return nil }
+                flush(start)
+                out.append(Self.integerTag)
+                let value = Int64(Int32(bitPattern: raw))
+                var v = UInt64(bitPattern: (value << 1) ^ (value >> 63))
+                while v >= 0x80 { out.append(UInt8(truncatingIfNeeded: v) | 0x80); v >>= 7 }
+                out.append(UInt8(v))
+                copyFrom = c.offset
+                replaced = true
+                continue
+            }
             c.offset = start
             guard let children = c.skipHeader() else { return nil }
             pending += children
@@ -111,6 +126,19 @@ struct PayloadPids {
                 guard let id = c.varint(), let bytes = bytes(for: ProcessID(truncatingIfNeeded: id), d) else { return false }
                 if start > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom..<start])) }
                 out.append(contentsOf: bytes)
+                copyFrom = c.offset
+                continue
+            }
+            if tag == Self.integerTag {
+                _ = c.u8()
+                guard let zz = c.varint(), zz <= UInt64(UInt32.max) else { return false }
+                if start > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom..<start])) }
+                let value = UInt32(truncatingIfNeeded: Int64(bitPattern: zz >> 1) ^ -Int64(bitPattern: zz & 1))
+                out.append(98)
+                out.append(UInt8(value >> 24))
+                out.append(UInt8(truncatingIfNeeded: value >> 16))
+                out.append(UInt8(truncatingIfNeeded: value >> 8))
+                out.append(UInt8(truncatingIfNeeded: value))
                 copyFrom = c.offset
                 continue
             }
@@ -209,20 +237,63 @@ private struct Walk {
     }
 }
 
-/// Raw pid bytes → process id (0: not replaceable), without allocating per lookup.
+/// Raw pid bytes → process id (0: not replaceable), without allocating per lookup: the last few
+/// keys are compared first (payloads keep naming the same pids), then a hash map.
 private struct RawPidTable {
     var map: [Int: [(key: [UInt8], value: ProcessID)]] = [:]
-    func find(_ raw: UnsafeRawBufferPointer) -> ProcessID? {
+    var recent: [(key: [UInt8], value: ProcessID)] = []
+    var next = 0
+
+    mutating func find(_ raw: UnsafeRawBufferPointer) -> ProcessID? {
+        for entry in recent where entry.key.count == raw.count {
+            let same = entry.key.withUnsafeBytes { memcmpRawBytes($0.baseAddress!, raw.baseAddress!, raw.count) }
+            if same { return entry.value }
+        }
         guard let bucket = map[Self.hash(raw)] else { return nil }
-        for entry in bucket where entry.key.elementsEqual(raw) { return entry.value }
+        for entry in bucket where entry.key.elementsEqual(raw) {
+            remember(entry)
+            return entry.value
+        }
         return nil
     }
+
     mutating func insert(_ raw: UnsafeRawBufferPointer, value: ProcessID) {
-        map[Self.hash(raw), default: []].append((Array(raw), value))
+        let entry = (Array(raw), value)
+        map[Self.hash(raw), default: []].append(entry)
+        remember(entry)
     }
+
+    private mutating func remember(_ entry: (key: [UInt8], value: ProcessID)) {
+        if recent.count < 4 { recent.append(entry) } else { recent[next] = entry }
+        next = (next + 1) & 3
+    }
+
     static func hash(_ raw: UnsafeRawBufferPointer) -> Int {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in raw { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(raw.count)
+        guard let base = raw.baseAddress else { return Int(truncatingIfNeeded: h) }
+        var i = 0
+        while i + 8 <= raw.count {
+            h = (h ^ base.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xBF58_476D_1CE4_E5B9
+            h ^= h >> 29
+            i += 8
+        }
+        while i < raw.count {
+            h = (h ^ UInt64(base.load(fromByteOffset: i, as: UInt8.self))) &* 0x100_0000_01B3
+            i += 1
+        }
         return Int(truncatingIfNeeded: h)
     }
+}
+
+private func memcmpRawBytes(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ n: Int) -> Bool {
+    var i = 0
+    while i + 8 <= n {
+        if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
+        i += 8
+    }
+    while i < n {
+        if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
+        i += 1
+    }
+    return true
 }
