@@ -50,6 +50,10 @@ public struct RecordingOptions: Sendable {
     public var sampleTop = 50
     /// Subscribe to `system_monitor` (long_gc, long_schedule, large_heap, busy_port, busy_dist_port...).
     public var systemMonitor = true
+    /// system_monitor thresholds: long_gc and long_schedule in ms, large_heap in words.
+    public var longGCMilliseconds = 100
+    public var longScheduleMilliseconds = 100
+    public var largeHeapWords = 8 << 20
     public var transport: Transport = .agent
     /// The capture directory to create.
     public var output: String

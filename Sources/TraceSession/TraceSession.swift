@@ -132,9 +132,11 @@ public final class TraceSession: Sendable {
                 try await group.waitForAll()
             }
         } catch {
-            for node in nodes {
-                if let controller = node.controller {
+            await withTaskGroup(of: Void.self) { group in
+                for node in nodes {
+                    guard let controller = node.controller else { continue }
                     try? node.mailbox.send(to: .pid(controller), .tuple([.atom("beamtrace_stop"), .atom("start_failed")]))
+                    group.addTask { await Self.awaitStopped(node, timeout: .seconds(10)) }
                 }
             }
             await abandon(nodes)
@@ -415,6 +417,9 @@ public final class TraceSession: Sendable {
             MapPair(.atom("sample_ms"), .integer(max(0, sampleMs))),
             MapPair(.atom("sample_top"), int(options.sampleTop)),
             MapPair(.atom("system_monitor"), options.systemMonitor ? .true : .false),
+            MapPair(.atom("long_gc"), int(options.longGCMilliseconds)),
+            MapPair(.atom("long_schedule"), int(options.longScheduleMilliseconds)),
+            MapPair(.atom("large_heap"), int(options.largeHeapWords)),
         ]
         return .map(unordered: pairs)
     }
@@ -466,6 +471,23 @@ public final class TraceSession: Sendable {
             return "\(t[0].erlangText()):\(t[1].erlangText())/\(t[2].erlangText())"
         }
         return term.erlangText()
+    }
+
+    /// Waits (reading the node's mailbox) until its agent reports that everything is switched off.
+    static func awaitStopped(_ node: NodeRecorder, timeout: Duration) async {
+        let mailbox = node.mailbox
+        let reader = Task {
+            for await message in mailbox {
+                if case .message(.tuple(let t)) = message, t.first?.atomName == "beamtrace_stopped" { return }
+                if case .nodeDown = message { return }
+            }
+        }
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            reader.cancel()
+        }
+        await reader.value
+        timer.cancel()
     }
 
     /// Before recording: unload wherever the agent got loaded, close every connection.

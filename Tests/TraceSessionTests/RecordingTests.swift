@@ -259,3 +259,47 @@ final class Flag: @unchecked Sendable {
         #expect(capture.events.contains { $0.event.kind == .sample && $0.event.value > 50 })
     }
 }
+
+@Suite struct ProcessSelectionTests {
+    /// Only the named process is traced (with sends and receives); system_monitor events arrive and the
+    /// previous system_monitor owner is restored afterwards.
+    @Test func registeredNameMessagesAndSystemMonitor() async throws {
+        let node = try await TracedNode.start()
+        defer { Task { await node.stop() } }
+        _ = try await node.rpc("btwl", "named_start")
+        let owner = try await node.rpc("erlang", "spawn", [.atom("timer"), .atom("sleep"), .list([.atom("infinity")])])
+        let previous = Term.list([.tuple([.atom("long_gc"), .integer(5000)])])
+        _ = try await node.rpc("erlang", "system_monitor", [owner, previous])
+        let output = try temporaryCapturePath()
+        var options = try recordingOptions([node], patterns: ["btwl:f/1"], output: output)
+        options.spec.processes = [.name("btwl_named")]
+        options.spec.events = [.calls, .send, .receive]
+        options.largeHeapWords = 200_000
+        let session = TraceSession(options: options)
+        let running = Task { try await session.run() }
+        try await node.waitUntilTraced(name: "btwl_named")
+        _ = try await node.rpc("btwl", "named_go", [.integer(300)])
+        _ = try await node.rpc("btwl", "calls", [.integer(200)])  // the rpc worker: not traced
+        _ = try await node.rpc("btwl", "big_heap", [.integer(400_000)])
+        try await Task.sleep(for: .milliseconds(300))
+        session.requestStop("test done")
+        let summary = try await running.value
+        #expect(summary.nodes.first?.cleanedUp == true)
+        let restored = try await node.rpc("erlang", "system_monitor")
+        #expect(restored.erlangText() == Term.tuple([owner, previous]).erlangText())
+        _ = try await node.rpc("erlang", "system_monitor", [.atom("undefined")])
+        try await expectClean(node)
+
+        let capture = try ReadCapture(output)
+        #expect(capture.count(.call, function: "btwl:f/1") == 300)
+        #expect(capture.count(.send) >= 1)
+        #expect(capture.count(.receive) >= 1)
+        let monitors = capture.events.filter { $0.event.kind == .monitor }
+        let largeHeap = monitors.first { Payload.terms($0.payload, flags: $0.event.flags)?.first?.erlangText()
+            .hasPrefix("{large_heap") == true }
+        #expect(largeHeap != nil, "monitor events: \(monitors.count)")
+        #expect((largeHeap?.event.value ?? 0) > 0)
+        // Every call came from the one named process.
+        #expect(Set(capture.events.filter { $0.event.kind == .call }.map(\.event.pid)).count == 1)
+    }
+}

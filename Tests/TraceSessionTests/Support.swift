@@ -14,6 +14,7 @@ enum Workload {
     static let source = #"""
     -module(btwl).
     -behaviour(gen_server).
+    -export([named_start/0, named_go/1, tracer_of/1, big_heap/1]).
     -export([f/1, g/1, calls/1, guarded/1, slow/1, flood/3, storm/2, spin/1, clean_report/0, traced/0]).
     -export([init/1, handle_call/3, handle_cast/2]).
 
@@ -59,6 +60,25 @@ enum Workload {
     spin_loop(Pause, N) ->
         f(N),
         receive stop -> ok after Pause -> spin_loop(Pause, N + 1) end.
+
+    %% A registered process that calls f/1 N times when told to.
+    named_start() ->
+        Pid = spawn(fun named_loop/0),
+        register(btwl_named, Pid),
+        Pid.
+    named_loop() ->
+        receive {go, N, From} -> calls_loop(N), From ! {done, self()}, named_loop() end.
+    named_go(N) ->
+        btwl_named ! {go, N, self()},
+        receive {done, _} -> N end.
+
+    tracer_of(Name) -> erlang:trace_info(whereis(Name), tracer).
+
+    %% A process whose heap grows past Words (a large_heap system_monitor event).
+    big_heap(Words) ->
+        Self = self(),
+        spawn(fun() -> L = lists:seq(1, Words), timer:sleep(200), Self ! {len, length(L)} end),
+        receive {len, N} -> N end.
 
     traced() ->
         [P || P <- erlang:processes(),
@@ -125,6 +145,17 @@ final class TracedNode: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(50))
         }
         throw TestFailure("the agent did not start tracing on \(name)")
+    }
+
+    /// Waits until the registered process `name` has a tracer.
+    func waitUntilTraced(name: String, timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let reply = try await rpc("btwl", "tracer_of", [.atom(name)])
+            if case .tuple(let t) = reply, t.count == 2, case .pid = t[1] { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestFailure("\(name) on \(self.name) did not get traced")
     }
 
     /// What is switched on or loaded now (see btwl:clean_report/0).
