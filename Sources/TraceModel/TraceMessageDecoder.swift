@@ -397,11 +397,16 @@ public struct TraceMessageDecoder {
         }
         var budget = total > limit ? limit : total
         if total > limit { event.flags.insert(.payloadTruncated) }
-        for range in [ranges.0, ranges.1, ranges.2] where !range.isEmpty && budget > 0 {
+        // No array of the three ranges: this runs once per event and must not allocate.
+        func copy(_ range: Range<Int>, _ budget: inout Int, _ batch: inout EventBatch) {
+            guard !range.isEmpty, budget > 0 else { return }
             let n = min(range.count, budget)
             batch.payloadBytes.append(contentsOf: scan.slice(range.lowerBound, range.lowerBound + n))
             budget -= n
         }
+        copy(ranges.0, &budget, &batch)
+        copy(ranges.1, &budget, &batch)
+        copy(ranges.2, &budget, &batch)
     }
 
     // MARK: interning
