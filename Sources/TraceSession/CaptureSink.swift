@@ -94,38 +94,122 @@ final class CaptureSink: @unchecked Sendable {
             if consumed != bytes.count && !stream {
                 problems.append("\(nodes[index].name): a batch ended inside a frame (\(bytes.count - consumed) bytes cut)")
             }
-            if undecodable > 0 {
-                nodes[index].undecodable += undecodable
-                if let firstError, problems.count < 100 {
-                    problems.append("\(nodes[index].name): \(undecodable) trace message(s) could not be decoded: \(firstError)")
+            var result = try finishBatch(node: index, dropCount: dropCount, undecodable: undecodable, firstError: firstError)
+            result.consumed = consumed
+            return result
+        }
+    }
+
+    /// Counts, the max-events cut, the clock shift, and the write — shared by both batch shapes.
+    private func finishBatch(node index: Int, dropCount: Int, undecodable: Int, firstError: String?) throws -> IngestResult {
+        if undecodable > 0 {
+            nodes[index].undecodable += undecodable
+            if let firstError, problems.count < 100 {
+                problems.append("\(nodes[index].name): \(undecodable) trace message(s) could not be decoded: \(firstError)")
+            }
+        }
+        nodes[index].lastTime = decoder.lastTime
+        var limitReached = false
+        var traceCount = batch.count - batch.kinds.lazy.filter { $0 == .drop }.count
+        if let maxEvents, _traceEvents + traceCount >= maxEvents {
+            // Keep events up to the limit (drop records before it stay).
+            var kept = 0
+            var cut = batch.count
+            for i in 0..<batch.count where batch.kinds[i] != .drop {
+                kept += 1
+                if _traceEvents + kept == maxEvents {
+                    cut = i + 1
+                    break
                 }
             }
-            nodes[index].lastTime = decoder.lastTime
-            var limitReached = false
-            var traceCount = batch.count - batch.kinds.lazy.filter { $0 == .drop }.count
-            if let maxEvents, _traceEvents + traceCount >= maxEvents {
-                // Keep events up to the limit (drop records before it stay).
-                var kept = 0
-                var cut = batch.count
-                for i in 0..<batch.count where batch.kinds[i] != .drop {
-                    kept += 1
-                    if _traceEvents + kept == maxEvents {
-                        cut = i + 1
-                        break
+            batch.truncate(to: cut)
+            traceCount = batch.count - batch.kinds.lazy.filter { $0 == .drop }.count
+            limitHit = true
+            limitReached = true
+        }
+        shift(from: 0, offset: nodes[index].offset)
+        _traceEvents += traceCount
+        _drops += dropCount
+        nodes[index].events += traceCount
+        nodes[index].drops += dropCount
+        if !batch.isEmpty { try writer.append(batch, dictionaries: decoder.dictionaries) }
+        return IngestResult(accepted: traceCount, limitReached: limitReached)
+    }
+
+    private var splitter = TermListSplitter()
+
+    /// Decodes an agent batch (`term_to_binary` of a list of trace messages, newest first; see
+    /// beamtrace_agent.erl) into the capture, oldest first. Each element is decoded in place: the
+    /// byte before it is set to 131 (the version byte the decoder wants) for the moment of decoding.
+    func ingestAgentBatch(_ input: [UInt8], node index: Int) throws -> IngestResult {
+        try locked {
+            guard !limitHit else { return IngestResult(accepted: 0, limitReached: false, consumed: input.count) }
+            var bytes = input
+            batch.removeAll()
+            decoder.lastTime = nodes[index].lastTime
+            var undecodable = 0
+            var firstError: String?
+            var dropCount = 0
+            let whole = bytes.withUnsafeBytes { splitter.split($0) }
+            if !whole {
+                problems.append("\(nodes[index].name): a batch is not a proper list of terms; \(splitter.ranges.count) "
+                                + "element(s) before the damage were kept")
+            }
+            let ranges = splitter.ranges
+            bytes.withUnsafeMutableBytes { raw in
+                for range in ranges.reversed() {
+                    let element = UnsafeRawBufferPointer(rebasing: raw[range])
+                    if let drops = Self.dropCount(element) {
+                        decoder.appendDrop(count: drops, into: &batch)
+                        dropCount += Int(drops)
+                        continue
                     }
+                    let saved = raw[range.lowerBound - 1]
+                    raw[range.lowerBound - 1] = 131
+                    do {
+                        try decoder.decode(UnsafeRawBufferPointer(rebasing: raw[(range.lowerBound - 1)..<range.upperBound]),
+                                           into: &batch)
+                    } catch {
+                        undecodable += 1
+                        if firstError == nil { firstError = "\(error)" }
+                    }
+                    raw[range.lowerBound - 1] = saved
                 }
-                batch.truncate(to: cut)
-                traceCount = batch.count - batch.kinds.lazy.filter { $0 == .drop }.count
-                limitHit = true
-                limitReached = true
             }
-            shift(from: 0, offset: nodes[index].offset)
-            _traceEvents += traceCount
-            _drops += dropCount
-            nodes[index].events += traceCount
-            nodes[index].drops += dropCount
-            if !batch.isEmpty { try writer.append(batch, dictionaries: decoder.dictionaries) }
-            return IngestResult(accepted: traceCount, limitReached: limitReached, consumed: consumed)
+            return try finishBatch(node: index, dropCount: dropCount, undecodable: undecodable, firstError: firstError)
+        }
+    }
+
+    /// `{beamtrace_drop, Count}` → Count.
+    private static func dropCount(_ element: UnsafeRawBufferPointer) -> Int64? {
+        // 104 2 | 100 0 14 "beamtrace_drop" (or 119 14 ...) | integer
+        guard element.count >= 4, element[0] == 104, element[1] == 2 else { return nil }
+        var offset = 2
+        let name: Int
+        switch element[offset] {
+        case 100, 118:
+            name = Int(element[offset + 1]) << 8 | Int(element[offset + 2])
+            offset += 3
+        case 115, 119:
+            name = Int(element[offset + 1])
+            offset += 2
+        default: return nil
+        }
+        guard name == 14, offset + name < element.count,
+              String(decoding: UnsafeRawBufferPointer(rebasing: element[offset..<(offset + name)]), as: UTF8.self)
+                == "beamtrace_drop" else { return nil }
+        offset += name
+        switch element[offset] {
+        case 97 where offset + 1 < element.count: return Int64(element[offset + 1])
+        case 98 where offset + 4 < element.count:
+            return Int64(Int32(bitPattern: TermListSplitter.u32(element, offset + 1)))
+        case 110 where offset + 2 < element.count:
+            let n = Int(element[offset + 1])
+            guard n <= 8, offset + 3 + n <= element.count else { return nil }
+            var value: UInt64 = 0
+            for i in (0..<n).reversed() { value = value << 8 | UInt64(element[offset + 3 + i]) }
+            return Int64(clamping: value)
+        default: return nil
         }
     }
 

@@ -83,7 +83,7 @@ final class NodeRecorder: @unchecked Sendable {
             switch tag {
             case "beamtrace_batch" where t.count == 4:
                 guard case .binary(let bytes) = t[3] else { return }
-                let result = try sink.ingestFrames(bytes, node: sinkIndex)
+                let result = try sink.ingestAgentBatch(bytes, node: sinkIndex)
                 if case .pid(let tracer) = t[1] {
                     try? mailbox.send(to: .pid(tracer), .tuple([.atom("beamtrace_ack"), t[2]]))
                 }

@@ -19,8 +19,8 @@ public struct RecordingLimits: Sendable, Hashable {
     /// The agent's own mailbox: drop above `softQueue` messages, stop tracing above `hardQueue`.
     public var softQueue = 50_000
     public var hardQueue = 500_000
-    /// Bytes the agent holds while the recorder is behind, before it drops.
-    public var maxPendingBytes = 4 << 20
+    /// Events the agent holds while the recorder is behind, before it drops.
+    public var maxPendingEvents = 50_000
 
     public init() {}
 }
@@ -61,8 +61,8 @@ public struct RecordingOptions: Sendable {
     public var commandLine: [String] = []
     /// Payload bytes kept per event (arguments, messages, return values).
     public var payloadLimit = 256
-    /// The agent ships a batch at this size or after `batchInterval`, whichever first.
-    public var batchBytes = 64 << 10
+    /// The agent ships a batch at this many events or after `batchInterval`, whichever first.
+    public var batchEvents = 1000
     public var batchInterval: Duration = .milliseconds(5)
     /// Batches in flight per node before the agent holds back.
     public var batchesInFlight = 8
