@@ -45,5 +45,16 @@ let package = Package(
             exclude: ["compare.sh"],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "LiveRecord",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "BeamTerm", package: rootPackage),
+                .product(name: "BeamDistribution", package: rootPackage),
+                .product(name: "TraceSession", package: rootPackage),
+            ],
+            path: "Benchmarks/LiveRecord",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )
