@@ -25,6 +25,27 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "DistributionRPC",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "BeamTerm", package: rootPackage),
+                .product(name: "BeamDistribution", package: rootPackage),
+            ],
+            path: "Benchmarks/DistributionRPC",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "CaptureIngest",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "TraceModel", package: rootPackage),
+                .product(name: "CaptureStore", package: rootPackage),
+            ],
+            path: "Benchmarks/CaptureIngest",
+            exclude: ["compare.sh"],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "Replay",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),

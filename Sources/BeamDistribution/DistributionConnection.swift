@@ -8,9 +8,14 @@ import BeamTerm
 import Logging
 import NIOCore
 import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 public struct DistributionOptions: Sendable {
-    /// The port EPMD listens on (`ERL_EPMD_PORT`).
+    /// The port EPMD listens on (default: `ERL_EPMD_PORT`, else 4369).
     public var epmdPort: Int
     /// Time for each of: the EPMD exchange, the TCP connect.
     public var connectTimeout: Duration
@@ -29,7 +34,8 @@ public struct DistributionOptions: Sendable {
                 handshakeTimeout: Duration = .seconds(5), netTickTime: Duration = .seconds(60),
                 handshakeVersion: Int? = nil, flags: DistributionFlags = .beamtrace,
                 maximumFrameSize: Int = 1 << 31) {
-        self.epmdPort = epmdPort ?? 4369
+        // Like erl: ERL_EPMD_PORT when set, else 4369.
+        self.epmdPort = epmdPort ?? getenv("ERL_EPMD_PORT").flatMap { Int(String(cString: $0)) } ?? 4369
         self.connectTimeout = connectTimeout
         self.handshakeTimeout = handshakeTimeout
         self.netTickTime = netTickTime
@@ -48,12 +54,17 @@ public final class DistributionConnection: Sendable {
     public var rpcPid: Pid { core.rpcPid }
     let core: ConnectionCore
     let channel: any Channel
+    /// Runs tasks on this connection's event loop. Code making many sequential calls (a recorder's
+    /// control loop, a benchmark) can use `withTaskExecutorPreference(connection.taskExecutor) { ... }`
+    /// to avoid two thread hops per call; keep blocking work off it.
+    public let taskExecutor: any TaskExecutor
 
     init(peer: PeerInfo, localNode: NodeName, core: ConnectionCore, channel: any Channel) {
         self.peer = peer
         self.localNode = localNode
         self.core = core
         self.channel = channel
+        self.taskExecutor = EventLoopTaskExecutor(eventLoop: channel.eventLoop)
     }
 
     deinit {

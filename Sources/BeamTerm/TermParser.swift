@@ -624,7 +624,7 @@ private struct Cursor {
             for cp in scalars { try writeInteger(.integer(Int64(cp)), bits: bits) }
         case (.integer(let term), "integer"):
             try writeInteger(term, bits: (size ?? 8) * (unit ?? 1))
-        case (.float(let f), "float"), (.float(let f), "integer") where type == "float" || size == nil:
+        case (.float(let f), "float"):
             let bits = (size ?? 64) * (unit ?? 1)
             let pattern: UInt64
             switch bits {

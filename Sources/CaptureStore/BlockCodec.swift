@@ -7,6 +7,8 @@ struct BlockEncoder {
     var compressed: [UInt8] = []
     var permutation: [Int32] = []
     var sorted = EventBatch()
+    var pids = PayloadPids()
+    var storedPayload: [UInt8] = []
 
     /// Sorts the batch by time (stable) into `sorted`; returns it (or the input when already in order).
     mutating func sortedByTime(_ batch: EventBatch) -> EventBatch {
@@ -37,8 +39,9 @@ struct BlockEncoder {
     }
 
     /// Encodes `batch` (time-ordered) as a block body and fills the block's index facts.
-    mutating func encode(_ batch: EventBatch, sequence: UInt64, droppedBefore: UInt64, into out: inout ByteWriter,
-                         entry: inout IndexEntry) {
+    mutating func encode(_ batch: EventBatch, dictionaries: TraceDictionaries, sequence: UInt64, droppedBefore: UInt64,
+                         into out: inout ByteWriter, entry: inout IndexEntry) {
+        storedPayload.removeAll(keepingCapacity: true)
         for i in 0..<columns.count { columns[i].bytes.removeAll(keepingCapacity: true) }
         let n = batch.count
         let timeMin = batch.times.first ?? 0
@@ -56,13 +59,26 @@ struct BlockEncoder {
             columns[1].varint(UInt64(node))
             columns[2].varint(UInt64(pid))
             columns[3].u8(kind.rawValue)
-            columns[4].u8(batch.flags[i].rawValue)
+            var storedFlags = batch.flags[i].rawValue & 0x7F
             columns[5].varint(UInt64(mfa))
             columns[6].varint(UInt64(batch.peers[i]))
             let value = batch.values[i]
             columns[7].varint(zigzag(value))
             let end = batch.payloadEnds[i]
-            columns[8].varint(UInt64(end &- previousPayloadEnd))
+            let before = storedPayload.count
+            if end > previousPayloadEnd {
+                let replaced = batch.payloadBytes.withUnsafeBytes { raw in
+                    let payload = UnsafeRawBufferPointer(rebasing: raw[Int(previousPayloadEnd)..<Int(end)])
+                    if batch.flags[i].contains(.payloadTruncated) {
+                        storedPayload.append(contentsOf: payload)
+                        return false
+                    }
+                    return pids.encode(payload, dictionaries, into: &storedPayload)
+                }
+                if replaced { storedFlags |= PayloadPids.storedFlag }
+            }
+            columns[4].u8(storedFlags)
+            columns[8].varint(UInt64(storedPayload.count - before))
             previousPayloadEnd = end
             if pid < pidMin { pidMin = pid }
             if pid > pidMax { pidMax = pid }
@@ -97,11 +113,11 @@ struct BlockEncoder {
             let entryOffset = directoryStart + c * Format.columnEntrySize
             let stored: (Format.Codec, Int) = {
                 if c == Format.Column.payloadBytes.rawValue {
-                    return batch.payloadBytes.withUnsafeBytes { appendCompressed($0, into: &out) }
+                    return storedPayload.withUnsafeBytes { appendCompressed($0, into: &out) }
                 }
                 return columns[c].bytes.withUnsafeBytes { appendCompressed($0, into: &out) }
             }()
-            let rawLength = c == Format.Column.payloadBytes.rawValue ? batch.payloadBytes.count : columns[c].bytes.count
+            let rawLength = c == Format.Column.payloadBytes.rawValue ? storedPayload.count : columns[c].bytes.count
             out.bytes[entryOffset] = stored.0.rawValue
             out.patchU32(UInt32(rawLength), at: entryOffset + 4)
             out.patchU32(UInt32(stored.1), at: entryOffset + 8)
@@ -136,6 +152,7 @@ struct BlockHeader {
 
 struct BlockDecoder {
     var scratch: [[UInt8]] = Array(repeating: [], count: Format.columnCount)
+    var pids = PayloadPids()
 
     static func header(_ body: UnsafeRawBufferPointer) -> BlockHeader? {
         var c = ByteCursor(body)
@@ -145,7 +162,7 @@ struct BlockDecoder {
     }
 
     /// Decodes a block body into `batch` (replacing its contents); a message saying what is wrong otherwise.
-    mutating func decode(_ body: UnsafeRawBufferPointer, into batch: inout EventBatch) -> String? {
+    mutating func decode(_ body: UnsafeRawBufferPointer, dictionaries: TraceDictionaries, into batch: inout EventBatch) -> String? {
         guard let header = Self.header(body) else { return "block header cut short" }
         var c = ByteCursor(body, offset: 36)
         guard let columnCount = c.u8(), Int(columnCount) == Format.columnCount, c.bytes(3) != nil else {
@@ -181,7 +198,7 @@ struct BlockDecoder {
             directory[index].1 = raw
         }
         batch.removeAll()
-        batch.reserveCapacity(n, payloadBytes: directory[9].1)
+        batch.reserveCapacity(n, payloadBytes: directory[9].1 * 2)
         return withColumns(directory) { cols -> String? in
             var time = ByteCursor(cols[0]), node = ByteCursor(cols[1]), pid = ByteCursor(cols[2])
             let kinds = cols[3], flags = cols[4]
@@ -191,26 +208,36 @@ struct BlockDecoder {
             var t = header.timeMin
             var payloadEnd: UInt64 = 0
             let payloadTotal = UInt64(cols[9].count)
+            let storedPayload = cols[9]
             for i in 0..<n {
                 guard let dt = time.varint(), let nd = node.varint(), let pd = pid.varint(), let mf = mfa.varint(),
                       let pr = peer.varint(), let vl = value.varint(), let pl = payloadLength.varint(),
                       let kind = EventKind(rawValue: kinds[i])
                 else { return "event \(i) of \(n) does not decode" }
                 t &+= unzigzag(dt)
+                let payloadStart = payloadEnd
                 payloadEnd &+= pl
                 guard payloadEnd <= payloadTotal else { return "payload lengths exceed the payload column" }
+                let stored = UnsafeRawBufferPointer(rebasing: storedPayload[Int(payloadStart)..<Int(payloadEnd)])
+                let storedFlags = flags[i]
+                if storedFlags & PayloadPids.storedFlag != 0 {
+                    guard pids.decode(stored, dictionaries, into: &batch.payloadBytes) else {
+                        return "event \(i): a stored pid is not in the dictionaries"
+                    }
+                } else {
+                    batch.payloadBytes.append(contentsOf: stored)
+                }
                 batch.times.append(t)
                 batch.nodes.append(UInt32(truncatingIfNeeded: nd))
                 batch.pids.append(UInt32(truncatingIfNeeded: pd))
                 batch.kinds.append(kind)
-                batch.flags.append(EventFlags(rawValue: flags[i]))
+                batch.flags.append(EventFlags(rawValue: storedFlags & 0x7F))
                 batch.mfas.append(UInt32(truncatingIfNeeded: mf))
                 batch.peers.append(UInt32(truncatingIfNeeded: pr))
                 batch.values.append(unzigzag(vl))
-                batch.payloadEnds.append(UInt32(payloadEnd))
+                batch.payloadEnds.append(UInt32(batch.payloadBytes.count))
             }
             guard payloadEnd == payloadTotal else { return "payload column has \(payloadTotal - payloadEnd) extra bytes" }
-            batch.payloadBytes.append(contentsOf: cols[9])
             return nil
         }
     }

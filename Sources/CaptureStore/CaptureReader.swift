@@ -99,7 +99,8 @@ public final class CaptureReader: @unchecked Sendable {
             if record.type == .block {
                 var batch = EventBatch()
                 var decoder = BlockDecoder()
-                let failure = record.body.withUnsafeBytes { decoder.decode($0, into: &batch) }
+                let dictionaries = self.dictionaries
+                let failure = record.body.withUnsafeBytes { decoder.decode($0, dictionaries: dictionaries, into: &batch) }
                 if let failure {
                     problems.append(CaptureProblem(kind: .corruptRecord, segment: number, offset: record.offset,
                                                    bytes: Int64(record.length), detail: failure))
@@ -108,7 +109,7 @@ public final class CaptureReader: @unchecked Sendable {
                 var encoder = BlockEncoder()
                 var scratch = ByteWriter()
                 let sequence = BlockDecoder.header(record.body.withUnsafeBytes { $0 })?.sequence ?? 0
-                encoder.encode(batch, sequence: sequence, droppedBefore: 0, into: &scratch, entry: &entry)
+                encoder.encode(batch, dictionaries: dictionaries, sequence: sequence, droppedBefore: 0, into: &scratch, entry: &entry)
             } else {
                 apply(type: record.type, body: record.body, segment: number, offset: record.offset)
             }
@@ -201,7 +202,7 @@ public final class CaptureReader: @unchecked Sendable {
                 statisticsLock.lock()
                 decompressed += 1
                 statisticsLock.unlock()
-                return slot.decoder.decode(UnsafeRawBufferPointer(rebasing: record[range]), into: &slot.batch)
+                return slot.decoder.decode(UnsafeRawBufferPointer(rebasing: record[range]), dictionaries: dictionaries, into: &slot.batch)
             }
         }
         if let problem {

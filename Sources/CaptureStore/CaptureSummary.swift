@@ -19,25 +19,39 @@ extension CaptureReader {
     public func summary() throws -> CaptureSummary {
         var s = CaptureSummary()
         var kindCounts = [Int](repeating: 0, count: 64)
+        // Flat tables by id instead of sets: this runs once per event.
+        var calls = [Int](repeating: 0, count: dictionaries.functions.count)
+        var functionSeen = [Bool](repeating: false, count: dictionaries.functions.count)
+        var processSeen = [Bool](repeating: false, count: dictionaries.processes.count)
+        var nodeSeen = [Bool](repeating: false, count: dictionaries.nodes.count)
+        var events = 0, drops: Int64 = 0
+        var start: Int64?, end: Int64?
         try forEach { event, _ in
-            s.events += 1
+            events += 1
             kindCounts[Int(event.kind.rawValue)] += 1
-            if event.mfa != 0 {
-                if event.kind == .call || event.kind == .returnFrom || event.kind == .exceptionFrom {
-                    s.callsByFunction[event.mfa, default: 0] += 1
-                }
-                s.functionsSeen.insert(event.mfa)
+            let mfa = Int(event.mfa)
+            if mfa != 0, mfa < calls.count {
+                functionSeen[mfa] = true
+                if event.kind == .call || event.kind == .returnFrom || event.kind == .exceptionFrom { calls[mfa] += 1 }
             }
-            if event.kind == .drop { s.drops += event.value }
-            if event.pid != 0 { s.processesSeen.insert(event.pid) }
-            if event.node != 0 { s.nodesSeen.insert(event.node) }
-            if event.kind != .drop || !event.flags.contains(.noTimestamp) {
-                if s.startTime == nil { s.startTime = event.time }
-                s.endTime = event.time
+            if event.kind == .drop { drops += event.value }
+            if Int(event.pid) < processSeen.count { processSeen[Int(event.pid)] = true }
+            if Int(event.node) < nodeSeen.count { nodeSeen[Int(event.node)] = true }
+            if !event.flags.contains(.noTimestamp) || event.kind != .drop {
+                if start == nil { start = event.time }
+                end = event.time
             }
             return true
         }
+        s.events = events
+        s.drops = drops
+        s.startTime = start
+        s.endTime = end
         for kind in EventKind.allCases where kindCounts[Int(kind.rawValue)] > 0 { s.kinds[kind] = kindCounts[Int(kind.rawValue)] }
+        for (id, count) in calls.enumerated() where count > 0 { s.callsByFunction[FunctionID(id)] = count }
+        for (id, seen) in functionSeen.enumerated() where seen { s.functionsSeen.insert(FunctionID(id)) }
+        for (id, seen) in processSeen.enumerated() where seen && id != 0 { s.processesSeen.insert(ProcessID(id)) }
+        for (id, seen) in nodeSeen.enumerated() where seen && id != 0 { s.nodesSeen.insert(NodeID(id)) }
         return s
     }
 }

@@ -209,7 +209,8 @@ final class WriterState: @unchecked Sendable {
             let sorted = encoder.sortedByTime(batch)
             var entry = IndexEntry(kind: .block, segment: UInt32(segmentNumber), offset: 0, recordLength: 0)
             beginRecord(.block)
-            encoder.encode(sorted, sequence: sequence, droppedBefore: droppedSoFar, into: &record, entry: &entry)
+            encoder.encode(sorted, dictionaries: dictionaries, sequence: sequence, droppedBefore: droppedSoFar,
+                           into: &record, entry: &entry)
             endRecord()
             entry = try append(entry)
             droppedSoFar &+= UInt64(entry.drops)

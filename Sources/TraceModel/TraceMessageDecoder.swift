@@ -41,6 +41,8 @@ public struct TraceMessageDecoder {
     /// The node of each process id, for the event's node column.
     var processNodes: [NodeID] = [0]
     var redactScratch: [UInt8] = []
+    /// The last pids interned, by raw bytes: trace streams name the same few processes in a row.
+    var recentPids: (RecentPid, RecentPid) = (RecentPid(), RecentPid())
 
     static let ownKinds: Set<EventKind> = [.sample, .monitor, .drop, .marker, .seqTrace]
 
@@ -395,11 +397,16 @@ public struct TraceMessageDecoder {
         }
         var budget = total > limit ? limit : total
         if total > limit { event.flags.insert(.payloadTruncated) }
-        for range in [ranges.0, ranges.1, ranges.2] where !range.isEmpty && budget > 0 {
+        // No array of the three ranges: this runs once per event and must not allocate.
+        func copy(_ range: Range<Int>, _ budget: inout Int, _ batch: inout EventBatch) {
+            guard !range.isEmpty, budget > 0 else { return }
             let n = min(range.count, budget)
             batch.payloadBytes.append(contentsOf: scan.slice(range.lowerBound, range.lowerBound + n))
             budget -= n
         }
+        copy(ranges.0, &budget, &batch)
+        copy(ranges.1, &budget, &batch)
+        copy(ranges.2, &budget, &batch)
     }
 
     // MARK: interning
@@ -445,7 +452,13 @@ public struct TraceMessageDecoder {
         var probe = scan
         guard probe.skipTerm() else { return nil }
         let raw = scan.slice(start, probe.offset)
+        if let id = recentPids.0.match(raw) ?? recentPids.1.match(raw) {
+            scan = probe
+            return id
+        }
         if let id = processTable.find(raw) {
+            recentPids.1 = recentPids.0
+            recentPids.0 = RecentPid(raw, id)
             scan = probe
             return id
         }
@@ -472,6 +485,8 @@ public struct TraceMessageDecoder {
         }
         let id = internIdentity(identity)
         processTable.insert(raw, value: id)
+        recentPids.1 = recentPids.0
+        recentPids.0 = RecentPid(raw, id)
         scan = probe
         return id
     }
@@ -494,6 +509,27 @@ public struct TraceMessageDecoder {
             functionTable.insert(raw, value: id)
             return id
         }
+    }
+}
+
+/// One remembered pid: up to 64 raw bytes inline (no allocation) and its id.
+struct RecentPid {
+    var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+    var count = -1
+    var id: ProcessID = 0
+
+    init() {}
+
+    init(_ raw: UnsafeRawBufferPointer, _ id: ProcessID) {
+        guard raw.count <= 64, let base = raw.baseAddress else { return }
+        withUnsafeMutableBytes(of: &words) { $0.baseAddress!.copyMemory(from: base, byteCount: raw.count) }
+        count = raw.count
+        self.id = id
+    }
+
+    @inline(__always) func match(_ raw: UnsafeRawBufferPointer) -> ProcessID? {
+        guard raw.count == count, let base = raw.baseAddress else { return nil }
+        return withUnsafeBytes(of: words) { memcmpRaw($0.baseAddress!, base, count) } ? id : nil
     }
 }
 

@@ -34,8 +34,15 @@ struct RpcCommand: ParsableCommand {
     @Flag(help: "Print the reply in Elixir syntax.")
     var elixir = false
 
+    /// The term arguments; a `--` separator (for arguments that look like options) is dropped.
+    var termArguments: [String] {
+        var terms = arguments
+        if let separator = terms.firstIndex(of: "--") { terms.remove(at: separator) }
+        return terms
+    }
+
     func validate() throws {
-        for argument in arguments {
+        for argument in termArguments {
             do {
                 _ = try TermParser().parse(argument)
             } catch {
@@ -46,7 +53,7 @@ struct RpcCommand: ParsableCommand {
 
     func run() throws {
         let connection = self.connection
-        let (node, module, function, arguments, elixir) = (self.node, self.module, self.function, self.arguments, self.elixir)
+        let (node, module, function, arguments, elixir) = (self.node, self.module, self.function, self.termArguments, self.elixir)
         do {
             let text = try runBlocking { () async throws -> String in
                 let conn = try await connection.connect(to: node)

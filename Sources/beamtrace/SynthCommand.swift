@@ -15,6 +15,7 @@ struct SynthCommand: ParsableCommand {
     @Option var blockEvents = 16_384
     @Option var segmentKib = 64 << 10
     @Option var retainKib: Int?
+    @Option(help: "Close a block this many milliseconds after its first event.") var blockMs = 100
     @Option(help: "Events per append call.") var chunk = 1000
     @Option(help: "Sleep this many microseconds after each append (to make crash tests land mid-stream).") var pauseUs = 0
 
@@ -23,6 +24,7 @@ struct SynthCommand: ParsableCommand {
         options.blockEvents = blockEvents
         options.segmentBytes = segmentKib << 10
         options.retainBytes = retainKib.map { $0 << 10 }
+        options.blockInterval = .milliseconds(blockMs)
         do {
             let writer = try CaptureWriter(creating: output, options: options)
             var generator = SyntheticEvents(seed: seed)

@@ -60,6 +60,8 @@ struct CommandTests {
         #expect(seq.stdout == "[1,2,3,4,5]\n", "\(seq.stderr)")
         let echo = try run(base + ["bt_dist", "echo", #"#{k => [1.5, "s", <<"b">>, {t, 'A b'}], 16#10 => -7}"#])
         #expect(echo.stdout == #"#{16 => -7,k => [1.5,"s",<<"b">>,{t,'A b'}]}"# + "\n", "\(echo.stderr)")
+        let negative = try run(base + ["erlang", "+", "-1", "--", "-2.5"])
+        #expect(negative.stdout == "-3.5\n", "\(negative.stderr)")
         let pid = try run(base + ["erlang", "is_process_alive", "<0.1.0>"])
         #expect(pid.stdout == "true\n", "\(pid.stderr)")
         let elixir = try run(base + ["--elixir", "bt_dist", "echo", "{a, [1]}"])

@@ -172,6 +172,21 @@ struct RPCTests {
         await connection.close()
     }
 
+    @Test("sequential calls from the connection's own executor")
+    func onConnectionExecutor() async throws {
+        let connection = try await connect()
+        let replies = try await withTaskExecutorPreference(connection.taskExecutor) { () async throws -> [Term] in
+            var replies: [Term] = []
+            for i in 0..<300 {
+                replies.append(try await connection.rpc(module: "bt_dist", function: "echo",
+                                                        arguments: [.integer(Int64(i))]))
+            }
+            return replies
+        }
+        #expect(replies == (0..<300).map { .integer(Int64($0)) })
+        await connection.close()
+    }
+
     @Test("calls after close fail at once with closedLocally")
     func afterClose() async throws {
         let connection = try await connect()

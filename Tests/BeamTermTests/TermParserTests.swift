@@ -43,7 +43,7 @@ struct TermParserTests {
 
     static let invalid: [String] = [
         "X", "_x", "after", "1e5", "[1,]", "{a", "'unterminated", #""abc"#, "#{a}", #"<<"a"/foo>>"#, "16#", "37#1",
-        "a b", "[a|b|c]", "1.e5", "{a,,b}", "#{a => }", "", "fun", "Foo", "<<1", "a. b",
+        "a b", "[a|b|c]", "1.e5", "<<1.5>>", "{a,,b}", "#{a => }", "", "fun", "Foo", "<<1", "a. b",
     ]
 
     /// Asks erl to parse each input (given as hex UTF-8), answering term_to_binary hex or `error`.

@@ -99,6 +99,23 @@ import TraceModel
         #expect(result.status == 0)
         #expect(result.stderr.contains("incomplete trace frame"))
         #expect(result.stdout.contains("imported \(fullEvents - 1) events"))
+        // A drop frame (Op 1, Size = messages lost) in the middle: counted as OTP counts it.
+        var original = try [UInt8](Data(contentsOf: URL(fileURLWithPath: trace)))
+        var boundary = 0
+        while boundary < original.count / 2 {
+            let size = Int(original[boundary + 1]) << 24 | Int(original[boundary + 2]) << 16 | Int(original[boundary + 3]) << 8 | Int(original[boundary + 4])
+            boundary += 5 + size
+        }
+        original.insert(contentsOf: [1, 0, 0, 0, 42], at: boundary)
+        let dropped = dir.appendingPathComponent("drop.trc").path
+        try Data(original).write(to: URL(fileURLWithPath: dropped))
+        let dropExpected = Workload.parseCounts(try Workload.run("bt_work:count(\"\(dropped)\")"))
+        #expect(dropExpected.kinds["drop"] == 1)
+        let dropCapture = dir.appendingPathComponent("dropcap").path
+        _ = try CLI.run(["import", dropped, "-o", dropCapture])
+        let (dropCounts, dropInfo) = try Workload.infoCounts(dropCapture)
+        #expect(dropCounts == dropExpected)
+        #expect(dropInfo["drops"] as? Int == 42)
         // Garbage in the middle: an error naming the offset.
         bytes[1000] = 7
         var offset = 0

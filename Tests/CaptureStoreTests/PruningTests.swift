@@ -29,4 +29,29 @@ import TraceModel
         #expect(events.count == expected)
         #expect(reader.blocksDecompressed <= reader.blocks.count * 2 / 100)
     }
+
+    @Test func indexRebuildRestoresPruning() throws {
+        let dir = try Erlang.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var generator = SyntheticEvents(seed: 78)
+        var batch = EventBatch()
+        generator.generate(50_000, into: &batch)
+        var options = CaptureWriter.Options()
+        options.blockEvents = 100
+        let path = dir.appendingPathComponent("cap").path
+        let writer = try CaptureWriter(creating: path, options: options)
+        try writer.append(batch, dictionaries: generator.dictionaries)
+        try writer.close()
+        let indexPath = path + "/" + Format.indexName(1)
+        let original = try Data(contentsOf: URL(fileURLWithPath: indexPath))
+        try FileManager.default.removeItem(atPath: indexPath)
+        let output = try CLI.run(["index", "--rebuild", path])
+        #expect(output.contains("rebuilt the index"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: indexPath)) == original)
+        let reader = try CaptureReader(opening: path)
+        let target = batch[25_000]
+        let events = try reader.events(matching: EventQuery(from: target.time, to: target.time))
+        #expect(events.map(\.event) == [target])
+        #expect(reader.blocksDecompressed <= 2)
+    }
 }

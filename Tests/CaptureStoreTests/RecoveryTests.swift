@@ -25,7 +25,7 @@ import TraceModel
             let process = Process()
             process.executableURL = URL(fileURLWithPath: beamtrace)
             process.arguments = ["synth", "-o", path, "--events", "400000", "--seed", "42", "--block-events", "\(blockEvents)",
-                                 "--segment-kib", "200", "--chunk", "300", "--pause-us", "300"]
+                                 "--segment-kib", "200", "--chunk", "300", "--pause-us", "300", "--block-ms", "1000000"]
             process.standardOutput = FileHandle.nullDevice
             try process.run()
             usleep(UInt32.random(in: 150_000...900_000, using: &rng))

@@ -132,6 +132,17 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    Benchmark("rpc erlang:node() x1000, beamtrace on the connection's executor", configuration: sequential) {
+        benchmark async throws in
+        guard let connection = fixture.toServer else { throw BenchmarkSetupError(message: "no connection") }
+        let count = benchmark.scaledIterations.count
+        try await withTaskExecutorPreference(connection.taskExecutor) {
+            for _ in 0..<count {
+                blackHole(try await connection.rpc(module: "erlang", function: "node"))
+            }
+        }
+    }
+
     Benchmark("rpc erlang:node() x1000, erl rpc:call", configuration: sequential) { benchmark async throws in
         guard let connection = fixture.toClient else { throw BenchmarkSetupError(message: "no connection") }
         let count = Int64(benchmark.scaledIterations.count)

@@ -1,1 +1,614 @@
-%% beamtrace agent (being built).
+%% beamtrace agent: loaded onto a traced node for one recording session (compiled there from this
+%% source over RPC), it is the node-local tracer. It encodes trace messages into OTP's trace-port
+%% frames (<<0, Size:32, term_to_binary(Msg)>>, drops as <<1, Count:32>>) and ships them in batches
+%% to the recorder, samples queues, forwards system_monitor messages, protects the node with
+%% bounds, and removes every trace flag and pattern it set on every way out -- including the
+%% recorder vanishing, after which it also unloads itself.
+%%
+%% Processes: the controller (monitors the recorder, owns system_monitor, samples, cleans up) and
+%% the tracer (hot loop: receive, encode, batch, send; linked to the controller).
+%%
+%% Messages to the recorder:
+%%   {beamtrace_batch, Tracer, Seq, Frames}          acked with {beamtrace_ack, Seq} to Tracer
+%%   {beamtrace_samples, Controller, Time, Procs, Totals}
+%%   {beamtrace_monitor, Controller, Time, PidOrPort, Tag, Info}
+%%   {beamtrace_stopping, Controller, Reason}        the agent decided to stop (limit, overload)
+%%   {beamtrace_done, Tracer, Stats}                 the tracer's last batch has been sent
+%%   {beamtrace_stopped, Controller, Reason, Stats}  everything switched off; unloading follows
+-module(beamtrace_agent).
+-export([start/2, compile_ms/3, loaded_info/0]).
+-export([controller_init/3, tracer_init/2]).
+
+%% No macros: the source is compiled on the node with erl_scan/erl_parse/compile:forms (no epp).
+%% Events between slow-path checks: 2000. Drops between mailbox checks: 1000. Rate window: 100 ms.
+
+%% ---------------------------------------------------------------------------------------------
+%% API (called over rpc)
+
+%% Starts a session. Config is a map (see defaults/0). Returns {ok, #{controller, tracer, matched,
+%% release}} or {error, Reason}, in which case nothing is left switched on.
+start(Recorder, Config0) when is_pid(Recorder), is_map(Config0) ->
+    Config = maps:merge(defaults(), Config0),
+    Parent = self(),
+    Ref = make_ref(),
+    Controller = proc_lib:spawn(beamtrace_agent, controller_init, [Parent, Ref, {Recorder, Config}]),
+    MRef = erlang:monitor(process, Controller),
+    receive
+        {Ref, Reply} ->
+            erlang:demonitor(MRef, [flush]),
+            Reply;
+        {'DOWN', MRef, process, Controller, Why} ->
+            {error, {agent_crashed, Why}}
+    after 30000 ->
+        exit(Controller, kill),
+        {error, start_timeout}
+    end.
+
+%% Compiles "fun([ArgsText]) when GuardText -> Actions end" into a match spec with the node's own
+%% ms_transform. Actions: a list of atoms (return, exception, caller, process_dump).
+compile_ms(ArgsText, GuardText, Actions) ->
+    Body = case [action_text(A) || A <- Actions] of
+               [] -> "true";
+               Texts -> lists:join(", ", Texts)
+           end,
+    Guard = case GuardText of
+                "" -> "";
+                _ -> [" when ", GuardText]
+            end,
+    %% dbg's fun2ms takes the argument list as the fun's one parameter.
+    Source = lists:flatten(["fun([", ArgsText, "])", Guard, " -> ", Body, " end."]),
+    try
+        {ok, Tokens, _} = erl_scan:string(Source),
+        {ok, [Fun]} = erl_parse:parse_exprs(Tokens),
+        {'fun', _, {clauses, Clauses}} = Fun,
+        case ms_transform:transform_from_shell(dbg, Clauses, []) of
+            {error, [{_, [{_, Mod, Desc} | _]} | _], _} ->
+                {error, lists:flatten(Mod:format_error(Desc))};
+            {error, _, _} = E ->
+                {error, lists:flatten(io_lib:format("~p", [E]))};
+            MS when is_list(MS) ->
+                {ok, MS}
+        end
+    catch
+        _:{badmatch, {error, {_, M, D}, _}} -> {error, lists:flatten(M:format_error(D))};
+        _:{badmatch, {error, {_, M, D}}} -> {error, lists:flatten(M:format_error(D))};
+        C:R -> {error, lists:flatten(io_lib:format("~p:~p", [C, R]))}
+    end.
+
+action_text(return) -> "return_trace()";
+action_text(exception) -> "exception_trace()";
+action_text(caller) -> "message(caller())";
+action_text(process_dump) -> "message(process_dump())".
+
+%% Whether an agent runs on this node now (for tests and for refusing a second session).
+loaded_info() ->
+    case whereis(beamtrace_agent) of
+        undefined -> none;
+        Pid -> {running, Pid}
+    end.
+
+defaults() ->
+    #{patterns => [],               % [{M, F, A, MatchSpec, local | global}]
+      procs => [all],               % all | new | existing | Pid | RegisteredName
+      flags => [call, arity],       % erlang:trace/3 flags (no tracer, no timestamp)
+      timestamp => monotonic_timestamp,
+      batch_bytes => 65536,
+      batch_ms => 5,
+      max_in_flight => 8,
+      max_pending => 4194304,       % bytes held while the recorder is behind; beyond: drop
+      max_rate => 0,                % events/s, 0 = none
+      max_events => 0,              % 0 = none
+      soft_queue => 50000,          % tracer mailbox: drop above this
+      hard_queue => 500000,         % tracer mailbox: stop tracing above this
+      sample_ms => 100,             % 0 = no sampling
+      sample_top => 50,
+      system_monitor => true,
+      long_gc => 100,
+      long_schedule => 100,
+      large_heap => 8388608}.       % words
+
+%% ---------------------------------------------------------------------------------------------
+%% Controller
+
+-record(c, {recorder, rmon, config, tracer, patterns = [], prev_monitor = none, monitor_set = false,
+            samples_prev = #{}, sample_timer, stopping = false, release}).
+
+controller_init(Parent, Ref, {Recorder, Config}) ->
+    process_flag(trap_exit, true),
+    process_flag(priority, high),
+    group_leader(whereis(init), self()),
+    case catch register(beamtrace_agent, self()) of
+        true ->
+            RMon = erlang:monitor(process, Recorder),
+            Tracer = proc_lib:spawn_link(beamtrace_agent, tracer_init, [self(), {Recorder, Config}]),
+            S0 = #c{recorder = Recorder, rmon = RMon, config = Config, tracer = Tracer,
+                    release = erlang:system_info(otp_release)},
+            case catch install(S0) of
+                {ok, S1, Matched} ->
+                    Parent ! {Ref, {ok, #{controller => self(), tracer => Tracer, matched => Matched,
+                                          release => list_to_binary(S1#c.release)}}},
+                    S2 = start_sampling(S1),
+                    controller_loop(S2);
+                Error ->
+                    Reason = case Error of
+                                 {error, R, _} -> R;
+                                 {error, R} -> R;
+                                 {'EXIT', R} -> {crashed, R};
+                                 Other -> Other
+                             end,
+                    S1 = case Error of
+                             {error, _, SPartial} -> SPartial;
+                             _ -> S0
+                         end,
+                    cleanup(S1),
+                    unlink(Tracer),
+                    exit(Tracer, kill),
+                    Parent ! {Ref, {error, Reason}}
+            end;
+        _ ->
+            Parent ! {Ref, {error, {already_running, whereis(beamtrace_agent)}}}
+    end.
+
+%% Sets patterns, then process flags, then the system monitor. Any failure: {error, Reason}, and
+%% the caller cleans whatever was set (patterns are recorded before they are set).
+install(S0) ->
+    #{patterns := Patterns, procs := Procs, flags := Flags0, timestamp := TS} = S0#c.config,
+    {S1, Matched} = install_patterns(Patterns, S0, []),
+    Flags = [{tracer, S1#c.tracer}, TS | Flags0],
+    Own = [self(), S1#c.tracer],
+    case install_procs(Procs, Flags, Own) of
+        ok ->
+            S2 = install_monitor(S1),
+            {ok, S2, Matched};
+        {error, R} ->
+            throw({error, R, S1})
+    end.
+
+install_patterns([], S, Acc) ->
+    {S, lists:reverse(Acc)};
+install_patterns([{M, F, A, MS, Scope} | Rest], S, Acc) ->
+    case code:ensure_loaded(M) of
+        {module, M} -> ok;
+        {error, Why} -> throw({error, {no_module, M, Why}, S})
+    end,
+    S1 = S#c{patterns = [{M, F, A} | S#c.patterns]},
+    N = try erlang:trace_pattern({M, F, A}, MS, [Scope])
+        catch error:badarg -> throw({error, {bad_match_spec, {M, F, A}}, S1})
+        end,
+    case N of
+        0 -> throw({error, {no_match, {M, F, A}}, S1});
+        _ -> install_patterns(Rest, S1, [N | Acc])
+    end.
+
+install_procs([], _Flags, _Own) ->
+    ok;
+install_procs([P | Rest], Flags, Own) ->
+    Target = case P of
+                 all -> all;
+                 new -> new;
+                 existing -> existing;
+                 Pid when is_pid(Pid) -> Pid;
+                 Name when is_atom(Name) ->
+                     case whereis(Name) of
+                         undefined -> {error, {no_process, Name}};
+                         Pid -> Pid
+                     end
+             end,
+    case Target of
+        {error, _} = E -> E;
+        _ ->
+            Result = try erlang:trace(Target, true, Flags)
+                     catch error:badarg -> {error, {trace_failed, P}}
+                     end,
+            case Result of
+                {error, _} = E2 -> E2;
+                _ ->
+                    [catch erlang:trace(O, false, [all]) || O <- Own, Target =/= new],
+                    install_procs(Rest, Flags, Own)
+            end
+    end.
+
+install_monitor(S = #c{config = #{system_monitor := false}}) ->
+    S;
+install_monitor(S = #c{config = C}) ->
+    Opts0 = [{long_gc, maps:get(long_gc, C)}, {long_schedule, maps:get(long_schedule, C)},
+             {large_heap, maps:get(large_heap, C)}, busy_port, busy_dist_port],
+    Opts = case catch list_to_integer(S#c.release) of
+               R when is_integer(R), R >= 27 -> [{long_message_queue, {100, 1000}} | Opts0];
+               _ -> Opts0
+           end,
+    Prev = erlang:system_monitor(self(), Opts),
+    S#c{prev_monitor = Prev, monitor_set = true}.
+
+start_sampling(S = #c{config = #{sample_ms := 0}}) ->
+    S;
+start_sampling(S = #c{config = #{sample_ms := Ms}}) ->
+    self() ! sample_tick,
+    S#c{sample_timer = Ms}.
+
+controller_loop(S) ->
+    receive
+        sample_tick when S#c.stopping =:= false ->
+            S1 = sample(S),
+            erlang:send_after(S#c.sample_timer, self(), sample_tick),
+            controller_loop(S1);
+        sample_tick ->
+            controller_loop(S);
+        {monitor, Who, Tag, Info} ->
+            S#c.recorder ! {beamtrace_monitor, self(), erlang:monotonic_time(nanosecond), Who, Tag, Info},
+            controller_loop(S);
+        {beamtrace_stop, Reason} ->
+            finish(S, Reason, false);
+        {tracer_stop, Reason} ->
+            S#c.recorder ! {beamtrace_stopping, self(), Reason},
+            finish(S, Reason, false);
+        {'DOWN', Ref, process, _, Why} when Ref =:= S#c.rmon ->
+            finish(S, {recorder_lost, Why}, true);
+        {'EXIT', Tracer, Why} when Tracer =:= S#c.tracer ->
+            S#c.recorder ! {beamtrace_stopping, self(), {tracer_crashed, Why}},
+            cleanup(S),
+            S#c.recorder ! {beamtrace_stopped, self(), {tracer_crashed, Why}, #{}},
+            unload();
+        _ ->
+            controller_loop(S)
+    end.
+
+%% Switches everything off, lets the tracer send its last batch, reports, and (when the recorder
+%% is gone) unloads the module. The recorder unloads it otherwise (and checks).
+finish(S, Reason, RecorderLost) ->
+    cleanup(S),
+    Ref = erlang:trace_delivered(all),
+    receive {trace_delivered, all, Ref} -> ok after 5000 -> ok end,
+    Tracer = S#c.tracer,
+    Tracer ! {finish, self(), RecorderLost},
+    Stats = receive
+                {tracer_finished, Tracer, St} -> St;
+                {'EXIT', Tracer, Why} -> #{tracer_exit => Why}
+            after 10000 ->
+                exit(Tracer, kill),
+                #{tracer_exit => timeout}
+            end,
+    case RecorderLost of
+        true -> unload();
+        false ->
+            S#c.recorder ! {beamtrace_stopped, self(), Reason, Stats},
+            %% The recorder unloads us; if it vanishes first, do it ourselves.
+            receive
+                {'DOWN', Ref2, process, _, _} when Ref2 =:= S#c.rmon -> unload()
+            after 30000 -> unload()
+            end
+    end.
+
+cleanup(S) ->
+    Tracer = S#c.tracer,
+    case catch erlang:trace_info(new, tracer) of
+        {tracer, Tracer} -> catch erlang:trace(new, false, [all]);
+        _ -> ok
+    end,
+    [catch erlang:trace(P, false, [all]) || P <- erlang:processes(), traced_by(P, Tracer)],
+    [begin
+         catch erlang:trace_pattern(MFA, false, [local]),
+         catch erlang:trace_pattern(MFA, false, [global])
+     end || MFA <- S#c.patterns],
+    case S#c.monitor_set of
+        true ->
+            case erlang:system_monitor() of
+                {Self, _} when Self =:= self() ->
+                    case S#c.prev_monitor of
+                        {PrevPid, PrevOpts} when is_pid(PrevPid) ->
+                            case is_process_alive(PrevPid) of
+                                true -> erlang:system_monitor(PrevPid, PrevOpts);
+                                false -> erlang:system_monitor(undefined)
+                            end;
+                        _ -> erlang:system_monitor(undefined)
+                    end;
+                _ -> ok
+            end;
+        false -> ok
+    end,
+    ok.
+
+traced_by(P, Tracer) ->
+    case catch erlang:trace_info(P, tracer) of
+        {tracer, Tracer} -> true;
+        _ -> false
+    end.
+
+%% Purges and deletes this module. Whatever still runs its code is killed by the last purge (that
+%% includes us; nothing is left to do by then).
+unload() ->
+    catch unregister(beamtrace_agent),
+    catch code:purge(beamtrace_agent),
+    catch code:delete(beamtrace_agent),
+    spawn(code, purge, [beamtrace_agent]),
+    exit(normal).
+
+%% ---------------------------------------------------------------------------------------------
+%% Sampler (runs in the controller)
+
+sample(S = #c{config = C}) ->
+    Time = erlang:monotonic_time(nanosecond),
+    Top = maps:get(sample_top, C),
+    Own = [self(), S#c.tracer],
+    Queues = lists:foldl(
+               fun(P, Acc) ->
+                       case erlang:process_info(P, message_queue_len) of
+                           {message_queue_len, L} when L > 0 -> [{L, P} | Acc];
+                           _ -> Acc
+                       end
+               end, [], erlang:processes() -- Own),
+    Chosen = lists:sublist(lists:reverse(lists:sort(Queues)), Top),
+    Procs = [describe(P, L) || {L, P} <- Chosen],
+    Now = maps:from_list([{P, true} || {_, P} <- Chosen]),
+    %% A process reported before and not now: its queue drained (or it died), report 0 once.
+    Drained = [describe(P, 0) || P <- maps:keys(S#c.samples_prev), not maps:is_key(P, Now)],
+    Totals = #{process_count => erlang:system_info(process_count),
+               memory_total => erlang:memory(total),
+               run_queue => erlang:statistics(total_run_queue_lengths)},
+    S#c.recorder ! {beamtrace_samples, self(), Time, Procs ++ Drained, Totals},
+    S#c{samples_prev = Now}.
+
+describe(P, L) ->
+    Keys = [current_function, memory, reductions, registered_name, initial_call],
+    case erlang:process_info(P, Keys) of
+        undefined ->
+            {P, 0, undefined, #{message_queue_len => 0}};
+        Info ->
+            M = maps:from_list(Info),
+            Current = maps:get(current_function, M, undefined),
+            {P, L, Current, maps:remove(current_function, M#{message_queue_len => L})}
+    end.
+
+%% ---------------------------------------------------------------------------------------------
+%% Tracer: the hot loop keeps (Buf, Left, S); Left counts down the events granted until the next
+%% slow-path check (granted holds what was granted, so sent = granted - Left on the way out).
+
+-record(t, {recorder, controller, seq = 0, in_flight = 0, max_in_flight, batch_bytes, max_pending,
+            sent = 0, granted = 0, max_events, dropped = 0, pending_drop = 0, win_allow, win_used = 0,
+            soft_q, hard_q, drop_reason = none, drops = #{}, batches = 0, bytes = 0, over_limit = 0,
+            stopping = false}).
+
+tracer_init(Controller, {Recorder, C}) ->
+    process_flag(priority, high),
+    process_flag(message_queue_data, off_heap),
+    group_leader(whereis(init), self()),
+    Rate = maps:get(max_rate, C),
+    WinAllow = case Rate of
+                   0 -> infinity;
+                   _ -> max(1, Rate * 100 div 1000)
+               end,
+    S = #t{recorder = Recorder, controller = Controller,
+           max_in_flight = maps:get(max_in_flight, C), batch_bytes = maps:get(batch_bytes, C),
+           max_pending = maps:get(max_pending, C),
+           max_events = case maps:get(max_events, C) of 0 -> infinity; N -> N end,
+           win_allow = WinAllow, soft_q = maps:get(soft_queue, C), hard_q = maps:get(hard_queue, C)},
+    ticker_start(maps:get(batch_ms, C), flush_tick),
+    case WinAllow of
+        infinity -> ok;
+        _ -> ticker_start(100, rate_tick)
+    end,
+    {Left, S1} = grant(S),
+    tloop(<<>>, Left, S1).
+
+ticker_start(Ms, Msg) ->
+    Self = self(),
+    spawn_link(fun() -> ticker(Self, Ms, Msg) end).
+
+ticker(To, Ms, Msg) ->
+    receive after Ms -> ok end,
+    To ! Msg,
+    ticker(To, Ms, Msg).
+
+grant(S) ->
+    L0 = 2000,
+    L1 = case S#t.win_allow of
+             infinity -> L0;
+             W -> min(L0, W - S#t.win_used)
+         end,
+    L = case S#t.max_events of
+            infinity -> L1;
+            Max -> min(L1, Max - S#t.sent)
+        end,
+    L2 = max(0, L),
+    {L2, S#t{granted = L2}}.
+
+account(S, Left) ->
+    Used = S#t.granted - Left,
+    S#t{sent = S#t.sent + Used, win_used = S#t.win_used + Used, granted = Left}.
+
+tloop(Buf, Left, S) when Left > 0 ->
+    receive
+        Msg when element(1, Msg) =:= trace_ts; element(1, Msg) =:= trace; element(1, Msg) =:= seq_trace ->
+            B = term_to_binary(Msg),
+            Buf1 = <<Buf/binary, 0, (byte_size(B)):32, B/binary>>,
+            case byte_size(Buf1) >= S#t.batch_bytes of
+                true -> tflush_full(Buf1, Left - 1, S);
+                false -> tloop(Buf1, Left - 1, S)
+            end;
+        Other ->
+            tcontrol(Other, Buf, Left, S)
+    end;
+tloop(Buf, Left, S) ->
+    tcheck(Buf, account(S, Left)).
+
+%% The slow path: limits, rate window, the tracer's own mailbox.
+tcheck(Buf, S) ->
+    {message_queue_len, Q} = erlang:process_info(self(), message_queue_len),
+    if
+        S#t.max_events =/= infinity, S#t.sent >= S#t.max_events ->
+            over_limit(Buf, S);
+        Q > S#t.hard_q ->
+            S#t.controller ! {tracer_stop, {overload, tracer_queue, Q}},
+            tdrop(Buf, 0, S#t{drop_reason = overload, stopping = true});
+        Q > S#t.soft_q ->
+            tdrop(Buf, 0, S#t{drop_reason = queue});
+        S#t.win_allow =/= infinity, S#t.win_used >= S#t.win_allow ->
+            tdrop(Buf, 0, S#t{drop_reason = rate});
+        true ->
+            {Left, S1} = grant(S),
+            tloop(Buf, Left, S1)
+    end.
+
+tflush_full(Buf, Left, S) ->
+    case S#t.in_flight < S#t.max_in_flight of
+        true ->
+            tloop(<<>>, Left, send_batch(Buf, S));
+        false when byte_size(Buf) >= S#t.max_pending ->
+            tdrop(Buf, 0, (account(S, Left))#t{drop_reason = backpressure});
+        false ->
+            tloop(Buf, Left, S)
+    end.
+
+send_batch(<<>>, S) ->
+    S;
+send_batch(Buf, S) ->
+    Seq = S#t.seq + 1,
+    S#t.recorder ! {beamtrace_batch, self(), Seq, Buf},
+    S#t{seq = Seq, in_flight = S#t.in_flight + 1, batches = S#t.batches + 1,
+        bytes = S#t.bytes + byte_size(Buf)}.
+
+tcontrol(flush_tick, Buf, Left, S) ->
+    case S#t.in_flight < S#t.max_in_flight of
+        true -> tloop(<<>>, Left, send_batch(Buf, S));
+        false -> tloop(Buf, Left, S)
+    end;
+tcontrol({beamtrace_ack, _Seq}, Buf, Left, S) ->
+    S1 = S#t{in_flight = max(0, S#t.in_flight - 1)},
+    case byte_size(Buf) >= S1#t.batch_bytes of
+        true -> tloop(<<>>, Left, send_batch(Buf, S1));
+        false -> tloop(Buf, Left, S1)
+    end;
+tcontrol(rate_tick, Buf, Left, S) ->
+    S1 = (account(S, Left))#t{win_used = 0},
+    {Left1, S2} = grant(S1),
+    tloop(Buf, Left1, S2);
+tcontrol({finish, Controller, RecorderLost}, Buf, Left, S) ->
+    tfinish(Buf, Controller, RecorderLost, account(S, Left));
+tcontrol(_Other, Buf, Left, S) ->
+    tloop(Buf, Left, S).
+
+tfinish(Buf, Controller, RecorderLost, S) ->
+    %% Trace messages queued before {finish, ...} were delivered before trace_delivered returned.
+    {Buf1, S1} = drain(Buf, S),
+    Buf2 = with_drops(Buf1, S1),
+    S2 = case RecorderLost of
+             true -> S1;
+             false -> send_batch(Buf2, S1)
+         end,
+    Stats = #{sent => S2#t.sent, batches => S2#t.batches, bytes => S2#t.bytes, dropped => S2#t.dropped,
+              drops => S2#t.drops, over_limit => S2#t.over_limit},
+    case RecorderLost of
+        true -> ok;
+        false -> S2#t.recorder ! {beamtrace_done, self(), Stats}
+    end,
+    Controller ! {tracer_finished, self(), Stats},
+    unlink(Controller),
+    exit(normal).
+
+drain(Buf, S) ->
+    receive
+        Msg when element(1, Msg) =:= trace_ts; element(1, Msg) =:= trace; element(1, Msg) =:= seq_trace ->
+            if
+                S#t.max_events =/= infinity, S#t.sent >= S#t.max_events ->
+                    drain(Buf, S#t{over_limit = S#t.over_limit + 1});
+                S#t.stopping; S#t.drop_reason =/= none ->
+                    drain(Buf, note_drop(S));
+                true ->
+                    B = term_to_binary(Msg),
+                    drain(<<Buf/binary, 0, (byte_size(B)):32, B/binary>>, S#t{sent = S#t.sent + 1})
+            end
+    after 0 ->
+        {Buf, S}
+    end.
+
+note_drop(S) ->
+    R = S#t.drop_reason,
+    S#t{dropped = S#t.dropped + 1, pending_drop = S#t.pending_drop + 1,
+        drops = maps:update_with(R, fun(V) -> V + 1 end, 1, S#t.drops)}.
+
+with_drops(Buf, #t{pending_drop = 0}) ->
+    Buf;
+with_drops(Buf, S) ->
+    drop_frames(Buf, S#t.pending_drop).
+
+drop_frames(Buf, N) when N > 16#FFFFFFFF ->
+    drop_frames(<<Buf/binary, 1, 16#FFFFFFFF:32>>, N - 16#FFFFFFFF);
+drop_frames(Buf, N) ->
+    <<Buf/binary, 1, N:32>>.
+
+%% Past max_events: the controller switches tracing off; what still comes is counted, not sent.
+over_limit(Buf, S) ->
+    case S#t.stopping of
+        true -> ok;
+        false -> S#t.controller ! {tracer_stop, {limit, max_events, S#t.sent}}
+    end,
+    tover(Buf, S#t{stopping = true}).
+
+tover(Buf, S) ->
+    receive
+        Msg when element(1, Msg) =:= trace_ts; element(1, Msg) =:= trace; element(1, Msg) =:= seq_trace ->
+            tover(Buf, S#t{over_limit = S#t.over_limit + 1});
+        {finish, Controller, RecorderLost} ->
+            tfinish(Buf, Controller, RecorderLost, S);
+        {beamtrace_ack, _} ->
+            S1 = S#t{in_flight = max(0, S#t.in_flight - 1)},
+            tover(<<>>, send_batch(Buf, S1));
+        flush_tick when S#t.in_flight < S#t.max_in_flight ->
+            tover(<<>>, send_batch(Buf, S));
+        _ ->
+            tover(Buf, S)
+    end.
+
+%% Drop mode: discard and count trace messages until the reason has passed.
+tdrop(Buf, N, S) ->
+    receive
+        Msg when element(1, Msg) =:= trace_ts; element(1, Msg) =:= trace; element(1, Msg) =:= seq_trace ->
+            S1 = note_drop(S),
+            case N + 1 >= 1000 of
+                true -> tdrop_check(Buf, S1);
+                false -> tdrop(Buf, N + 1, S1)
+            end;
+        {finish, Controller, RecorderLost} ->
+            tfinish(Buf, Controller, RecorderLost, S);
+        {beamtrace_ack, _} ->
+            S1 = S#t{in_flight = max(0, S#t.in_flight - 1)},
+            S2 = send_batch(Buf, S1),
+            case S#t.drop_reason of
+                backpressure -> resume(<<>>, S2);
+                _ -> tdrop(<<>>, N, S2)
+            end;
+        flush_tick when S#t.in_flight < S#t.max_in_flight, S#t.drop_reason =:= backpressure ->
+            resume(<<>>, send_batch(Buf, S));
+        flush_tick when S#t.in_flight < S#t.max_in_flight ->
+            tdrop(<<>>, N, send_batch(Buf, S));
+        rate_tick when S#t.drop_reason =:= rate ->
+            resume(Buf, S#t{win_used = 0});
+        rate_tick ->
+            tdrop(Buf, N, S#t{win_used = 0});
+        _ ->
+            tdrop(Buf, N, S)
+    end.
+
+tdrop_check(Buf, S) ->
+    case S#t.stopping of
+        true -> tdrop(Buf, 0, S);
+        false ->
+            {message_queue_len, Q} = erlang:process_info(self(), message_queue_len),
+            if
+                Q > S#t.hard_q ->
+                    S#t.controller ! {tracer_stop, {overload, tracer_queue, Q}},
+                    tdrop(Buf, 0, S#t{drop_reason = overload, stopping = true});
+                S#t.drop_reason =:= queue, Q < S#t.soft_q div 2 -> resume(Buf, S);
+                true -> tdrop(Buf, 0, S)
+            end
+    end.
+
+resume(Buf, S) ->
+    case S#t.stopping of
+        true -> tdrop(Buf, 0, S);
+        false ->
+            Buf1 = with_drops(Buf, S),
+            S1 = S#t{pending_drop = 0, drop_reason = none},
+            {Left, S2} = grant(S1),
+            tloop(Buf1, Left, S2)
+    end.

@@ -1,0 +1,97 @@
+// Capture ingest and scan on a real OTP trace: a dbg file-port trace (flags call, send, receive,
+// monotonic_timestamp; a {return_trace} match spec) of a loop that calls a function and exchanges
+// a message with a second process. Ingest = frame read + trace decode + columnar encode + LZ4 +
+// write; scan = all columns decoded, events visited in time order. The input is made with OTP
+// itself on first use (BEAMTRACE_BENCH_TRACE names an existing one; BEAMTRACE_BENCH_LOOPS sizes it).
+// compare.sh in this folder measures dbg:trace_client and lz4/gzip/zstd on the same file.
+import Benchmark
+import CaptureStore
+import Foundation
+import TraceModel
+
+enum Input {
+    static let erlangSource = """
+    -module(bt_bench).
+    -export([make/2, add/2]).
+    add(A, B) -> A + B.
+    echo() -> receive {F, M} -> F ! {self(), M}, echo(); stop -> ok end.
+    loop(0, _, Acc) -> Acc;
+    loop(N, E, Acc) -> E ! {self(), N}, receive {E, M} -> ok end, loop(N - 1, E, add(Acc, M)).
+    make(File, N) ->
+        E = spawn(fun echo/0),
+        dbg:tracer(port, dbg:trace_port(file, File)),
+        dbg:tpl(bt_bench, add, 2, [{'_', [], [{return_trace}]}]),
+        dbg:p(self(), [call, send, 'receive', monotonic_timestamp]),
+        dbg:p(E, [call, send, 'receive', monotonic_timestamp]),
+        loop(N, E, 0), E ! stop, dbg:flush_trace_port(), dbg:stop_clear().
+    """
+
+    /// The path of the benchmark trace, made with erl when missing.
+    static let trace: String = {
+        if let path = ProcessInfo.processInfo.environment["BEAMTRACE_BENCH_TRACE"] { return path }
+        let loops = Int(ProcessInfo.processInfo.environment["BEAMTRACE_BENCH_LOOPS"] ?? "") ?? 500_000
+        let directory = NSTemporaryDirectory() + "beamtrace-bench"
+        let path = directory + "/dbg-\(loops).trc"
+        if FileManager.default.fileExists(atPath: path) { return path }
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try? erlangSource.write(toFile: directory + "/bt_bench.erl", atomically: true, encoding: .utf8)
+        run("/usr/bin/erlc", ["-o", directory, directory + "/bt_bench.erl"])
+        run("/usr/bin/erl", ["-noshell", "-pa", directory, "-eval", "bt_bench:make(\"\(path)\", \(loops)), halt()."])
+        return path
+    }()
+
+    static func run(_ executable: String, _ arguments: [String]) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        try? process.run()
+        process.waitUntilExit()
+    }
+
+    /// Events in the trace (counted once by importing it).
+    static let captureOfTrace: (path: String, events: Int) = {
+        let path = NSTemporaryDirectory() + "beamtrace-bench/capture-\(UUID().uuidString)"
+        let report = try? Importer().run(sources: [trace], output: path)
+        return (path, report?.events ?? 0)
+    }()
+}
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .throughput, .mallocCountTotal, .peakMemoryResident, .cpuTotal],
+        warmupIterations: 1,
+        scalingFactor: .one,
+        maxDuration: .seconds(20),
+        maxIterations: 5
+    )
+
+    Benchmark("Ingest dbg file (events/iteration = trace events)") { benchmark in
+        let events = Input.captureOfTrace.events
+        for _ in benchmark.scaledIterations {
+            let output = NSTemporaryDirectory() + "beamtrace-bench/ingest-\(UUID().uuidString)"
+            benchmark.startMeasurement()
+            let report = try Importer().run(sources: [Input.trace], output: output)
+            benchmark.stopMeasurement()
+            blackHole(report.events == events)
+            try? FileManager.default.removeItem(atPath: output)
+        }
+    }
+
+    Benchmark("Full scan in time order (all columns)") { benchmark in
+        let capture = Input.captureOfTrace.path
+        for _ in benchmark.scaledIterations {
+            let reader = try CaptureReader(opening: capture)
+            var count = 0
+            var checksum: Int64 = 0
+            benchmark.startMeasurement()
+            try reader.forEach { event, payload in
+                count += 1
+                checksum &+= event.time &+ Int64(payload.count)
+                return true
+            }
+            benchmark.stopMeasurement()
+            blackHole(checksum)
+            blackHole(count)
+        }
+    }
+}

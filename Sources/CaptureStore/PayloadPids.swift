@@ -1,0 +1,299 @@
+// A payload transform for storage: a pid inside an argument, message or return value that is
+// already in the process dictionary is stored as 0xF0 + varint(process id) instead of its ~30
+// bytes of NEW_PID_EXT (messages carry `self()` all the time). Only pids whose bytes rebuild
+// exactly from the dictionary are replaced, so reading restores the original bytes. Events whose
+// payload went through this have bit 7 set in the stored flags column.
+import TraceModel
+
+struct PayloadPids {
+    static let tag: UInt8 = 0xF0
+    /// INTEGER_EXT (98, 4 bytes big-endian) stored as 0xF1 + zigzag varint: counters and sums
+    /// shrink, and their bytes rebuild exactly.
+    static let integerTag: UInt8 = 0xF1
+    static let storedFlag: UInt8 = 0x80
+
+    private var table = RawPidTable()
+    /// Rebuilt NEW_PID_EXT bytes per process id (empty: not a rebuildable pid).
+    private var rebuilt: [[UInt8]?] = []
+
+    /// The exact NEW_PID_EXT bytes (node as ATOM_EXT, as trace ports write it) for a dictionary pid.
+    mutating func bytes(for id: ProcessID, _ d: TraceDictionaries) -> [UInt8]? {
+        let index = Int(id)
+        if index < rebuilt.count, let cached = rebuilt[index] { return cached.isEmpty ? nil : cached }
+        while rebuilt.count <= index { rebuilt.append(nil) }
+        guard let entry = d.process(id), case .pid(let node, let number, let serial, let creation) = entry.identity else {
+            rebuilt[index] = []
+            return nil
+        }
+        let name = Array(d.nodeName(node).utf8)
+        guard name.count < 256, name.allSatisfy({ $0 < 0x80 }) else {
+            rebuilt[index] = []
+            return nil
+        }
+        var out: [UInt8] = [88, 100, 0, UInt8(name.count)] + name
+        for v in [number, serial, creation] {
+            out += [UInt8(v >> 24), UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)]
+        }
+        rebuilt[index] = out
+        return out
+    }
+
+    /// Appends `payload` to `out` with known pids replaced; true when any was. A payload that does
+    /// not walk as whole terms is appended unchanged.
+    mutating func encode(_ payload: UnsafeRawBufferPointer, _ d: TraceDictionaries, into out: inout [UInt8]) -> Bool {
+        let mark = out.count
+        if let replaced = transform(payload, d, into: &out) { return replaced }
+        out.removeSubrange(mark...)
+        out.append(contentsOf: payload)
+        return false
+    }
+
+    private mutating func transform(_ payload: UnsafeRawBufferPointer, _ d: TraceDictionaries, into out: inout [UInt8]) -> Bool? {
+        var c = Walk(payload)
+        var pending = 0
+        var copyFrom = 0
+        var replaced = false
+        func flush(_ upTo: Int) {
+            if upTo > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: payload[copyFrom..<upTo])) }
+        }
+        while c.offset < payload.count || pending > 0 {
+            if pending == 0 { pending = 1 }
+            pending -= 1
+            let start = c.offset
+            guard let tag = c.u8() else { return nil }
+            if tag == 88, c.peek() == 100 {
+                guard c.skipAtom(), c.skip(12) else { return nil }
+                let raw = UnsafeRawBufferPointer(rebasing: payload[start..<c.offset])
+                var id = table.find(raw)
+                if id == nil {
+                    id = lookup(raw, d)
+                    table.insert(raw, value: id ?? 0)
+                }
+                if let id, id != 0 {
+                    flush(start)
+                    out.append(Self.tag)
+                    var v = UInt64(id)
+                    while v >= 0x80 { out.append(UInt8(truncatingIfNeeded: v) | 0x80); v >>= 7 }
+                    out.append(UInt8(v))
+                    copyFrom = c.offset
+                    replaced = true
+                }
+                continue
+            }
+            if tag == 98 {
+                guard let raw = c.u32() else { return nil }
+                flush(start)
+                out.append(Self.integerTag)
+                let value = Int64(Int32(bitPattern: raw))
+                var v = UInt64(bitPattern: (value << 1) ^ (value >> 63))
+                while v >= 0x80 { out.append(UInt8(truncatingIfNeeded: v) | 0x80); v >>= 7 }
+                out.append(UInt8(v))
+                copyFrom = c.offset
+                replaced = true
+                continue
+            }
+            c.offset = start
+            guard let children = c.skipHeader() else { return nil }
+            pending += children
+        }
+        flush(payload.count)
+        return replaced
+    }
+
+    private mutating func lookup(_ raw: UnsafeRawBufferPointer, _ d: TraceDictionaries) -> ProcessID? {
+        var c = Walk(raw, offset: 2)
+        guard let length = c.u16(), c.skip(length) else { return nil }
+        let name = String(decoding: UnsafeRawBufferPointer(rebasing: raw[4..<(4 + length)]), as: UTF8.self)
+        guard let node = d.nodeID(named: name), let number = c.u32(), let serial = c.u32(), let creation = c.u32(),
+              let id = d.processID(.pid(node: node, id: number, serial: serial, creation: creation)),
+              let exact = bytes(for: id, d), exact.elementsEqual(raw) else { return nil }
+        return id
+    }
+
+    /// Expands a stored payload back to the original bytes.
+    mutating func decode(_ stored: UnsafeRawBufferPointer, _ d: TraceDictionaries, into out: inout [UInt8]) -> Bool {
+        var i = 0
+        var copyFrom = 0
+        var c = Walk(stored)
+        var pending = 0
+        while c.offset < stored.count || pending > 0 {
+            if pending == 0 { pending = 1 }
+            pending -= 1
+            let start = c.offset
+            guard let tag = c.peek() else { return false }
+            if tag == Self.tag {
+                _ = c.u8()
+                guard let id = c.varint(), let bytes = bytes(for: ProcessID(truncatingIfNeeded: id), d) else { return false }
+                if start > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom..<start])) }
+                out.append(contentsOf: bytes)
+                copyFrom = c.offset
+                continue
+            }
+            if tag == Self.integerTag {
+                _ = c.u8()
+                guard let zz = c.varint(), zz <= UInt64(UInt32.max) else { return false }
+                if start > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom..<start])) }
+                let value = UInt32(truncatingIfNeeded: Int64(bitPattern: zz >> 1) ^ -Int64(bitPattern: zz & 1))
+                out.append(98)
+                out.append(UInt8(value >> 24))
+                out.append(UInt8(truncatingIfNeeded: value >> 16))
+                out.append(UInt8(truncatingIfNeeded: value >> 8))
+                out.append(UInt8(truncatingIfNeeded: value))
+                copyFrom = c.offset
+                continue
+            }
+            guard let children = c.skipHeader() else { return false }
+            pending += children
+            i += 1
+        }
+        if stored.count > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom...])) }
+        return true
+    }
+}
+
+/// A term walker that steps over one tag's own bytes and says how many child terms follow.
+private struct Walk {
+    let bytes: UnsafeRawBufferPointer
+    var offset: Int
+    init(_ bytes: UnsafeRawBufferPointer, offset: Int = 0) {
+        self.bytes = bytes
+        self.offset = offset
+    }
+    func peek() -> UInt8? { offset < bytes.count ? bytes[offset] : nil }
+    mutating func u8() -> UInt8? {
+        guard offset < bytes.count else { return nil }
+        defer { offset += 1 }
+        return bytes[offset]
+    }
+    mutating func u16() -> Int? {
+        guard bytes.count - offset >= 2 else { return nil }
+        defer { offset += 2 }
+        return Int(bytes[offset]) << 8 | Int(bytes[offset + 1])
+    }
+    mutating func u32() -> UInt32? {
+        guard bytes.count - offset >= 4 else { return nil }
+        defer { offset += 4 }
+        return UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16 | UInt32(bytes[offset + 2]) << 8 | UInt32(bytes[offset + 3])
+    }
+    mutating func skip(_ n: Int) -> Bool {
+        guard n >= 0, bytes.count - offset >= n else { return false }
+        offset += n
+        return true
+    }
+    mutating func varint() -> UInt64? {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while let byte = u8() {
+            result |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 { return result }
+            shift += 7
+            if shift > 63 { return nil }
+        }
+        return nil
+    }
+    mutating func skipAtom() -> Bool {
+        guard let tag = u8() else { return false }
+        switch tag {
+        case 100, 118: guard let n = u16() else { return false }; return skip(n)
+        case 115, 119: guard let n = u8() else { return false }; return skip(Int(n))
+        default: return false
+        }
+    }
+    /// Steps over a term's tag and inline bytes; returns the number of child terms, nil if malformed.
+    mutating func skipHeader() -> Int? {
+        let start = offset
+        guard let tag = u8() else { return nil }
+        switch tag {
+        case 97: return skip(1) ? 0 : nil
+        case 98: return skip(4) ? 0 : nil
+        case 70: return skip(8) ? 0 : nil
+        case 99: return skip(31) ? 0 : nil
+        case 100, 118, 115, 119:
+            offset = start
+            return skipAtom() ? 0 : nil
+        case 104: return u8().map(Int.init)
+        case 105: return u32().map(Int.init)
+        case 106: return 0
+        case 107: guard let n = u16() else { return nil }; return skip(n) ? 0 : nil
+        case 108: guard let n = u32() else { return nil }; return Int(n) + 1
+        case 109: guard let n = u32() else { return nil }; return skip(Int(n)) ? 0 : nil
+        case 77: guard let n = u32() else { return nil }; return skip(Int(n) + 1) ? 0 : nil
+        case 110: guard let n = u8() else { return nil }; return skip(Int(n) + 1) ? 0 : nil
+        case 111: guard let n = u32() else { return nil }; return skip(Int(n) + 1) ? 0 : nil
+        case 88: return skipAtom() && skip(12) ? 0 : nil
+        case 103: return skipAtom() && skip(9) ? 0 : nil
+        case 89: return skipAtom() && skip(8) ? 0 : nil
+        case 102: return skipAtom() && skip(5) ? 0 : nil
+        case 120: return skipAtom() && skip(12) ? 0 : nil
+        case 101: return skipAtom() && skip(5) ? 0 : nil
+        case 114: guard let n = u16() else { return nil }; return skipAtom() && skip(1 + 4 * n) ? 0 : nil
+        case 90: guard let n = u16() else { return nil }; return skipAtom() && skip(4 + 4 * n) ? 0 : nil
+        case 112: guard let n = u32(), n >= 4 else { return nil }; return skip(Int(n) - 4) ? 0 : nil
+        case 113: return 3
+        case 116: guard let n = u32() else { return nil }; return 2 * Int(n)
+        case 117: guard let n = u32() else { return nil }; return 4 + Int(n)
+        default: return nil
+        }
+    }
+}
+
+/// Raw pid bytes → process id (0: not replaceable), without allocating per lookup: the last few
+/// keys are compared first (payloads keep naming the same pids), then a hash map.
+private struct RawPidTable {
+    var map: [Int: [(key: [UInt8], value: ProcessID)]] = [:]
+    var recent: [(key: [UInt8], value: ProcessID)] = []
+    var next = 0
+
+    mutating func find(_ raw: UnsafeRawBufferPointer) -> ProcessID? {
+        for entry in recent where entry.key.count == raw.count {
+            let same = entry.key.withUnsafeBytes { memcmpRawBytes($0.baseAddress!, raw.baseAddress!, raw.count) }
+            if same { return entry.value }
+        }
+        guard let bucket = map[Self.hash(raw)] else { return nil }
+        for entry in bucket where entry.key.elementsEqual(raw) {
+            remember(entry)
+            return entry.value
+        }
+        return nil
+    }
+
+    mutating func insert(_ raw: UnsafeRawBufferPointer, value: ProcessID) {
+        let entry = (Array(raw), value)
+        map[Self.hash(raw), default: []].append(entry)
+        remember(entry)
+    }
+
+    private mutating func remember(_ entry: (key: [UInt8], value: ProcessID)) {
+        if recent.count < 4 { recent.append(entry) } else { recent[next] = entry }
+        next = (next + 1) & 3
+    }
+
+    static func hash(_ raw: UnsafeRawBufferPointer) -> Int {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(raw.count)
+        guard let base = raw.baseAddress else { return Int(truncatingIfNeeded: h) }
+        var i = 0
+        while i + 8 <= raw.count {
+            h = (h ^ base.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xBF58_476D_1CE4_E5B9
+            h ^= h >> 29
+            i += 8
+        }
+        while i < raw.count {
+            h = (h ^ UInt64(base.load(fromByteOffset: i, as: UInt8.self))) &* 0x100_0000_01B3
+            i += 1
+        }
+        return Int(truncatingIfNeeded: h)
+    }
+}
+
+private func memcmpRawBytes(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ n: Int) -> Bool {
+    var i = 0
+    while i + 8 <= n {
+        if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
+        i += 8
+    }
+    while i < n {
+        if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
+        i += 1
+    }
+    return true
+}

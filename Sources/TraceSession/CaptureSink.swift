@@ -1,0 +1,247 @@
+// The recorder's side of the data path: trace-port frames from every node go through the one
+// frame scanner and trace-message decoder into the capture writer; samples, system_monitor
+// messages, drops and session markers become beamtrace's own event kinds (docs/EVENTS.md). Node
+// times are moved onto the session clock here. One lock: nodes deliver from their own tasks.
+import BeamTerm
+import CaptureStore
+import Foundation
+import TraceModel
+
+final class CaptureSink: @unchecked Sendable {
+    struct NodeState {
+        var name: String
+        var nodeID: NodeID
+        var offset: Int64
+        var lastTime: Int64 = 0
+        var events = 0
+        var drops = 0
+        var undecodable = 0
+    }
+
+    struct IngestResult {
+        var accepted: Int
+        var limitReached: Bool
+        /// Bytes of whole frames used (a stream keeps the rest for the next read).
+        var consumed = 0
+    }
+
+    private let lock = NSLock()
+    private var decoder: TraceMessageDecoder
+    private let writer: CaptureWriter
+    private var batch = EventBatch(reservingCapacity: 4096, payloadBytes: 64 << 10)
+    private var nodes: [NodeState] = []
+    private let scanner = FrameScanner()
+    private let maxEvents: Int?
+    private var _traceEvents = 0
+    private var _drops = 0
+    var traceEvents: Int { locked { _traceEvents } }
+    var drops: Int { locked { _drops } }
+    private var limitHit = false
+    private var problems: [String] = []
+    private let encoder = TermEncoder()
+
+    init(writer: CaptureWriter, payloadLimit: Int, maxEvents: Int?) {
+        self.writer = writer
+        self.decoder = TraceMessageDecoder(options: TraceDecoderOptions(payloadLimit: payloadLimit))
+        self.maxEvents = maxEvents
+    }
+
+    private func locked<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    /// Registers a node; returns its index for the other calls.
+    func addNode(name: String, offset: Int64) -> Int {
+        locked {
+            let id = decoder.dictionaries.intern(node: name)
+            nodes.append(NodeState(name: name, nodeID: id, offset: offset))
+            return nodes.count - 1
+        }
+    }
+
+    func nodeState(_ index: Int) -> NodeState { locked { nodes[index] } }
+
+    var problemList: [String] { locked { problems } }
+
+    /// Decodes a batch of trace-port frames from node `index` into the capture. Past `maxEvents`
+    /// the rest is cut and `limitReached` is set (once).
+    func ingestFrames(_ bytes: [UInt8], node index: Int, stream: Bool = false) throws -> IngestResult {
+        try locked {
+            guard !limitHit else { return IngestResult(accepted: 0, limitReached: false, consumed: bytes.count) }
+            batch.removeAll()
+            decoder.lastTime = nodes[index].lastTime
+            var undecodable = 0
+            var firstError: String?
+            var dropCount = 0
+            let consumed = try bytes.withUnsafeBytes { raw in
+                try scanner.scan(raw, streamOffset: 0) { frame, offset in
+                    switch frame {
+                    case .message(let body):
+                        do {
+                            try decoder.decode(body, into: &batch)
+                        } catch {
+                            undecodable += 1
+                            if firstError == nil { firstError = "\(error) (frame at byte \(offset) of a batch)" }
+                        }
+                    case .drop(let count):
+                        decoder.appendDrop(count: Int64(count), into: &batch)
+                        dropCount += Int(count)
+                    }
+                }
+            }
+            if consumed != bytes.count && !stream {
+                problems.append("\(nodes[index].name): a batch ended inside a frame (\(bytes.count - consumed) bytes cut)")
+            }
+            if undecodable > 0 {
+                nodes[index].undecodable += undecodable
+                if let firstError, problems.count < 100 {
+                    problems.append("\(nodes[index].name): \(undecodable) trace message(s) could not be decoded: \(firstError)")
+                }
+            }
+            nodes[index].lastTime = decoder.lastTime
+            var limitReached = false
+            var traceCount = batch.count - batch.kinds.lazy.filter { $0 == .drop }.count
+            if let maxEvents, _traceEvents + traceCount >= maxEvents {
+                // Keep events up to the limit (drop records before it stay).
+                var kept = 0
+                var cut = batch.count
+                for i in 0..<batch.count where batch.kinds[i] != .drop {
+                    kept += 1
+                    if _traceEvents + kept == maxEvents {
+                        cut = i + 1
+                        break
+                    }
+                }
+                batch.truncate(to: cut)
+                traceCount = batch.count - batch.kinds.lazy.filter { $0 == .drop }.count
+                limitHit = true
+                limitReached = true
+            }
+            shift(from: 0, offset: nodes[index].offset)
+            _traceEvents += traceCount
+            _drops += dropCount
+            nodes[index].events += traceCount
+            nodes[index].drops += dropCount
+            if !batch.isEmpty { try writer.append(batch, dictionaries: decoder.dictionaries) }
+            return IngestResult(accepted: traceCount, limitReached: limitReached, consumed: consumed)
+        }
+    }
+
+    private func shift(from start: Int, offset: Int64) {
+        guard offset != 0 else { return }
+        for i in start..<batch.count { batch.times[i] &+= offset }
+    }
+
+    /// One sample message: `Procs` = [{Pid, QueueLen, CurrentFunction, InfoMap}], `Totals` a map.
+    /// Returns the longest queue seen (for `--until-queue`) with its process.
+    @discardableResult
+    func ingestSamples(node index: Int, time: Int64, processes: [Term], totals: Term) throws -> (Int64, Term)? {
+        try locked {
+            batch.removeAll()
+            let state = nodes[index]
+            let sessionTime = time &+ state.offset
+            var longest: (Int64, Term)?
+            for entry in processes {
+                guard case .tuple(let t) = entry, t.count == 4, let queue = t[1].intValue,
+                      let pid = decoder.internProcess(t[0]) else { continue }
+                var mfa: FunctionID = 0
+                if case .tuple(let f) = t[2], f.count == 3, let m = f[0].atomName, let fn = f[1].atomName,
+                   let a = f[2].intValue {
+                    mfa = decoder.dictionaries.intern(module: m, function: fn, arity: Int(a))
+                }
+                noteProcessInfo(pid, info: t[3])
+                var payload: [UInt8] = []
+                encoder.encode(t[3], into: &payload)
+                batch.append(TraceEvent(time: sessionTime, node: state.nodeID, pid: pid, kind: .sample, mfa: mfa,
+                                        value: queue), payload: payload)
+                if queue > (longest?.0 ?? 0) { longest = (queue, t[0]) }
+            }
+            var payload: [UInt8] = []
+            encoder.encode(totals, into: &payload)
+            let runQueue = mapValue(totals, "run_queue")?.intValue ?? 0
+            batch.append(TraceEvent(time: sessionTime, node: state.nodeID, kind: .sample, value: runQueue), payload: payload)
+            try writer.append(batch, dictionaries: decoder.dictionaries)
+            return longest
+        }
+    }
+
+    private func noteProcessInfo(_ pid: ProcessID, info: Term) {
+        if let name = mapValue(info, "registered_name")?.atomName {
+            decoder.dictionaries.setRegisteredName(decoder.dictionaries.intern(atom: name), for: pid)
+        }
+        if case .tuple(let f)? = mapValue(info, "initial_call"), f.count == 3, let m = f[0].atomName,
+           let fn = f[1].atomName, let a = f[2].intValue {
+            decoder.dictionaries.setInitialCall(decoder.dictionaries.intern(module: m, function: fn, arity: Int(a)), for: pid)
+        }
+    }
+
+    private func mapValue(_ map: Term, _ key: String) -> Term? {
+        guard case .map(let pairs) = map else { return nil }
+        return pairs.first { $0.key.atomName == key }?.value
+    }
+
+    /// A `system_monitor` message `{monitor, Who, Tag, Info}` (docs/EVENTS.md `monitor`).
+    func ingestMonitor(node index: Int, time: Int64, who: Term, tag: String, info: Term) throws {
+        try locked {
+            batch.removeAll()
+            let state = nodes[index]
+            let pid = decoder.internProcess(who) ?? 0
+            var peer: ProcessID = 0
+            var value: Int64 = 0
+            switch tag {
+            case "long_gc", "long_schedule":
+                value = listValue(info, "timeout") ?? 0
+            case "large_heap":
+                value = listValue(info, "heap_size") ?? 0
+            case "busy_port", "busy_dist_port":
+                peer = decoder.internProcess(info) ?? 0
+            case "long_message_queue":
+                value = info.atomName == "true" ? 1 : 0
+            default:
+                break
+            }
+            var payload: [UInt8] = []
+            encoder.encode(.tuple([.atom(tag), info]), into: &payload)
+            batch.append(TraceEvent(time: time &+ state.offset, node: state.nodeID, pid: pid, kind: .monitor,
+                                    peer: peer, value: value), payload: payload)
+            try writer.append(batch, dictionaries: decoder.dictionaries)
+        }
+    }
+
+    private func listValue(_ list: Term, _ key: String) -> Int64? {
+        for element in list.listElements ?? [] {
+            if case .tuple(let t) = element, t.count == 2, t[0].atomName == key { return t[1].intValue }
+        }
+        return nil
+    }
+
+    /// A session marker (docs/EVENTS.md: 0 note, 1 start, 2 stop, 3 limit) at session time `time`.
+    func marker(code: Int64, payload term: Term, time: Int64, node index: Int? = nil) throws {
+        try locked {
+            batch.removeAll()
+            var payload: [UInt8] = []
+            encoder.encode(term, into: &payload)
+            let node = index.map { nodes[$0].nodeID } ?? 0
+            batch.append(TraceEvent(time: time, node: node, kind: .marker, value: code), payload: payload)
+            try writer.append(batch, dictionaries: decoder.dictionaries)
+        }
+    }
+
+    func flushIfDue() throws {
+        try locked { try writer.flushIfDue() }
+    }
+
+    var bytesWritten: Int64 {
+        locked { writer.statistics.bytesWritten }
+    }
+
+    func updateMeta(_ update: (inout CaptureMeta) -> Void) {
+        locked { writer.updateMeta(update) }
+    }
+
+    func close(stopReason: String) throws {
+        try locked { try writer.close(stopReason: stopReason) }
+    }
+}

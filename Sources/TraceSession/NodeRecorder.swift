@@ -1,0 +1,141 @@
+// One traced node during a session: its connection, the agent's pids, and the task that takes the
+// agent's messages (batches, samples, system_monitor events, stop reports) off our mailbox, feeds
+// them into the capture and acknowledges batches (the agent's flow control).
+import BeamDistribution
+import BeamTerm
+import Foundation
+import Logging
+
+final class NodeRecorder: @unchecked Sendable {
+    let name: String
+    let connection: DistributionConnection
+    let mailbox: Mailbox
+    let loader: AgentLoader
+    let otpRelease: String
+    var startOffset: SessionClock.Offset
+    var endOffset: SessionClock.Offset?
+    /// Index of this node in the capture sink.
+    var sinkIndex = 0
+    var controller: Pid?
+    var tracer: Pid?
+    var agentLoaded = false
+    var cleanedUp = false
+
+    private let lock = NSLock()
+    private var _state = "starting"
+    private var _stats: Term?
+    private var _stopped = false
+    private var _ended: String?
+
+    init(name: String, connection: DistributionConnection, mailbox: Mailbox, loader: AgentLoader, otpRelease: String,
+         startOffset: SessionClock.Offset) {
+        self.name = name
+        self.connection = connection
+        self.mailbox = mailbox
+        self.loader = loader
+        self.otpRelease = otpRelease
+        self.startOffset = startOffset
+    }
+
+    var state: String {
+        get { lock.withLock { _state } }
+        set { lock.withLock { _state = newValue } }
+    }
+    /// The tracer's final statistics (`#{sent, dropped, drops => #{Reason => N}, ...}`).
+    var stats: Term? { lock.withLock { _stats } }
+    /// The agent reported that everything is switched off.
+    var stopped: Bool { lock.withLock { _stopped } }
+    /// Why the node left the session early (connection lost, agent died), if it did.
+    var ended: String? { lock.withLock { _ended } }
+    var isFinished: Bool { lock.withLock { _stopped || _ended != nil } }
+
+    /// Consumes the mailbox until it ends, reporting to `signals`.
+    func run(index: Int, sink: CaptureSink, signals: AsyncStream<SessionSignal>.Continuation, logger: Logger) async {
+        for await message in mailbox {
+            switch message {
+            case .message(let term):
+                handle(term, index: index, sink: sink, signals: signals, logger: logger)
+            case .down(_, _, let reason):
+                if !isFinished {
+                    let why = reason.atomName == "noconnection"
+                        ? "connection lost (the agent's monitor saw noconnection)"
+                        : "the agent ended unexpectedly: \(reason.erlangText())"
+                    lock.withLock { _ended = why; _state = "failed" }
+                    signals.yield(.nodeEnded(index, why))
+                }
+            case .exit:
+                break
+            case .nodeDown(let error):
+                if !isFinished {
+                    let why = "connection lost: \(error)"
+                    lock.withLock { _ended = why; _state = "down" }
+                    signals.yield(.nodeEnded(index, why))
+                }
+                return
+            }
+        }
+    }
+
+    private func handle(_ term: Term, index: Int, sink: CaptureSink,
+                        signals: AsyncStream<SessionSignal>.Continuation, logger: Logger) {
+        guard case .tuple(let t) = term, let tag = t.first?.atomName else { return }
+        do {
+            switch tag {
+            case "beamtrace_batch" where t.count == 4:
+                guard case .binary(let bytes) = t[3] else { return }
+                let result = try sink.ingestFrames(bytes, node: sinkIndex)
+                if case .pid(let tracer) = t[1] {
+                    try? mailbox.send(to: .pid(tracer), .tuple([.atom("beamtrace_ack"), t[2]]))
+                }
+                if result.limitReached { signals.yield(.limit("max_events")) }
+            case "beamtrace_samples" where t.count == 5:
+                guard let time = t[2].intValue else { return }
+                let longest = try sink.ingestSamples(node: sinkIndex, time: time, processes: t[3].listElements ?? [],
+                                                     totals: t[4])
+                if let longest { signals.yield(.queue(index, longest.0, longest.1)) }
+            case "beamtrace_monitor" where t.count == 6:
+                guard let time = t[2].intValue, let monitorTag = t[4].atomName else { return }
+                try sink.ingestMonitor(node: sinkIndex, time: time, who: t[3], tag: monitorTag, info: t[5])
+            case "beamtrace_stopping" where t.count == 3:
+                state = "stopping"
+                signals.yield(.agentStopping(index, t[2]))
+            case "beamtrace_done" where t.count == 3:
+                lock.withLock { _stats = t[2] }
+            case "beamtrace_stopped" where t.count == 4:
+                lock.withLock {
+                    if _stats == nil, case .map(let pairs) = t[3], !pairs.isEmpty { _stats = t[3] }
+                    _stopped = true
+                    _state = "stopped"
+                }
+                signals.yield(.stopped(index))
+            default:
+                logger.debug("unexpected message from agent", metadata: ["node": "\(name)", "tag": "\(tag)"])
+            }
+        } catch {
+            signals.yield(.failure("writing the capture failed: \(error)"))
+        }
+    }
+
+    /// Drop counts by reason from the tracer's statistics.
+    var dropsByReason: [String: Int] {
+        guard case .map(let pairs)? = stats,
+              case .map(let drops)? = pairs.first(where: { $0.key.atomName == "drops" })?.value else { return [:] }
+        var result: [String: Int] = [:]
+        for pair in drops {
+            if let key = pair.key.atomName, let value = pair.value.intValue { result[key] = Int(value) }
+        }
+        return result
+    }
+}
+
+/// What wakes the session's main loop.
+enum SessionSignal: Sendable {
+    case tick
+    case stop(String)
+    case limit(String)
+    case failure(String)
+    case agentStopping(Int, Term)
+    case nodeEnded(Int, String)
+    case stopped(Int)
+    case queue(Int, Int64, Term)
+}

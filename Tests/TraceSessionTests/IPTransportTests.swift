@@ -1,0 +1,47 @@
+// `--transport ip`: OTP's ip trace port read over TCP, asked for explicitly or chosen because the
+// node cannot compile the agent; exact counts, and dbg stopped and cleared afterwards.
+import BeamTerm
+import Foundation
+import Testing
+import TestSupport
+import TraceModel
+import TraceSession
+
+@Suite struct IPTransportTests {
+    @Test func ipTransportRecordsExactlyAndCleansUp() async throws {
+        let node = try await TracedNode.start()
+        defer { Task { await node.stop() } }
+        let output = try temporaryCapturePath()
+        var options = try recordingOptions([node], patterns: ["btwl:f/1"], output: output)
+        options.transport = .ip
+        let (summary, _) = try await record(options, nodes: [node]) { () async throws -> Int in
+            _ = try await node.rpc("btwl", "calls", [.integer(1500)])
+            try await Task.sleep(for: .milliseconds(300))
+            return 0
+        }
+        #expect(summary.nodes.first?.cleanedUp == true)
+        try await expectClean(node)
+        #expect(try await node.rpc("erlang", "whereis", [.atom("dbg")]).erlangText() == "undefined")
+        let capture = try ReadCapture(output)
+        #expect(capture.count(.call, function: "btwl:f/1") == 1500)
+        #expect(capture.count(.returnFrom, function: "btwl:f/1") == 1500)
+        #expect(capture.reader.meta.sources.first?.hasPrefix("ip:") == true)
+    }
+
+    @Test func nodeWithoutCompilerFallsBackToIP() async throws {
+        let node = try await TracedNode.start(extraArguments: ["-eval", "code:del_path(compiler)"])
+        defer { Task { await node.stop() } }
+        #expect(try await node.rpc("code", "which", [.atom("compile")]).erlangText() == "non_existing")
+        let output = try temporaryCapturePath()
+        let options = try recordingOptions([node], patterns: ["btwl:f/1"], output: output)
+        let (summary, _) = try await record(options, nodes: [node]) { () async throws -> Int in
+            _ = try await node.rpc("btwl", "calls", [.integer(700)])
+            try await Task.sleep(for: .milliseconds(300))
+            return 0
+        }
+        #expect(summary.problems.contains { $0.contains("ip trace port") }, "\(summary.problems)")
+        try await expectClean(node)
+        let capture = try ReadCapture(output)
+        #expect(capture.count(.call, function: "btwl:f/1") == 700)
+    }
+}
