@@ -69,6 +69,13 @@ struct BlockEncoder {
             if end > previousPayloadEnd {
                 let replaced = batch.payloadBytes.withUnsafeBytes { raw in
                     let payload = UnsafeRawBufferPointer(rebasing: raw[Int(previousPayloadEnd)..<Int(end)])
+                    // A payload equal to one of the last few (a message seen in its send and its
+                    // receive): 0xF3 + varint(events back).
+                    if payload.count > 3, let distance = Self.recentCopy(of: payload, at: i, in: batch, raw) {
+                        storedPayload.append(PayloadPids.copyTag)
+                        storedPayload.append(UInt8(distance))
+                        return true
+                    }
                     if batch.flags[i].contains(.payloadTruncated) {
                         storedPayload.append(contentsOf: payload)
                         return false
@@ -122,6 +129,24 @@ struct BlockEncoder {
             out.patchU32(UInt32(rawLength), at: entryOffset + 4)
             out.patchU32(UInt32(stored.1), at: entryOffset + 8)
         }
+    }
+
+    /// How many events back (1...16) the same payload bytes appeared, if they did.
+    static func recentCopy(of payload: UnsafeRawBufferPointer, at i: Int, in batch: EventBatch,
+                           _ raw: UnsafeRawBufferPointer) -> Int? {
+        guard let base = raw.baseAddress, let p = payload.baseAddress else { return nil }
+        var k = 1
+        while k <= 16 && k <= i {
+            let j = i - k
+            let start = j == 0 ? 0 : Int(batch.payloadEnds[j - 1])
+            let end = Int(batch.payloadEnds[j])
+            if end - start == payload.count, !batch.flags[j].contains(.payloadTruncated),
+               memcmpBytes(base + start, p, payload.count) {
+                return k
+            }
+            k += 1
+        }
+        return nil
     }
 
     private mutating func appendCompressed(_ raw: UnsafeRawBufferPointer, into out: inout ByteWriter) -> (Format.Codec, Int) {
@@ -220,7 +245,14 @@ struct BlockDecoder {
                 guard payloadEnd <= payloadTotal else { return "payload lengths exceed the payload column" }
                 let stored = UnsafeRawBufferPointer(rebasing: storedPayload[Int(payloadStart)..<Int(payloadEnd)])
                 let storedFlags = flags[i]
-                if storedFlags & PayloadPids.storedFlag != 0 {
+                if storedFlags & PayloadPids.storedFlag != 0, stored.count == 2, stored[0] == PayloadPids.copyTag {
+                    let distance = Int(stored[1])
+                    guard distance >= 1, distance <= i else { return "event \(i): a payload copy reaches before the block" }
+                    let j = i - distance
+                    let start = j == 0 ? 0 : Int(batch.payloadEnds[j - 1])
+                    let end = Int(batch.payloadEnds[j])
+                    batch.payloadBytes.append(contentsOf: batch.payloadBytes[start..<end])
+                } else if storedFlags & PayloadPids.storedFlag != 0 {
                     guard pids.decode(stored, dictionaries, into: &batch.payloadBytes) else {
                         return "event \(i): a stored pid is not in the dictionaries"
                     }
@@ -261,4 +293,17 @@ struct BlockDecoder {
 func memcpyRaw(_ destination: UnsafeMutableRawPointer, _ source: UnsafeRawBufferPointer) -> Int {
     if let base = source.baseAddress, source.count > 0 { destination.copyMemory(from: base, byteCount: source.count) }
     return source.count
+}
+
+@inline(__always) func memcmpBytes(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ n: Int) -> Bool {
+    var i = 0
+    while i + 8 <= n {
+        if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
+        i += 8
+    }
+    while i < n {
+        if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
+        i += 1
+    }
+    return true
 }
