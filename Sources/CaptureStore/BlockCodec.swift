@@ -251,7 +251,12 @@ struct BlockDecoder {
                     let j = i - distance
                     let start = j == 0 ? 0 : Int(batch.payloadEnds[j - 1])
                     let end = Int(batch.payloadEnds[j])
-                    batch.payloadBytes.append(contentsOf: batch.payloadBytes[start..<end])
+                    // Byte by byte: appending a slice of the array to itself would copy all of it.
+                    var k = start
+                    while k < end {
+                        batch.payloadBytes.append(batch.payloadBytes[k])
+                        k += 1
+                    }
                 } else if storedFlags & PayloadPids.storedFlag != 0 {
                     guard pids.decode(stored, dictionaries, into: &batch.payloadBytes) else {
                         return "event \(i): a stored pid is not in the dictionaries"
