@@ -43,6 +43,9 @@ public final class CaptureAnalysis: @unchecked Sendable {
     @exclusivity(unchecked) public private(set) var startTime: Int64 = .max
     @exclusivity(unchecked) public private(set) var endTime: Int64 = .min
     @exclusivity(unchecked) public private(set) var events = 0
+    /// The last trace event's time (not counting samples, markers, monitor alerts or drops, which a
+    /// recorder may still write while it stops): open calls are aged to this.
+    @exclusivity(unchecked) public private(set) var lastTraceTime: Int64 = .min
     @exclusivity(unchecked) public private(set) var drops: Int64 = 0
     @exclusivity(unchecked) public internal(set) var stacks: CallStacks
     @exclusivity(unchecked) public private(set) var latency: LatencyStats
@@ -73,7 +76,9 @@ public final class CaptureAnalysis: @unchecked Sendable {
             analysis.consume(event, payload: payload)
             return true
         }
-        analysis.finish(at: options.query.to.map { min($0, analysis.endTime) } ?? analysis.endTime)
+        // Open calls are aged to the last trace event, not to samples or markers a recorder writes
+        // while it stops.
+        analysis.finish(at: options.query.to.map { min($0, analysis.traceEnd) } ?? analysis.traceEnd)
         return analysis
     }
 
@@ -81,6 +86,10 @@ public final class CaptureAnalysis: @unchecked Sendable {
         events += 1
         if event.time < startTime { startTime = event.time }
         if event.time > endTime { endTime = event.time }
+        switch event.kind {
+        case .sample, .marker, .monitor, .drop: break
+        default: if event.time > lastTraceTime { lastTraceTime = event.time }
+        }
         if event.pid != 0 {
             let index = Int(event.pid)
             if index >= lastSeenTable.count {
@@ -153,6 +162,9 @@ public final class CaptureAnalysis: @unchecked Sendable {
     }
 
     public var spans: [Span] { stacks.spans }
+
+    /// Where open calls and pending gen calls are aged to: the last trace event.
+    public var traceEnd: Int64 { lastTraceTime == .min ? endTime : min(endTime, lastTraceTime) }
 
     // MARK: text helpers
 
