@@ -46,6 +46,16 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "Replay",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "CaptureStore", package: rootPackage),
+                .product(name: "TraceAnalysis", package: rootPackage),
+            ],
+            path: "Benchmarks/Replay",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "LiveRecord",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),

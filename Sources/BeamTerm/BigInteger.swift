@@ -86,13 +86,22 @@ public struct BigInteger: Sendable, Hashable, Comparable, CustomStringConvertibl
             digits = digits.dropFirst()
         }
         guard !digits.isEmpty else { return nil }
-        var limbs: [UInt32] = []
+        var values: [Int] = []
         for character in digits {
             if character == "_" { continue }
             guard let digit = character.wholeNumberValue, character.isASCII else { return nil }
+            values.append(digit)
+        }
+        self.init(digits: values, base: 10, isNegative: negative)
+    }
+
+    /// From digits (most significant first) in a base from 2 to 36.
+    public init(digits: [Int], base: Int, isNegative: Bool = false) {
+        var limbs: [UInt32] = []
+        for digit in digits {
             var carry = UInt64(digit)
             for i in limbs.indices {
-                let product = UInt64(limbs[i]) * 10 + carry
+                let product = UInt64(limbs[i]) * UInt64(base) + carry
                 limbs[i] = UInt32(truncatingIfNeeded: product)
                 carry = product >> 32
             }
@@ -102,7 +111,7 @@ public struct BigInteger: Sendable, Hashable, Comparable, CustomStringConvertibl
         for limb in limbs {
             for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: limb >> UInt32(shift))) }
         }
-        self.init(isNegative: negative, magnitude: bytes)
+        self.init(isNegative: isNegative, magnitude: bytes)
     }
 
     private static func limbs(of magnitude: [UInt8]) -> [UInt32] {

@@ -42,6 +42,11 @@ public enum ElixirAtom {
         return String(rest)
     }
 
+    /// A function name as it follows `Mod.` in Elixir code: `handle_call`, `+`, `"do it"`.
+    public static func functionName(_ name: String) -> String {
+        isIdentifier(name) || operators.contains(name) ? name : quoted(name)
+    }
+
     /// A module as Elixir code names it: `Foo.Bar` or `:lists`.
     public static func module(_ name: String) -> String { moduleAlias(name) ?? literal(name) }
 
@@ -50,7 +55,7 @@ public enum ElixirAtom {
     }
 
     /// An Elixir identifier (letters of any script, digits, `_`, `@`, an optional trailing `?` or `!`).
-    static func isIdentifier(_ name: String, allowUppercase: Bool = false) -> Bool {
+    public static func isIdentifier(_ name: String, allowUppercase: Bool = false) -> Bool {
         let scalars = Array(name.unicodeScalars)
         guard let first = scalars.first,
               first == "_" || (first.properties.isAlphabetic && (allowUppercase || !first.properties.isUppercase))
@@ -216,7 +221,5 @@ struct ElixirPrinter {
         return ElixirAtom.quoted(name) + ":"
     }
 
-    static func functionName(_ name: String) -> String {
-        ElixirAtom.isIdentifier(name) || ElixirAtom.operators.contains(name) ? name : ElixirAtom.quoted(name)
-    }
+    static func functionName(_ name: String) -> String { ElixirAtom.functionName(name) }
 }

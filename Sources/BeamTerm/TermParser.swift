@@ -376,21 +376,7 @@ private struct Cursor {
     }
 
     static func integer(digits: [Int], base: Int) -> Term {
-        var limbs: [UInt32] = []
-        for digit in digits {
-            var carry = UInt64(digit)
-            for i in limbs.indices {
-                let product = UInt64(limbs[i]) * UInt64(base) + carry
-                limbs[i] = UInt32(truncatingIfNeeded: product)
-                carry = product >> 32
-            }
-            if carry > 0 { limbs.append(UInt32(carry)) }
-        }
-        var bytes: [UInt8] = []
-        for limb in limbs {
-            for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: limb >> UInt32(shift))) }
-        }
-        return .integer(BigInteger(isNegative: false, magnitude: bytes))
+        .integer(BigInteger(digits: digits, base: base))
     }
 
     // MARK: strings and characters

@@ -69,6 +69,13 @@ struct BlockEncoder {
             if end > previousPayloadEnd {
                 let replaced = batch.payloadBytes.withUnsafeBytes { raw in
                     let payload = UnsafeRawBufferPointer(rebasing: raw[Int(previousPayloadEnd)..<Int(end)])
+                    // A payload equal to one of the last few (a message seen in its send and its
+                    // receive): 0xF3 + varint(events back).
+                    if payload.count > 3, let distance = Self.recentCopy(of: payload, at: i, in: batch, raw) {
+                        storedPayload.append(PayloadPids.copyTag)
+                        storedPayload.append(UInt8(distance))
+                        return true
+                    }
                     if batch.flags[i].contains(.payloadTruncated) {
                         storedPayload.append(contentsOf: payload)
                         return false
@@ -122,6 +129,24 @@ struct BlockEncoder {
             out.patchU32(UInt32(rawLength), at: entryOffset + 4)
             out.patchU32(UInt32(stored.1), at: entryOffset + 8)
         }
+    }
+
+    /// How many events back (1...16) the same payload bytes appeared, if they did.
+    static func recentCopy(of payload: UnsafeRawBufferPointer, at i: Int, in batch: EventBatch,
+                           _ raw: UnsafeRawBufferPointer) -> Int? {
+        guard let base = raw.baseAddress, let p = payload.baseAddress else { return nil }
+        var k = 1
+        while k <= 16 && k <= i {
+            let j = i - k
+            let start = j == 0 ? 0 : Int(batch.payloadEnds[j - 1])
+            let end = Int(batch.payloadEnds[j])
+            if end - start == payload.count, !batch.flags[j].contains(.payloadTruncated),
+               memcmpBytes(base + start, p, payload.count) {
+                return k
+            }
+            k += 1
+        }
+        return nil
     }
 
     private mutating func appendCompressed(_ raw: UnsafeRawBufferPointer, into out: inout ByteWriter) -> (Format.Codec, Int) {
@@ -200,41 +225,91 @@ struct BlockDecoder {
         batch.removeAll()
         batch.reserveCapacity(n, payloadBytes: directory[9].1 * 2)
         return withColumns(directory) { cols -> String? in
-            var time = ByteCursor(cols[0]), node = ByteCursor(cols[1]), pid = ByteCursor(cols[2])
-            let kinds = cols[3], flags = cols[4]
-            var mfa = ByteCursor(cols[5]), peer = ByteCursor(cols[6]), value = ByteCursor(cols[7])
-            var payloadLength = ByteCursor(cols[8])
-            guard kinds.count == n, flags.count == n else { return "kind or flag column has the wrong length" }
-            var t = header.timeMin
-            var payloadEnd: UInt64 = 0
-            let payloadTotal = UInt64(cols[9].count)
-            let storedPayload = cols[9]
-            for i in 0..<n {
-                guard let dt = time.varint(), let nd = node.varint(), let pd = pid.varint(), let mf = mfa.varint(),
-                      let pr = peer.varint(), let vl = value.varint(), let pl = payloadLength.varint(),
-                      let kind = EventKind(rawValue: kinds[i])
-                else { return "event \(i) of \(n) does not decode" }
-                t &+= unzigzag(dt)
-                let payloadStart = payloadEnd
-                payloadEnd &+= pl
-                guard payloadEnd <= payloadTotal else { return "payload lengths exceed the payload column" }
-                let stored = UnsafeRawBufferPointer(rebasing: storedPayload[Int(payloadStart)..<Int(payloadEnd)])
-                let storedFlags = flags[i]
-                if storedFlags & PayloadPids.storedFlag != 0 {
-                    guard pids.decode(stored, dictionaries, into: &batch.payloadBytes) else {
-                        return "event \(i): a stored pid is not in the dictionaries"
-                    }
-                } else {
-                    batch.payloadBytes.append(contentsOf: stored)
+            guard cols[3].count == n, cols[4].count == n else { return "kind or flag column has the wrong length" }
+            // Column by column into pre-sized arrays: tight loops, no per-element append checks.
+            func fill<T>(_ array: inout [T], _ zero: T, _ body: (UnsafeMutableBufferPointer<T>) -> Bool) -> Bool {
+                array.removeAll(keepingCapacity: true)
+                array.append(contentsOf: repeatElement(zero, count: n))
+                return array.withUnsafeMutableBufferPointer { body($0) }
+            }
+            func varints(_ column: UnsafeRawBufferPointer, _ out: UnsafeMutableBufferPointer<UInt32>) -> Bool {
+                var c = ByteCursor(column)
+                for i in 0..<n {
+                    guard let v = c.varint(), v <= UInt64(UInt32.max) else { return false }
+                    out[i] = UInt32(truncatingIfNeeded: v)
                 }
-                batch.times.append(t)
-                batch.nodes.append(UInt32(truncatingIfNeeded: nd))
-                batch.pids.append(UInt32(truncatingIfNeeded: pd))
-                batch.kinds.append(kind)
-                batch.flags.append(EventFlags(rawValue: storedFlags & 0x7F))
-                batch.mfas.append(UInt32(truncatingIfNeeded: mf))
-                batch.peers.append(UInt32(truncatingIfNeeded: pr))
-                batch.values.append(unzigzag(vl))
+                return c.remaining == 0
+            }
+            let timeMin = header.timeMin
+            guard fill(&batch.times, 0, { out in
+                var c = ByteCursor(cols[0])
+                var t = timeMin
+                for i in 0..<n {
+                    guard let v = c.varint() else { return false }
+                    t &+= unzigzag(v)
+                    out[i] = t
+                }
+                return c.remaining == 0
+            }) else { return "time column does not decode" }
+            guard fill(&batch.nodes, 0, { varints(cols[1], $0) }) else { return "node column does not decode" }
+            guard fill(&batch.pids, 0, { varints(cols[2], $0) }) else { return "pid column does not decode" }
+            guard fill(&batch.mfas, 0, { varints(cols[5], $0) }) else { return "mfa column does not decode" }
+            guard fill(&batch.peers, 0, { varints(cols[6], $0) }) else { return "peer column does not decode" }
+            guard fill(&batch.values, 0, { out in
+                var c = ByteCursor(cols[7])
+                for i in 0..<n {
+                    guard let v = c.varint() else { return false }
+                    out[i] = unzigzag(v)
+                }
+                return c.remaining == 0
+            }) else { return "value column does not decode" }
+            guard fill(&batch.kinds, .call, { out in
+                for i in 0..<n {
+                    guard let kind = EventKind(rawValue: cols[3][i]) else { return false }
+                    out[i] = kind
+                }
+                return true
+            }) else { return "kind column holds an unknown kind" }
+            let storedFlagBytes = cols[4]
+            guard fill(&batch.flags, [], { out in
+                for i in 0..<n { out[i] = EventFlags(rawValue: storedFlagBytes[i] & 0x7F) }
+                return true
+            }) else { return "flag column does not decode" }
+            // Payloads: lengths, then bytes (expanding compacted ones).
+            var payloadLength = ByteCursor(cols[8])
+            var payloadEnd = 0
+            let storedPayload = cols[9]
+            let payloadTotal = storedPayload.count
+            batch.payloadEnds.removeAll(keepingCapacity: true)
+            for i in 0..<n {
+                guard let pl = payloadLength.varint(), pl <= UInt64(payloadTotal - payloadEnd) else {
+                    return "payload lengths exceed the payload column"
+                }
+                let payloadStart = payloadEnd
+                payloadEnd += Int(pl)
+                if pl > 0 {
+                    let stored = UnsafeRawBufferPointer(rebasing: storedPayload[payloadStart..<payloadEnd])
+                    let storedFlags = storedFlagBytes[i]
+                    if storedFlags & PayloadPids.storedFlag == 0 {
+                        batch.payloadBytes.append(contentsOf: stored)
+                    } else if stored.count == 2, stored[0] == PayloadPids.copyTag {
+                        let distance = Int(stored[1])
+                        guard distance >= 1, distance <= i else { return "event \(i): a payload copy reaches before the block" }
+                        let j = i - distance
+                        let start = j == 0 ? 0 : Int(batch.payloadEnds[j - 1])
+                        let end = Int(batch.payloadEnds[j])
+                        // Byte by byte: appending a slice of the array to itself would copy all of it.
+                        var k = start
+                        while k < end {
+                            batch.payloadBytes.append(batch.payloadBytes[k])
+                            k += 1
+                        }
+                    } else {
+                        guard pids.decode(stored, dictionaries, into: &batch.payloadBytes) else {
+                            return "event \(i): a stored pid is not in the dictionaries"
+                        }
+                    }
+                }
                 batch.payloadEnds.append(UInt32(batch.payloadBytes.count))
             }
             guard payloadEnd == payloadTotal else { return "payload column has \(payloadTotal - payloadEnd) extra bytes" }
@@ -261,4 +336,17 @@ struct BlockDecoder {
 func memcpyRaw(_ destination: UnsafeMutableRawPointer, _ source: UnsafeRawBufferPointer) -> Int {
     if let base = source.baseAddress, source.count > 0 { destination.copyMemory(from: base, byteCount: source.count) }
     return source.count
+}
+
+@inline(__always) func memcmpBytes(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ n: Int) -> Bool {
+    var i = 0
+    while i + 8 <= n {
+        if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
+        i += 8
+    }
+    while i < n {
+        if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
+        i += 1
+    }
+    return true
 }

@@ -229,20 +229,45 @@ public final class CaptureReader: @unchecked Sendable {
         var next = 0
         var stop = false
 
-        func ensureDecoded(_ i: Int) {
-            guard slots[i] == nil else { return }
-            let end = min(n, i + group)
+        // Decoding runs a group ahead of the merge: while the caller visits one group's events,
+        // the next group decodes on the other cores.
+        var prefetch: (range: Range<Int>, group: DispatchGroup, work: [(Int, Slot)])?
+        func dispatch(_ range: Range<Int>) -> (Range<Int>, DispatchGroup, [(Int, Slot)]) {
             var work: [(Int, Slot)] = []
-            for j in i..<end where slots[j] == nil {
+            for j in range where slots[j] == nil {
                 let slot = pool.popLast() ?? Slot()
                 slots[j] = slot
                 work.append((j, slot))
             }
             let jobs = work
-            DispatchQueue.concurrentPerform(iterations: jobs.count) { k in
-                decode(candidates[jobs[k].0], into: jobs[k].1)
+            let group = DispatchGroup()
+            group.enter()
+            DispatchQueue.global().async {
+                DispatchQueue.concurrentPerform(iterations: jobs.count) { k in
+                    self.decode(candidates[jobs[k].0], into: jobs[k].1)
+                }
+                group.leave()
             }
-            for (_, slot) in work { if let failure = slot.failure { problems.append(failure) } }
+            return (range, group, work)
+        }
+        func finish(_ pending: (range: Range<Int>, group: DispatchGroup, work: [(Int, Slot)])) {
+            pending.group.wait()
+            for (_, slot) in pending.work { if let failure = slot.failure { problems.append(failure) } }
+        }
+        func ensureDecoded(_ i: Int) {
+            if let pending = prefetch, pending.range.contains(i) {
+                finish(pending)
+                prefetch = nil
+            }
+            if slots[i] == nil {
+                let now = dispatch(i..<min(n, i + group))
+                finish((now.0, now.1, now.2))
+            }
+            if prefetch == nil {
+                var start = i + 1
+                while start < n && slots[start] != nil { start += 1 }
+                if start < n { prefetch = dispatch(start..<min(n, start + group)) }
+            }
         }
         func release(_ i: Int) {
             if let slot = slots[i] { pool.append(slot) }
@@ -250,6 +275,7 @@ public final class CaptureReader: @unchecked Sendable {
         }
         func headTime(_ i: Int) -> Int64 { slots[i].map { $0.batch.times[cursors[i]] } ?? .max }
 
+        defer { if let pending = prefetch { pending.group.wait() } }
         while !stop {
             // Admit every block that could hold an event earlier than the current heads.
             while next < n {

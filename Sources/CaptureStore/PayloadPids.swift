@@ -10,6 +10,8 @@ struct PayloadPids {
     /// INTEGER_EXT (98, 4 bytes big-endian) stored as 0xF1 + zigzag varint: counters and sums
     /// shrink, and their bytes rebuild exactly.
     static let integerTag: UInt8 = 0xF1
+    /// A whole payload equal to the one N (1...16) events earlier in the block: 0xF3, N.
+    static let copyTag: UInt8 = 0xF3
     static let storedFlag: UInt8 = 0x80
 
     private var table = RawPidTable()

@@ -13,14 +13,21 @@ public struct CallStacks: Sendable {
         var spanIndex: Int
     }
 
-    struct ProcessStack: Sendable {
+    /// A class so the hot path mutates it in place (a struct in a collection copies its frames).
+    final class ProcessStack: @unchecked Sendable {
         var node: NodeID
-        var frames: [Frame] = []
-        var firstSeen: Int64
-        var lastSeen: Int64
+        @exclusivity(unchecked) var frames: [Frame] = []
+        @exclusivity(unchecked) var firstSeen: Int64
+        @exclusivity(unchecked) var lastSeen: Int64
+        init(node: NodeID, firstSeen: Int64, lastSeen: Int64) {
+            self.node = node
+            self.firstSeen = firstSeen
+            self.lastSeen = lastSeen
+        }
     }
 
-    private(set) var stacks: [ProcessID: ProcessStack] = [:]
+    /// Indexed by ProcessID (dictionary ids are dense).
+    private var stacks: [ProcessStack?] = []
     /// Spans in the order they started (or, for returns without calls, were seen); a span's
     /// `parent` indexes into this array.
     public private(set) var spans: [Span] = []
@@ -34,11 +41,24 @@ public struct CallStacks: Sendable {
         self.keepSpans = keepSpans
     }
 
+    private func existing(_ pid: ProcessID) -> ProcessStack? {
+        Int(pid) < stacks.count ? stacks[Int(pid)] : nil
+    }
+
+    private mutating func stack(for event: TraceEvent) -> ProcessStack {
+        if let stack = existing(event.pid) { return stack }
+        let stack = ProcessStack(node: event.node, firstSeen: event.time, lastSeen: event.time)
+        let index = Int(event.pid)
+        if index >= stacks.count { stacks.append(contentsOf: repeatElement(nil, count: index - stacks.count + 1)) }
+        stacks[index] = stack
+        return stack
+    }
+
     /// Feeds one event. `closed` is called for each span as it ends.
     public mutating func consume(_ event: TraceEvent, closed: (Span) -> Void) {
         switch event.kind {
         case .call:
-            var stack = stacks[event.pid] ?? ProcessStack(node: event.node, firstSeen: event.time, lastSeen: event.time)
+            let stack = stack(for: event)
             stack.lastSeen = event.time
             if stack.frames.count >= Self.maxDepth {
                 // Calls whose returns are not traced would pile up forever: forget the oldest.
@@ -51,22 +71,21 @@ public struct CallStacks: Sendable {
                             selfTime: 0)
             let index = append(span)
             stack.frames.append(Frame(mfa: event.mfa, start: event.time, childTime: 0, spanIndex: index))
-            stacks[event.pid] = stack
         case .returnFrom, .exceptionFrom:
-            var stack = stacks[event.pid] ?? ProcessStack(node: event.node, firstSeen: event.time, lastSeen: event.time)
+            let stack = stack(for: event)
             stack.lastSeen = event.time
             let ending: Span.Ending = event.kind == .returnFrom ? .returned : .exception
             if let position = stack.frames.lastIndex(where: { $0.mfa == event.mfa }) {
                 // Frames above it ended without a return of their own.
                 while stack.frames.count > position + 1 {
-                    close(&stack, at: event.time, ending: .unwound, pid: event.pid, closed: closed)
+                    close(stack, at: event.time, ending: .unwound, pid: event.pid, closed: closed)
                 }
-                close(&stack, at: event.time, ending: ending, pid: event.pid, closed: closed)
+                close(stack, at: event.time, ending: ending, pid: event.pid, closed: closed)
             } else {
                 // The call came before the capture (or before a gap): its start is unknown. Everything
                 // we hold for this process is inside it, so it is their parent, at depth 0.
                 while !stack.frames.isEmpty {
-                    close(&stack, at: event.time, ending: .unwound, pid: event.pid, closed: closed)
+                    close(stack, at: event.time, ending: .unwound, pid: event.pid, closed: closed)
                 }
                 let span = Span(node: event.node, pid: event.pid, mfa: event.mfa, start: stack.firstSeen,
                                 end: event.time, ending: ending, startKnown: false, depth: 0, parent: -1,
@@ -74,44 +93,41 @@ public struct CallStacks: Sendable {
                 _ = append(span)
                 closed(span)
             }
-            stacks[event.pid] = stack
         case .returnTo:
             // Back in M:F/A: every frame above its frame has returned.
-            guard var stack = stacks[event.pid] else { return }
+            guard let stack = existing(event.pid) else { return }
             stack.lastSeen = event.time
             if let position = stack.frames.lastIndex(where: { $0.mfa == event.mfa }) {
                 while stack.frames.count > position + 1 {
-                    close(&stack, at: event.time, ending: .unwound, pid: event.pid, closed: closed)
+                    close(stack, at: event.time, ending: .unwound, pid: event.pid, closed: closed)
                 }
             }
-            stacks[event.pid] = stack
         case .exit:
-            guard var stack = stacks.removeValue(forKey: event.pid) else { return }
+            guard let stack = existing(event.pid) else { return }
+            stacks[Int(event.pid)] = nil
             while !stack.frames.isEmpty {
-                close(&stack, at: event.time, ending: .processExited, pid: event.pid, closed: closed)
+                close(stack, at: event.time, ending: .processExited, pid: event.pid, closed: closed)
             }
         case .drop:
             // Lost messages on this node: no open call there can be measured across the gap.
-            for (pid, var stack) in stacks where stack.node == event.node || event.node == 0 {
+            for (index, entry) in stacks.enumerated() {
+                guard let stack = entry, stack.node == event.node || event.node == 0 else { continue }
                 while !stack.frames.isEmpty {
-                    close(&stack, at: event.time, ending: .gap, pid: pid, closed: closed)
+                    close(stack, at: event.time, ending: .gap, pid: ProcessID(index), closed: closed)
                 }
                 stack.firstSeen = event.time
-                stacks[pid] = stack
             }
         default:
-            if var stack = stacks[event.pid] {
-                stack.lastSeen = event.time
-                stacks[event.pid] = stack
-            }
+            existing(event.pid)?.lastSeen = event.time
         }
     }
 
     /// Ends the replay: spans still open are marked unfinished at `end` (their age so far).
     public mutating func finish(at end: Int64, closed: (Span) -> Void) {
-        for (pid, var stack) in stacks {
+        for (index, entry) in stacks.enumerated() {
+            guard let stack = entry else { continue }
             while !stack.frames.isEmpty {
-                close(&stack, at: end, ending: .unfinished, pid: pid, closed: closed)
+                close(stack, at: end, ending: .unfinished, pid: ProcessID(index), closed: closed)
             }
         }
         stacks.removeAll()
@@ -119,25 +135,28 @@ public struct CallStacks: Sendable {
 
     /// Every process with open frames: (pid, node, frames outermost first) for checkpoints.
     public var openStacks: [(pid: ProcessID, node: NodeID, frames: [(mfa: FunctionID, start: Int64)])] {
-        stacks.filter { !$0.value.frames.isEmpty }.map { entry in
-            (entry.key, entry.value.node, entry.value.frames.map { ($0.mfa, $0.start) })
-        }.sorted { $0.pid < $1.pid }
+        stacks.enumerated().compactMap { index, entry in
+            guard let stack = entry, !stack.frames.isEmpty else { return nil }
+            return (ProcessID(index), stack.node, stack.frames.map { ($0.mfa, $0.start) })
+        }
     }
 
     /// Puts back a process's open frames (from a checkpoint); spans of them are not kept.
     public mutating func restore(pid: ProcessID, node: NodeID, frames: [(mfa: FunctionID, start: Int64)], at time: Int64) {
-        var stack = ProcessStack(node: node, firstSeen: time, lastSeen: time)
+        let stack = stack(for: TraceEvent(time: time, node: node, pid: pid, kind: .call))
         stack.frames = frames.map { Frame(mfa: $0.mfa, start: $0.start, childTime: 0, spanIndex: -1) }
-        stacks[pid] = stack
     }
 
     /// The open frames of a process, outermost first, as (function, start).
     public func openCalls(of pid: ProcessID) -> [(mfa: FunctionID, start: Int64)] {
-        stacks[pid]?.frames.map { ($0.mfa, $0.start) } ?? []
+        existing(pid)?.frames.map { ($0.mfa, $0.start) } ?? []
     }
 
+    /// True when the process is inside at least one traced call.
+    public func hasOpenCalls(_ pid: ProcessID) -> Bool { !(existing(pid)?.frames.isEmpty ?? true) }
+
     public var processesWithOpenCalls: [ProcessID] {
-        stacks.filter { !$0.value.frames.isEmpty }.map(\.key)
+        stacks.indices.filter { stacks[$0].map { !$0.frames.isEmpty } ?? false }.map { ProcessID($0) }
     }
 
     private mutating func append(_ span: Span) -> Int {
@@ -146,14 +165,11 @@ public struct CallStacks: Sendable {
         return spans.count - 1
     }
 
-    private mutating func close(_ stack: inout ProcessStack, at time: Int64, ending: Span.Ending, pid: ProcessID,
+    private mutating func close(_ stack: ProcessStack, at time: Int64, ending: Span.Ending, pid: ProcessID,
                                 closed: (Span) -> Void) {
         guard let frame = stack.frames.popLast() else { return }
         let total = time - frame.start
-        if var parent = stack.frames.popLast() {
-            parent.childTime += total
-            stack.frames.append(parent)
-        }
+        if !stack.frames.isEmpty { stack.frames[stack.frames.count - 1].childTime += total }
         var span = Span(node: stack.node, pid: pid, mfa: frame.mfa, start: frame.start, end: time, ending: ending,
                         startKnown: true, depth: stack.frames.count, parent: stack.frames.last?.spanIndex ?? -1,
                         selfTime: max(0, total - frame.childTime))

@@ -1,3 +1,5 @@
+// (Hot properties of this class are mutated once per event from one thread: they skip the
+// runtime's dynamic exclusivity checks, which cost more than the work itself.)
 // One ordered pass over a capture feeding per-process state machines: call stacks and spans,
 // per-function latency histograms, queue series, pending gen calls (the wait-for graph) and
 // system_monitor events. Memory is bounded by live processes and functions unless spans are kept.
@@ -38,21 +40,26 @@ public struct MonitorEvent: Sendable {
 public final class CaptureAnalysis: @unchecked Sendable {
     public let dictionaries: TraceDictionaries
     public let options: AnalysisOptions
-    public private(set) var startTime: Int64 = .max
-    public private(set) var endTime: Int64 = .min
-    public private(set) var events = 0
-    public private(set) var drops: Int64 = 0
-    public internal(set) var stacks: CallStacks
-    public private(set) var latency: LatencyStats
-    public internal(set) var queues: QueueTracker
+    @exclusivity(unchecked) public private(set) var startTime: Int64 = .max
+    @exclusivity(unchecked) public private(set) var endTime: Int64 = .min
+    @exclusivity(unchecked) public private(set) var events = 0
+    /// The last trace event's time (not counting samples, markers, monitor alerts or drops, which a
+    /// recorder may still write while it stops): open calls are aged to this.
+    @exclusivity(unchecked) public private(set) var lastTraceTime: Int64 = .min
+    @exclusivity(unchecked) public private(set) var drops: Int64 = 0
+    @exclusivity(unchecked) public internal(set) var stacks: CallStacks
+    @exclusivity(unchecked) public private(set) var latency: LatencyStats
+    @exclusivity(unchecked) public internal(set) var queues: QueueTracker
     /// Open calls per process when the capture ended, outermost first.
     public private(set) var openAtEnd: [ProcessID: [(mfa: FunctionID, start: Int64)]] = [:]
     public private(set) var pendingCalls: [ProcessID: PendingCall] = [:]
     public private(set) var monitorEvents: [MonitorEvent] = []
-    public private(set) var lastSeen: [ProcessID: Int64] = [:]
+    /// Last event time per process, indexed by ProcessID.
+    @exclusivity(unchecked) public private(set) var lastSeenTable: [Int64] = []
     public private(set) var exited: Set<ProcessID> = []
     /// Time and count of each process's outermost traced calls, by function: what it was busy with.
     public private(set) var busy: [ProcessID: [FunctionID: (time: Int64, calls: Int)]] = [:]
+    @exclusivity(unchecked) private var lastBusy: (pid: ProcessID, mfa: FunctionID, time: Int64, calls: Int)?
 
     public init(dictionaries: TraceDictionaries, options: AnalysisOptions = AnalysisOptions()) {
         self.dictionaries = dictionaries
@@ -69,7 +76,9 @@ public final class CaptureAnalysis: @unchecked Sendable {
             analysis.consume(event, payload: payload)
             return true
         }
-        analysis.finish(at: options.query.to.map { min($0, analysis.endTime) } ?? analysis.endTime)
+        // Open calls are aged to the last trace event, not to samples or markers a recorder writes
+        // while it stops.
+        analysis.finish(at: options.query.to.map { min($0, analysis.traceEnd) } ?? analysis.traceEnd)
         return analysis
     }
 
@@ -77,7 +86,17 @@ public final class CaptureAnalysis: @unchecked Sendable {
         events += 1
         if event.time < startTime { startTime = event.time }
         if event.time > endTime { endTime = event.time }
-        if event.pid != 0 { lastSeen[event.pid] = event.time }
+        switch event.kind {
+        case .sample, .marker, .monitor, .drop: break
+        default: if event.time > lastTraceTime { lastTraceTime = event.time }
+        }
+        if event.pid != 0 {
+            let index = Int(event.pid)
+            if index >= lastSeenTable.count {
+                lastSeenTable.append(contentsOf: repeatElement(Int64.min, count: index - lastSeenTable.count + 1))
+            }
+            lastSeenTable[index] = event.time
+        }
         stacks.consume(event) { span in record(span) }
         queues.consume(event, payload: payload)
         switch event.kind {
@@ -90,8 +109,8 @@ public final class CaptureAnalysis: @unchecked Sendable {
         case .returnFrom, .exceptionFrom:
             // Back from a traced call: whatever gen call it made has been answered or abandoned
             // unless the process is still inside the call that made it.
-            if let pending = pendingCalls[event.pid], pending.since < event.time,
-               stacks.openCalls(of: event.pid).isEmpty {
+            if !pendingCalls.isEmpty, let pending = pendingCalls[event.pid], pending.since < event.time,
+               !stacks.hasOpenCalls(event.pid) {
                 pendingCalls[event.pid] = nil
             }
         case .exit:
@@ -110,16 +129,29 @@ public final class CaptureAnalysis: @unchecked Sendable {
         guard events > 0 else { return }
         for pid in stacks.processesWithOpenCalls { openAtEnd[pid] = stacks.openCalls(of: pid) }
         stacks.finish(at: end) { span in record(span) }
+        flushBusy()
     }
 
     private func record(_ span: Span) {
         latency.record(span)
         if span.depth == 0 {
-            var entry = busy[span.pid]?[span.mfa] ?? (0, 0)
-            entry.time += span.total
-            entry.calls += 1
-            busy[span.pid, default: [:]][span.mfa] = entry
+            // Runs of the same process and function accumulate locally: one dictionary write per run.
+            if let last = lastBusy, last.pid == span.pid, last.mfa == span.mfa {
+                lastBusy = (last.pid, last.mfa, last.time + span.total, last.calls + 1)
+            } else {
+                flushBusy()
+                lastBusy = (span.pid, span.mfa, span.total, 1)
+            }
         }
+    }
+
+    private func flushBusy() {
+        guard let last = lastBusy else { return }
+        var entry = busy[last.pid]?[last.mfa] ?? (0, 0)
+        entry.time += last.time
+        entry.calls += last.calls
+        busy[last.pid, default: [:]][last.mfa] = entry
+        lastBusy = nil
     }
 
     /// "spent 97% of the capture in m:f/a (1114 calls)" for a process's busiest outermost call.
@@ -130,6 +162,9 @@ public final class CaptureAnalysis: @unchecked Sendable {
     }
 
     public var spans: [Span] { stacks.spans }
+
+    /// Where open calls and pending gen calls are aged to: the last trace event.
+    public var traceEnd: Int64 { lastTraceTime == .min ? endTime : min(endTime, lastTraceTime) }
 
     // MARK: text helpers
 

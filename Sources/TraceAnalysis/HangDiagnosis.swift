@@ -78,13 +78,13 @@ extension CaptureAnalysis {
             for (i, pid) in cycle.enumerated() {
                 inCycle.insert(pid)
                 let callee = cycle[(i + 1) % cycle.count]
-                let since = pendingCalls[pid]?.since ?? endTime
-                suspects.append(suspect(pid, .deadlock, score: 100 + Double(endTime - since) / 1e9, evidence: [
+                let since = pendingCalls[pid]?.since ?? traceEnd
+                suspects.append(suspect(pid, .deadlock, score: 100 + Double(traceEnd - since) / 1e9, evidence: [
                     "cycle": .array(cycle.map { .string(processText($0)) }),
                     "waiting_for": .string(processText(callee)),
                     "waiting_for_name": .string(nameText(callee) ?? ""),
                     "waiting_since_ns": .int(since),
-                    "waiting_s": .number(Double(endTime - since) / 1e9),
+                    "waiting_s": .number(Double(traceEnd - since) / 1e9),
                     "open_calls": .array(openCallTexts(pid)),
                 ]))
             }
@@ -107,8 +107,9 @@ extension CaptureAnalysis {
         // Calls in flight at the end, by age (not already explained by a deadlock).
         for (pid, frames) in openAtEnd where !inCycle.contains(pid) && !frames.isEmpty {
             guard let innermost = frames.last else { continue }
-            let age = endTime - innermost.start
-            guard age > 0 else { continue }
+            let age = traceEnd - innermost.start
+            // A call that started in the last 5% of the capture is business as usual, not stuck.
+            guard age > 0, duration == 0 || Double(age) / Double(duration) > 0.05 else { continue }
             var evidence: [String: JSONValue] = [
                 "function": .string(functionText(innermost.mfa)),
                 "age_s": .number(Double(age) / 1e9),
@@ -124,7 +125,7 @@ extension CaptureAnalysis {
         }
         // Pending gen calls of processes whose own calls were not traced.
         for (pid, pending) in pendingCalls where !inCycle.contains(pid) && openAtEnd[pid] == nil {
-            let age = endTime - pending.since
+            let age = traceEnd - pending.since
             let fraction = duration > 0 ? Double(age) / Double(duration) : 0
             guard fraction > 0.05 else { continue }
             suspects.append(suspect(pid, .stuckCall, score: 20 + 40 * fraction, evidence: [
@@ -182,7 +183,7 @@ extension CaptureAnalysis {
     }
 
     private func openCallTexts(_ pid: ProcessID) -> [JSONValue] {
-        (openAtEnd[pid] ?? []).map { .string("\(functionText($0.mfa)) for \(Durations.text(endTime - $0.start))") }
+        (openAtEnd[pid] ?? []).map { .string("\(functionText($0.mfa)) for \(Durations.text(traceEnd - $0.start))") }
     }
 
     private func suspect(_ pid: ProcessID, _ reason: HangSuspect.Reason, score: Double,

@@ -14,17 +14,20 @@ public struct LatencyKey: Sendable, Hashable {
     }
 }
 
-public struct FunctionLatency: Sendable {
-    public var calls: Int = 0
-    public var returned: Int = 0
-    public var exceptions: Int = 0
+/// A class so recording a span updates it in place.
+public final class FunctionLatency: @unchecked Sendable {
+    @exclusivity(unchecked) public var calls: Int = 0
+    @exclusivity(unchecked) public var returned: Int = 0
+    @exclusivity(unchecked) public var exceptions: Int = 0
     /// Spans that ended without a measurable end (unwound, gap, exit, unfinished).
-    public var unmeasured: Int = 0
-    public var total = FunctionLatency.makeHistogram()
-    public var selfTime = FunctionLatency.makeHistogram()
+    @exclusivity(unchecked) public var unmeasured: Int = 0
+    // Hot-path properties of a class: only this type mutates them, one span at a time, so the
+    // runtime's dynamic exclusivity checks are skipped.
+    @exclusivity(unchecked) public var total = FunctionLatency.makeHistogram()
+    @exclusivity(unchecked) public var selfTime = FunctionLatency.makeHistogram()
     /// Up to `sampleLimit` durations (reservoir sample) for rank tests.
-    public var sample: [Int64] = []
-    var seen: Int = 0
+    @exclusivity(unchecked) public var sample: [Int64] = []
+    @exclusivity(unchecked) var seen: Int = 0
 
     static func makeHistogram() -> Histogram<UInt64> {
         var histogram = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 1_000_000,
@@ -35,7 +38,7 @@ public struct FunctionLatency: Sendable {
 
     static let sampleLimit = 20_000
 
-    mutating func record(_ span: Span, rng: inout SplitMix) {
+    func record(_ span: Span, rng: inout SplitMix) {
         calls += 1
         switch span.ending {
         case .returned: returned += 1
@@ -68,6 +71,7 @@ public struct LatencyStats: Sendable {
 
     public var grouping: Grouping
     public private(set) var functions: [LatencyKey: FunctionLatency] = [:]
+    private var lastEntry: (key: LatencyKey, entry: FunctionLatency)?
     private var rng = SplitMix(seed: 0x5EED)
 
     public init(grouping: Grouping = .function) {
@@ -82,8 +86,14 @@ public struct LatencyStats: Sendable {
         case .node: group = span.node
         }
         let key = LatencyKey(mfa: span.mfa, group: group)
-        if functions[key] == nil { functions[key] = FunctionLatency() }
-        functions[key]?.record(span, rng: &rng)
+        if let last = lastEntry, last.key == key {
+            last.entry.record(span, rng: &rng)
+            return
+        }
+        let entry = functions[key] ?? FunctionLatency()
+        functions[key] = entry
+        lastEntry = (key, entry)
+        entry.record(span, rng: &rng)
     }
 }
 

@@ -3,6 +3,11 @@
 // atom `timeout` is a `receive ... after` firing, not a message) minus messages handled (calls of
 // gen_server/gen_statem callbacks). Then slope, fit, growth start and top senders per queue.
 import TraceModel
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 public struct QueueSeries: Sendable {
     public var points: [(time: Int64, length: Int64)] = []
@@ -62,19 +67,39 @@ public struct SenderCount: Sendable, Codable {
 
 /// Collects queue evidence during a replay.
 public struct QueueTracker: Sendable {
-    struct Estimate: Sendable {
-        var sendsIn: Int64 = 0
-        var receives: Int64 = 0
-        var handled: Int64 = 0
-        var sawHandled = false
-        var series = QueueSeries()
+    /// A class so the hot path updates it in place.
+    final class Estimate: @unchecked Sendable {
+        @exclusivity(unchecked) var sendsIn: Int64 = 0
+        @exclusivity(unchecked) var receives: Int64 = 0
+        @exclusivity(unchecked) var handled: Int64 = 0
+        @exclusivity(unchecked) var sawHandled = false
+        @exclusivity(unchecked) var series = QueueSeries()
+        @exclusivity(unchecked) private var senderCounts: [ProcessID: Int] = [:]
+        /// Consecutive sends from one sender are counted locally and added to the table in one go.
+        @exclusivity(unchecked) private var run: (sender: ProcessID, count: Int) = (0, 0)
         var length: Int64 { max(0, max(sendsIn, receives) - handled) }
+
+        @inline(__always)
+        func countSender(_ sender: ProcessID) {
+            if run.sender == sender {
+                run.count += 1
+            } else {
+                if run.count > 0 { senderCounts[run.sender, default: 0] += run.count }
+                run = (sender, 1)
+            }
+        }
+
+        var senders: [ProcessID: Int] {
+            var result = senderCounts
+            if run.count > 0 { result[run.sender, default: 0] += run.count }
+            return result
+        }
     }
 
     var sampled: [ProcessID: QueueSeries] = [:]
     var lastSampleFunction: [ProcessID: FunctionID] = [:]
-    var estimates: [ProcessID: Estimate] = [:]
-    var senders: [ProcessID: [ProcessID: Int]] = [:]
+    /// Indexed by ProcessID (dictionary ids are dense).
+    var estimateTable: [Estimate?] = []
     let handlerFunctions: Set<FunctionID>
     let nameToPid: [ProcessID: ProcessID]
 
@@ -99,7 +124,30 @@ public struct QueueTracker: Sendable {
         nameToPid = names
     }
 
-    func resolve(_ pid: ProcessID) -> ProcessID { nameToPid[pid] ?? pid }
+    func resolve(_ pid: ProcessID) -> ProcessID { nameToPid.isEmpty ? pid : nameToPid[pid] ?? pid }
+
+    func estimate(_ pid: ProcessID) -> Estimate? {
+        Int(pid) < estimateTable.count ? estimateTable[Int(pid)] : nil
+    }
+
+    mutating func estimateCreating(_ pid: ProcessID) -> Estimate {
+        if let existing = estimate(pid) { return existing }
+        let index = Int(pid)
+        if index >= estimateTable.count {
+            estimateTable.append(contentsOf: repeatElement(nil, count: index - estimateTable.count + 1))
+        }
+        let created = Estimate()
+        estimateTable[index] = created
+        return created
+    }
+
+    var estimates: [ProcessID: Estimate] {
+        var result: [ProcessID: Estimate] = [:]
+        for (index, entry) in estimateTable.enumerated() { if let entry { result[ProcessID(index)] = entry } }
+        return result
+    }
+
+    var senders: [ProcessID: [ProcessID: Int]] { estimates.mapValues(\.senders) }
 
     mutating func consume(_ event: TraceEvent, payload: UnsafeRawBufferPointer) {
         switch event.kind {
@@ -109,27 +157,23 @@ public struct QueueTracker: Sendable {
         case .send:
             let target = resolve(event.peer)
             guard target != 0 else { return }
-            senders[target, default: [:]][event.pid, default: 0] += 1
-            var estimate = estimates[target] ?? Estimate()
+            let estimate = estimateCreating(target)
+            estimate.countSender(event.pid)
             estimate.sendsIn += 1
             if estimate.sawHandled { estimate.series.add(time: event.time, length: estimate.length) }
-            estimates[target] = estimate
         case .receive:
             if PayloadPatterns.isAtom(payload, "timeout") { return }
-            var estimate = estimates[event.pid] ?? Estimate()
+            let estimate = estimateCreating(event.pid)
             estimate.receives += 1
             if estimate.sawHandled { estimate.series.add(time: event.time, length: estimate.length) }
-            estimates[event.pid] = estimate
-        case .call where handlerFunctions.contains(event.mfa):
-            var estimate = estimates[event.pid] ?? Estimate()
+        case .call where !handlerFunctions.isEmpty && handlerFunctions.contains(event.mfa):
+            let estimate = estimateCreating(event.pid)
             estimate.handled += 1
             estimate.sawHandled = true
             estimate.series.add(time: event.time, length: estimate.length)
-            estimates[event.pid] = estimate
         case .exit:
-            if var estimate = estimates[event.pid], estimate.sawHandled {
+            if let estimate = estimate(event.pid), estimate.sawHandled {
                 estimate.series.add(time: event.time, length: 0)
-                estimates[event.pid] = estimate
             }
         default:
             break
@@ -139,7 +183,7 @@ public struct QueueTracker: Sendable {
     /// The series for a process: sampled if any, else estimated (if callbacks were traced).
     func series(for pid: ProcessID) -> (QueueSeries, estimated: Bool)? {
         if let series = sampled[pid], !series.points.isEmpty { return (series, false) }
-        if let estimate = estimates[pid], estimate.sawHandled, !estimate.series.points.isEmpty {
+        if let estimate = estimate(pid), estimate.sawHandled, !estimate.series.points.isEmpty {
             return (estimate.series, true)
         }
         return nil
@@ -189,50 +233,45 @@ public enum GrowthFit {
     }
 }
 
-/// Cheap checks on raw payload ETF without decoding it.
+/// Cheap checks on raw payload ETF without decoding it: pointer reads and memcmp, no allocation.
 enum PayloadPatterns {
-    /// True when the payload's first term is the atom `name` (any atom tag).
-    static func isAtom(_ payload: UnsafeRawBufferPointer, _ name: StaticString) -> Bool {
-        var scan = payload[...]
-        return matchAtom(&scan, name)
+    /// The length of an atom whose tag starts at `offset`, and where its text starts; nil if not an atom.
+    @inline(__always)
+    static func atomAt(_ payload: UnsafeRawBufferPointer, _ offset: Int) -> (start: Int, length: Int)? {
+        guard offset < payload.count else { return nil }
+        switch payload[offset] {
+        case 100, 118:
+            guard offset + 3 <= payload.count else { return nil }
+            return (offset + 3, Int(payload[offset + 1]) << 8 | Int(payload[offset + 2]))
+        case 115, 119:
+            guard offset + 2 <= payload.count else { return nil }
+            return (offset + 2, Int(payload[offset + 1]))
+        default:
+            return nil
+        }
     }
 
-    static func matchAtom(_ scan: inout Slice<UnsafeRawBufferPointer>, _ name: StaticString) -> Bool {
-        guard let tag = scan.first else { return false }
-        scan = scan.dropFirst()
-        let length: Int
-        switch tag {
-        case 100, 118:
-            guard scan.count >= 2 else { return false }
-            length = Int(scan[scan.startIndex]) << 8 | Int(scan[scan.startIndex + 1])
-            scan = scan.dropFirst(2)
-        case 115, 119:
-            guard let n = scan.first else { return false }
-            length = Int(n)
-            scan = scan.dropFirst()
-        default:
-            return false
-        }
-        guard length == name.utf8CodeUnitCount, scan.count >= length else { return false }
-        let text = UnsafeRawBufferPointer(start: name.utf8Start, count: length)
-        let matches = scan.prefix(length).elementsEqual(text)
-        scan = scan.dropFirst(length)
-        return matches
+    @inline(__always)
+    static func atomEquals(_ payload: UnsafeRawBufferPointer, _ offset: Int, _ name: StaticString) -> Bool {
+        guard let (start, length) = atomAt(payload, offset), length == name.utf8CodeUnitCount,
+              start + length <= payload.count, let base = payload.baseAddress else { return false }
+        return memcmp(base + start, name.utf8Start, length) == 0
+    }
+
+    /// True when the payload's first term is the atom `name` (any atom tag).
+    static func isAtom(_ payload: UnsafeRawBufferPointer, _ name: StaticString) -> Bool {
+        atomEquals(payload, 0, name)
     }
 
     /// True when the payload's first term is a tuple whose first element is the atom `name`
     /// (e.g. `'$gen_call'`).
     static func isTaggedTuple(_ payload: UnsafeRawBufferPointer, _ name: StaticString) -> Bool {
-        var scan = payload[...]
-        guard let tag = scan.first else { return false }
-        if tag == 104 {
-            scan = scan.dropFirst(2)
-        } else if tag == 105 {
-            scan = scan.dropFirst(5)
-        } else {
-            return false
+        guard payload.count > 2 else { return false }
+        switch payload[0] {
+        case 104: return atomEquals(payload, 2, name)
+        case 105: return atomEquals(payload, 5, name)
+        default: return false
         }
-        return matchAtom(&scan, name)
     }
 
     /// True for a gen reply `{Ref, Reply}` or `{[alias | Ref], Reply}`.
@@ -240,10 +279,7 @@ enum PayloadPatterns {
         guard payload.count >= 3, payload[0] == 104, payload[1] == 2 else { return false }
         let next = payload[2]
         if next == 90 || next == 114 || next == 101 { return true }  // a reference
-        if next == 108 {  // [alias | Ref]
-            var scan = payload[7...]
-            return matchAtom(&scan, "alias")
-        }
+        if next == 108 { return atomEquals(payload, 7, "alias") }  // [alias | Ref]
         return false
     }
 }

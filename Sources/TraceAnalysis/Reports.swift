@@ -82,9 +82,9 @@ extension CaptureAnalysis {
             let senders = (queues.senders[pid] ?? [:]).sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
                 .prefix(5).map { SenderCount(pid: processText($0.key), name: nameText($0.key), messages: $0.value) }
             var activity: [String] = []
-            if let mfa = queues.lastSampleFunction[pid] { activity.append("current_function " + functionText(mfa)) }
+            if let mfa = queues.lastSampleFunction[pid] { activity.append("running " + functionText(mfa) + " (current_function in the last samples)") }
             for open in (openAtEnd[pid] ?? []).suffix(3) {
-                activity.append("in " + functionText(open.mfa) + " for " + Durations.text(endTime - open.start))
+                activity.append("in " + functionText(open.mfa) + " for " + Durations.text(traceEnd - open.start))
             }
             if let busiest = busiestActivity(of: pid) { activity.append(busiest) }
             let toTarget: Double? = growing && fit.slopePerSecond > 0

@@ -161,13 +161,12 @@ extension CaptureAnalysis {
         }
         for snapshot in checkpoint.queues {
             if snapshot.sendsIn + snapshot.receives + snapshot.handled > 0 || snapshot.sawHandled {
-                var estimate = QueueTracker.Estimate()
+                let estimate = queues.estimateCreating(snapshot.pid)
                 estimate.sendsIn = snapshot.sendsIn
                 estimate.receives = snapshot.receives
                 estimate.handled = snapshot.handled
                 estimate.sawHandled = snapshot.sawHandled
                 if snapshot.sawHandled { estimate.series.add(time: checkpoint.time, length: estimate.length) }
-                queues.estimates[snapshot.pid] = estimate
             }
             if let sample = snapshot.lastSample {
                 queues.sampled[snapshot.pid, default: QueueSeries()].add(time: checkpoint.time, length: sample)

@@ -173,10 +173,15 @@ public struct TraceDictionaries: Sendable {
     public func function(_ id: FunctionID) -> MFA? { Int(id) < functions.count && id != 0 ? functions[Int(id)] : nil }
     public func functionID(_ mfa: MFA) -> FunctionID? { functionIDs[mfa] }
 
-    /// `mod:fun/arity` in Erlang syntax (atoms quoted where needed).
+    /// `mod:fun/arity` in Erlang syntax (atoms quoted where needed); Elixir modules as `Mod.fun/arity`.
     public func functionText(_ id: FunctionID) -> String {
         guard let mfa = function(id) else { return "undefined" }
-        return "\(ErlangAtom.quoted(atom(mfa.module))):\(ErlangAtom.quoted(atom(mfa.function)))/\(mfa.arity)"
+        let module = atom(mfa.module)
+        // Elixir modules as Elixir code names them: `MyApp.Worker.handle_call/3`.
+        if let alias = ElixirAtom.moduleAlias(module) {
+            return "\(alias).\(ElixirAtom.functionName(atom(mfa.function)))/\(mfa.arity)"
+        }
+        return "\(ErlangAtom.quoted(module)):\(ErlangAtom.quoted(atom(mfa.function)))/\(mfa.arity)"
     }
 
     /// `<N.Id.Serial>` (N = node id − 1, so the first node prints as 0), `#Port<N.Id>`, or a name.

@@ -93,6 +93,8 @@ struct FailureTests {
             return
         }
         #expect(await connection.waitUntilClosed().code == .nodeDown)
+        #expect(!CapturedLog.shared.text.contains(node.cookie))
+        #expect(!node.output.contains(node.cookie))
     }
 
     @Test("several nodes at once: one dying does not disturb the others")
@@ -111,6 +113,9 @@ struct FailureTests {
             #expect(connections[i].isConnected)
         }
         for connection in connections { await connection.close() }
+        let logged = CapturedLog.shared.text
+        #expect(!logged.isEmpty)
+        for node in nodes { #expect(!logged.contains(node.cookie) && !node.output.contains(node.cookie)) }
     }
 
     @Test("a version-5 name message is refused by OTP 25 with a clear error, not a hang")

@@ -10,6 +10,8 @@ import TestSupport
 /// Collects every log line at trace level, so tests can grep them.
 final class CapturedLog: Sendable {
     let lines = Mutex<[String]>([])
+    /// What every connection made without a log of its own logs (at trace level).
+    static let shared = CapturedLog()
 
     var logger: Logger {
         let box = self
@@ -82,7 +84,7 @@ extension ErlangNode {
         try ErlangNode(extraArguments: extraArguments, codePaths: [TestModule.directory.get()])
     }
 
-    func connect(logger: Logger = Logger(label: "beamtrace.test"),
+    func connect(logger: Logger = CapturedLog.shared.logger,
                  options: DistributionOptions = DistributionOptions()) async throws -> DistributionConnection {
         try await DistributionConnection.connect(to: nodeName, cookie: Cookie(cookie), options: options,
                                                  logger: logger)

@@ -3,9 +3,22 @@
 %% gen_server calls to a healthy `kv` server next to it. run/2 traces it with OTP's dbg file port.
 -module(demo_overload).
 -behaviour(gen_server).
--export([run/2, record/1]).
+-export([run/2, record/1, start/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 -export([get/1, put/2, store/2]).
+
+%% Runs the workload untraced for Seconds (for `beamtrace record` from outside), then halts.
+start(Seconds) ->
+    {ok, Sink} = gen_server:start({local, sink}, ?MODULE, sink, []),
+    {ok, Kv} = gen_server:start({local, kv}, ?MODULE, kv, []),
+    Stop = erlang:monotonic_time(millisecond) + Seconds * 1000,
+    _ = [spawn(fun() -> produce(Stop, I) end) || I <- lists:seq(1, 4)]
+        ++ [spawn(fun() -> client(Stop, I) end) || I <- lists:seq(1, 2)],
+    timer:sleep(Seconds * 1000),
+    {message_queue_len, Len} = erlang:process_info(Sink, message_queue_len),
+    io:format("sink queue at the end: ~p messages~n", [Len]),
+    [exit(P, kill) || P <- [Sink, Kv]],
+    erlang:halt(0).
 
 %% Traces every process spawned from here on (calls of the callbacks and the kv API with
 %% return/exception traces, sends, receives, process events) into TraceFile for Seconds.
