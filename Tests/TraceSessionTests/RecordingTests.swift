@@ -303,3 +303,29 @@ final class Flag: @unchecked Sendable {
         #expect(Set(capture.events.filter { $0.event.kind == .call }.map(\.event.pid)).count == 1)
     }
 }
+
+@Suite struct OverloadTests {
+    /// Past the hard bound on the tracer's mailbox the agent switches tracing off and the session
+    /// stops with that reason; the node is left clean.
+    @Test func hardQueueBoundStopsTheSession() async throws {
+        let node = try await TracedNode.start()
+        defer { Task { await node.stop() } }
+        let output = try temporaryCapturePath()
+        var options = try recordingOptions([node], patterns: ["btwl:f/1"], output: output)
+        options.limits.maxEvents = nil
+        // A storm of four processes against one tracer overruns a 100-message mailbox at once.
+        options.limits.softQueue = 100
+        options.limits.hardQueue = 100
+        let session = TraceSession(options: options)
+        let running = Task { try await session.run() }
+        try await node.waitUntilTracing()
+        _ = try await node.rpc("btwl", "storm", [.integer(4), .integer(200_000)])
+        let summary = try await running.value
+        #expect(summary.stopReason.contains("overload"), "\(summary.stopReason)")
+        #expect(summary.nodes.first?.cleanedUp == true)
+        try await expectClean(node)
+        let capture = try ReadCapture(output)
+        #expect(capture.reader.meta.stopReason?.contains("overload") == true)
+        #expect(capture.markers(code: 3).contains { $0.erlangText().contains("overload") })
+    }
+}
