@@ -298,11 +298,12 @@ struct BlockDecoder {
                         let j = i - distance
                         let start = j == 0 ? 0 : Int(batch.payloadEnds[j - 1])
                         let end = Int(batch.payloadEnds[j])
-                        // Byte by byte: appending a slice of the array to itself would copy all of it.
-                        var k = start
-                        while k < end {
-                            batch.payloadBytes.append(batch.payloadBytes[k])
-                            k += 1
+                        // Through a stack copy: appending a slice of the array to itself would copy all of it.
+                        withUnsafeTemporaryAllocation(byteCount: end - start, alignment: 1) { temporary in
+                            batch.payloadBytes.withUnsafeBytes { all in
+                                temporary.copyMemory(from: UnsafeRawBufferPointer(rebasing: all[start..<end]))
+                            }
+                            batch.payloadBytes.append(contentsOf: UnsafeRawBufferPointer(temporary))
                         }
                     } else {
                         guard pids.decode(stored, dictionaries, into: &batch.payloadBytes) else {

@@ -221,6 +221,7 @@ public final class CaptureReader: @unchecked Sendable {
             .sorted { ($0.element.timeMin, $0.offset) < ($1.element.timeMin, $1.offset) }.map(\.element)
         let n = candidates.count
         guard n > 0 else { return }
+        let everything = query.isAll
         let group = max(2, min(8, ProcessInfo.processInfo.activeProcessorCount * 4))
         var pool: [Slot] = []
         var slots = [Slot?](repeating: nil, count: n)
@@ -308,7 +309,7 @@ public final class CaptureReader: @unchecked Sendable {
                     let t = batch.times[i]
                     if t > limit || (t == limit && active.count > 1 && i > cursors[blockIndex]) { break }
                     let kind = batch.kinds[i], pid = batch.pids[i], mfa = batch.mfas[i], node = batch.nodes[i]
-                    if query.isAll || query.matches(time: t, node: node, pid: pid, kind: kind, mfa: mfa) {
+                    if everything || query.matches(time: t, node: node, pid: pid, kind: kind, mfa: mfa) {
                         let start = i == 0 ? 0 : Int(batch.payloadEnds[i - 1])
                         let end = Int(batch.payloadEnds[i])
                         let event = TraceEvent(time: t, node: node, pid: pid, kind: kind, flags: batch.flags[i],

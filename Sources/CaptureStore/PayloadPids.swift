@@ -136,11 +136,11 @@ struct PayloadPids {
                 guard let zz = c.varint(), zz <= UInt64(UInt32.max) else { return false }
                 if start > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom..<start])) }
                 let value = UInt32(truncatingIfNeeded: Int64(bitPattern: zz >> 1) ^ -Int64(bitPattern: zz & 1))
-                out.append(98)
-                out.append(UInt8(value >> 24))
-                out.append(UInt8(truncatingIfNeeded: value >> 16))
-                out.append(UInt8(truncatingIfNeeded: value >> 8))
-                out.append(UInt8(truncatingIfNeeded: value))
+                let rebuilt: (UInt8, UInt32) = (98, value.bigEndian)
+                withUnsafeBytes(of: rebuilt.1) { bytes in
+                    out.append(rebuilt.0)
+                    out.append(contentsOf: bytes)
+                }
                 copyFrom = c.offset
                 continue
             }
