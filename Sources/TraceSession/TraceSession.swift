@@ -335,8 +335,15 @@ public final class TraceSession: Sendable {
                 await loader.unload()
                 throw error
             }
-            let offset = try await clock.measure(connection)
-            let mailbox = try connection.makeMailbox()
+            let offset: SessionClock.Offset
+            let mailbox: Mailbox
+            do {
+                offset = try await clock.measure(connection)
+                mailbox = try connection.makeMailbox()
+            } catch {
+                await loader.unload()
+                throw error
+            }
             let node = NodeRecorder(name: name, connection: connection, mailbox: mailbox, loader: loader,
                                     otpRelease: otpRelease ?? "?", startOffset: offset)
             node.agentLoaded = true

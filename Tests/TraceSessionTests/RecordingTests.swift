@@ -273,7 +273,8 @@ final class Flag: @unchecked Sendable {
         let output = try temporaryCapturePath()
         var options = try recordingOptions([node], patterns: ["btwl:f/1"], output: output)
         options.spec.processes = [.name("btwl_named")]
-        options.spec.events = [.calls, .send, .receive]
+        options.spec.events = [.calls, .send, .receive, .procs]
+        options.spec.strictTimestamps = true
         options.largeHeapWords = 200_000
         let session = TraceSession(options: options)
         let running = Task { try await session.run() }
@@ -299,6 +300,9 @@ final class Flag: @unchecked Sendable {
             .hasPrefix("{large_heap") == true }
         #expect(largeHeap != nil, "monitor events: \(monitors.count)")
         #expect((largeHeap?.event.value ?? 0) > 0)
+        // strict_monotonic_timestamp: the one process's events come in strictly increasing time.
+        let named = capture.events.filter { $0.event.kind == .call || $0.event.kind == .returnFrom }
+        #expect(zip(named, named.dropFirst()).allSatisfy { $0.0.event.time < $0.1.event.time })
         // Every call came from the one named process.
         #expect(Set(capture.events.filter { $0.event.kind == .call }.map(\.event.pid)).count == 1)
     }
