@@ -9,17 +9,30 @@ import Foundation
 enum AgentSource {
     static let moduleName = "beamtrace_agent"
 
-    /// The agent's Erlang source, from this target's resources.
+    /// The agent's Erlang source: `BEAMTRACE_AGENT_SOURCE` if set, else this target's resource bundle
+    /// (`beamtrace_TraceSession.resources`) next to the executable. Looked up by hand rather than
+    /// through `Bundle.module`, which traps when the bundle is missing.
     static func text() throws(SessionError) -> String {
-        let candidates = [
-            Bundle.module.url(forResource: "beamtrace_agent", withExtension: "erl", subdirectory: "Resources"),
-            Bundle.module.url(forResource: "beamtrace_agent", withExtension: "erl"),
-        ]
-        for case let url? in candidates {
+        var candidates: [URL] = []
+        if let path = ProcessInfo.processInfo.environment["BEAMTRACE_AGENT_SOURCE"] {
+            candidates.append(URL(fileURLWithPath: path))
+        }
+        var directories = [Bundle.main.bundleURL]
+        if let executable = Bundle.main.executableURL { directories.append(executable.deletingLastPathComponent()) }
+        let argv0 = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
+        directories.append(argv0.deletingLastPathComponent())
+        for directory in directories {
+            let bundle = directory.appendingPathComponent("beamtrace_TraceSession.resources")
+            candidates.append(bundle.appendingPathComponent("Resources/beamtrace_agent.erl"))
+            candidates.append(bundle.appendingPathComponent("Contents/Resources/Resources/beamtrace_agent.erl"))
+            candidates.append(bundle.appendingPathComponent("beamtrace_agent.erl"))
+        }
+        for url in candidates {
             if let text = try? String(contentsOf: url, encoding: .utf8) { return text }
         }
-        throw SessionError(.agentLoadFailed, "the agent source beamtrace_agent.erl is missing from the TraceSession "
-                           + "resource bundle next to the executable (\(Bundle.module.bundlePath)); reinstall beamtrace")
+        throw SessionError(.agentLoadFailed, "the agent source beamtrace_agent.erl was not found (looked in "
+                           + "\(directories.map(\.path).joined(separator: ", ")) for beamtrace_TraceSession.resources); "
+                           + "keep that directory next to the beamtrace executable, or set BEAMTRACE_AGENT_SOURCE")
     }
 }
 
