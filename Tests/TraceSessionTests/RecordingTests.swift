@@ -333,3 +333,31 @@ final class Flag: @unchecked Sendable {
         #expect(capture.markers(code: 3).contains { $0.erlangText().contains("overload") })
     }
 }
+
+@Suite struct ConnectionLossTests {
+    /// The node cuts the connection to the recorder (as a network cut would): the agent switches
+    /// everything off and unloads itself; the session ends because its only node left.
+    @Test func agentCleansUpWhenTheConnectionIsCut() async throws {
+        let node = try await TracedNode.start()
+        defer { Task { await node.stop() } }
+        let output = try temporaryCapturePath()
+        var options = try recordingOptions([node], patterns: ["btwl:f/1"], output: output)
+        let recorderName = Erlang.randomName("btrec")
+        options.localName = recorderName
+        let session = TraceSession(options: options)
+        let running = Task { try await session.run() }
+        try await node.waitUntilTracing()
+        _ = try await node.rpc("btwl", "calls", [.integer(100)])
+        let spinner = try await node.rpc("btwl", "spin", [.integer(1)])
+        try await Task.sleep(for: .milliseconds(300))
+        let cut = try await node.rpc("erlang", "disconnect_node", [.atom("\(recorderName)@\(Erlang.shortHostName)")])
+        #expect(cut.erlangText() == "true")
+        let summary = try await running.value
+        #expect(summary.stopReason == "every node left the session")
+        #expect(summary.nodes.first?.endReason.contains("connection lost") == true)
+        try await expectClean(node, waiting: true)
+        if case .pid(let pid) = spinner { try node.control.send(to: .pid(pid), message: .atom("stop")) }
+        let capture = try ReadCapture(output)
+        #expect(capture.count(.call, function: "btwl:f/1") >= 100)
+    }
+}
