@@ -117,7 +117,7 @@ defaults() ->
 %% ---------------------------------------------------------------------------------------------
 %% Controller
 
--record(c, {recorder, rmon, config, tracer, patterns = [], prev_monitor = none, monitor_set = false,
+-record(c, {recorder, rmon, config, tracer, own = [], patterns = [], prev_monitor = none, monitor_set = false,
             samples_prev = #{}, sample_timer, stopping = false, release}).
 
 controller_init(Parent, Ref, {Recorder, Config}) ->
@@ -128,7 +128,9 @@ controller_init(Parent, Ref, {Recorder, Config}) ->
         true ->
             RMon = erlang:monitor(process, Recorder),
             Tracer = proc_lib:spawn_link(beamtrace_agent, tracer_init, [self(), {Recorder, Config}]),
-            S0 = #c{recorder = Recorder, rmon = RMon, config = Config, tracer = Tracer,
+            %% The tracer's helpers exist before any flag is set, so they are untraced like us.
+            Helpers = receive {tracer_ready, Tracer, Hs} -> Hs after 10000 -> [] end,
+            S0 = #c{recorder = Recorder, rmon = RMon, config = Config, tracer = Tracer, own = [Tracer | Helpers],
                     release = erlang:system_info(otp_release)},
             case catch install(S0) of
                 {ok, S1, Matched} ->
@@ -162,7 +164,7 @@ install(S0) ->
     #{patterns := Patterns, procs := Procs, flags := Flags0, timestamp := TS} = S0#c.config,
     {S1, Matched} = install_patterns(Patterns, S0, []),
     Flags = [{tracer, S1#c.tracer}, TS | Flags0],
-    Own = [self(), S1#c.tracer],
+    Own = [self() | S1#c.own],
     case install_procs(Procs, Flags, Own) of
         ok ->
             S2 = install_monitor(S1),
@@ -336,7 +338,7 @@ unload() ->
 sample(S = #c{config = C}) ->
     Time = erlang:monotonic_time(nanosecond),
     Top = maps:get(sample_top, C),
-    Own = [self(), S#c.tracer],
+    Own = [self() | S#c.own],
     Queues = lists:foldl(
                fun(P, Acc) ->
                        case erlang:process_info(P, message_queue_len) of
@@ -390,11 +392,12 @@ tracer_init(Controller, {Recorder, C}) ->
            max_pending = maps:get(max_pending, C),
            max_events = case maps:get(max_events, C) of 0 -> infinity; N -> N end,
            win_allow = WinAllow, soft_q = maps:get(soft_queue, C), hard_q = maps:get(hard_queue, C)},
-    ticker_start(maps:get(batch_ms, C), flush_tick),
-    case WinAllow of
-        infinity -> ok;
-        _ -> ticker_start(100, rate_tick)
-    end,
+    Flush = ticker_start(maps:get(batch_ms, C), flush_tick),
+    Rates = case WinAllow of
+                infinity -> [];
+                _ -> [ticker_start(100, rate_tick)]
+            end,
+    Controller ! {tracer_ready, self(), [Flush | Rates]},
     {Left, S1} = grant(S),
     tloop([], 0, Left, S1).
 
