@@ -100,18 +100,19 @@ public struct QueueTracker: Sendable {
     var lastSampleFunction: [ProcessID: FunctionID] = [:]
     /// Indexed by ProcessID (dictionary ids are dense).
     var estimateTable: [Estimate?] = []
-    let handlerFunctions: Set<FunctionID>
+    /// By FunctionID: true for gen_server/gen_statem callbacks that consume one message.
+    let isHandler: [Bool]
     let nameToPid: [ProcessID: ProcessID]
 
     init(dictionaries: TraceDictionaries) {
-        var handlers: Set<FunctionID> = []
+        var handlers = [Bool](repeating: false, count: dictionaries.functions.count)
         let callbacks: [(String, UInt32)] = [("handle_call", 3), ("handle_cast", 2), ("handle_info", 2),
                                               ("handle_event", 4)]
         for (index, mfa) in dictionaries.functions.enumerated() where index != 0 {
             let name = dictionaries.atom(mfa.function)
-            if callbacks.contains(where: { $0.0 == name && $0.1 == mfa.arity }) { handlers.insert(FunctionID(index)) }
+            if callbacks.contains(where: { $0.0 == name && $0.1 == mfa.arity }) { handlers[index] = true }
         }
-        handlerFunctions = handlers
+        isHandler = handlers
         // Sends addressed to a registered name count for the process that held the name.
         var holders: [AtomID: ProcessID] = [:]
         for (index, entry) in dictionaries.processes.enumerated() where index != 0 && entry.registeredName != 0 {
@@ -166,7 +167,7 @@ public struct QueueTracker: Sendable {
             let estimate = estimateCreating(event.pid)
             estimate.receives += 1
             if estimate.sawHandled { estimate.series.add(time: event.time, length: estimate.length) }
-        case .call where !handlerFunctions.isEmpty && handlerFunctions.contains(event.mfa):
+        case .call where Int(event.mfa) < isHandler.count && isHandler[Int(event.mfa)]:
             let estimate = estimateCreating(event.pid)
             estimate.handled += 1
             estimate.sawHandled = true

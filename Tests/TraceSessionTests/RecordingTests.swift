@@ -69,7 +69,12 @@ import TraceSession
         if let peakIndex = queue.firstIndex(of: peak) {
             let rising = queue[..<peakIndex]
             #expect(rising.count >= 3)
-            #expect(zip(rising, rising.dropFirst()).allSatisfy { $0.0 <= $0.1 }, "queue samples: \(queue)")
+            // Growth, not a strict staircase: on a loaded machine the consumer may catch up a little
+            // between two samples.
+            let steps = Array(zip(rising, rising.dropFirst()))
+            let up = steps.filter { $0.0 <= $0.1 }.count
+            #expect(Double(up) >= Double(steps.count) * 2 / 3, "queue samples: \(queue)")
+            #expect((rising.first ?? 0) < peak, "queue samples: \(queue)")
         }
 
         // Session facts: node, OTP release, clock offset, start and stop markers, permissions.
