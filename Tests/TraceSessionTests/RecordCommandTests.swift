@@ -1,4 +1,4 @@
-// `beamtrace record` as a process: a limit ends it by itself, SIGINT stops it cleanly, SIGKILL
+// `beamtrace record` as a process: a limit ends it by itself, SIGINT and SIGTERM stop it cleanly, SIGKILL
 // leaves a readable capture and the agent cleans the node by itself; the cookie is never printed
 // nor stored.
 import BeamTerm
@@ -98,6 +98,29 @@ final class RecorderProcess: @unchecked Sendable {
         #expect(capture.count(.call, function: "btwl:f/1") == 2000)
         #expect(capture.count(.returnFrom, function: "btwl:f/1") == 2000)
         #expect(capture.reader.meta.stopReason?.contains("SIGINT") == true)
+    }
+
+    @Test func sigtermStopsCleanly() async throws {
+        let node = try await TracedNode.start()
+        defer { Task { await node.stop() } }
+        let output = try temporaryCapturePath()
+        let recorder = try RecorderProcess(arguments(node, output, ["--duration", "60s", "--max-rate", "none"]))
+        try await node.waitUntilTracing()
+        // Still running when the signal comes: the agent must switch it off on the way out.
+        let spinner = try await node.rpc("btwl", "spin", [.integer(5)])
+        _ = try await node.rpc("btwl", "calls", [.integer(2000)])
+        try await Task.sleep(for: .milliseconds(200))
+        recorder.signal(SIGTERM)
+        let status = await recorder.wait(timeout: .seconds(30))
+        #expect(status == 0, "\(recorder.output)")
+        #expect(recorder.output.contains("SIGTERM"), "\(recorder.output)")
+        #expect(!recorder.output.contains(node.node.cookie))
+        try await expectClean(node)
+        if case .pid(let pid) = spinner { try node.control.send(to: .pid(pid), message: .atom("stop")) }
+        let capture = try ReadCapture(output)
+        #expect(capture.count(.call, function: "btwl:f/1") >= 2000)
+        #expect(capture.count(.returnFrom, function: "btwl:f/1") >= 2000)
+        #expect(capture.reader.meta.stopReason?.contains("SIGTERM") == true)
     }
 
     @Test func sigkillLeavesACaptureAndTheAgentCleansUp() async throws {

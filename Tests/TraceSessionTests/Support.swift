@@ -16,6 +16,7 @@ enum Workload {
     -behaviour(gen_server).
     -export([named_start/0, named_go/1, tracer_of/1, big_heap/1]).
     -export([f/1, g/1, calls/1, guarded/1, slow/1, flood/3, storm/2, spin/1, clean_report/0, traced/0]).
+    -export([worker/0, work/2, work_child/2, churn/1]).
     -export([init/1, handle_call/3, handle_cast/2]).
 
     f(X) -> X + 1.
@@ -73,6 +74,32 @@ enum Workload {
         receive {done, _} -> N end.
 
     tracer_of(Name) -> erlang:trace_info(whereis(Name), tracer).
+
+    %% A long-lived process that calls f/1 N times when told to ({go, ...}), or spawns a child that
+    %% does ({spawn_go, ...}).
+    worker() -> spawn(fun worker_loop/0).
+    worker_loop() ->
+        receive
+            {go, N, From} -> calls_loop(N), From ! {done, self()}, worker_loop();
+            {spawn_go, N, From} -> spawn(fun() -> calls_loop(N), From ! {child_done, self()} end), worker_loop();
+            stop -> ok
+        end.
+    work(Pid, N) ->
+        Pid ! {go, N, self()},
+        receive {done, Pid} -> N end.
+    %% Returns the child's pid once it has made its N calls.
+    work_child(Pid, N) ->
+        Pid ! {spawn_go, N, self()},
+        receive {child_done, Child} -> Child end.
+
+    %% A process that allocates (garbage collections) and sleeps (is scheduled out and in) Rounds
+    %% times; returns its pid once it is done.
+    churn(Rounds) ->
+        Parent = self(),
+        Pid = spawn(fun() -> churn_loop(Rounds), Parent ! {churned, self()} end),
+        receive {churned, Pid} -> Pid end.
+    churn_loop(0) -> ok;
+    churn_loop(N) -> _ = length(lists:seq(1, 20000)), timer:sleep(1), churn_loop(N - 1).
 
     %% A process whose heap grows past Words (a large_heap system_monitor event).
     big_heap(Words) ->
