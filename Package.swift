@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "CaptureStore", targets: ["CaptureStore"]),
         .library(name: "TraceSession", targets: ["TraceSession"]),
         .library(name: "TraceAnalysis", targets: ["TraceAnalysis"]),
+        // Real erl nodes for tests and benchmarks (random name and cookie, always stopped).
+        .library(name: "TestSupport", targets: ["TestSupport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

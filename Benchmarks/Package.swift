@@ -30,6 +30,7 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "BeamTerm", package: rootPackage),
                 .product(name: "BeamDistribution", package: rootPackage),
+                .product(name: "TestSupport", package: rootPackage),
             ],
             path: "Benchmarks/DistributionRPC",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
@@ -62,6 +63,7 @@ let package = Package(
                 .product(name: "BeamTerm", package: rootPackage),
                 .product(name: "BeamDistribution", package: rootPackage),
                 .product(name: "TraceSession", package: rootPackage),
+                .product(name: "TestSupport", package: rootPackage),
             ],
             path: "Benchmarks/LiveRecord",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

@@ -130,7 +130,7 @@ public enum StateAtTime {
         let file = CheckpointFile(fingerprint: print, interval: interval, checkpoints: checkpoints)
         if let data = try? JSONEncoder().encode(file) {
             // A cache: if the directory is read-only we simply rebuild next time.
-            FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600])
+            _ = FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600])
         }
         return file
     }

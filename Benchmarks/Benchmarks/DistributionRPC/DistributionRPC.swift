@@ -7,42 +7,7 @@ import Benchmark
 import BeamDistribution
 import BeamTerm
 import Foundation
-
-/// A node for the benchmark; it halts when our process ends (its stdin closes).
-final class BenchmarkNode: @unchecked Sendable {
-    let name: String
-    let process = Process()
-    private let input = Pipe()
-
-    init(name: String, cookie: String, codePath: String) throws {
-        self.name = name
-        let output = Pipe()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/erl")
-        process.arguments = ["-sname", name, "-setcookie", cookie, "-noshell", "-pa", codePath, "-eval",
-                             #"spawn(fun() -> io:get_line(""), erlang:halt(0) end), io:format("ready~n")."#]
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        var seen = Data()
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            seen.append(chunk)
-            if String(decoding: seen, as: UTF8.self).contains("ready") { return }
-        }
-        stop()
-        throw BenchmarkSetupError(message: "erl -sname \(name) did not start: \(String(decoding: seen, as: UTF8.self))")
-    }
-
-    func stop() {
-        try? input.fileHandleForWriting.close()
-        let deadline = Date().addingTimeInterval(5)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    }
-}
+import TestSupport
 
 struct BenchmarkSetupError: Error, CustomStringConvertible {
     var message: String
@@ -73,8 +38,8 @@ let benchModule = """
 
 /// Everything the benchmarks share, made once in the global setup.
 final class Fixture: @unchecked Sendable {
-    var server: BenchmarkNode?
-    var client: BenchmarkNode?
+    var server: ErlangNode?
+    var client: ErlangNode?
     var toServer: DistributionConnection?
     var toClient: DistributionConnection?
     var serverName = ""
@@ -91,8 +56,8 @@ final class Fixture: @unchecked Sendable {
         try erlc.run()
         erlc.waitUntilExit()
         let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 36)
-        let server = try BenchmarkNode(name: "bench_a_\(suffix)", cookie: cookie, codePath: directory.path)
-        let client = try BenchmarkNode(name: "bench_b_\(suffix)", cookie: cookie, codePath: directory.path)
+        let server = try ErlangNode(name: "bench_a_\(suffix)", cookie: cookie, codePaths: [directory.path])
+        let client = try ErlangNode(name: "bench_b_\(suffix)", cookie: cookie, codePaths: [directory.path])
         self.server = server
         self.client = client
         let host = NodeName.localHostName(long: false)

@@ -12,42 +12,8 @@ import Benchmark
 import BeamDistribution
 import BeamTerm
 import Foundation
+import TestSupport
 import TraceSession
-
-final class LiveNode: @unchecked Sendable {
-    let name: String
-    let process = Process()
-    private let input = Pipe()
-
-    init(name: String, cookie: String, codePath: String) throws {
-        self.name = name
-        let output = Pipe()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/erl")
-        process.arguments = ["-sname", name, "-setcookie", cookie, "-noshell", "-pa", codePath, "-eval",
-                             #"spawn(fun() -> io:get_line(""), erlang:halt(0) end), io:format("ready~n")."#]
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        var seen = Data()
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            seen.append(chunk)
-            if String(decoding: seen, as: UTF8.self).contains("ready") { return }
-        }
-        stop()
-        throw LiveSetupError(message: "erl -sname \(name) did not start: \(String(decoding: seen, as: UTF8.self))")
-    }
-
-    func stop() {
-        try? input.fileHandleForWriting.close()
-        let deadline = Date().addingTimeInterval(5)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    }
-}
 
 struct LiveSetupError: Error, CustomStringConvertible {
     var message: String
@@ -102,8 +68,8 @@ let liveModule = """
     """
 
 final class LiveFixture: @unchecked Sendable {
-    var target: LiveNode?
-    var relay: LiveNode?
+    var target: ErlangNode?
+    var relay: ErlangNode?
     var toTarget: DistributionConnection?
     var toRelay: DistributionConnection?
     var cookie = ""
@@ -123,8 +89,8 @@ final class LiveFixture: @unchecked Sendable {
         erlc.waitUntilExit()
         cookie = "c" + String(UInt64.random(in: 0..<UInt64.max), radix: 36)
         let suffix = String(UInt32.random(in: 0..<UInt32.max), radix: 36)
-        target = try LiveNode(name: "btlive_t\(suffix)", cookie: cookie, codePath: temp.path)
-        relay = try LiveNode(name: "btlive_c\(suffix)", cookie: cookie, codePath: temp.path)
+        target = try ErlangNode(name: "btlive_t\(suffix)", cookie: cookie, codePaths: [temp.path])
+        relay = try ErlangNode(name: "btlive_c\(suffix)", cookie: cookie, codePaths: [temp.path])
         let host = NodeName.localHostName(long: false)
         toTarget = try await DistributionConnection.connect(to: "btlive_t\(suffix)@\(host)", cookie: Cookie(cookie))
         toRelay = try await DistributionConnection.connect(to: "btlive_c\(suffix)@\(host)", cookie: Cookie(cookie))
