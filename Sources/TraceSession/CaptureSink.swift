@@ -40,6 +40,23 @@ final class CaptureSink: @unchecked Sendable {
     private var problems: [String] = []
     private let encoder = TermEncoder()
 
+    /// Creates the capture a recording writes: the session's limits (ring size, event limit,
+    /// payload cap) and the facts both transports record about it.
+    static func create(_ options: RecordingOptions, sources: [String], nodes: [CaptureMeta.NodeInfo],
+                       startReason: String, session: (inout CaptureMeta) -> Void = { _ in }) throws -> CaptureSink {
+        var writerOptions = CaptureWriter.Options()
+        writerOptions.retainBytes = options.limits.ringBytes
+        var meta = CaptureMeta()
+        meta.timeBase = "system"
+        meta.sources = sources
+        meta.nodes = nodes
+        meta.startReason = startReason
+        meta.payloadLimit = options.payloadLimit
+        session(&meta)
+        let writer = try CaptureWriter(creating: options.output, meta: meta, options: writerOptions)
+        return CaptureSink(writer: writer, payloadLimit: options.payloadLimit, maxEvents: options.limits.maxEvents)
+    }
+
     init(writer: CaptureWriter, payloadLimit: Int, maxEvents: Int?) {
         self.writer = writer
         self.decoder = TraceMessageDecoder(options: TraceDecoderOptions(payloadLimit: payloadLimit))

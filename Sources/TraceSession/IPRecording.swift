@@ -77,18 +77,12 @@ struct IPRecording {
             throw SessionError(.connectFailed, "\(error)")
         }
 
-        var writerOptions = CaptureWriter.Options()
-        writerOptions.retainBytes = options.limits.ringBytes
-        var meta = CaptureMeta()
-        meta.timeBase = "system"
-        meta.sources = nodes.map { "ip:\($0.name)" }
-        meta.nodes = nodes.map { .init(name: $0.name, otpRelease: $0.otpRelease, clockOffsetNs: $0.offset.offset) }
-        meta.startReason = "beamtrace record --transport ip"
-        meta.payloadLimit = options.payloadLimit
         let sink: CaptureSink
         do {
-            let writer = try CaptureWriter(creating: options.output, meta: meta, options: writerOptions)
-            sink = CaptureSink(writer: writer, payloadLimit: options.payloadLimit, maxEvents: options.limits.maxEvents)
+            sink = try CaptureSink.create(
+                options, sources: nodes.map { "ip:\($0.name)" },
+                nodes: nodes.map { .init(name: $0.name, otpRelease: $0.otpRelease, clockOffsetNs: $0.offset.offset) },
+                startReason: "beamtrace record --transport ip")
         } catch {
             for node in nodes { await node.connection.close() }
             throw SessionError(.captureFailed, "cannot create the capture \(options.output): \(error)")

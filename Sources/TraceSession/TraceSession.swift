@@ -105,17 +105,10 @@ public final class TraceSession: Sendable {
         // 2. The capture.
         let sink: CaptureSink
         do {
-            var writerOptions = CaptureWriter.Options()
-            writerOptions.retainBytes = options.limits.ringBytes
-            var meta = CaptureMeta()
-            meta.timeBase = "system"
-            meta.sources = nodes.map { "agent:\($0.name)" }
-            meta.nodes = nodes.map { .init(name: $0.name, otpRelease: $0.otpRelease, clockOffsetNs: $0.startOffset.offset) }
-            meta.startReason = "beamtrace record"
-            meta.payloadLimit = options.payloadLimit
-            meta.session = sessionRecord(nodes: nodes, stopReason: nil)
-            let writer = try CaptureWriter(creating: options.output, meta: meta, options: writerOptions)
-            sink = CaptureSink(writer: writer, payloadLimit: options.payloadLimit, maxEvents: options.limits.maxEvents)
+            sink = try CaptureSink.create(
+                options, sources: nodes.map { "agent:\($0.name)" },
+                nodes: nodes.map { .init(name: $0.name, otpRelease: $0.otpRelease, clockOffsetNs: $0.startOffset.offset) },
+                startReason: "beamtrace record") { meta in meta.session = sessionRecord(nodes: nodes, stopReason: nil) }
         } catch {
             await abandon(nodes)
             throw SessionError(.captureFailed, "cannot create the capture \(options.output): \(error)")
