@@ -8,17 +8,9 @@ import TraceModel
 
 @Suite struct PruningTests {
     @Test func onePercentWindowDecompressesAtMostTwoPercentOfBlocks() throws {
-        let dir = try Erlang.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        var generator = SyntheticEvents(seed: 77)
-        var batch = EventBatch()
-        generator.generate(120_000, into: &batch)
-        var options = CaptureWriter.Options()
-        options.blockEvents = 100
-        let path = dir.appendingPathComponent("cap").path
-        let writer = try CaptureWriter(creating: path, options: options)
-        try writer.append(batch, dictionaries: generator.dictionaries)
-        try writer.close()
+        let capture = try SyntheticCapture(seed: 77, events: 120_000) { $0.blockEvents = 100 }
+        defer { capture.remove() }
+        let (path, batch) = (capture.path, capture.batch)
         let reader = try CaptureReader(opening: path)
         #expect(reader.blocks.count >= 1000)
         let start = batch.times[0], end = batch.times[batch.count - 1]
@@ -31,17 +23,9 @@ import TraceModel
     }
 
     @Test func indexRebuildRestoresPruning() throws {
-        let dir = try Erlang.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        var generator = SyntheticEvents(seed: 78)
-        var batch = EventBatch()
-        generator.generate(50_000, into: &batch)
-        var options = CaptureWriter.Options()
-        options.blockEvents = 100
-        let path = dir.appendingPathComponent("cap").path
-        let writer = try CaptureWriter(creating: path, options: options)
-        try writer.append(batch, dictionaries: generator.dictionaries)
-        try writer.close()
+        let capture = try SyntheticCapture(seed: 78, events: 50_000) { $0.blockEvents = 100 }
+        defer { capture.remove() }
+        let (path, batch) = (capture.path, capture.batch)
         let indexPath = path + "/" + Format.indexName(1)
         let original = try Data(contentsOf: URL(fileURLWithPath: indexPath))
         try FileManager.default.removeItem(atPath: indexPath)

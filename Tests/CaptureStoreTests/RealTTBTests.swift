@@ -12,7 +12,7 @@ import TraceModel
     static let module = "bt_realttb"
     static let source = #"""
     -module(bt_realttb).
-    -export([main/0, add/2, server/0, client/2]).
+    -export([main/0, add/2, server/0, client/2, count/1, count_files/1]).
 
     add(A, B) -> A + B.
 
@@ -57,29 +57,9 @@ import TraceModel
         io:format("node ~s~nnode ~s~n", [node(), PeerNode]),
         Files = [F || F <- filelib:wildcard(filename:join(Dir, "*")), filename:extension(F) =/= ".ti"],
         io:format("files ~p~n", [length(Files)]),
-        [count(F) || F <- Files].
+        count_files(Files).
 
-    count(File) ->
-        Self = self(),
-        dbg:trace_client(file, File, {fun(end_of_trace, Acc) -> Self ! {done, Acc}, Acc;
-                                         (Msg, Acc) ->
-                                              K = element(3, Msg),
-                                              Acc1 = maps:update_with({kind, K}, fun(V) -> V + 1 end, 1, Acc),
-                                              case K of
-                                                  C when C =:= call; C =:= return_from; C =:= exception_from ->
-                                                      {M, F, A} = element(4, Msg),
-                                                      Ar = if is_list(A) -> length(A); true -> A end,
-                                                      maps:update_with({mfa, M, F, Ar}, fun(V) -> V + 1 end, 1, Acc1);
-                                                  _ -> Acc1
-                                              end
-                                      end, #{}}),
-        receive {done, Acc} ->
-            [case Key of
-                 {kind, K} -> io:format("kind ~s ~p~n", [K, V]);
-                 {mfa, M, F, A} -> io:format("mfa ~s:~s/~p ~p~n", [M, F, A, V])
-             end || {Key, V} <- lists:sort(maps:to_list(Acc))]
-        after 30000 -> io:format("trace_client timed out~n")
-        end.
+    \#(Workload.counter)
     """#
 
     @Test func ttbUploadFromTwoNodesImports() throws {

@@ -53,17 +53,9 @@ import TraceModel
     }
 
     @Test func bitFlipsAreCaughtByTheCRCAndTheRestStaysReadable() throws {
-        let dir = try Erlang.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        var generator = SyntheticEvents(seed: 5)
-        var batch = EventBatch()
-        generator.generate(10_000, into: &batch)
-        var options = CaptureWriter.Options()
-        options.blockEvents = 1000
-        let path = dir.appendingPathComponent("cap").path
-        let writer = try CaptureWriter(creating: path, options: options)
-        try writer.append(batch, dictionaries: generator.dictionaries)
-        try writer.close()
+        let capture = try SyntheticCapture(seed: 5, events: 10_000) { $0.blockEvents = 1000 }
+        defer { capture.remove() }
+        let path = capture.path
         let clean = try CaptureReader(opening: path)
         let victim = clean.blocks[4]
         let segment = path + "/" + Format.segmentName(Int(victim.segment))
@@ -82,19 +74,13 @@ import TraceModel
     }
 
     @Test func flightRecorderKeepsOnlyTheNewestSegments() throws {
-        let dir = try Erlang.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        var generator = SyntheticEvents(seed: 8)
-        var batch = EventBatch()
-        generator.generate(60_000, into: &batch)
-        var options = CaptureWriter.Options()
-        options.blockEvents = 1000
-        options.segmentBytes = 50_000
-        options.retainBytes = 200_000
-        let path = dir.appendingPathComponent("cap").path
-        let writer = try CaptureWriter(creating: path, options: options)
-        try writer.append(batch, dictionaries: generator.dictionaries)
-        try writer.close()
+        let capture = try SyntheticCapture(seed: 8, events: 60_000) {
+            $0.blockEvents = 1000
+            $0.segmentBytes = 50_000
+            $0.retainBytes = 200_000
+        }
+        defer { capture.remove() }
+        let (path, batch, writer) = (capture.path, capture.batch, capture.writer)
         #expect(writer.statistics.segmentsDeleted > 0)
         let reader = try CaptureReader(opening: path)
         #expect(reader.bytesOnDisk <= 200_000 + 60_000)
@@ -102,6 +88,6 @@ import TraceModel
         // The newest events survive, complete, with their dictionaries.
         #expect(events.last?.event == batch[batch.count - 1])
         #expect(!events.isEmpty && events.count < batch.count)
-        #expect(reader.dictionaries.functions == generator.dictionaries.functions)
+        #expect(reader.dictionaries.functions == capture.dictionaries.functions)
     }
 }

@@ -5,6 +5,43 @@ import TestSupport
 
 enum Workload {
     static let module = "bt_work"
+
+    /// `count/1`, `count_files/1`: dbg:trace_client, OTP's reference reader, counting a trace file
+    /// by kind and by function, printed as `kind K N` / `mfa M:F/A N` lines (`parseCounts` reads
+    /// them). Spliced into every test module that needs a reference count.
+    static let counter = #"""
+    count(File) -> report(dbg:trace_client(file, File, handler())).
+    count_files(Files) -> [count(F) || F <- Files].
+
+    handler() ->
+        Self = self(),
+        {fun(end_of_trace, Acc) -> Self ! {done, Acc}, Acc;
+            (Msg, Acc) ->
+                 K = case Msg of
+                         {drop, _} -> drop;
+                         _ when element(1, Msg) =:= seq_trace -> seq_trace;
+                         _ -> element(3, Msg)
+                     end,
+                 Acc1 = maps:update_with({kind, K}, fun(V) -> V + 1 end, 1, Acc),
+                 case K of
+                     C when C =:= call; C =:= return_from; C =:= exception_from ->
+                         {M, F, A} = element(4, Msg),
+                         Ar = if is_list(A) -> length(A); true -> A end,
+                         maps:update_with({mfa, M, F, Ar}, fun(V) -> V + 1 end, 1, Acc1);
+                     _ -> Acc1
+                 end
+         end, #{}}.
+
+    report(_) ->
+        receive {done, Acc} ->
+            [case Key of
+                 {kind, K} -> io:format("kind ~s ~p~n", [K, V]);
+                 {mfa, M, F, A} -> io:format("mfa ~s:~s/~p ~p~n", [M, F, A, V])
+             end || {Key, V} <- lists:sort(maps:to_list(Acc))]
+        after 60000 -> io:format("trace_client timed out~n")
+        end.
+    """#
+
     static let source = #"""
     -module(bt_work).
     -export([file/2, wrap/2, ip/2, add/2, fail/1, count/1, count_files/1, echo/0]).
@@ -82,36 +119,7 @@ enum Workload {
             {error, _} -> ok = file:write_file(File, lists:reverse(Acc))
         end.
 
-    count(File) -> report(dbg:trace_client(file, File, handler())).
-    count_files(Files) -> [count(F) || F <- Files].
-
-    handler() ->
-        Self = self(),
-        {fun(end_of_trace, Acc) -> Self ! {done, Acc}, Acc;
-            (Msg, Acc) ->
-                 K = case Msg of
-                         {drop, _} -> drop;
-                         _ when element(1, Msg) =:= seq_trace -> seq_trace;
-                         _ -> element(3, Msg)
-                     end,
-                 Acc1 = maps:update_with({kind, K}, fun(V) -> V + 1 end, 1, Acc),
-                 case K of
-                     C when C =:= call; C =:= return_from; C =:= exception_from ->
-                         {M, F, A} = element(4, Msg),
-                         Ar = if is_list(A) -> length(A); true -> A end,
-                         maps:update_with({mfa, M, F, Ar}, fun(V) -> V + 1 end, 1, Acc1);
-                     _ -> Acc1
-                 end
-         end, #{}}.
-
-    report(_) ->
-        receive {done, Acc} ->
-            [case Key of
-                 {kind, K} -> io:format("kind ~s ~p~n", [K, V]);
-                 {mfa, M, F, A} -> io:format("mfa ~s:~s/~p ~p~n", [M, F, A, V])
-             end || {Key, V} <- lists:sort(maps:to_list(Acc))]
-        after 60000 -> io:format("trace_client timed out~n")
-        end.
+    \#(counter)
     """#
 
     /// Runs `bt_work:Function(Args)` in a fresh erl and returns its output.
