@@ -92,7 +92,7 @@ extension CaptureAnalysis {
 
         // Queues that grow to the end without recovering.
         for queue in queueReports() where queue.growing {
-            guard let pid = processID(text: queue.pid) else { continue }
+            let pid = queue.processID
             let score = 50 + min(30, log10(Double(max(queue.endLength, 1))) * 8) + min(10, queue.slopePerSecond / 100)
             suspects.append(suspect(pid, .queueGrowth, score: score, evidence: [
                 "end_len": .int(queue.endLength), "max_len": .int(queue.maxLength),
@@ -191,13 +191,6 @@ extension CaptureAnalysis {
         let node = dictionaries.process(pid).map { nodeText($0.identity.node) } ?? ""
         return HangSuspect(pid: processText(pid), node: node, name: nameText(pid), reason: reason,
                            score: (score * 10).rounded() / 10, evidence: evidence)
-    }
-
-    func processID(text: String) -> ProcessID? {
-        for index in dictionaries.processes.indices where index != 0 && processText(ProcessID(index)) == text {
-            return ProcessID(index)
-        }
-        return nil
     }
 
     private func verdict(_ suspects: [HangSuspect], cycles: [[ProcessID]], duration: Int64) -> String {

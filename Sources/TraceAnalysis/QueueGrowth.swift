@@ -30,6 +30,8 @@ public struct QueueSeries: Sendable {
 }
 
 public struct QueueGrowthReport: Sendable, Codable {
+    /// The capture's id of the process (not in the JSON: ids are per capture).
+    public var processID: ProcessID = 0
     public var pid: String
     public var node: String
     public var name: String?
@@ -148,7 +150,6 @@ public struct QueueTracker: Sendable {
         return result
     }
 
-    var senders: [ProcessID: [ProcessID: Int]] { estimates.mapValues(\.senders) }
 
     mutating func consume(_ event: TraceEvent, payload: UnsafeRawBufferPointer) {
         switch event.kind {

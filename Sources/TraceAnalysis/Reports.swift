@@ -79,7 +79,7 @@ extension CaptureAnalysis {
             let fit = GrowthFit.growthWindow(points)
             let growing = last.length >= 10 && fit.slopePerSecond > 0 && fit.fit >= 0.5
                 && Double(last.length) >= 0.5 * Double(maxLength)
-            let senders = (queues.senders[pid] ?? [:]).sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+            let senders = (queues.estimate(pid)?.senders ?? [:]).sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
                 .prefix(5).map { SenderCount(pid: processText($0.key), name: nameText($0.key), messages: $0.value) }
             var activity: [String] = []
             if let mfa = queues.lastSampleFunction[pid] { activity.append("running " + functionText(mfa) + " (current_function in the last samples)") }
@@ -91,7 +91,7 @@ extension CaptureAnalysis {
                 ? max(0, Double(options.queueTarget - last.length) / fit.slopePerSecond) : nil
             let node = dictionaries.process(pid).map { nodeText($0.identity.node) } ?? ""
             reports.append(QueueGrowthReport(
-                pid: processText(pid), node: node, name: nameText(pid), maxLength: maxLength, endLength: last.length,
+                processID: pid, pid: processText(pid), node: node, name: nameText(pid), maxLength: maxLength, endLength: last.length,
                 slopePerSecond: fit.slopePerSecond, fit: fit.fit,
                 growingSince: growing ? points[fit.startIndex].time : nil, growing: growing, estimated: estimated,
                 secondsToTarget: toTarget, targetLength: options.queueTarget, topSenders: Array(senders),

@@ -143,8 +143,9 @@ extension CaptureAnalysis {
                                            frames: entry.frames.map { [Int64($0.mfa), $0.start] })
         }
         var queues: [CheckpointFile.QueueSnapshot] = []
-        for pid in Set(self.queues.estimates.keys).union(self.queues.sampled.keys).sorted() {
-            let estimate = self.queues.estimates[pid]
+        let estimates = self.queues.estimates
+        for pid in Set(estimates.keys).union(self.queues.sampled.keys).sorted() {
+            let estimate = estimates[pid]
             queues.append(CheckpointFile.QueueSnapshot(
                 pid: pid, sendsIn: estimate?.sendsIn ?? 0, receives: estimate?.receives ?? 0,
                 handled: estimate?.handled ?? 0, sawHandled: estimate?.sawHandled ?? false,

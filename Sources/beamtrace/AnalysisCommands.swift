@@ -16,12 +16,28 @@ enum AnalysisIO {
     static func open(_ capture: String) throws -> CaptureReader {
         do {
             let reader = try CaptureReader(opening: capture)
-            for problem in reader.problems {
-                FileHandle.standardError.write(Data("warning: \(problem)\n".utf8))
-            }
+            warn(reader.problems)
             return reader
         } catch {
             throw CLIError("cannot open capture \(capture): \(error)")
+        }
+    }
+
+    /// Replays the capture. Damage found while reading (a corrupt block is skipped, the rest stays
+    /// readable) is reported on stderr, so a result from a damaged capture never looks complete.
+    static func analyze(_ reader: CaptureReader, _ options: AnalysisOptions = AnalysisOptions()) throws -> CaptureAnalysis {
+        let known = reader.problems.count
+        defer { warn(reader.problems.dropFirst(known)) }
+        do {
+            return try CaptureAnalysis.run(reader, options: options)
+        } catch {
+            throw CLIError("reading \(reader.directory) failed: \(error)")
+        }
+    }
+
+    static func warn(_ problems: some Sequence<CaptureProblem>) {
+        for problem in problems {
+            FileHandle.standardError.write(Data("warning: \(problem)\n".utf8))
         }
     }
 
@@ -81,7 +97,7 @@ struct TimelineCommand: ParsableCommand {
             guard let parsed = Durations.parse(minDuration) else { throw CLIError("bad --min-duration \(minDuration)") }
             minimum = parsed
         }
-        let analysis = try CaptureAnalysis.run(reader, options: AnalysisOptions(keepSpans: true, query: query))
+        let analysis = try AnalysisIO.analyze(reader, AnalysisOptions(keepSpans: true, query: query))
         let spans = analysis.spans.filter { $0.total >= minimum }.prefix(limit)
         if window.json {
             try AnalysisIO.printJSON(TimelineReport(spans: spans.map { span in
@@ -152,7 +168,7 @@ struct LatencyCommand: ParsableCommand {
             grouping = parsed
         }
         let query = try AnalysisIO.query(reader, window)
-        let analysis = try CaptureAnalysis.run(reader, options: AnalysisOptions(grouping: grouping, query: query))
+        let analysis = try AnalysisIO.analyze(reader, AnalysisOptions(grouping: grouping, query: query))
         let filters = mfa
         let report = analysis.latencyReport(sortBy: sort, mfaFilter: filters.isEmpty ? nil : { text in
             filters.contains { text == $0 || text.hasPrefix($0 + ":") || text.hasPrefix($0 + "/") }
@@ -179,7 +195,7 @@ struct QueuesCommand: ParsableCommand {
     func run() throws {
         let reader = try AnalysisIO.open(capture)
         let query = try AnalysisIO.query(reader, window)
-        let analysis = try CaptureAnalysis.run(reader, options: AnalysisOptions(query: query, queueTarget: target))
+        let analysis = try AnalysisIO.analyze(reader, AnalysisOptions(query: query, queueTarget: target))
         let reports = analysis.queueReports(top: top)
         if window.json { try AnalysisIO.printJSON(QueuesReport(processes: reports)); return }
         let rows = reports.map { q in
@@ -204,7 +220,7 @@ struct HangCommand: ParsableCommand {
     func run() throws {
         let reader = try AnalysisIO.open(capture)
         let query = try AnalysisIO.query(reader, window)
-        let analysis = try CaptureAnalysis.run(reader, options: AnalysisOptions(query: query))
+        let analysis = try AnalysisIO.analyze(reader, AnalysisOptions(query: query))
         var report = analysis.hangReport()
         report.suspects = Array(report.suspects.prefix(top))
         if window.json { try AnalysisIO.printJSON(report); return }
@@ -246,8 +262,8 @@ struct DiffCommand: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
-        let b = try CaptureAnalysis.run(AnalysisIO.open(before))
-        let a = try CaptureAnalysis.run(AnalysisIO.open(after))
+        let b = try AnalysisIO.analyze(AnalysisIO.open(before))
+        let a = try AnalysisIO.analyze(AnalysisIO.open(after))
         let report = CaptureDiff.compare(before: b, after: a, percentile: percentile,
                                          regressionThresholdPct: failOnRegression)
         if json {
@@ -296,7 +312,14 @@ struct StateCommand: ParsableCommand {
         } catch {
             throw CLIError("\(error)")
         }
-        let report = try StateAtTime.state(reader, at: time)
+        let known = reader.problems.count
+        let report: StateReport
+        do {
+            report = try StateAtTime.state(reader, at: time)
+        } catch {
+            throw CLIError("reading \(capture) failed: \(error)")
+        }
+        AnalysisIO.warn(reader.problems.dropFirst(known))
         if json { try AnalysisIO.printJSON(report); return }
         var out = "state at \(report.atNs) (replayed \(report.eventsReplayed) events from \(report.replayedFromNs))\n"
         for p in report.processes {

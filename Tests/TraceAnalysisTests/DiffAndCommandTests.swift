@@ -109,4 +109,31 @@ struct DiffAndCommandTests {
         #expect(top?["reason"] as? String == "queue_growth")
         try? FileManager.default.removeItem(atPath: capture + "/analysis-checkpoints.json")
     }
+
+    @Test("a corrupt block in the middle: hang still answers from the rest and says what it skipped")
+    func corruptBlock() throws {
+        let cli = try beamtrace()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let directory = try Erlang.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let capture = directory.appendingPathComponent("damaged.btrace")
+        try FileManager.default.copyItem(at: root.appendingPathComponent("traces/mailbox-overload.btrace"), to: capture)
+        let reader = try CaptureReader(opening: capture.path)
+        let victim = try #require(reader.blocks.dropFirst(reader.blocks.count / 2).first)
+        let segment = try #require(try FileManager.default.contentsOfDirectory(atPath: capture.path)
+            .first { $0.hasSuffix(".btseg") })
+        let url = capture.appendingPathComponent(segment)
+        var bytes = try [UInt8](Data(contentsOf: url))
+        bytes[Int(victim.offset) + Int(victim.recordLength) / 2] ^= 0x5A
+        try Data(bytes).write(to: url)
+
+        let result = try Shell.runCapturing(cli, ["hang", capture.path])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("the mailbox of sink"))
+        #expect(result.stderr.contains("warning:"))
+        #expect(result.stderr.contains("\(victim.offset)"), "stderr: \(result.stderr)")
+        let events = try CaptureReader(opening: capture.path).events().count
+        #expect(events < reader.blocks.reduce(0) { $0 + Int($1.count) })
+    }
 }

@@ -177,15 +177,6 @@ enum Workload {
         return result
     }
 
-    /// `{T, L}.` integer pairs of a truth file.
-    static func pairs(_ truth: String) -> [(Int64, Int64)] {
-        truth.split(separator: "\n").compactMap { line in
-            let parts = line.trimmingCharacters(in: CharacterSet(charactersIn: "{}.")).split(separator: ",")
-            guard parts.count == 2, let a = Int64(parts[0]), let b = Int64(parts[1]) else { return nil }
-            return (a, b)
-        }
-    }
-
     /// `{T0, T1, L}.` integer triples of a truth file.
     static func triples(_ truth: String) -> [(Int64, Int64, Int64)] {
         truth.split(separator: "\n").compactMap { line in
