@@ -130,21 +130,21 @@ extension Term {
 
     /// A map from pairs in any order; duplicate keys keep the last value, as `maps:from_list/1` does.
     public static func map(unordered pairs: [MapPair]) -> Term {
-        var sorted = pairs.enumerated().sorted { a, b in
+        // A stable sort keeps equal keys in arrival order, so the last of them is the one to keep.
+        let sorted = pairs.enumerated().sorted { a, b in
             let order = Term.compare(a.element.key, b.element.key)
             return order != 0 ? order < 0 : a.offset < b.offset
         }.map(\.element)
-        var deduplicated: [MapPair] = []
-        deduplicated.reserveCapacity(sorted.count)
+        var result: [MapPair] = []
+        result.reserveCapacity(sorted.count)
         for pair in sorted {
-            if let last = deduplicated.last, Term.compare(last.key, pair.key) == 0 && last.key == pair.key {
-                deduplicated[deduplicated.count - 1] = pair
+            if let last = result.last, last.key == pair.key {
+                result[result.count - 1] = pair
             } else {
-                deduplicated.append(pair)
+                result.append(pair)
             }
         }
-        sorted = deduplicated
-        return .map(sorted)
+        return .map(result)
     }
 
     /// The elements of a proper list, also for `.string`; nil for anything else.

@@ -56,3 +56,14 @@ struct SpecialTagTests {
         #expect(throws: TermDecodingError.self) { try TermDecoder().decode(wrongSize) }
     }
 }
+
+@Test("a map from unordered pairs is in term order and keeps the last value of a repeated key, like maps:from_list/1")
+func mapFromUnorderedPairs() throws {
+    let map = Term.map(unordered: [MapPair(.atom("b"), .integer(1)), MapPair(.integer(7), .nil),
+                                   MapPair(.atom("a"), .integer(2)), MapPair(.atom("b"), .integer(3))])
+    #expect(map == .map([MapPair(.integer(7), .nil), MapPair(.atom("a"), .integer(2)), MapPair(.atom("b"), .integer(3))]))
+    #expect(map.erlangText() == "#{7 => [],a => 2,b => 3}")
+    // A MAP_EXT carrying the same key twice decodes the same way.
+    let bytes: [UInt8] = [131, 116, 0, 0, 0, 2, 119, 1, 97, 97, 1, 119, 1, 97, 97, 2]
+    #expect(try TermDecoder().decode(bytes) == .map([MapPair(.atom("a"), .integer(2))]))
+}
