@@ -177,24 +177,26 @@ public final class TraceSession: Sendable {
         var lastTick = clock.now
         var lastStall: (from: Int64, to: Int64)?
         let stallThreshold: Int64 = 1_000_000_000
+        func noteStall(at tickTime: Int64) {
+            if tickTime - lastTick > stallThreshold {
+                lastStall = (lastTick, tickTime)
+                logger.warning("the recorder stalled", metadata: ["seconds": "\(Double(tickTime - lastTick) / 1e9)"])
+                try? sink.marker(code: 4, payload: .tuple([
+                    .atom("gap"), .atom("recorder_stalled"),
+                    .map(unordered: [MapPair(.atom("from_ns"), .integer(lastTick)),
+                                     MapPair(.atom("to_ns"), .integer(tickTime))]),
+                ]), time: lastTick)
+                problems.append(String(format: "the recorder did not run for %.1f s: the nodes' batches waited "
+                                       + "(the agents count what they dropped meanwhile)",
+                                       Double(tickTime - lastTick) / 1e9))
+            }
+            lastTick = tickTime
+        }
         loop: for await signal in signals {
             switch signal {
             case .tick:
                 try? sink.flushIfDue()
-                let tickTime = clock.now
-                if tickTime - lastTick > stallThreshold {
-                    lastStall = (lastTick, tickTime)
-                    logger.warning("the recorder stalled", metadata: ["seconds": "\(Double(tickTime - lastTick) / 1e9)"])
-                    try? sink.marker(code: 4, payload: .tuple([
-                        .atom("gap"), .atom("recorder_stalled"),
-                        .map(unordered: [MapPair(.atom("from_ns"), .integer(lastTick)),
-                                         MapPair(.atom("to_ns"), .integer(tickTime))]),
-                    ]), time: lastTick)
-                    problems.append(String(format: "the recorder did not run for %.1f s: the nodes' batches waited "
-                                           + "(the agents count what they dropped meanwhile)",
-                                           Double(tickTime - lastTick) / 1e9))
-                }
-                lastTick = tickTime
+                noteStall(at: clock.now)
                 let now = ContinuousClock.now
                 if now - lastStatus.0 >= .milliseconds(500) {
                     let seconds = Double((now - lastStatus.0).components.attoseconds) / 1e18
@@ -241,8 +243,13 @@ public final class TraceSession: Sendable {
                 }
             case .nodeEnded(let i, let why):
                 logger.warning("node left the session", metadata: ["node": "\(nodes[i].name)", "why": "\(why)"])
-                let loss = Self.lossEstimate(detected: clock.now, lastTick: lastTick, lastStall: lastStall,
-                                             stallThreshold: stallThreshold, lastEvent: sink.nodeState(nodes[i].sinkIndex).lastTime,
+                let state = sink.nodeState(nodes[i].sinkIndex)   // lastTime is on the node's clock
+                let detected = clock.now
+                let stalledBefore = lastTick
+                noteStall(at: detected)
+                let loss = Self.lossEstimate(detected: detected, lastTick: stalledBefore, lastStall: lastStall,
+                                             stallThreshold: stallThreshold,
+                                             lastEvent: state.lastTime == 0 ? 0 : state.lastTime &+ state.offset,
                                              netTickSeconds: nodes[i].netTickSeconds)
                 try? sink.marker(code: 0, payload: .tuple([.atom("node_down"), .atom(nodes[i].name),
                                                            .binary(Array(why.utf8))]),
