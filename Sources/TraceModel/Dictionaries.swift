@@ -184,12 +184,17 @@ public struct TraceDictionaries: Sendable {
         return "\(ErlangAtom.quoted(module)):\(ErlangAtom.quoted(atom(mfa.function)))/\(mfa.arity)"
     }
 
-    /// `<N.Id.Serial>` (N = node id − 1, so the first node prints as 0), `#Port<N.Id>`, or a name.
+    /// True when events or pids come from more than one node (pids then print with their node).
+    public var isMultiNode: Bool { nodes.count > 2 }
+
+    /// `<0.Id.Serial>` in a capture of one node; `<name@host.Id.Serial>` when there are several (the
+    /// form payloads print and filters take), `#Port<…>` likewise, or a name.
     public func processText(_ id: ProcessID) -> String {
         guard let entry = process(id) else { return "undefined" }
+        func nodePart(_ node: NodeID) -> String { isMultiNode ? nodeName(node) : "0" }
         switch entry.identity {
-        case .pid(let node, let number, let serial, _): return "<\(max(Int(node) - 1, 0)).\(number).\(serial)>"
-        case .port(let node, let number, _): return "#Port<\(max(Int(node) - 1, 0)).\(number)>"
+        case .pid(let node, let number, let serial, _): return "<\(nodePart(node)).\(number).\(serial)>"
+        case .port(let node, let number, _): return "#Port<\(nodePart(node)).\(number)>"
         case .name(let atom): return ErlangAtom.quoted(self.atom(atom))
         case .remoteName(let atom, let node): return "{\(ErlangAtom.quoted(self.atom(atom))),\(ErlangAtom.quoted(nodeName(node)))}"
         }
