@@ -4,6 +4,7 @@
 import ArgumentParser
 import CaptureStore
 import TraceModel
+import TraceSession
 
 extension TimeStyle: ExpressibleByArgument {}
 
@@ -32,3 +33,5 @@ struct SyntaxOptions: ParsableArguments {
         elixir || (!erlang && dictionaries.prefersElixir)
     }
 }
+
+extension Transport: ExpressibleByArgument {}
