@@ -88,7 +88,8 @@ extension EventQuery {
                                    + "several nodes")
             }
             let nodePart = parts.dropLast(2).joined(separator: ".")
-            var onNode: NodeID?
+            // <0.N.S> is the capture's one node's process when it has one, else any node's.
+            var onNode: NodeID? = UInt32(nodePart) != nil && nodes == nil ? d.localNode : nil
             if UInt32(nodePart) == nil {
                 guard let id = d.nodeID(named: nodePart) else {
                     let names = (1..<max(d.nodes.count, 1)).map { d.nodeName(NodeID($0)) }
@@ -104,7 +105,7 @@ extension EventQuery {
                 result.insert(ProcessID(index))
             }
             let distinctNodes = Set(result.compactMap { d.process($0)?.identity.node })
-            if onNode == nil, distinctNodes.count > 1 {
+            if UInt32(nodePart) != nil, distinctNodes.count > 1 {
                 let forms = result.map { pid -> String in
                     guard let node = d.process(pid)?.identity.node else { return "" }
                     return "<\(d.nodeName(node)).\(number).\(serial)>"

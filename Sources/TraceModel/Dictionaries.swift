@@ -184,14 +184,24 @@ public struct TraceDictionaries: Sendable {
         return "\(ErlangAtom.quoted(module)):\(ErlangAtom.quoted(atom(mfa.function)))/\(mfa.arity)"
     }
 
-    /// True when events or pids come from more than one node (pids then print with their node).
-    public var isMultiNode: Bool { nodes.count > 2 }
+    /// The node whose pids print as `<0.N.S>`: the only node with events (a capture reader sets it
+    /// from its index), or the only node known. nil when events come from several nodes.
+    public var localNode: NodeID? {
+        get { _localNode ?? (nodes.count == 2 ? 1 : nil) }
+        set { _localNode = newValue }
+    }
+    private var _localNode: NodeID?
 
-    /// `<0.Id.Serial>` in a capture of one node; `<name@host.Id.Serial>` when there are several (the
-    /// form payloads print and filters take), `#Port<…>` likewise, or a name.
+    /// True when events come from more than one node (pids then all print with their node).
+    public var isMultiNode: Bool { localNode == nil && nodes.count > 2 }
+
+    /// `<0.Id.Serial>` for a pid of the capture's one node; `<name@host.Id.Serial>` for other nodes'
+    /// and for every pid of a capture of several nodes (the form payloads print and filters take);
+    /// `#Port<…>` likewise; or a name.
     public func processText(_ id: ProcessID) -> String {
         guard let entry = process(id) else { return "undefined" }
-        func nodePart(_ node: NodeID) -> String { isMultiNode ? nodeName(node) : "0" }
+        let local = localNode
+        func nodePart(_ node: NodeID) -> String { node == local ? "0" : nodeName(node) }
         switch entry.identity {
         case .pid(let node, let number, let serial, _): return "<\(nodePart(node)).\(number).\(serial)>"
         case .port(let node, let number, _): return "#Port<\(nodePart(node)).\(number)>"

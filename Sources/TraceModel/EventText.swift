@@ -18,7 +18,7 @@ public struct EventPrinter: Sendable {
         self.time = time
         self.elixir = elixir
         self.maxWidth = maxWidth
-        localNode = dictionaries.isMultiNode || dictionaries.nodes.count < 2 ? nil : Atom(dictionaries.nodeName(1))
+        localNode = dictionaries.localNode.map { Atom(dictionaries.nodeName($0)) }
     }
 
     public func term(_ term: Term) -> String {

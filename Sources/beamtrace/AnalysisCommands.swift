@@ -116,7 +116,7 @@ struct TimelineCommand: ParsableCommand {
             }))
             return
         }
-        let time = TimeText(style: window.times.time ?? .rel, start: analysis.startTime, timeBase: reader.meta.timeBase)
+        let time = window.times.text(for: reader, default: .rel)
         var out = ""
         var current: ProcessID = 0
         for span in spans.sorted(by: { ($0.pid, $0.start) < ($1.pid, $1.start) }) {
