@@ -268,6 +268,22 @@ final class CaptureSink: @unchecked Sendable {
         }
     }
 
+    /// The agent's `names()`: `[{Pid, Name, InitialCall}]` of a node's registered processes.
+    func noteNames(_ list: Term) {
+        locked {
+            for entry in list.listElements ?? [] {
+                guard case .tuple(let t) = entry, t.count == 3, let name = t[1].atomName,
+                      let pid = decoder.internProcess(t[0]) else { continue }
+                decoder.dictionaries.setRegisteredName(decoder.dictionaries.intern(atom: name), for: pid)
+                if case .tuple(let f) = t[2], f.count == 3, let m = f[0].atomName, let fn = f[1].atomName,
+                   let a = f[2].intValue {
+                    decoder.dictionaries.setInitialCall(decoder.dictionaries.intern(module: m, function: fn, arity: Int(a)),
+                                                        for: pid)
+                }
+            }
+        }
+    }
+
     private func noteProcessInfo(_ pid: ProcessID, info: Term) {
         if let name = mapValue(info, "registered_name")?.atomName {
             decoder.dictionaries.setRegisteredName(decoder.dictionaries.intern(atom: name), for: pid)

@@ -137,6 +137,13 @@ public final class TraceSession: Sendable {
             try? FileManager.default.removeItem(atPath: options.output)
             throw error
         }
+        // The names of registered processes (servers whose queues stay empty are never sampled).
+        for node in nodes {
+            if let names = try? await node.connection.rpc(module: AgentSource.moduleName, function: "names",
+                                                          arguments: [], timeout: .seconds(10)) {
+                sink.noteNames(names)
+            }
+        }
         try? sink.marker(code: 1, payload: .tuple([.atom("start"), .list(nodes.map { .atom($0.name) })]), time: clock.now)
         logger.info("recording", metadata: ["nodes": "\(nodes.map(\.name))", "output": "\(options.output)"])
 
@@ -239,6 +246,9 @@ public final class TraceSession: Sendable {
             }
             if let reason = stopReason, !stopAsked {
                 stopAsked = true
+                // The session stops now: ages in the analysis are measured to this marker, so it is
+                // stamped when the stop is decided, not after the agents have been unloaded.
+                try? sink.marker(code: 2, payload: .tuple([.atom("stop"), .binary(Array(reason.utf8))]), time: clock.now)
                 stopDeadline = ContinuousClock.now + .seconds(15)
                 for node in nodes where !node.isFinished {
                     node.state = "stopping"
@@ -273,7 +283,9 @@ public final class TraceSession: Sendable {
             await node.connection.close()
         }
         for task in tasks { await task.value }
-        try? sink.marker(code: 2, payload: .tuple([.atom("stop"), .binary(Array(finalReason.utf8))]), time: clock.now)
+        if !stopAsked {
+            try? sink.marker(code: 2, payload: .tuple([.atom("stop"), .binary(Array(finalReason.utf8))]), time: clock.now)
+        }
         problems += sink.problemList
         let summaryNodes = nodes.map { node -> RecordingSummary.Node in
             let state = sink.nodeState(node.sinkIndex)

@@ -23,7 +23,7 @@
 %%   {beamtrace_done, Tracer, Stats}                 the tracer's last batch has been sent
 %%   {beamtrace_stopped, Controller, Reason, Stats}  everything switched off; unloading follows
 -module(beamtrace_agent).
--export([start/2, compile_ms/3, loaded_info/0]).
+-export([start/2, compile_ms/3, loaded_info/0, names/0]).
 -export([controller_init/3, tracer_init/2]).
 
 %% No macros: the source is compiled on the node with erl_scan/erl_parse/compile:forms (no epp).
@@ -332,6 +332,21 @@ unload() ->
     spawn(code, purge, [beamtrace_agent]),
     exit(normal).
 
+%% Registered processes with their initial calls, so a capture names the servers it shows even
+%% when their queues stay empty: [{Pid, Name, InitialCall}].
+names() ->
+    lists:foldl(
+      fun(Name, Acc) ->
+              case whereis(Name) of
+                  P when is_pid(P) ->
+                      case erlang:process_info(P, initial_call) of
+                          {initial_call, Initial} -> [{P, Name, Initial} | Acc];
+                          undefined -> Acc
+                      end;
+                  _ -> Acc
+              end
+      end, [], erlang:registered()).
+
 %% ---------------------------------------------------------------------------------------------
 %% Sampler (runs in the controller)
 
@@ -358,7 +373,7 @@ sample(S = #c{config = C}) ->
     S#c{samples_prev = Now}.
 
 describe(P, L) ->
-    Keys = [current_function, memory, reductions, registered_name, initial_call],
+    Keys = [current_function, memory, reductions, registered_name, initial_call, status],
     case erlang:process_info(P, Keys) of
         undefined ->
             {P, 0, undefined, #{message_queue_len => 0}};
