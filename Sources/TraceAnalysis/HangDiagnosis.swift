@@ -159,7 +159,7 @@ extension CaptureAnalysis {
             if let first = direct.first, let call = waits[first] { evidence["request"] = .string(call.request) }
             if let silent = lastSeen(root) { evidence["silent_s"] = .number(Double(end - silent) / 1e9) }
             explained.insert(root)
-            let doing = activity(root, end: end).first.map { ": \($0)" } ?? ""
+            let doing = activity(root, end: end).first.map { "; it is \($0)" } ?? ""
             suspects.append(suspect(root, .notAnswering, score: 90 + min(9, Double(waiting.count)), evidence: evidence,
                                     summary: "\(who(root, withNode: true)) has not answered a call for \(Durations.text(end - oldest))"
                                         + doing))
@@ -190,13 +190,22 @@ extension CaptureAnalysis {
             let frozenFor = end - run.since
             let sampledToEnd = !estimated && end - series.points[series.points.count - 1].time <= max(threshold / 2, 300_000_000)
             let blockedInCall = (openAtEnd[pid]?.last).map { end - $0.start >= threshold } ?? false
+            // Blocked in the middle of handling a message: inside a gen_server/gen_statem callback
+            // (traced, or its current function), or in gen:do_call. A process idle in its own
+            // receive with a few messages it never reads is no hang; hundreds frozen are.
+            let isCallback = { (mfa: FunctionID) in Int(mfa) < self.queues.isHandler.count && self.queues.isHandler[Int(mfa)] }
+            let current = lastSample[pid]?.mfa ?? 0
+            let midHandling = (openAtEnd[pid] ?? []).contains { isCallback($0.mfa) && end - $0.start >= threshold }
+                || isCallback(current) || functionText(current).hasPrefix("gen:do_call/")
             if run.length > 0, frozenFor >= threshold, (sampledToEnd || (estimated && blockedInCall)),
-               !otp || run.length >= 100 {
+               (midHandling && !otp) || run.length >= 100 {
                 var evidence = queueEvidence
                 evidence["frozen_s"] = .number(Double(frozenFor) / 1e9)
                 evidence["frozen_len"] = .int(run.length)
                 evidence["owner"] = .array(activity(pid, end: end).map { .string($0) })
-                let owner = activity(pid, end: end).first.map { " while its owner is \($0)" } ?? ""
+                let doing = activity(pid, end: end)
+                let owner = (doing.first { $0.hasPrefix("blocked") || $0.hasPrefix("waiting") } ?? doing.first)
+                    .map { " while its owner is \($0)" } ?? ""
                 suspects.append(suspect(pid, .frozenQueue, score: 80 + min(4, log10(Double(run.length))), evidence: evidence,
                                         summary: "the mailbox of \(who(pid, withNode: true)) has held \(run.length) message"
                                             + (run.length == 1 ? "" : "s") + " without change for \(Durations.text(frozenFor))"
@@ -311,16 +320,16 @@ extension CaptureAnalysis {
             out.append("waiting for \(who(call.callee)) in a gen call (\(call.request)) for \(Durations.text(end - call.since))")
         }
         if let open = openAtEnd[pid]?.last {
-            out.append("in \(functionText(open.mfa)) for \(Durations.text(end - open.start))")
+            out.append("inside \(functionText(open.mfa)) for \(Durations.text(end - open.start))")
         }
         if let sample = lastSample[pid] {
             let state = sample.status.map { $0 == "waiting" ? "blocked in a receive" : $0 } ?? "sampled"
             out.append(state + (sample.mfa != 0 ? " in \(functionText(sample.mfa))" : "")
                        + (sample.time >= end ? " (last sample)" : " (sampled \(Durations.text(end - sample.time)) before the end)"))
         }
-        if exited.contains(pid) { out.append("exited") }
+        if exited.contains(pid) { out.append("gone: it exited") }
         if out.isEmpty {
-            out.append(lastSeen(pid).map { "nothing traced for the last \(Durations.text(end - $0))" }
+            out.append(lastSeen(pid).map { "silent: nothing traced of it for the last \(Durations.text(end - $0))" }
                        ?? "not traced in this capture")
         }
         return out

@@ -75,7 +75,7 @@ extension CaptureAnalysis {
             sentences.append(window + ", " + top.summary + ".")
         }
         let others = suspects.dropFirst().filter { $0.reason != top.reason || top.reason == .queueGrowth }
-            .prefix(3).map { "\($0.reason.rawValue) \($0.name ?? $0.pid)" }
+            .prefix(3).map { "\($0.reason.rawValue) \($0.pid)" + ($0.name.map { $0.contains(":") ? "" : " (\($0))" } ?? "") }
         if !others.isEmpty { sentences.append("Other suspects: \(others.joined(separator: "; ")).") }
         return sentences.joined(separator: " ")
     }

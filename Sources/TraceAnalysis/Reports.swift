@@ -97,9 +97,12 @@ extension CaptureAnalysis {
             let senders = (queues.estimate(pid)?.senders ?? [:]).sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
                 .prefix(5).map { SenderCount(pid: processText($0.key), name: nameText($0.key), messages: $0.value) }
             var activity: [String] = []
-            if let mfa = queues.lastSampleFunction[pid] { activity.append("running " + functionText(mfa) + " (current_function in the last samples)") }
+            if let mfa = queues.lastSampleFunction[pid] {
+                let state = lastSample[pid]?.status == "waiting" ? "blocked in a receive in " : "running "
+                activity.append(state + functionText(mfa) + " (current_function in the last samples)")
+            }
             for open in (openAtEnd[pid] ?? []).suffix(3) {
-                activity.append("in " + functionText(open.mfa) + " for " + Durations.text(captureEnd - open.start))
+                activity.append("inside " + functionText(open.mfa) + " for " + Durations.text(captureEnd - open.start))
             }
             if let busiest = busiestActivity(of: pid) { activity.append(busiest) }
             let toTarget: Double? = growing && fit.slopePerSecond > 0

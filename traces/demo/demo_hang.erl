@@ -17,7 +17,9 @@ start(Scenario, TruthFile, Options) ->
                   wait_traced(),
                   timer:sleep(200),
                   Truth = run(Scenario, Options),
-                  ok = file:write_file(TruthFile, [io_lib:format("~p.~n", [T]) || T <- Truth])
+                  ok = file:write_file(TruthFile, [io_lib:format("~p.~n", [T]) || T <- Truth]),
+                  %% Then idle in a receive, as processes do by design.
+                  receive stop -> ok end
           end),
     ok.
 
@@ -81,7 +83,8 @@ run(timeout, _) ->
     Kv = healthy_kv(),
     {ok, Slow} = gen_server:start({local, slowpoke}, ?MODULE, slowpoke, []),
     Caller = self(),
-    P = spawn(fun() -> Caller ! {timeouts, timeouts(4, 0)} end),
+    %% The caller stays alive after its timed-out calls, idle in a receive.
+    P = spawn(fun() -> Caller ! {timeouts, timeouts(4, 0)}, receive stop -> ok end end),
     N = receive {timeouts, Count} -> Count end,
     [{kv, pid(Kv)}, {slowpoke, pid(Slow)}, {caller, pid(P)}, {timeouts, N}];
 
@@ -89,7 +92,7 @@ run(timeout, _) ->
 run(callee_died, _) ->
     Kv = healthy_kv(),
     Caller = self(),
-    P = spawn(fun() -> Caller ! {downs, downs(4, 0)} end),
+    P = spawn(fun() -> Caller ! {downs, downs(4, 0)}, receive stop -> ok end end),
     N = receive {downs, Count} -> Count end,
     [{kv, pid(Kv)}, {caller, pid(P)}, {downs, N}];
 
