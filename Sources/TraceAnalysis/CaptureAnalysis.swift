@@ -144,6 +144,9 @@ public final class CaptureAnalysis: @unchecked Sendable {
         case .exit:
             waits.exited(event.pid)
             exited.insert(event.pid)
+        case .marker where event.value == 4:
+            // A gap (the recorder stalled, a node was lost): replies may be among what was lost.
+            waits.dropped(on: event.node)
         case .sample where event.pid != 0:
             lastSample[event.pid] = (event.time, Self.status(payload, flags: event.flags), event.mfa)
         case .monitor:

@@ -268,18 +268,13 @@ final class CaptureSink: @unchecked Sendable {
         }
     }
 
-    /// The agent's `names()`: `[{Pid, Name, InitialCall}]` of a node's registered processes.
-    func noteNames(_ list: Term) {
+    /// `[{Pid, RegisteredName | [], InitialCall | []}]` from the agent (`beamtrace_agent:names/1`).
+    func noteNames(_ entries: [Term]) {
         locked {
-            for entry in list.listElements ?? [] {
-                guard case .tuple(let t) = entry, t.count == 3, let name = t[1].atomName,
-                      let pid = decoder.internProcess(t[0]) else { continue }
-                decoder.dictionaries.setRegisteredName(decoder.dictionaries.intern(atom: name), for: pid)
-                if case .tuple(let f) = t[2], f.count == 3, let m = f[0].atomName, let fn = f[1].atomName,
-                   let a = f[2].intValue {
-                    decoder.dictionaries.setInitialCall(decoder.dictionaries.intern(module: m, function: fn, arity: Int(a)),
-                                                        for: pid)
-                }
+            for entry in entries {
+                guard case .tuple(let t) = entry, t.count == 3, let pid = decoder.internProcess(t[0]) else { continue }
+                noteProcessInfo(pid, info: .map(unordered: [MapPair(.atom("registered_name"), t[1]),
+                                                            MapPair(.atom("initial_call"), t[2])]))
             }
         }
     }
