@@ -268,6 +268,17 @@ final class CaptureSink: @unchecked Sendable {
         }
     }
 
+    /// `[{Pid, RegisteredName | [], InitialCall | []}]` from the agent (`beamtrace_agent:names/1`).
+    func noteNames(_ entries: [Term]) {
+        locked {
+            for entry in entries {
+                guard case .tuple(let t) = entry, t.count == 3, let pid = decoder.internProcess(t[0]) else { continue }
+                noteProcessInfo(pid, info: .map(unordered: [MapPair(.atom("registered_name"), t[1]),
+                                                            MapPair(.atom("initial_call"), t[2])]))
+            }
+        }
+    }
+
     private func noteProcessInfo(_ pid: ProcessID, info: Term) {
         if let name = mapValue(info, "registered_name")?.atomName {
             decoder.dictionaries.setRegisteredName(decoder.dictionaries.intern(atom: name), for: pid)

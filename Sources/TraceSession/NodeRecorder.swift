@@ -20,6 +20,12 @@ final class NodeRecorder: @unchecked Sendable {
     var tracer: Pid?
     var agentLoaded = false
     var cleanedUp = false
+    /// The `--procs` selectors as resolved on this node (see `resolveProcesses`).
+    var targets: [Term] = [.atom("all")]
+    /// The node's `net_kernel:get_net_ticktime()` in seconds (how long it waits before dropping us).
+    var netTickSeconds: Int64?
+    /// What is known of the events lost when the node left the session early.
+    var lossNote: String?
 
     private let lock = NSLock()
     private var _state = "starting"

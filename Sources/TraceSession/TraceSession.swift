@@ -83,7 +83,7 @@ public final class TraceSession: Sendable {
             }
         }
         if let firstError {
-            await abandon(nodes)
+            let leftovers = await abandon(nodes)
             let failures = prepared.compactMap { if case .failure(let e) = $0 { e as? SessionError } else { nil } }
             if failures.count == prepared.count, failures.allSatisfy({ $0.code == .noCompiler }) {
                 // No node can build the agent: OTP's ip trace port needs no compiler.
@@ -92,14 +92,13 @@ public final class TraceSession: Sendable {
                 logger.warning("\(note)")
                 return try await IPRecording(session: self).run(progress: progress, note: note)
             }
-            throw firstError
+            throw Self.noting(leftovers, on: firstError)
         }
         let compiled: [[Term]]
         do {
             compiled = try await compilePatterns(on: nodes)
         } catch {
-            await abandon(nodes)
-            throw error
+            throw Self.noting(await abandon(nodes), on: error)
         }
 
         // 2. The capture.
@@ -110,8 +109,8 @@ public final class TraceSession: Sendable {
                 nodes: nodes.map { .init(name: $0.name, otpRelease: $0.otpRelease, clockOffsetNs: $0.startOffset.offset) },
                 startReason: "beamtrace record") { meta in meta.session = sessionRecord(nodes: nodes, stopReason: nil) }
         } catch {
-            await abandon(nodes)
-            throw SessionError(.captureFailed, "cannot create the capture \(options.output): \(error)")
+            throw Self.noting(await abandon(nodes),
+                              on: SessionError(.captureFailed, "cannot create the capture \(options.output): \(error)"))
         }
         for node in nodes { node.sinkIndex = sink.addNode(name: node.name, offset: node.startOffset.offset) }
         live.sink = sink
@@ -132,11 +131,12 @@ public final class TraceSession: Sendable {
                     group.addTask { await Self.awaitStopped(node, timeout: .seconds(10)) }
                 }
             }
-            await abandon(nodes)
+            let leftovers = await abandon(nodes)
             try? sink.close(stopReason: "start failed: \(error)")
             try? FileManager.default.removeItem(atPath: options.output)
-            throw error
+            throw Self.noting(leftovers, on: error)
         }
+        for node in nodes { await reportNames(of: node, sink: sink) }
         try? sink.marker(code: 1, payload: .tuple([.atom("start"), .list(nodes.map { .atom($0.name) })]), time: clock.now)
         logger.info("recording", metadata: ["nodes": "\(nodes.map(\.name))", "output": "\(options.output)"])
 
@@ -172,10 +172,31 @@ public final class TraceSession: Sendable {
 
         var stopAsked = false
         var stopDeadline: ContinuousClock.Instant?
+        // The ticker fires every 200 ms; a longer silence means this process did not run (SIGSTOP, a
+        // suspended VM, swapping): a stall, during which the nodes' batches were not read.
+        var lastTick = clock.now
+        var lastStall: (from: Int64, to: Int64)?
+        let stallThreshold: Int64 = 1_000_000_000
+        func noteStall(at tickTime: Int64) {
+            if tickTime - lastTick > stallThreshold {
+                lastStall = (lastTick, tickTime)
+                logger.warning("the recorder stalled", metadata: ["seconds": "\(Double(tickTime - lastTick) / 1e9)"])
+                try? sink.marker(code: 4, payload: .tuple([
+                    .atom("gap"), .atom("recorder_stalled"),
+                    .map(unordered: [MapPair(.atom("from_ns"), .integer(lastTick)),
+                                     MapPair(.atom("to_ns"), .integer(tickTime))]),
+                ]), time: lastTick)
+                problems.append(String(format: "the recorder did not run for %.1f s: the nodes' batches waited "
+                                       + "(the agents count what they dropped meanwhile)",
+                                       Double(tickTime - lastTick) / 1e9))
+            }
+            lastTick = tickTime
+        }
         loop: for await signal in signals {
             switch signal {
             case .tick:
                 try? sink.flushIfDue()
+                noteStall(at: clock.now)
                 let now = ContinuousClock.now
                 if now - lastStatus.0 >= .milliseconds(500) {
                     let seconds = Double((now - lastStatus.0).components.attoseconds) / 1e18
@@ -222,9 +243,21 @@ public final class TraceSession: Sendable {
                 }
             case .nodeEnded(let i, let why):
                 logger.warning("node left the session", metadata: ["node": "\(nodes[i].name)", "why": "\(why)"])
+                let state = sink.nodeState(nodes[i].sinkIndex)   // lastTime is on the node's clock
+                let detected = clock.now
+                let stalledBefore = lastTick
+                noteStall(at: detected)
+                let loss = Self.lossEstimate(detected: detected, lastTick: stalledBefore, lastStall: lastStall,
+                                             stallThreshold: stallThreshold,
+                                             lastEvent: state.lastTime == 0 ? 0 : state.lastTime &+ state.offset,
+                                             netTickSeconds: nodes[i].netTickSeconds)
                 try? sink.marker(code: 0, payload: .tuple([.atom("node_down"), .atom(nodes[i].name),
                                                            .binary(Array(why.utf8))]),
-                                 time: clock.now, node: nodes[i].sinkIndex)
+                                 time: loss.at, node: nodes[i].sinkIndex)
+                try? sink.marker(code: 4, payload: .tuple([.atom("gap"), .atom("node_lost"), loss.term(node: nodes[i].name)]),
+                                 time: loss.from, node: nodes[i].sinkIndex)
+                problems.append("\(nodes[i].name): \(why); " + loss.text)
+                nodes[i].lossNote = loss.text
                 if stopReason == nil && nodes.allSatisfy({ $0.ended != nil }) {
                     stopReason = "every node left the session"
                 }
@@ -279,7 +312,8 @@ public final class TraceSession: Sendable {
             let state = sink.nodeState(node.sinkIndex)
             return .init(name: node.name, otpRelease: node.otpRelease, events: state.events, drops: state.drops,
                          dropsByReason: node.dropsByReason, clockOffsetStartNs: node.startOffset.offset,
-                         clockOffsetEndNs: node.endOffset?.offset, endReason: node.ended ?? "session stopped",
+                         clockOffsetEndNs: node.endOffset?.offset,
+                         endReason: node.ended.map { why in node.lossNote.map { "\(why); \($0)" } ?? why } ?? "session stopped",
                          cleanedUp: node.cleanedUp)
         }
         sink.updateMeta { meta in
@@ -311,35 +345,50 @@ public final class TraceSession: Sendable {
             let release = try await connection.rpc(module: "erlang", function: "system_info",
                                                    arguments: [.atom("otp_release")], timeout: .seconds(10))
             let otpRelease = release.listElements.map { String(decoding: $0.compactMap { $0.intValue.map(UInt8.init) }, as: UTF8.self) }
+            let targets = try await resolveProcesses(on: connection, node: name)
             let loader = AgentLoader(connection: connection, node: name)
             if try await loader.isLoaded() {
-                throw SessionError(.alreadyRecording, node: name,
-                                   "a beamtrace agent is already loaded (another session records this node); "
-                                   + "stop it first, or wait: an orphaned agent unloads itself within the net tick time")
+                let info = try? await connection.rpc(module: AgentSource.moduleName, function: "loaded_info",
+                                                     timeout: .seconds(10))
+                if info?.atomName == "none", await loader.unload() {
+                    // Loaded, but no session and no guard: nobody else would ever take it off.
+                    logger.warning("removed an idle beamtrace_agent left on the node", metadata: ["node": "\(name)"])
+                } else {
+                    throw SessionError(.alreadyRecording, node: name,
+                                       "another beamtrace session is recording this node (its agent is "
+                                       + "\(info?.erlangText() ?? "loaded")); stop that session first")
+                }
             }
             guard try await loader.hasCompiler() else {
                 throw SessionError(.noCompiler, node: name,
                                    "the node has no compiler application, so the agent cannot be built there; "
                                    + "record it with --transport ip instead")
             }
-            do {
-                try await loader.load()
-            } catch {
-                await loader.unload()
-                throw error
-            }
             let offset: SessionClock.Offset
             let mailbox: Mailbox
             do {
-                offset = try await clock.measure(connection)
+                try await loader.load()
                 mailbox = try connection.makeMailbox()
+                // From here on the agent unloads itself if we vanish, whatever state the start is in.
+                let guarded = try await connection.rpc(module: AgentSource.moduleName, function: "guard",
+                                                       arguments: [.pid(mailbox.pid)], timeout: .seconds(15))
+                guard case .tuple(let g) = guarded, g.first?.atomName == "ok" else {
+                    throw SessionError(.agentLoadFailed, node: name, "the agent's guard did not start: \(guarded.erlangText())")
+                }
+                offset = try await clock.measure(connection)
             } catch {
-                await loader.unload()
-                throw error
+                throw Self.noting(await confirmClean(node: name, connection: connection).map { ["\(name): \($0)"] } ?? [],
+                                  on: error)
             }
             let node = NodeRecorder(name: name, connection: connection, mailbox: mailbox, loader: loader,
                                     otpRelease: otpRelease ?? "?", startOffset: offset)
+            node.targets = targets
             node.agentLoaded = true
+            if let tick = try? await connection.rpc(module: "net_kernel", function: "get_net_ticktime",
+                                                    timeout: .seconds(10)) {
+                node.netTickSeconds = tick.intValue
+                if case .tuple(let t) = tick, t.count == 2 { node.netTickSeconds = t[1].intValue }
+            }
             return node
         } catch {
             await connection.close()
@@ -384,18 +433,7 @@ public final class TraceSession: Sendable {
             let (m, f, a) = pattern.mfaTerms
             patternTerms.append(.tuple([m, f, a, ms, .atom(pattern.scope.rawValue)]))
         }
-        var procs: [Term] = []
-        for selector in spec.processes {
-            switch selector {
-            case .all, .new, .existing: procs.append(.atom(selector.description))
-            case .name(let name): procs.append(.atom(name))
-            case .pid(let text):
-                let parts = text.dropFirst().dropLast().split(separator: ".").compactMap { UInt32($0) }
-                guard parts.count == 3 else { throw SessionError(.invalidSpec, "bad pid \(text)") }
-                procs.append(.pid(Pid(node: Atom(node.connection.peer.node.description), id: parts[1], serial: parts[2],
-                                      creation: node.connection.peer.creation)))
-            }
-        }
+        let procs = node.targets
         let limits = options.limits
         let sampleMs = options.sampleInterval.map { Int64($0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000) } ?? 0
         let batchMs = max(1, Int64(options.batchInterval.components.seconds * 1000
@@ -490,13 +528,41 @@ public final class TraceSession: Sendable {
         timer.cancel()
     }
 
-    /// Before recording: unload wherever the agent got loaded, close every connection.
-    private func abandon(_ nodes: [NodeRecorder]) async {
+    /// Before recording: unload wherever the agent got loaded (checked, over a new connection when
+    /// the node dropped ours), close every connection. Returns what could not be confirmed clean.
+    private func abandon(_ nodes: [NodeRecorder]) async -> [String] {
+        var leftovers: [String] = []
         for node in nodes {
-            if node.agentLoaded { await node.loader.unload() }
+            if node.agentLoaded, let left = await confirmClean(node: node.name, connection: node.connection) {
+                leftovers.append("\(node.name): \(left)")
+            }
             node.mailbox.close()
             await node.connection.close()
         }
+        return leftovers
+    }
+
+    /// The start error, saying whether the nodes were confirmed clean.
+    static func noting(_ leftovers: [String], on error: any Error) -> any Error {
+        var wrapped = error as? SessionError ?? SessionError(.startFailed, "\(error)")
+        if let distribution = error as? DistributionError {
+            wrapped = SessionError(.startFailed, node: distribution.node, distribution.message)
+        }
+        if leftovers.isEmpty {
+            wrapped.message += " (nothing was left on the node: agent unloaded, checked)"
+        } else {
+            wrapped.message += "; cleanup could not be confirmed: " + leftovers.joined(separator: "; ")
+                + " (check with code:is_loaded(beamtrace_agent) and erlang:trace_info(new, flags))"
+        }
+        return wrapped
+    }
+
+    /// Registered names and proc_lib initial calls of the traced processes, into the dictionaries.
+    private func reportNames(of node: NodeRecorder, sink: CaptureSink) async {
+        guard let reply = try? await node.connection.rpc(module: AgentSource.moduleName, function: "names",
+                                                         arguments: [.list(node.targets)], timeout: .seconds(30))
+        else { return }
+        sink.noteNames(reply.listElements ?? [])
     }
 
     /// The capture's session record (JSON): command line, spec, limits, nodes with clock offsets.

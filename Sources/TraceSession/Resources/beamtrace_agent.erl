@@ -23,8 +23,8 @@
 %%   {beamtrace_done, Tracer, Stats}                 the tracer's last batch has been sent
 %%   {beamtrace_stopped, Controller, Reason, Stats}  everything switched off; unloading follows
 -module(beamtrace_agent).
--export([start/2, compile_ms/3, loaded_info/0]).
--export([controller_init/3, tracer_init/2]).
+-export([start/2, compile_ms/3, loaded_info/0, guard/1, names/1]).
+-export([controller_init/3, tracer_init/2, guard_init/1]).
 
 %% No macros: the source is compiled on the node with erl_scan/erl_parse/compile:forms (no epp).
 %% Events between slow-path checks: 2000. Drops between mailbox checks: 1000. Rate window: 100 ms.
@@ -87,11 +87,71 @@ action_text(exception) -> "exception_trace()";
 action_text(caller) -> "message(caller())";
 action_text(process_dump) -> "message(process_dump())".
 
-%% Whether an agent runs on this node now (for tests and for refusing a second session).
+%% Whether an agent runs on this node now (for tests and for refusing a second session): running
+%% (a controller), guarded (loaded for a recorder that is still connected), or none (an orphan
+%% nobody will unload: the recorder may remove it).
 loaded_info() ->
+    case {whereis(beamtrace_agent), whereis(beamtrace_agent_guard)} of
+        {undefined, undefined} -> none;
+        {undefined, Guard} -> {guarded, Guard};
+        {Pid, _} -> {running, Pid}
+    end.
+
+%% Called right after loading: a process that unloads the module when the recorder vanishes before
+%% a controller runs (a start that failed halfway, a connection dropped by the node). Once a
+%% controller runs it cleans up and unloads on its own; unloading (by anyone) kills the guard.
+guard(Recorder) when is_pid(Recorder) ->
+    Self = self(),
+    Pid = spawn(beamtrace_agent, guard_init, [{Self, Recorder}]),
+    receive {Pid, Reply} -> Reply after 10000 -> exit(Pid, kill), {error, guard_timeout} end.
+
+guard_init({From, Recorder}) ->
+    group_leader(whereis(init), self()),
+    case catch register(beamtrace_agent_guard, self()) of
+        true ->
+            MRef = erlang:monitor(process, Recorder),
+            From ! {self(), {ok, self()}},
+            receive {'DOWN', MRef, process, _, _} -> guard_down(50) end;
+        _ ->
+            From ! {self(), {error, {already_guarded, whereis(beamtrace_agent_guard)}}}
+    end.
+
+%% Gives a controller (which watches the recorder too) up to 10 s to clean up and unload.
+guard_down(0) ->
+    unload();
+guard_down(N) ->
     case whereis(beamtrace_agent) of
-        undefined -> none;
-        Pid -> {running, Pid}
+        undefined -> unload();
+        _ -> receive after 200 -> guard_down(N - 1) end
+    end.
+
+%% Registered names and proc_lib initial calls of the given processes (all when the list is all):
+%% [{Pid, RegisteredName | [], InitialCall | []}] for those that have one or the other. Selectors
+%% as in the procs option (all, existing, new, pids, names).
+names(Selectors) ->
+    Pids = lists:usort(lists:flatmap(fun(all) -> erlang:processes();
+                                        (existing) -> erlang:processes();
+                                        (new) -> [];
+                                        (P) when is_pid(P) -> [P];
+                                        (N) when is_atom(N) -> [P || P <- [whereis(N)], is_pid(P)]
+                                     end, Selectors)),
+    lists:foldl(fun(P, Acc) ->
+                        case process_name(P) of
+                            {[], []} -> Acc;
+                            {Name, Initial} -> [{P, Name, Initial} | Acc]
+                        end
+                end, [], Pids).
+
+process_name(P) ->
+    case erlang:process_info(P, [registered_name, dictionary]) of
+        [{registered_name, Name}, {dictionary, Dict}] ->
+            Initial = case lists:keyfind('$initial_call', 1, Dict) of
+                          {_, {M, F, A}} when is_atom(M), is_atom(F), is_integer(A) -> {M, F, A};
+                          _ -> []
+                      end,
+            {Name, Initial};
+        _ ->
+            {[], []}
     end.
 
 defaults() ->
@@ -164,7 +224,7 @@ install(S0) ->
     #{patterns := Patterns, procs := Procs, flags := Flags0, timestamp := TS} = S0#c.config,
     {S1, Matched} = install_patterns(Patterns, S0, []),
     Flags = [{tracer, S1#c.tracer}, TS | Flags0],
-    Own = [self() | S1#c.own],
+    Own = [self() | S1#c.own] ++ [G || G <- [whereis(beamtrace_agent_guard)], is_pid(G)],
     case install_procs(Procs, Flags, Own) of
         ok ->
             S2 = install_monitor(S1),
@@ -363,7 +423,12 @@ describe(P, L) ->
         undefined ->
             {P, 0, undefined, #{message_queue_len => 0}};
         Info ->
-            M = maps:from_list(Info),
+            M0 = maps:from_list(Info),
+            %% proc_lib processes all start in proc_lib:init_p/5; their real one is $initial_call.
+            M = case maps:get(initial_call, M0, undefined) of
+                    {proc_lib, init_p, 5} -> M0#{initial_call => proc_lib:translate_initial_call(P)};
+                    _ -> M0
+                end,
             Current = maps:get(current_function, M, undefined),
             {P, L, Current, maps:remove(current_function, M#{message_queue_len => L})}
     end.

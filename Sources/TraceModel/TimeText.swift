@@ -1,0 +1,81 @@
+// The one time type for what people read: an instant of a capture printed as wall-clock time
+// (`14:52:20.159690`, with the date on the first line and whenever it changes), relative to the
+// capture's start (`+1.234567 s`) or as the raw nanoseconds the capture stores. Captures on a
+// monotonic clock (imported dbg files without `timestamp`) have no wall clock: they print relative.
+import Foundation
+
+/// How instants are printed (`--time abs|rel|ns`).
+public enum TimeStyle: String, Sendable, CaseIterable, Hashable {
+    /// Wall clock, local time zone, microseconds.
+    case abs
+    /// Seconds since the capture's start, `+1.234567 s`.
+    case rel
+    /// The raw nanoseconds on the capture's clock.
+    case ns
+}
+
+/// Prints instants of one capture. A value type: a stream printer keeps one and calls `text(_:)`,
+/// which puts the date in front whenever it differs from the previous line's.
+public struct TimeText: Sendable {
+    public let style: TimeStyle
+    /// The capture's first instant (relative times count from here).
+    public let start: Int64
+    /// True when the capture's clock is nanoseconds since 1970 (live recordings, `timestamp` imports).
+    public let isWallClock: Bool
+    private var lastDay: Int64 = .min
+
+    /// `style` nil picks the default: wall clock when the capture has one, else relative. Asking for
+    /// `abs` on a monotonic capture gives relative (there is no wall clock to show).
+    public init(style: TimeStyle?, start: Int64, timeBase: String) {
+        isWallClock = timeBase == "system"
+        let chosen = style ?? (isWallClock ? .abs : .rel)
+        self.style = chosen == .abs && !isWallClock ? .rel : chosen
+        self.start = start
+    }
+
+    /// The instant for a line of a stream (the date only when it changed).
+    public mutating func text(_ ns: Int64) -> String {
+        guard style == .abs else { return Self.format(ns, style: style, start: start) }
+        let parts = Self.wallClock(ns)
+        if parts.day != lastDay {
+            lastDay = parts.day
+            return parts.date + " " + parts.time
+        }
+        return parts.time
+    }
+
+    /// The instant on its own (always with the date in `abs`).
+    public func instant(_ ns: Int64) -> String { Self.format(ns, style: style, start: start) }
+
+    public static func format(_ ns: Int64, style: TimeStyle, start: Int64) -> String {
+        switch style {
+        case .ns: return String(ns)
+        case .rel: return relative(ns &- start)
+        case .abs:
+            let parts = wallClock(ns)
+            return parts.date + " " + parts.time
+        }
+    }
+
+    /// `+1.234567 s` / `-0.000120 s`: seconds with microseconds, exact (integer arithmetic).
+    public static func relative(_ delta: Int64) -> String {
+        let sign = delta < 0 ? "-" : "+"
+        let magnitude = delta.magnitude
+        let micros = (magnitude + 500) / 1000
+        let fraction = String(micros % 1_000_000)
+        return "\(sign)\(micros / 1_000_000).\(String(repeating: "0", count: 6 - fraction.count))\(fraction) s"
+    }
+
+    /// Local date (`2026-12-01`), time (`14:52:20.159690`) and a day number to notice changes.
+    static func wallClock(_ ns: Int64) -> (date: String, time: String, day: Int64) {
+        let seconds = ns >= 0 ? ns / 1_000_000_000 : (ns - 999_999_999) / 1_000_000_000
+        let micros = (ns - seconds * 1_000_000_000) / 1000
+        var t = time_t(seconds)
+        var parts = tm()
+        localtime_r(&t, &parts)
+        let date = String(format: "%04d-%02d-%02d", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday))
+        let time = String(format: "%02d:%02d:%02d.%06d", Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(micros))
+        let day = Int64(parts.tm_year) * 400 + Int64(parts.tm_yday)
+        return (date, time, day)
+    }
+}
