@@ -28,7 +28,7 @@ struct InfoCommand: ParsableCommand {
             reader = try CaptureReader(opening: capture)
             summary = try reader.summary()
         } catch {
-            throw CLIError("cannot read capture \(capture): \(error)")
+            throw CLIError("\(error)")
         }
         let d = reader.dictionaries
         let elixir = syntax.useElixir(d)
@@ -58,7 +58,8 @@ struct InfoCommand: ParsableCommand {
                 "segments": reader.segmentNumbers.count,
                 "time_base": reader.meta.timeBase,
                 "recovered_bytes_cut": reader.bytesCut,
-                "problems": reader.problems.map(\.description),
+                "problems": reader.problems.map { $0.fields as [String: Any] },
+                "sealed": reader.isSealed,
                 "sources": reader.meta.sources,
                 "start_reason": reader.meta.startReason.map { $0 as Any } ?? NSNull(),
                 "stop_reason": reader.meta.stopReason.map { $0 as Any } ?? NSNull(),
