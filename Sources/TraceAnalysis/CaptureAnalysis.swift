@@ -60,6 +60,8 @@ public final class CaptureAnalysis: @unchecked Sendable {
     /// Time and count of each process's outermost traced calls, by function: what it was busy with.
     public private(set) var busy: [ProcessID: [FunctionID: (time: Int64, calls: Int)]] = [:]
     @exclusivity(unchecked) private var lastBusy: (pid: ProcessID, mfa: FunctionID, time: Int64, calls: Int)?
+    /// Sees every event and every span open and close (the streaming seam, AnalysisStream).
+    var observer: (any AnalysisObserver)?
 
     public init(dictionaries: TraceDictionaries, options: AnalysisOptions = AnalysisOptions()) {
         self.dictionaries = dictionaries
@@ -71,7 +73,13 @@ public final class CaptureAnalysis: @unchecked Sendable {
 
     /// Replays the whole capture (or the options' query) and finishes.
     public static func run(_ reader: CaptureReader, options: AnalysisOptions = AnalysisOptions()) throws -> CaptureAnalysis {
+        try run(reader, options: options, observer: nil)
+    }
+
+    static func run(_ reader: CaptureReader, options: AnalysisOptions, observer: (any AnalysisObserver)?) throws -> CaptureAnalysis {
         let analysis = CaptureAnalysis(dictionaries: reader.dictionaries, options: options)
+        analysis.observer = observer
+        observer?.attach(analysis)
         try reader.forEach(matching: options.query) { event, payload in
             analysis.consume(event, payload: payload)
             return true
@@ -97,8 +105,14 @@ public final class CaptureAnalysis: @unchecked Sendable {
             }
             lastSeenTable[index] = event.time
         }
-        stacks.consume(event) { span in record(span) }
+        if let observer {
+            observer.willConsume(event, payload: payload)
+            stacks.consume(event, opened: { observer.spanOpened($0) }) { span in record(span) }
+        } else {
+            stacks.consume(event) { span in record(span) }
+        }
         queues.consume(event, payload: payload)
+        defer { observer?.consumed(event, payload: payload) }
         switch event.kind {
         case .drop:
             drops += event.value
@@ -128,11 +142,13 @@ public final class CaptureAnalysis: @unchecked Sendable {
     public func finish(at end: Int64) {
         guard events > 0 else { return }
         for pid in stacks.processesWithOpenCalls { openAtEnd[pid] = stacks.openCalls(of: pid) }
+        observer?.willConsume(nil, payload: UnsafeRawBufferPointer(start: nil, count: 0))
         stacks.finish(at: end) { span in record(span) }
         flushBusy()
     }
 
     private func record(_ span: Span) {
+        observer?.spanClosed(span)
         latency.record(span)
         if span.depth == 0 {
             // Runs of the same process and function accumulate locally: one dictionary write per run.

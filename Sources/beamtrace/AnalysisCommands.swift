@@ -35,6 +35,19 @@ enum AnalysisIO {
         }
     }
 
+    /// Replays the capture into a stream consumer (see `analyze` for damage).
+    static func stream(_ reader: CaptureReader, _ options: AnalysisOptions, into consumer: any AnalysisStreamConsumer,
+                       task: String = "replay") throws -> CaptureAnalysis {
+        let known = reader.problems.count
+        defer { warn(reader.problems.dropFirst(known)) }
+        do {
+            return try AnalysisStream.run(reader, analysis: options, into: consumer, progress: TerminalProgress.standardError,
+                                          task: task)
+        } catch {
+            throw CLIError("reading \(reader.directory) failed: \(error)")
+        }
+    }
+
     static func warn(_ problems: some Sequence<CaptureProblem>) {
         for problem in problems {
             FileHandle.standardError.write(Data("warning: \(problem)\n".utf8))
@@ -97,57 +110,15 @@ struct TimelineCommand: ParsableCommand {
             guard let parsed = Durations.parse(minDuration) else { throw CLIError("bad --min-duration \(minDuration)") }
             minimum = parsed
         }
-        let analysis = try AnalysisIO.analyze(reader, AnalysisOptions(keepSpans: true, query: query))
-        let spans = analysis.spans.filter { $0.total >= minimum }.prefix(limit)
+        let collector = TimelineCollector(minimumDuration: minimum, limit: limit)
+        let analysis = try AnalysisIO.stream(reader, AnalysisOptions(query: query), into: collector)
         if window.json {
-            try AnalysisIO.printJSON(TimelineReport(spans: spans.map { span in
-                TimelineSpan(pid: analysis.processText(span.pid), name: analysis.nameText(span.pid),
-                             mfa: analysis.functionText(span.mfa), startNs: span.start, endNs: span.end,
-                             totalUs: Double(span.total) / 1000, selfUs: Double(span.selfTime) / 1000,
-                             depth: span.depth, parent: span.parent, ending: span.ending.rawValue,
-                             startKnown: span.startKnown)
-            }))
+            try AnalysisIO.printJSON(collector.report())
             return
         }
-        let base = analysis.startTime
-        var out = ""
-        var current: ProcessID = 0
-        for span in spans.sorted(by: { ($0.pid, $0.start) < ($1.pid, $1.start) }) {
-            if span.pid != current {
-                current = span.pid
-                out += "\n" + analysis.processText(span.pid) + (analysis.nameText(span.pid).map { " (\($0))" } ?? "") + "\n"
-            }
-            let indent = String(repeating: "  ", count: span.depth + 1)
-            var line = indent + analysis.functionText(span.mfa) + "  " + Durations.text(span.total)
-            if span.selfTime != span.total { line += " (self " + Durations.text(span.selfTime) + ")" }
-            line += "  at +" + Durations.text(span.start - base)
-            if !span.startKnown { line += "  [started before the capture]" }
-            if span.ending != .returned { line += "  [\(span.ending.rawValue)]" }
-            out += line + "\n"
-        }
-        print(out.isEmpty ? "no traced calls" : out.trimmingCharacters(in: .newlines))
+        print(collector.text(base: analysis.startTime, windowed: window.from != nil))
     }
 }
-
-struct TimelineSpan: Codable {
-    var pid: String
-    var name: String?
-    var mfa: String
-    var startNs: Int64
-    var endNs: Int64
-    var totalUs: Double
-    var selfUs: Double
-    var depth: Int
-    var parent: Int
-    var ending: String
-    var startKnown: Bool
-    enum CodingKeys: String, CodingKey {
-        case pid, name, mfa, depth, parent, ending
-        case startNs = "start_ns", endNs = "end_ns", totalUs = "total_us", selfUs = "self_us", startKnown = "start_known"
-    }
-}
-
-struct TimelineReport: Codable { var spans: [TimelineSpan] }
 
 struct LatencyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "latency",
