@@ -79,6 +79,14 @@ public struct StreamContext: Sendable {
     /// Events the matching blocks hold (an upper bound on what the stream reads).
     public var eventsToRead: Int64
 
+    public init(dictionaries: TraceDictionaries, meta: CaptureMeta, startTime: Int64, endTime: Int64, eventsToRead: Int64) {
+        self.dictionaries = dictionaries
+        self.meta = meta
+        self.startTime = startTime
+        self.endTime = endTime
+        self.eventsToRead = eventsToRead
+    }
+
     /// A process's registered name, else its initial call, else nil.
     public func name(of pid: ProcessID) -> String? {
         guard let entry = dictionaries.process(pid) else { return nil }
