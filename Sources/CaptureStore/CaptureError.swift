@@ -14,6 +14,7 @@ public struct CaptureError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Something wrong found while opening or reading a capture; the capture stays readable around it.
+/// Every command prints these as warnings and `info --json` lists them.
 public struct CaptureProblem: Sendable, Hashable, CustomStringConvertible {
     public enum Kind: String, Sendable, Hashable, Codable {
         /// The last record of a segment was cut short (a crash while writing); its bytes are ignored.
@@ -24,22 +25,67 @@ public struct CaptureProblem: Sendable, Hashable, CustomStringConvertible {
         case garbage
         /// The index sidecar disagreed with the segment and was ignored for it.
         case staleIndex = "stale_index"
+        /// A segment file that belongs to another capture (its capture id differs); not read.
+        case foreignSegment = "foreign_segment"
+        /// Segments that should be there are not (a gap in the numbers, or the capture goes on after the last one).
+        case missingSegment = "missing_segment"
+        /// A segment file whose header names another place in the capture, or repeats one.
+        case misplacedSegment = "misplaced_segment"
+        /// Blocks absent between the ones read (their sequence numbers are not contiguous).
+        case missingBlocks = "missing_blocks"
+        /// The capture was never closed (or was cut at a record boundary): events after its end may be missing.
+        case unsealed
+        /// A meta record that does not decode; an earlier one (or defaults) is used.
+        case badMeta = "bad_meta"
+        /// A dictionary record that does not decode entirely; the entries before the damage are kept.
+        case badDictionary = "bad_dictionary"
+        /// A segment that cannot be read at all (no header, unknown version).
+        case unreadableSegment = "unreadable_segment"
     }
     public var kind: Kind
     public var segment: Int
     public var offset: Int64
     public var bytes: Int64
     public var detail: String
+    /// Events known to be lost (nil: unknown or none).
+    public var eventsLost: Int64?
+
+    public init(kind: Kind, segment: Int, offset: Int64, bytes: Int64, detail: String, eventsLost: Int64? = nil) {
+        self.kind = kind
+        self.segment = segment
+        self.offset = offset
+        self.bytes = bytes
+        self.detail = detail
+        self.eventsLost = eventsLost
+    }
+
+    /// The problem as JSON-ready fields (`info --json`).
+    public var fields: [String: Sendable] {
+        var object: [String: Sendable] = ["kind": kind.rawValue, "segment": segment, "offset": offset, "bytes": bytes,
+                                          "detail": detail, "message": description]
+        if let eventsLost { object["events_lost"] = eventsLost }
+        return object
+    }
+
+    private var lost: String {
+        guard let eventsLost else { return "" }
+        return "; \(eventsLost) event(s) lost"
+    }
+
     public var description: String {
         switch kind {
         case .tornTail:
-            return "segment \(segment): cut a torn tail of \(bytes) bytes at offset \(offset) (\(detail)); everything before it is kept"
+            return "segment \(segment): cut a torn tail of \(bytes) bytes at offset \(offset) (\(detail)); everything before it is kept" + lost
         case .corruptRecord:
-            return "segment \(segment): skipped a corrupt record of \(bytes) bytes at offset \(offset) (\(detail)); the rest is readable"
+            return "segment \(segment): skipped a corrupt record of \(bytes) bytes at offset \(offset) (\(detail)); the rest is readable" + lost
         case .garbage:
-            return "segment \(segment): skipped \(bytes) bytes of garbage at offset \(offset) (\(detail))"
+            return "segment \(segment): skipped \(bytes) bytes of garbage at offset \(offset) (\(detail))" + lost
         case .staleIndex:
-            return "segment \(segment): index ignored (\(detail)); rebuilt in memory from the segment"
+            return "segment \(segment): index ignored (\(detail)); rebuilt in memory from the segment (run `beamtrace index --rebuild`)"
+        case .foreignSegment, .missingSegment, .misplacedSegment, .missingBlocks, .unsealed, .badMeta, .badDictionary,
+             .unreadableSegment:
+            let at = offset > 0 ? " at offset \(offset)" : ""
+            return "segment \(segment)\(at): \(detail)" + lost
         }
     }
 }

@@ -27,6 +27,9 @@ public struct CaptureMeta: Codable, Sendable, Hashable {
     public var stopReason: String?
     public var payloadLimit: Int = 256
     public var redacted: Bool = false
+    /// Flight-recorder mode: the writer deleted the oldest segments beyond this many bytes, so a
+    /// capture that starts after segment 1 is expected (format version 2; absent before).
+    public var retainBytes: Int?
 
     public init() {}
 

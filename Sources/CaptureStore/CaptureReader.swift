@@ -8,17 +8,30 @@ import TraceModel
 
 public final class CaptureReader: @unchecked Sendable {
     public let directory: String
-    public private(set) var dictionaries = TraceDictionaries()
-    public private(set) var meta = CaptureMeta()
-    /// What recovery found: torn tails cut, corrupt records skipped, stale index files ignored.
-    public private(set) var problems: [CaptureProblem] = []
+    /// Whether the index sidecars were used (after checking) or every record was read.
+    let trustedIndex: Bool
+    public internal(set) var dictionaries = TraceDictionaries()
+    public internal(set) var meta = CaptureMeta()
+    /// Everything found wrong: torn tails cut, corrupt records skipped, stale index files ignored,
+    /// missing, foreign or misplaced segments, undecodable meta and dictionary records, blocks that
+    /// fail while being read. Empty for a sound capture.
+    public internal(set) var problems: [CaptureProblem] = []
     /// Every readable block, in file order.
-    public private(set) var blocks: [IndexEntry] = []
-    /// All records (meta, dictionary, block) per segment, as the index should list them.
-    private(set) var records: [Int: [IndexEntry]] = [:]
-    public private(set) var bytesOnDisk: Int64 = 0
-    public private(set) var segmentNumbers: [Int] = []
-    private var descriptors: [Int: FileDescriptor] = [:]
+    public internal(set) var blocks: [IndexEntry] = []
+    /// All verified records (meta, dictionary, block, seal) per segment file, as the index should list them.
+    var records: [Int: [IndexEntry]] = [:]
+    public internal(set) var bytesOnDisk: Int64 = 0
+    /// The segment files present (by the number in their names).
+    public internal(set) var segmentNumbers: [Int] = []
+    /// The capture id the segments share (the majority's, when some disagree).
+    public internal(set) var captureID: [UInt8] = []
+    /// Oldest segments deleted by flight-recorder mode (expected; not a problem).
+    public internal(set) var segmentsPruned = 0
+    /// True when the capture was closed by its writer (version 2: the last segment is sealed as final).
+    public internal(set) var isSealed = false
+    /// Segment files actually read (foreign and unreadable ones are left out), keyed by file number.
+    var descriptors: [Int: FileDescriptor] = [:]
+
     private let statisticsLock = NSLock()
     private var decompressed = 0
 
@@ -32,8 +45,12 @@ public final class CaptureReader: @unchecked Sendable {
     /// Bytes cut from torn tails.
     public var bytesCut: Int64 { problems.filter { $0.kind == .tornTail }.reduce(0) { $0 + $1.bytes } }
 
-    public init(opening directory: String) throws {
+    /// Opens a capture. Every structure outside a block is checked before it is believed (see
+    /// CaptureVerification.swift); what is wrong goes into `problems`. With `trustIndex` false the
+    /// index sidecars are not used at all: every record is read and CRC-checked (`index --rebuild`).
+    public init(opening directory: String, trustIndex: Bool = true) throws {
         self.directory = directory
+        self.trustedIndex = trustIndex
         let names: [String]
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: directory)
@@ -44,139 +61,11 @@ public final class CaptureReader: @unchecked Sendable {
         guard !segmentNumbers.isEmpty else {
             throw CaptureError(.notACapture, "\(directory) holds no capture segments (segment-*.btseg)")
         }
-        for number in segmentNumbers { try openSegment(number) }
+        try open(trustIndex: trustIndex)
     }
 
     deinit {
         for fd in descriptors.values { try? fd.close() }
-    }
-
-    private func openSegment(_ number: Int) throws {
-        let path = directory + "/" + Format.segmentName(number)
-        let fd = try SegmentIO.openForReading(path)
-        descriptors[number] = fd
-        let size = SegmentIO.size(fd)
-        bytesOnDisk += size
-        var header: [UInt8] = []
-        let n = (try? SegmentIO.read(fd, at: 0, count: Format.segmentHeaderSize, into: &header)) ?? 0
-        guard n == Format.segmentHeaderSize, Array(header[0..<8]) == Format.segmentMagic else {
-            problems.append(CaptureProblem(kind: .tornTail, segment: number, offset: 0, bytes: size,
-                                           detail: "no complete segment header"))
-            return
-        }
-        let version = header.withUnsafeBytes { raw -> UInt32 in var c = ByteCursor(raw, offset: 8); return c.u32() ?? 0 }
-        guard version == Format.version else {
-            throw CaptureError(.unsupportedVersion, "\(path) is format version \(version); this beamtrace reads version \(Format.version)")
-        }
-        // Trust the index for the prefix it describes consistently; scan the rest.
-        var indexed = loadIndex(number, fileSize: size)
-        var entries: [IndexEntry] = []
-        var position = Int64(Format.segmentHeaderSize)
-        var buffer: [UInt8] = []
-        while !indexed.isEmpty {
-            let entry = indexed.removeFirst()
-            guard entry.kind != .block else {
-                entries.append(entry)
-                position = Int64(entry.offset) + Int64(entry.recordLength)
-                continue
-            }
-            // Meta and dictionary records are read (and checked) now.
-            let count = Int(entry.recordLength)
-            guard (try? SegmentIO.read(fd, at: Int64(entry.offset), count: count, into: &buffer)) == count else { break }
-            let checked = buffer.withUnsafeBytes { SegmentScanner.check(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
-            guard case .success(let (type, range)) = checked else {
-                problems.append(CaptureProblem(kind: .staleIndex, segment: number, offset: Int64(entry.offset), bytes: 0,
-                                               detail: "the record it lists there does not check"))
-                break
-            }
-            apply(type: type, body: Array(buffer[range]), segment: number, offset: Int64(entry.offset))
-            entries.append(entry)
-            position = Int64(entry.offset) + Int64(entry.recordLength)
-        }
-        SegmentScanner.scan(fd: fd, segment: number, from: position, fileSize: size, problems: &problems) { record in
-            var entry = IndexEntry(kind: IndexEntry.RecordKind(rawValue: record.type.rawValue) ?? .meta,
-                                   segment: UInt32(number), offset: UInt64(record.offset), recordLength: UInt32(record.length))
-            if record.type == .block {
-                var batch = EventBatch()
-                var decoder = BlockDecoder()
-                let dictionaries = self.dictionaries
-                let failure = record.body.withUnsafeBytes { decoder.decode($0, dictionaries: dictionaries, into: &batch) }
-                if let failure {
-                    problems.append(CaptureProblem(kind: .corruptRecord, segment: number, offset: record.offset,
-                                                   bytes: Int64(record.length), detail: failure))
-                    return
-                }
-                var encoder = BlockEncoder()
-                var scratch = ByteWriter()
-                let sequence = BlockDecoder.header(record.body.withUnsafeBytes { $0 })?.sequence ?? 0
-                encoder.encode(batch, dictionaries: dictionaries, sequence: sequence, droppedBefore: 0, into: &scratch, entry: &entry)
-            } else {
-                apply(type: record.type, body: record.body, segment: number, offset: record.offset)
-            }
-            entries.append(entry)
-        }
-        records[number] = entries
-        blocks.append(contentsOf: entries.filter { $0.kind == .block })
-    }
-
-    private func apply(type: Format.RecordType, body: [UInt8], segment: Int, offset: Int64) {
-        switch type {
-        case .meta:
-            if let decoded = try? JSONDecoder().decode(CaptureMeta.self, from: Data(body)) { meta = decoded }
-        case .dictionary:
-            if let failure = body.withUnsafeBytes({ DictionaryRecord.apply($0, to: &dictionaries) }) {
-                problems.append(CaptureProblem(kind: .corruptRecord, segment: segment, offset: offset,
-                                               bytes: Int64(body.count), detail: "dictionary: \(failure)"))
-            }
-        case .block:
-            break
-        }
-    }
-
-    /// The index entries of a segment's sidecar that chain from the header without gaps.
-    private func loadIndex(_ number: Int, fileSize: Int64) -> [IndexEntry] {
-        let path = directory + "/" + Format.indexName(number)
-        guard let data = FileManager.default.contents(atPath: path), data.count >= Format.indexHeaderSize else { return [] }
-        let bytes = [UInt8](data)
-        guard Array(bytes[0..<8]) == Format.indexMagic else {
-            problems.append(CaptureProblem(kind: .staleIndex, segment: number, offset: 0, bytes: 0, detail: "bad index header"))
-            return []
-        }
-        var result: [IndexEntry] = []
-        var expected = UInt64(Format.segmentHeaderSize)
-        bytes.withUnsafeBytes { raw in
-            var c = ByteCursor(raw, offset: Format.indexHeaderSize)
-            while c.remaining >= Format.indexEntrySize, let entry = IndexEntry.decode(&c) {
-                guard entry.segment == UInt32(number), entry.offset == expected,
-                      Int64(entry.offset) + Int64(entry.recordLength) <= fileSize else { break }
-                result.append(entry)
-                expected = entry.offset + UInt64(entry.recordLength)
-            }
-        }
-        return result
-    }
-
-    /// Rewrites every segment's index sidecar from what was found in the segments (atomically, by rename).
-    public func rebuildIndex() throws -> Int {
-        var written = 0
-        for (number, entries) in records {
-            var w = ByteWriter()
-            w.bytes.append(contentsOf: Format.indexMagic)
-            w.u32(Format.version)
-            w.u32(UInt32(Format.indexEntrySize))
-            w.bytes.append(contentsOf: meta.captureIDBytes)
-            for e in entries { w.bytes.append(contentsOf: e.encoded()) }
-            let path = directory + "/" + Format.indexName(number)
-            let temporary = path + ".tmp"
-            unlink(temporary)
-            let fd = try SegmentIO.create(temporary)
-            try w.bytes.withUnsafeBytes { try SegmentIO.writeAll(fd, $0, path: temporary) }
-            SegmentIO.sync(fd)
-            try? fd.close()
-            guard rename(temporary, path) == 0 else { throw CaptureError(.io, "cannot replace \(path)") }
-            written += entries.count
-        }
-        return written
     }
 
     // MARK: reading events
@@ -208,7 +97,8 @@ public final class CaptureReader: @unchecked Sendable {
         if let problem {
             slot.batch.removeAll()
             slot.failure = CaptureProblem(kind: .corruptRecord, segment: Int(entry.segment), offset: Int64(entry.offset),
-                                          bytes: Int64(count), detail: "block \(entry.sequence): \(problem)")
+                                          bytes: Int64(count), detail: "block \(entry.sequence): \(problem)",
+                                          eventsLost: Int64(entry.count))
         }
     }
 
@@ -337,5 +227,48 @@ public final class CaptureReader: @unchecked Sendable {
             return result.count < limit
         }
         return result
+    }
+}
+
+extension CaptureReader {
+    /// Rewrites every segment's index sidecar from a full, CRC-checked read of the segments (never
+    /// from the old index), each atomically by rename; returns the entries written. On failure
+    /// (a full disk) no temporary file is left behind and the old index stays.
+    public func rebuildIndex() throws -> Int {
+        let verified = trustedIndex ? try CaptureReader(opening: directory, trustIndex: false) : self
+        var written = 0
+        for (number, entries) in verified.records.sorted(by: { $0.key < $1.key }) {
+            var w = ByteWriter()
+            w.bytes.append(contentsOf: Format.indexMagic)
+            w.u32(Format.indexVersion)
+            w.u32(UInt32(Format.indexEntrySize))
+            w.bytes.append(contentsOf: verified.captureID)
+            for e in entries { w.bytes.append(contentsOf: e.encoded()) }
+            let path = directory + "/" + Format.indexName(number)
+            let temporary = path + ".tmp"
+            unlink(temporary)
+            do {
+                let fd = try SegmentIO.create(temporary)
+                do {
+                    try w.bytes.withUnsafeBytes { try SegmentIO.writeAll(fd, $0, path: temporary) }
+                    try SegmentIO.sync(fd, path: temporary)
+                    try fd.close()
+                } catch {
+                    try? fd.close()
+                    throw error
+                }
+                guard rename(temporary, path) == 0 else {
+                    let code = errno
+                    throw CaptureError(.io, "cannot replace \(path): \(String(cString: strerror(code)))")
+                }
+            } catch {
+                unlink(temporary)
+                throw CaptureError(.io, "rebuilding the index of segment \(number) failed: \(error); the old index "
+                                   + "is left as it was (\(written) entries of earlier segments were rewritten)")
+            }
+            written += entries.count
+        }
+        SegmentIO.syncDirectory(directory)
+        return written
     }
 }

@@ -51,6 +51,9 @@ public final class CaptureWriter: @unchecked Sendable {
         try SegmentIO.createDirectory(directory)
         self.directory = directory
         self.options = options
+        var meta = meta
+        meta.formatVersion = Format.version
+        meta.retainBytes = options.retainBytes
         self.meta = meta
         state = WriterState(directory: directory, meta: meta, options: options)
         open.reserveCapacity(options.blockEvents, payloadBytes: options.blockBytes)
@@ -179,6 +182,12 @@ final class WriterState: @unchecked Sendable {
     private var dirty = false
     private var droppedSoFar: UInt64 = 0
     private var liveSegments: [(number: Int, bytes: Int64)] = []
+    /// The last block sequence written, and what the open segment holds so far (for its seal).
+    private var lastSequence: UInt64 = 0
+    private var segmentFirstSequence: UInt64 = 1
+    private var segmentBlocks = 0
+    private var segmentEvents = 0
+    private var segmentRecords = 0
 
     init(directory: String, meta: CaptureMeta, options: CaptureWriter.Options) {
         self.directory = directory
@@ -216,8 +225,11 @@ final class WriterState: @unchecked Sendable {
             droppedSoFar &+= UInt64(entry.drops)
             statistics.events += batch.count
             statistics.blocks += 1
+            lastSequence = sequence
+            segmentBlocks += 1
+            segmentEvents += batch.count
             try syncIfDue()
-            if segmentSize >= Int64(options.segmentBytes) { try closeSegment() }
+            if segmentSize >= Int64(options.segmentBytes) { try closeSegment(final: false) }
         } catch {
             fail(error)
         }
@@ -260,6 +272,11 @@ final class WriterState: @unchecked Sendable {
         e.segment = UInt32(segmentNumber)
         e.offset = UInt64(offset)
         e.recordLength = UInt32(record.bytes.count)
+        e.recordCRC = record.bytes.withUnsafeBytes { raw in
+            var c = ByteCursor(raw, offset: raw.count - Format.recordTrailerSize)
+            return c.u32() ?? 0
+        }
+        segmentRecords += 1
         let encoded = e.encoded()
         try encoded.withUnsafeBytes {
             try SegmentIO.writeAll(index, $0, path: directory + "/" + Format.indexName(segmentNumber))
@@ -285,13 +302,21 @@ final class WriterState: @unchecked Sendable {
         header.u32(Format.version)
         header.u32(UInt32(segmentNumber))
         header.bytes.append(contentsOf: meta.captureIDBytes)
+        segmentFirstSequence = lastSequence + 1
+        segmentBlocks = 0
+        segmentEvents = 0
+        segmentRecords = 0
+        header.u64(segmentFirstSequence)
+        header.u64(UInt64(statistics.events))
         try header.bytes.withUnsafeBytes { try SegmentIO.writeAll(fd, $0, path: path) }
         var indexHeader = ByteWriter(capacity: Format.indexHeaderSize)
         indexHeader.bytes.append(contentsOf: Format.indexMagic)
-        indexHeader.u32(Format.version)
+        indexHeader.u32(Format.indexVersion)
         indexHeader.u32(UInt32(Format.indexEntrySize))
         indexHeader.bytes.append(contentsOf: meta.captureIDBytes)
-        try indexHeader.bytes.withUnsafeBytes { try SegmentIO.writeAll(indexFD, $0, path: path) }
+        try indexHeader.bytes.withUnsafeBytes {
+            try SegmentIO.writeAll(indexFD, $0, path: directory + "/" + Format.indexName(segmentNumber))
+        }
         segmentSize = Int64(Format.segmentHeaderSize)
         statistics.segments += 1
         liveSegments.append((segmentNumber, segmentSize))
@@ -310,7 +335,20 @@ final class WriterState: @unchecked Sendable {
         try writeRecord(.meta, body: Array(json))
     }
 
-    private func closeSegment() throws {
+    /// Seals the open segment (its last record says what it holds, and whether the capture ends
+    /// here), syncs and closes it.
+    private func closeSegment(final: Bool) throws {
+        guard segment != nil else { return }
+        var body = ByteWriter(capacity: Format.sealBodySize)
+        body.u32(UInt32(segmentNumber))
+        body.u8(final ? 1 : 0); body.u8(0); body.u16(0)
+        body.u32(UInt32(segmentBlocks))
+        body.u32(UInt32(segmentRecords))
+        body.u64(UInt64(segmentEvents))
+        body.u64(segmentFirstSequence)
+        body.u64(lastSequence)
+        try writeRecord(.seal, body: body.bytes)
+        dirty = true
         try sync()
         try? segment?.close()
         try? index?.close()
@@ -337,8 +375,8 @@ final class WriterState: @unchecked Sendable {
 
     func sync() throws {
         guard dirty else { return }
-        if let segment { SegmentIO.sync(segment) }
-        if let index { SegmentIO.sync(index) }
+        if let segment { try SegmentIO.sync(segment, path: directory + "/" + Format.segmentName(segmentNumber)) }
+        if let index { try SegmentIO.sync(index, path: directory + "/" + Format.indexName(segmentNumber)) }
         lastSync = .now
         dirty = false
     }
@@ -352,7 +390,8 @@ final class WriterState: @unchecked Sendable {
                 try writeRecord(.dictionary, body: delta)
             }
             try writeMeta()
-            try closeSegment()
+            try closeSegment(final: true)
+            SegmentIO.syncDirectory(directory)
         } catch {
             fail(error)
         }

@@ -2,10 +2,15 @@
 // the prose version of this file; keep the two in step.
 
 enum Format {
-    static let version: UInt32 = 1
-    /// Segment file header: "BTSEG\0\0\0" | version u32 | segment number u32 | capture id (16 bytes).
+    /// The version this beamtrace writes; it reads 1 and 2.
+    static let version: UInt32 = 2
+    static let readableVersions: ClosedRange<UInt32> = 1...2
+    /// Segment file header: "BTSEG\0\0\0" | version u32 | segment number u32 | capture id (16 bytes);
+    /// version 2 adds | first block sequence u64 | events before this segment u64.
     static let segmentMagic: [UInt8] = Array("BTSEG".utf8) + [0, 0, 0]
-    static let segmentHeaderSize = 32
+    static let segmentHeaderSizeV1 = 32
+    static let segmentHeaderSize = 48
+    static func segmentHeaderSize(version: UInt32) -> Int { version == 1 ? segmentHeaderSizeV1 : segmentHeaderSize }
     /// Record: "BTRC" | type u8 | flags u8 | reserved u16 | body length u32 | body | crc32c u32 | body length u32.
     static let recordMagic: UInt32 = 0x4352_5442  // "BTRC" read as little-endian u32
     static let recordHeaderSize = 12
@@ -16,7 +21,13 @@ enum Format {
         case meta = 1
         case dictionary = 2
         case block = 3
+        /// Version 2: the last record of a segment, written when it is closed (rotation or close).
+        case seal = 4
     }
+
+    /// Seal body: segment number u32 | final u8 (1: the capture was closed here) | 3 reserved |
+    /// blocks u32 | records before the seal u32 | events u64 | first block sequence u64 | last block sequence u64.
+    static let sealBodySize = 40
 
     /// Block body: fixed header, then the column directory, then column data.
     /// sequence u64 | time min i64 | time max i64 | count u32 | dropped before u64 | column count u8 | 3 reserved
@@ -35,9 +46,12 @@ enum Format {
     }
 
     /// Index file: "BTIDX\0\0\0" | version u32 | entry size u32 | capture id (16 bytes), then entries.
+    /// Index version 2 entries end with the record's CRC-32C and the entry's own CRC-32C.
     static let indexMagic: [UInt8] = Array("BTIDX".utf8) + [0, 0, 0]
+    static let indexVersion: UInt32 = 2
     static let indexHeaderSize = 32
-    static let indexEntrySize = 112
+    static let indexEntrySizeV1 = 112
+    static let indexEntrySize = 120
 
     static func segmentName(_ number: Int) -> String {
         let digits = String(number)

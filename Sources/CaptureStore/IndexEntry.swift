@@ -1,9 +1,10 @@
-// One fixed-width (112-byte) index entry per record: where it is and, for blocks, what it can
-// contain, so queries skip blocks without reading them.
+// One fixed-width (120-byte) index entry per record: where it is and, for blocks, what it can
+// contain, so queries skip blocks without reading them. An entry carries the CRC-32C of the record
+// it describes and its own, so a reader can check it before believing it.
 import TraceModel
 
 public struct IndexEntry: Sendable, Hashable {
-    public enum RecordKind: UInt8, Sendable { case meta = 1, dictionary = 2, block = 3 }
+    public enum RecordKind: UInt8, Sendable { case meta = 1, dictionary = 2, block = 3, seal = 4 }
     public var kind: RecordKind
     public var segment: UInt32
     /// Offset of the record (its "BTRC" magic) in the segment file.
@@ -23,6 +24,8 @@ public struct IndexEntry: Sendable, Hashable {
     public var maxQueueLength: UInt32 = 0
     /// Trace messages lost (drop events' counts) within the block.
     public var drops: UInt32 = 0
+    /// The CRC-32C stored in the record's trailer (index version 2; 0 in version 1 entries).
+    public var recordCRC: UInt32 = 0
 
     public init(kind: RecordKind, segment: UInt32, offset: UInt64, recordLength: UInt32) {
         self.kind = kind
@@ -104,10 +107,48 @@ public struct IndexEntry: Sendable, Hashable {
         w.u64(nodes)
         w.u32(maxQueueLength)
         w.u32(drops)
+        w.u32(recordCRC)
+        w.u32(CRC32C.checksum(w.bytes))
         return w.bytes
     }
 
-    static func decode(_ c: inout ByteCursor) -> IndexEntry? {
+    /// The facts of a decoded block, as the writer's encoder records them.
+    mutating func describe(_ batch: EventBatch, sequence: UInt64) {
+        let n = batch.count
+        var pidMin = UInt32.max, pidMax: UInt32 = 0
+        var kinds: UInt64 = 0, nodes: UInt64 = 0, maxQueue: UInt32 = 0, drops: UInt64 = 0
+        functionFilter = (0, 0, 0, 0)
+        for i in 0..<n {
+            let pid = batch.pids[i], kind = batch.kinds[i], mfa = batch.mfas[i], value = batch.values[i]
+            if pid < pidMin { pidMin = pid }
+            if pid > pidMax { pidMax = pid }
+            kinds |= 1 << UInt64(kind.rawValue)
+            nodes |= 1 << UInt64(batch.nodes[i] & 63)
+            if mfa != 0 { addFunction(mfa) }
+            if kind == .sample, value > 0 { maxQueue = max(maxQueue, UInt32(clamping: value)) }
+            if kind == .drop { drops &+= UInt64(max(value, 0)) }
+        }
+        count = UInt32(n)
+        self.sequence = sequence
+        timeMin = batch.times.first ?? 0
+        timeMax = batch.times.last ?? 0
+        self.pidMin = n == 0 ? 0 : pidMin
+        self.pidMax = pidMax
+        self.kinds = kinds
+        self.nodes = nodes
+        maxQueueLength = maxQueue
+        self.drops = UInt32(clamping: drops)
+    }
+
+    /// Why a version-2 entry's own CRC fails, if it does (`raw` is the whole 120-byte entry).
+    static func checksumFailure(_ raw: UnsafeRawBufferPointer) -> Bool {
+        guard raw.count == Format.indexEntrySize else { return true }
+        var c = ByteCursor(raw, offset: Format.indexEntrySize - 4)
+        return c.u32() != CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<(Format.indexEntrySize - 4)]))
+    }
+
+    /// Decodes one entry (112 bytes in index version 1, 120 in version 2; the CRC is not checked here).
+    static func decode(_ c: inout ByteCursor, version: UInt32 = Format.indexVersion) -> IndexEntry? {
         guard let kindRaw = c.u8(), let kind = RecordKind(rawValue: kindRaw), c.bytes(3) != nil,
               let segment = c.u32(), let offset = c.u64(), let length = c.u32(), let count = c.u32(),
               let sequence = c.u64(), let timeMin = c.i64(), let timeMax = c.i64(), let pidMin = c.u32(),
@@ -126,6 +167,10 @@ public struct IndexEntry: Sendable, Hashable {
         e.nodes = nodes
         e.maxQueueLength = maxQueue
         e.drops = drops
+        if version >= 2 {
+            guard let crc = c.u32(), c.u32() != nil else { return nil }
+            e.recordCRC = crc
+        }
         return e
     }
 }

@@ -67,8 +67,19 @@ enum SegmentIO {
         return done
     }
 
-    static func sync(_ fd: FileDescriptor) {
+    /// fsync(2); a failure (EIO, ENOSPC on some file systems) means written data may be lost.
+    static func sync(_ fd: FileDescriptor, path: String) throws {
+        if fsync(fd.rawValue) != 0 {
+            let code = errno
+            throw CaptureError(.io, "cannot sync \(path) to disk: \(String(cString: strerror(code)))")
+        }
+    }
+
+    /// Makes created and renamed names in `directory` durable (best effort: some file systems refuse).
+    static func syncDirectory(_ directory: String) {
+        guard let fd = try? FileDescriptor.open(FilePath(directory), .readOnly) else { return }
         _ = fsync(fd.rawValue)
+        try? fd.close()
     }
 
     /// Frames a record body: magic, type, length, body, CRC32C of type..body, length again.

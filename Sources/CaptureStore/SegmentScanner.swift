@@ -10,6 +10,8 @@ struct ScannedRecord {
     var length: Int
     /// The body (a copy).
     var body: [UInt8]
+    /// The CRC-32C in its trailer (checked).
+    var crc: UInt32
 }
 
 enum SegmentScanner {
@@ -29,9 +31,17 @@ enum SegmentScanner {
         return .success((type, Format.recordHeaderSize..<end))
     }
 
-    /// Scans records from `start` to the end of the file. Calls `found` for every good record.
+    /// Scans records from `start` to the end of the file. Calls `found` for every good record and
+    /// returns what was wrong between them (the closure is free to record problems of its own).
     static func scan(fd: FileDescriptor, segment: Int, from start: Int64, fileSize: Int64,
-                     problems: inout [CaptureProblem], found: (ScannedRecord) -> Void) {
+                     found: (ScannedRecord) -> Void) -> [CaptureProblem] {
+        var problems: [CaptureProblem] = []
+        scan(fd: fd, segment: segment, from: start, fileSize: fileSize, problems: &problems, found: found)
+        return problems
+    }
+
+    private static func scan(fd: FileDescriptor, segment: Int, from start: Int64, fileSize: Int64,
+                             problems: inout [CaptureProblem], found: (ScannedRecord) -> Void) {
         var offset = start
         var buffer: [UInt8] = []
         while offset < fileSize {
@@ -42,21 +52,30 @@ enum SegmentScanner {
                 return
             }
             guard let header = try? SegmentIO.read(fd, at: offset, count: Format.recordHeaderSize, into: &buffer),
-                  header == Format.recordHeaderSize else { return }
-            var c = ByteCursor(UnsafeRawBufferPointer(start: nil, count: 0))
+                  header == Format.recordHeaderSize else {
+                problems.append(CaptureProblem(kind: .tornTail, segment: segment, offset: offset, bytes: available,
+                                               detail: "the segment cannot be read from here"))
+                return
+            }
             let (magic, length): (UInt32, Int64) = buffer.withUnsafeBytes { raw in
-                c = ByteCursor(raw)
+                var c = ByteCursor(raw)
                 let m = c.u32() ?? 0
                 _ = c.u32()
                 return (m, Int64(c.u32() ?? 0))
             }
             let total = Int64(Format.recordOverhead) + length
             if magic == Format.recordMagic, total <= available {
-                _ = try? SegmentIO.read(fd, at: offset, count: Int(total), into: &buffer)
-                let result = buffer.withUnsafeBytes { SegmentScanner.check(UnsafeRawBufferPointer(rebasing: $0[0..<Int(total)])) }
+                let got = (try? SegmentIO.read(fd, at: offset, count: Int(total), into: &buffer)) ?? 0
+                let result: Result<(Format.RecordType, Range<Int>), RecordCheckFailure> = got == Int(total)
+                    ? buffer.withUnsafeBytes { SegmentScanner.check(UnsafeRawBufferPointer(rebasing: $0[0..<Int(total)])) }
+                    : .failure(.init("the record cannot be read"))
                 switch result {
                 case .success(let (type, range)):
-                    found(ScannedRecord(type: type, offset: offset, length: Int(total), body: Array(buffer[range])))
+                    let crc = buffer.withUnsafeBytes { raw -> UInt32 in
+                        var c = ByteCursor(raw, offset: range.upperBound)
+                        return c.u32() ?? 0
+                    }
+                    found(ScannedRecord(type: type, offset: offset, length: Int(total), body: Array(buffer[range]), crc: crc))
                     offset += total
                     continue
                 case .failure(let failure):

@@ -63,6 +63,17 @@ enum AnalysisIO {
         }
     }
 
+    /// What to say when a replay saw no event: an empty capture, or a window or filter that
+    /// holds none of its events (with where its events are, so the next try hits them).
+    static func noEvents(_ reader: CaptureReader) -> String {
+        let total = reader.blocks.reduce(0) { $0 + Int($1.count) }
+        guard total > 0, let first = reader.blocks.map(\.timeMin).min(), let last = reader.blocks.map(\.timeMax).max() else {
+            return "no events in this window: the capture is empty"
+        }
+        return "no events in this window: the capture's \(total) events span +0 ns to +\(Durations.text(last - first)) "
+            + "(\(first) to \(last) ns); check --from/--to and the filters"
+    }
+
     static func printJSON<T: Encodable>(_ value: T) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -116,6 +127,7 @@ struct TimelineCommand: ParsableCommand {
             try AnalysisIO.printJSON(collector.report())
             return
         }
+        if analysis.events == 0 { print(AnalysisIO.noEvents(reader)); return }
         print(collector.text(base: analysis.startTime, windowed: window.from != nil))
     }
 }
@@ -145,6 +157,7 @@ struct LatencyCommand: ParsableCommand {
             filters.contains { text == $0 || text.hasPrefix($0 + ":") || text.hasPrefix($0 + "/") }
         })
         if window.json { try AnalysisIO.printJSON(report); return }
+        if analysis.events == 0 { print(AnalysisIO.noEvents(reader)); return }
         let rows = report.functions.map { row in
             [row.mfa + (row.group.map { " @ \($0)" } ?? ""), "\(row.calls)", "\(row.exceptions)",
              AnalysisIO.micros(row.p50Micros), AnalysisIO.micros(row.p90Micros), AnalysisIO.micros(row.p99Micros),
@@ -152,6 +165,15 @@ struct LatencyCommand: ParsableCommand {
         }
         print(rows.isEmpty ? "no measured calls (trace calls with a return_trace match spec)"
               : AnalysisIO.table(["function", "calls", "exc", "p50", "p90", "p99", "p99.9", "max", "self p50"], rows))
+        let reasons = report.functions.filter { !$0.exceptionReasons.isEmpty }
+        if !reasons.isEmpty {
+            print("\nexceptions by reason:")
+            for row in reasons {
+                for reason in row.exceptionReasons.prefix(5) {
+                    print("  " + row.mfa + (row.group.map { " @ \($0)" } ?? "") + "  \(reason.reason)  x\(reason.count)")
+                }
+            }
+        }
     }
 }
 
@@ -169,6 +191,7 @@ struct QueuesCommand: ParsableCommand {
         let analysis = try AnalysisIO.analyze(reader, AnalysisOptions(query: query, queueTarget: target))
         let reports = analysis.queueReports(top: top)
         if window.json { try AnalysisIO.printJSON(QueuesReport(processes: reports)); return }
+        if analysis.events == 0 { print(AnalysisIO.noEvents(reader)); return }
         let rows = reports.map { q in
             [q.pid + (q.name.map { " (\($0))" } ?? ""), "\(q.maxLength)", "\(q.endLength)",
              String(format: "%.1f/s", q.slopePerSecond), String(format: "%.2f", q.fit), q.growing ? "yes" : "no",
@@ -195,12 +218,14 @@ struct HangCommand: ParsableCommand {
         var report = analysis.hangReport()
         report.suspects = Array(report.suspects.prefix(top))
         if window.json { try AnalysisIO.printJSON(report); return }
+        if analysis.events == 0 { print("Verdict: " + AnalysisIO.noEvents(reader) + "."); return }
         var out = "Verdict: " + report.verdict + "\n"
         if !report.suspects.isEmpty {
             out += "\nSuspects:\n"
             for (i, s) in report.suspects.enumerated() {
                 out += String(format: "%2d. %@ %@%@ on %@  score %.1f\n", i + 1, s.reason.rawValue, s.pid,
                               s.name.map { " (\($0))" } ?? "", s.node, s.score)
+                out += "      \(s.summary)\n"
                 for key in s.evidence.keys.sorted() {
                     out += "      \(key): \(Self.text(s.evidence[key]))\n"
                 }
@@ -233,8 +258,14 @@ struct DiffCommand: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
-        let b = try AnalysisIO.analyze(AnalysisIO.open(before))
-        let a = try AnalysisIO.analyze(AnalysisIO.open(after))
+        let beforeReader = try AnalysisIO.open(before), afterReader = try AnalysisIO.open(after)
+        let b = try AnalysisIO.analyze(beforeReader)
+        let a = try AnalysisIO.analyze(afterReader)
+        if !json {
+            for (analysis, reader, path) in [(b, beforeReader, before), (a, afterReader, after)] where analysis.events == 0 {
+                print("\(path): " + AnalysisIO.noEvents(reader))
+            }
+        }
         let report = CaptureDiff.compare(before: b, after: a, percentile: percentile,
                                          regressionThresholdPct: failOnRegression)
         if json {
@@ -292,6 +323,7 @@ struct StateCommand: ParsableCommand {
         }
         AnalysisIO.warn(reader.problems.dropFirst(known))
         if json { try AnalysisIO.printJSON(report); return }
+        if report.eventsReplayed == 0 && report.processes.isEmpty { print(AnalysisIO.noEvents(reader)); return }
         var out = "state at \(report.atNs) (replayed \(report.eventsReplayed) events from \(report.replayedFromNs))\n"
         for p in report.processes {
             out += "\n\(p.pid)" + (p.name.map { " (\($0))" } ?? "") + " on \(p.node)"

@@ -1,25 +1,33 @@
-// `beamtrace index --rebuild CAPTURE`: rewrites the index sidecars from the segments.
+// `beamtrace index [--rebuild] CAPTURE`: checks a capture (every problem printed; exit 2 when there is
+// any) or rewrites the index sidecars from a full, CRC-checked read of the segments.
 import ArgumentParser
 import CaptureStore
+import Foundation
 
 struct IndexCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "index", abstract: "Check or rebuild a capture's index.")
+    static let configuration = CommandConfiguration(
+        commandName: "index", abstract: "Check a capture, or rebuild its index.",
+        discussion: "Without --rebuild: exit 0 when nothing is wrong, 2 when problems were found (printed). "
+            + "--rebuild rewrites each segment's index from the segments themselves (never from the old index).")
 
     @Argument(help: "The capture directory.") var capture: String
     @Flag(help: "Rewrite the index files from the segments.") var rebuild = false
 
     func run() throws {
+        let reader: CaptureReader
         do {
-            let reader = try CaptureReader(opening: capture)
-            for problem in reader.problems { print("problem: \(problem)") }
-            if rebuild {
-                let entries = try reader.rebuildIndex()
-                print("rebuilt the index: \(entries) records in \(reader.segmentNumbers.count) segment(s)")
-            } else {
-                print("\(reader.blocks.count) blocks in \(reader.segmentNumbers.count) segment(s); \(reader.problems.count) problem(s)")
-            }
+            reader = try CaptureReader(opening: capture, trustIndex: !rebuild)
         } catch {
-            throw ValidationError("\(error)")
+            throw CLIError("\(error)")
+        }
+        for problem in reader.problems { FileHandle.standardError.write(Data("warning: \(problem)\n".utf8)) }
+        if rebuild {
+            let entries: Int
+            do { entries = try reader.rebuildIndex() } catch { throw CLIError("\(error)") }
+            print("rebuilt the index: \(entries) records in \(reader.segmentNumbers.count) segment(s)")
+        } else {
+            print("\(reader.blocks.count) blocks in \(reader.segmentNumbers.count) segment(s); \(reader.problems.count) problem(s)")
+            if !reader.problems.isEmpty { throw ExitCode(2) }
         }
     }
 }

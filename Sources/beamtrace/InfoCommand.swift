@@ -17,7 +17,7 @@ struct InfoCommand: ParsableCommand {
             reader = try CaptureReader(opening: capture)
             summary = try reader.summary()
         } catch {
-            throw ValidationError("\(error)")
+            throw CLIError("\(error)")
         }
         let d = reader.dictionaries
         for problem in reader.problems { FileHandle.standardError.write(Data("warning: \(problem)\n".utf8)) }
@@ -42,7 +42,8 @@ struct InfoCommand: ParsableCommand {
                 "segments": reader.segmentNumbers.count,
                 "time_base": reader.meta.timeBase,
                 "recovered_bytes_cut": reader.bytesCut,
-                "problems": reader.problems.map(\.description),
+                "problems": reader.problems.map { $0.fields as [String: Any] },
+                "sealed": reader.isSealed,
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
             print(String(decoding: data, as: UTF8.self))
