@@ -25,8 +25,9 @@ struct ImportCommand: ParsableCommand {
     func run() throws {
         var writerOptions = CaptureWriter.Options()
         writerOptions.segmentBytes = segmentMib << 20
-        let importer = Importer(decoderOptions: TraceDecoderOptions(payloadLimit: payloadLimit, redact: redact),
+        var importer = Importer(decoderOptions: TraceDecoderOptions(payloadLimit: payloadLimit, redact: redact),
                                 writerOptions: writerOptions)
+        importer.progress = TerminalProgress.standardError
         do {
             let report = try importer.run(sources: sources, output: output)
             for warning in report.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
