@@ -104,6 +104,8 @@ final class FrameStream {
     private var start = 0
     private var end = 0
     private var fileOffset: Int64 = 0
+    /// Bytes read from all files so far (progress).
+    private(set) var bytesRead: Int64 = 0
     private(set) var finished = false
     var lastTime: Int64 = 0
     var warnings: [String] = []
@@ -192,6 +194,7 @@ final class FrameStream {
             }
             end += n
             fileOffset += Int64(n)
+            bytesRead += Int64(n)
         }
         return true
     }
@@ -202,6 +205,8 @@ final class FrameStream {
 public struct Importer {
     public var decoderOptions: TraceDecoderOptions
     public var writerOptions: CaptureWriter.Options
+    /// Told how many bytes of the sources were read.
+    public var progress: (any ProgressReporter)?
     public init(decoderOptions: TraceDecoderOptions = .init(), writerOptions: CaptureWriter.Options = .init()) {
         self.decoderOptions = decoderOptions
         self.writerOptions = writerOptions
@@ -228,6 +233,11 @@ public struct Importer {
         }
         let writer = try CaptureWriter(creating: output, meta: meta, options: writerOptions)
         let streams = sources.map { FrameStream($0) }
+        let totalBytes = sources.flatMap(\.files).reduce(Int64(0)) { sum, path in
+            sum + ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0)
+        }
+        var meter = ProgressMeter(progress, task: "import", total: totalBytes, unit: "bytes", step: 1)
+        defer { meter.finish() }
         let blockEvents = writerOptions.blockEvents
         var out = EventBatch(reservingCapacity: blockEvents)
         do {
@@ -237,11 +247,12 @@ public struct Importer {
                         report.events += out.count
                         try writer.append(out, dictionaries: decoder.dictionaries)
                         out.removeAll()
+                        meter.set(done: stream.bytesRead)
                     }
                     if stream.finished { break }
                 }
             } else {
-                try merge(streams, decoder: &decoder, writer: writer, report: &report)
+                try merge(streams, decoder: &decoder, writer: writer, report: &report, meter: &meter)
             }
             writer.updateMeta { $0.timeBase = Self.name(decoder.timeBase) }
             try writer.close(stopReason: "end of input")
@@ -263,7 +274,7 @@ public struct Importer {
 
     /// k-way merge of several sources by time, a chunk of each at a time.
     private func merge(_ streams: [FrameStream], decoder: inout TraceMessageDecoder, writer: CaptureWriter,
-                       report: inout ImportReport) throws {
+                       report: inout ImportReport, meter: inout ProgressMeter) throws {
         var chunks = streams.map { _ in EventBatch(reservingCapacity: 4096) }
         var cursors = Array(repeating: 0, count: streams.count)
         var out = EventBatch(reservingCapacity: writerOptions.blockEvents)
@@ -299,6 +310,7 @@ public struct Importer {
                 report.events += out.count
                 try writer.append(out, dictionaries: decoder.dictionaries)
                 out.removeAll()
+                meter.set(done: streams.reduce(0) { $0 + $1.bytesRead })
             }
         }
         if !out.isEmpty {

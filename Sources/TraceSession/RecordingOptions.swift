@@ -126,4 +126,6 @@ public struct RecordingSummary: Sendable {
     public var nodes: [Node]
     /// Things that went wrong but did not stop the session (undecodable frames, cleanup trouble).
     public var problems: [String]
+    /// What refining the nodes' clock offsets from send -> receive pairs did (multi-node sessions).
+    public var clockRefinement: ClockRefinement? = nil
 }
