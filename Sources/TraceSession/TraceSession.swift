@@ -159,6 +159,7 @@ public final class TraceSession: Sendable {
         var lastStatus = (ContinuousClock.now, 0)
         var eventsPerSecond = 0.0
         var problems: [String] = []
+        var failure: String?
         let recordingStarted = ContinuousClock.now
 
         func status() -> RecordingStatus {
@@ -227,6 +228,7 @@ public final class TraceSession: Sendable {
                 }
             case .failure(let reason):
                 stopReason = stopReason ?? reason
+                failure = failure ?? reason
                 problems.append(reason)
             case .agentStopping(let i, let reason):
                 let text = reason.erlangText()
@@ -322,12 +324,16 @@ public final class TraceSession: Sendable {
         do {
             try sink.close(stopReason: finalReason)
         } catch {
+            failure = failure ?? "closing the capture failed: \(error)"
             problems.append("closing the capture failed: \(error); the blocks written before are readable")
         }
-        return RecordingSummary(output: options.output, events: sink.traceEvents, drops: sink.drops,
+        var summary = RecordingSummary(output: options.output, events: sink.traceEvents, drops: sink.drops,
                                 bytesWritten: sink.bytesWritten, startReason: "beamtrace record",
                                 stopReason: finalReason, duration: ContinuousClock.now - started,
                                 nodes: summaryNodes, problems: problems)
+        summary.failure = failure
+        summary.eventsInCapture = sink.eventsInCapture
+        return summary
     }
 
     // MARK: steps

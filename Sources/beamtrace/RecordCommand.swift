@@ -173,8 +173,18 @@ struct RecordCommand: ParsableCommand {
             line += node.cleanedUp ? ", cleaned up" : ", \(node.endReason)"
             lines.append(line)
         }
+        if let failure = summary.failure {
+            lines[0] = "recorded \(summary.events) events (\(summary.drops) dropped) from \(summary.nodes.count) node(s); "
+                + "the capture \(summary.output) holds the \(summary.eventsInCapture) events written before the failure"
+            lines[1] = "stopped by an error: \(failure)"
+        }
         print(lines.joined(separator: "\n"))
         for problem in summary.problems { printError("warning: \(problem)") }
+        if let failure = summary.failure {
+            printError("error: the recording stopped because \(failure); what was written before is readable "
+                       + "(beamtrace info \(summary.output)); no tracing was left on the nodes")
+            throw ExitCode.failure
+        }
     }
 
     static func withoutCookie(_ arguments: [String]) -> [String] {
