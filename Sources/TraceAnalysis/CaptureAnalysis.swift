@@ -1,8 +1,11 @@
 // (Hot properties of this class are mutated once per event from one thread: they skip the
 // runtime's dynamic exclusivity checks, which cost more than the work itself.)
 // One ordered pass over a capture feeding per-process state machines: call stacks and spans,
-// per-function latency histograms, queue series, pending gen calls (the wait-for graph) and
-// system_monitor events. Memory is bounded by live processes and functions unless spans are kept.
+// per-function latency histograms, queue series, gen calls in flight (the wait-for graph, see
+// CallWaits) and system_monitor events. Memory is bounded by live processes and functions unless
+// spans are kept. Ages are measured to the capture's end, when the session stopped (its stop
+// marker is the last record a recording writes), not to the last traced event: in a real hang
+// traced activity stops.
 import BeamTerm
 import Foundation
 import CaptureStore
@@ -26,12 +29,6 @@ public struct AnalysisOptions: Sendable {
     }
 }
 
-/// A `gen:call` the process sent and had no reply to yet.
-public struct PendingCall: Sendable {
-    public var callee: ProcessID
-    public var since: Int64
-}
-
 public struct MonitorEvent: Sendable {
     public var event: TraceEvent
     public var term: Term?
@@ -40,19 +37,31 @@ public struct MonitorEvent: Sendable {
 public final class CaptureAnalysis: @unchecked Sendable {
     public let dictionaries: TraceDictionaries
     public let options: AnalysisOptions
-    @exclusivity(unchecked) public private(set) var startTime: Int64 = .max
-    @exclusivity(unchecked) public private(set) var endTime: Int64 = .min
+    /// First and last event times of the replay (0 when it saw no event).
+    @exclusivity(unchecked) public private(set) var startTime: Int64 = 0
+    @exclusivity(unchecked) public private(set) var endTime: Int64 = 0
     @exclusivity(unchecked) public private(set) var events = 0
     /// The last trace event's time (not counting samples, markers, monitor alerts or drops, which a
-    /// recorder may still write while it stops): open calls are aged to this.
-    @exclusivity(unchecked) public private(set) var lastTraceTime: Int64 = .min
+    /// recorder keeps writing while traced processes are silent); nil without trace events.
+    @exclusivity(unchecked) public private(set) var lastTraceTime: Int64?
+    /// The end of the capture (or window): when the session stopped. Every age is measured to it.
+    public private(set) var captureEnd: Int64 = 0
     @exclusivity(unchecked) public private(set) var drops: Int64 = 0
     @exclusivity(unchecked) public internal(set) var stacks: CallStacks
     @exclusivity(unchecked) public private(set) var latency: LatencyStats
     @exclusivity(unchecked) public internal(set) var queues: QueueTracker
     /// Open calls per process when the capture ended, outermost first.
     public private(set) var openAtEnd: [ProcessID: [(mfa: FunctionID, start: Int64)]] = [:]
-    public private(set) var pendingCalls: [ProcessID: PendingCall] = [:]
+    /// Gen calls whose callers still wait (see CallWaits), by caller.
+    public var waitingCalls: [ProcessID: WaitingCall] { waits.waiting }
+    /// How the gen calls of the replay ended: reply, down, timeout, exit, active, drop.
+    public var callEndings: [String: Int] { waits.endings }
+    @exclusivity(unchecked) var waits = CallWaits()
+    /// Nodes on which some `'receive'` was traced: only there can a call's reply be seen.
+    public private(set) var nodesWithReceives: Set<NodeID> = []
+    /// The last sample of each sampled process: when, its status (waiting, running...) and its
+    /// current function.
+    public private(set) var lastSample: [ProcessID: (time: Int64, status: String?, mfa: FunctionID)] = [:]
     public private(set) var monitorEvents: [MonitorEvent] = []
     /// Last event time per process, indexed by ProcessID.
     @exclusivity(unchecked) public private(set) var lastSeenTable: [Int64] = []
@@ -76,46 +85,70 @@ public final class CaptureAnalysis: @unchecked Sendable {
             analysis.consume(event, payload: payload)
             return true
         }
-        // Open calls are aged to the last trace event, not to samples or markers a recorder writes
-        // while it stops.
-        analysis.finish(at: options.query.to.map { min($0, analysis.traceEnd) } ?? analysis.traceEnd)
+        var end = try sessionStop(reader) ?? reader.blocks.map(\.timeMax).max() ?? analysis.endTime
+        // Trace messages in flight when the stop was decided may be stamped after it.
+        end = max(end, analysis.lastTraceTime ?? end)
+        if let to = options.query.to { end = min(end, to) }
+        analysis.finish(at: end)
         return analysis
     }
 
+    /// When the session stopped: its first stop or limit marker (codes 2 and 3, docs/EVENTS.md),
+    /// whatever the query's process or kind filters let through. Nil for captures without one
+    /// (imports), whose end is their last record.
+    public static func sessionStop(_ reader: CaptureReader) throws -> Int64? {
+        var stop: Int64?
+        try reader.forEach(matching: EventQuery(kinds: [.marker])) { event, _ in
+            if event.value == 2 || event.value == 3 { stop = min(stop ?? .max, event.time) }
+            return true
+        }
+        return stop
+    }
+
     public func consume(_ event: TraceEvent, payload: UnsafeRawBufferPointer) {
+        if events == 0 {
+            startTime = event.time
+            endTime = event.time
+        } else if event.time < startTime {
+            startTime = event.time
+        } else if event.time > endTime {
+            endTime = event.time
+        }
         events += 1
-        if event.time < startTime { startTime = event.time }
-        if event.time > endTime { endTime = event.time }
         switch event.kind {
         case .sample, .marker, .monitor, .drop: break
-        default: if event.time > lastTraceTime { lastTraceTime = event.time }
+        default: if event.time > lastTraceTime ?? .min { lastTraceTime = event.time }
         }
-        if event.pid != 0 {
+        if event.pid != 0 && event.kind != .sample && event.kind != .monitor {
             let index = Int(event.pid)
             if index >= lastSeenTable.count {
                 lastSeenTable.append(contentsOf: repeatElement(Int64.min, count: index - lastSeenTable.count + 1))
             }
             lastSeenTable[index] = event.time
         }
+        if event.kind == .exceptionFrom { exceptionReason = ExceptionReasons.head(payload, flags: event.flags) }
         stacks.consume(event) { span in record(span) }
         queues.consume(event, payload: payload)
         switch event.kind {
         case .drop:
             drops += event.value
-        case .send where PayloadPatterns.isTaggedTuple(payload, "$gen_call"):
-            pendingCalls[event.pid] = PendingCall(callee: queues.resolve(event.peer), since: event.time)
-        case .receive where PayloadPatterns.isGenReply(payload):
-            pendingCalls[event.pid] = nil
-        case .returnFrom, .exceptionFrom:
-            // Back from a traced call: whatever gen call it made has been answered or abandoned
-            // unless the process is still inside the call that made it.
-            if !pendingCalls.isEmpty, let pending = pendingCalls[event.pid], pending.since < event.time,
-               !stacks.hasOpenCalls(event.pid) {
-                pendingCalls[event.pid] = nil
-            }
+            waits.dropped(on: event.node)
+        case .send:
+            waits.send(event, payload: payload, callee: queues.resolve(event.peer))
+        case .receive:
+            nodesWithReceives.insert(event.node)
+            waits.receive(event, payload: payload)
+        case .call, .returnFrom, .exceptionFrom, .returnTo, .spawn, .link, .unlink, .register, .unregister,
+             .sendToNonExistingProcess:
+            if !waits.isEmpty { waits.active(event.pid) }
         case .exit:
-            pendingCalls[event.pid] = nil
+            waits.exited(event.pid)
             exited.insert(event.pid)
+        case .marker where event.value == 4:
+            // A gap (the recorder stalled, a node was lost): replies may be among what was lost.
+            waits.dropped(on: event.node)
+        case .sample where event.pid != 0:
+            lastSample[event.pid] = (event.time, Self.status(payload, flags: event.flags), event.mfa)
         case .monitor:
             let term = Payload.terms(payload, flags: event.flags)?.first
             monitorEvents.append(MonitorEvent(event: event, term: term))
@@ -125,15 +158,32 @@ public final class CaptureAnalysis: @unchecked Sendable {
         }
     }
 
+    /// The `status` of a sample's info map (`waiting`, `running`, `runnable`, `suspended`...).
+    static func status(_ payload: UnsafeRawBufferPointer, flags: EventFlags) -> String? {
+        guard !payload.isEmpty, case .map(let pairs)? = Payload.terms(payload, flags: flags)?.first else { return nil }
+        return pairs.first { $0.key.atomValue?.name == "status" }?.value.atomValue?.name
+    }
+
+    /// Ends the replay at `end` (the session's stop, or the window's end): calls still open are
+    /// aged to it.
     public func finish(at end: Int64) {
         guard events > 0 else { return }
+        captureEnd = max(end, startTime)
         for pid in stacks.processesWithOpenCalls { openAtEnd[pid] = stacks.openCalls(of: pid) }
-        stacks.finish(at: end) { span in record(span) }
+        stacks.finish(at: captureEnd) { span in record(span) }
         flushBusy()
     }
 
+    /// The reason of the `exception_from` being consumed, for the span it closes.
+    @exclusivity(unchecked) private var exceptionReason: String?
+
     private func record(_ span: Span) {
-        latency.record(span)
+        if span.ending == .exception, let reason = exceptionReason {
+            latency.record(span, exceptionReason: reason)
+            exceptionReason = nil
+        } else {
+            latency.record(span)
+        }
         if span.depth == 0 {
             // Runs of the same process and function accumulate locally: one dictionary write per run.
             if let last = lastBusy, last.pid == span.pid, last.mfa == span.mfa {
@@ -156,15 +206,39 @@ public final class CaptureAnalysis: @unchecked Sendable {
 
     /// "spent 97% of the capture in m:f/a (1114 calls)" for a process's busiest outermost call.
     public func busiestActivity(of pid: ProcessID) -> String? {
-        guard let (mfa, entry) = busy[pid]?.max(by: { $0.value.time < $1.value.time }), endTime > startTime else { return nil }
-        let share = Double(entry.time) / Double(endTime - startTime) * 100
+        guard let (mfa, entry) = busy[pid]?.max(by: { $0.value.time < $1.value.time }), duration > 0 else { return nil }
+        let share = Double(entry.time) / Double(duration) * 100
         return String(format: "spent %.0f%% of the capture in %@ (%d calls)", share, functionText(mfa), entry.calls)
     }
 
     public var spans: [Span] { stacks.spans }
 
-    /// Where open calls and pending gen calls are aged to: the last trace event.
-    public var traceEnd: Int64 { lastTraceTime == .min ? endTime : min(endTime, lastTraceTime) }
+    /// From the first event to the capture's end (0 without events).
+    public var duration: Int64 { events == 0 ? 0 : captureEnd - startTime }
+
+    /// How long traced activity (anything but samples, markers, monitor alerts and drops) had been
+    /// silent when the capture ended.
+    public var silence: Int64 {
+        guard events > 0 else { return 0 }
+        return captureEnd - (lastTraceTime ?? startTime)
+    }
+
+    /// How many nodes have traced processes in this replay.
+    public var tracedNodeCount: Int {
+        if let cachedNodeCount { return cachedNodeCount }
+        var nodes: Set<NodeID> = []
+        for index in lastSeenTable.indices where lastSeenTable[index] != .min {
+            if let entry = dictionaries.process(ProcessID(index)) { nodes.insert(entry.identity.node) }
+        }
+        if captureEnd != 0 { cachedNodeCount = nodes.count }
+        return nodes.count
+    }
+    private var cachedNodeCount: Int?
+
+    /// The last event of a process (nil if it had none).
+    public func lastSeen(_ pid: ProcessID) -> Int64? {
+        Int(pid) < lastSeenTable.count && lastSeenTable[Int(pid)] != .min ? lastSeenTable[Int(pid)] : nil
+    }
 
     // MARK: text helpers
 

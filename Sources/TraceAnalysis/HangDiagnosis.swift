@@ -1,16 +1,27 @@
-// `beamtrace hang`: ranked suspects with evidence. Processes whose queues grow without recovering
-// up to the end; calls in flight at the end by age (stuck gen calls with their callee); the
-// wait-for graph of pending gen calls with its cycles reported as deadlocks; system_monitor alerts
-// near the end. And a verdict paragraph a person can paste into an incident note.
+// `beamtrace hang`: ranked suspects, each kind with its own evidence. From the wait-for graph of
+// gen calls still waiting at the end (CallWaits): deadlock cycles of any length, and chains of
+// stuck calls ending at the process that does not answer (the root, ranked first). From the
+// queues: a queue frozen while its owner is blocked, a receive that matches none of a growing
+// queue, a queue that grows. And system_monitor alerts near the end. Every age is measured to the
+// capture's end. OTP's own processes are not suspects for waiting (OTPMachinery). The verdict
+// (HangVerdict.swift) is a paragraph a person can paste into an incident note.
 import BeamTerm
 import Foundation
 import TraceModel
 
 public struct HangSuspect: Sendable, Codable {
     public enum Reason: String, Sendable, Codable {
-        case queueGrowth = "queue_growth"
-        case stuckCall = "stuck_call"
+        /// Waits in a cycle of gen calls.
         case deadlock
+        /// The end of a chain of stuck calls: called, and not answering.
+        case notAnswering = "not_answering"
+        /// Waits in a gen call that has not been answered for too long.
+        case stuckCall = "stuck_call"
+        /// A receive that matches none of the messages of a growing queue.
+        case selectiveReceive = "selective_receive"
+        /// A non-empty queue that stopped changing while its owner is blocked or busy.
+        case frozenQueue = "frozen_queue"
+        case queueGrowth = "queue_growth"
         case monitor
     }
 
@@ -20,17 +31,29 @@ public struct HangSuspect: Sendable, Codable {
     public var reason: Reason
     public var score: Double
     public var evidence: [String: JSONValue]
+    /// One line on what this suspect does, for the verdict.
+    public var summary: String
 }
 
 public struct HangReport: Sendable, Codable {
     public var verdict: String
     public var suspects: [HangSuspect]
     public var deadlocks: [[String]]
+    /// Chains of stuck calls, caller first, ending at the process that does not answer.
+    public var chains: [[String]]
     public var captureSeconds: Double
+    /// How long traced activity had been silent when the capture ended.
+    public var silentSeconds: Double
+    public var events: Int
+    /// The capture's (or window's) end: when the session stopped, in ns.
+    public var endNs: Int64
+    /// How the gen calls of the capture ended (reply, down, timeout, exit, active, drop).
+    public var callEndings: [String: Int]
 
     enum CodingKeys: String, CodingKey {
-        case verdict, suspects, deadlocks
-        case captureSeconds = "capture_seconds"
+        case verdict, suspects, deadlocks, chains, events
+        case captureSeconds = "capture_seconds", silentSeconds = "silent_s", endNs = "end_ns"
+        case callEndings = "call_endings"
     }
 }
 
@@ -68,102 +91,182 @@ public enum JSONValue: Sendable, Codable, Equatable {
 
 extension CaptureAnalysis {
     public func hangReport() -> HangReport {
+        let end = captureEnd
+        let threshold = HangThresholds.stuck(duration)
+        // Only where receives were traced can a reply, a 'DOWN' or a timeout be seen.
+        let waits = waitingCalls.filter { nodesWithReceives.contains($0.value.callerNode) }
         var suspects: [HangSuspect] = []
-        let duration = max(0, endTime - startTime)
+        var explained: Set<ProcessID> = []
 
-        // Deadlocks: cycles among pending gen calls.
-        let cycles = waitForCycles()
-        var inCycle: Set<ProcessID> = []
+        // Deadlocks: cycles of waiting calls, any length.
+        let cycles = waitForCycles(waits)
         for cycle in cycles {
             for (i, pid) in cycle.enumerated() {
-                inCycle.insert(pid)
+                explained.insert(pid)
                 let callee = cycle[(i + 1) % cycle.count]
-                let since = pendingCalls[pid]?.since ?? traceEnd
-                suspects.append(suspect(pid, .deadlock, score: 100 + Double(traceEnd - since) / 1e9, evidence: [
-                    "cycle": .array(cycle.map { .string(processText($0)) }),
-                    "waiting_for": .string(processText(callee)),
-                    "waiting_for_name": .string(nameText(callee) ?? ""),
-                    "waiting_since_ns": .int(since),
-                    "waiting_s": .number(Double(traceEnd - since) / 1e9),
-                    "open_calls": .array(openCallTexts(pid)),
-                ]))
+                let since = waits[pid]?.since ?? end
+                var evidence = callEvidence(pid, waits[pid], end: end)
+                evidence["cycle"] = .array(cycle.map { .string(who($0)) })
+                suspects.append(suspect(pid, .deadlock, score: 100 + Double(end - since) / 1e9, evidence: evidence,
+                                        summary: "\(who(pid)) waits for \(who(callee)) in a gen call for "
+                                            + Durations.text(end - since)))
             }
         }
+        let inCycle = Set(cycles.joined())
 
-        // Queues that grow to the end without recovering.
-        for queue in queueReports() where queue.growing {
+        // Chains of stuck calls: each long-waiting caller, followed through its callees to the first
+        // process that does not wait (the root), or to a deadlock.
+        var chains: [[ProcessID]] = []
+        var byRoot: [ProcessID: [(caller: ProcessID, chain: [ProcessID])]] = [:]
+        for (caller, call) in waits.sorted(by: { $0.value.since < $1.value.since })
+        where !inCycle.contains(caller) && end - call.since >= threshold {
+            var chain = [caller]
+            var current = call.callee
+            while !chain.contains(current), chain.count < 64 {
+                chain.append(current)
+                guard !inCycle.contains(current), let next = waits[current] else { break }
+                current = next.callee
+            }
+            guard let root = chain.last, chain.count >= 2 else { continue }
+            let otpOnly = chain.dropLast().allSatisfy { OTPMachinery.contains($0, dictionaries) }
+            if otpOnly { continue }
+            byRoot[root, default: []].append((caller, chain))
+            if !OTPMachinery.contains(caller, dictionaries) {
+                let fraction = duration > 0 ? Double(end - call.since) / Double(duration) : 0
+                var evidence = callEvidence(caller, call, end: end)
+                evidence["chain"] = .array(chain.map { .string(who($0)) })
+                evidence["root"] = .string(who(root))
+                let onDeadlock = inCycle.contains(root)
+                suspects.append(suspect(caller, .stuckCall, score: 60 + 10 * fraction, evidence: evidence,
+                                        summary: "\(who(caller, withNode: true)) has waited \(Durations.text(end - call.since)) for "
+                                            + "\(who(call.callee))" + (onDeadlock ? ", which is deadlocked" : "")))
+                explained.insert(caller)
+            }
+        }
+        for (root, waiting) in byRoot where !inCycle.contains(root) {
+            guard let longest = waiting.max(by: { $0.chain.count < $1.chain.count })?.chain else { continue }
+            chains.append(longest)
+            let direct = waiting.filter { $0.chain.count == 2 }.map(\.caller)
+                .sorted { (waits[$0]?.since ?? 0) < (waits[$1]?.since ?? 0) }
+            let oldest = waiting.compactMap { waits[$0.caller]?.since }.min() ?? end
+            var evidence: [String: JSONValue] = [
+                "waiting_callers": .array(waiting.map { .string(who($0.caller) + " for "
+                    + Durations.text(end - (waits[$0.caller]?.since ?? end))) }),
+                "chain": .array(longest.map { .string(who($0)) }),
+                "not_answered_s": .number(Double(end - oldest) / 1e9),
+                "doing": .array(activity(root, end: end).map { .string($0) }),
+            ]
+            if let first = direct.first, let call = waits[first] { evidence["request"] = .string(call.request) }
+            if let silent = lastSeen(root) { evidence["silent_s"] = .number(Double(end - silent) / 1e9) }
+            explained.insert(root)
+            let doing = activity(root, end: end).first.map { "; it is \($0)" } ?? ""
+            suspects.append(suspect(root, .notAnswering, score: 90 + min(9, Double(waiting.count)), evidence: evidence,
+                                    summary: "\(who(root, withNode: true)) has not answered a call for \(Durations.text(end - oldest))"
+                                        + doing))
+        }
+
+        // Queues.
+        for queue in queueReports() {
             let pid = queue.processID
-            let score = 50 + min(30, log10(Double(max(queue.endLength, 1))) * 8) + min(10, queue.slopePerSecond / 100)
-            suspects.append(suspect(pid, .queueGrowth, score: score, evidence: [
+            guard let (series, estimated) = queues.series(for: pid), let run = GrowthFit.finalRun(series.points) else {
+                continue
+            }
+            let status = lastSample[pid]?.status
+            let otp = OTPMachinery.contains(pid, dictionaries)
+            let queueEvidence: [String: JSONValue] = [
                 "end_len": .int(queue.endLength), "max_len": .int(queue.maxLength),
                 "slope_per_s": .number(queue.slopePerSecond), "fit": .number(queue.fit),
                 "estimated": .bool(queue.estimated),
-                "growing_since_ns": queue.growingSince.map { .int($0) } ?? .string(""),
                 "top_senders": .array(queue.topSenders.map { .string(($0.name.map { "\($0) " } ?? "") + $0.pid + " x\($0.messages)") }),
                 "owner_activity": .array(queue.ownerActivity.map { .string($0) }),
-            ]))
-        }
-
-        // Calls in flight at the end, by age (not already explained by a deadlock).
-        for (pid, frames) in openAtEnd where !inCycle.contains(pid) && !frames.isEmpty {
-            guard let innermost = frames.last else { continue }
-            let age = traceEnd - innermost.start
-            // A call that started in the last 5% of the capture is business as usual, not stuck.
-            guard age > 0, duration == 0 || Double(age) / Double(duration) > 0.05 else { continue }
-            var evidence: [String: JSONValue] = [
-                "function": .string(functionText(innermost.mfa)),
-                "age_s": .number(Double(age) / 1e9),
-                "open_calls": .array(openCallTexts(pid)),
             ]
-            if let pending = pendingCalls[pid] {
-                evidence["waiting_for"] = .string(processText(pending.callee))
-                evidence["waiting_for_name"] = .string(nameText(pending.callee) ?? "")
+            if explained.contains(pid) {
+                // Already a suspect: its queue is more evidence.
+                if let index = suspects.firstIndex(where: { $0.pid == processText(pid) }), queue.endLength > 0 {
+                    suspects[index].evidence["queue_len"] = .int(queue.endLength)
+                }
+                continue
             }
-            let fraction = duration > 0 ? Double(age) / Double(duration) : 0
-            suspects.append(suspect(pid, .stuckCall, score: 20 + 40 * fraction + (pendingCalls[pid] != nil ? 10 : 0),
-                                    evidence: evidence))
-        }
-        // Pending gen calls of processes whose own calls were not traced.
-        for (pid, pending) in pendingCalls where !inCycle.contains(pid) && openAtEnd[pid] == nil {
-            let age = traceEnd - pending.since
-            let fraction = duration > 0 ? Double(age) / Double(duration) : 0
-            guard fraction > 0.05 else { continue }
-            suspects.append(suspect(pid, .stuckCall, score: 20 + 40 * fraction, evidence: [
-                "function": .string("gen:call"), "age_s": .number(Double(age) / 1e9),
-                "waiting_for": .string(processText(pending.callee)),
-                "waiting_for_name": .string(nameText(pending.callee) ?? ""),
-            ]))
+            let frozenFor = end - run.since
+            let sampledToEnd = !estimated && end - series.points[series.points.count - 1].time <= max(threshold / 2, 300_000_000)
+            let blockedInCall = (openAtEnd[pid]?.last).map { end - $0.start >= threshold } ?? false
+            // Blocked in the middle of handling a message: inside a gen_server/gen_statem callback
+            // (traced, or its current function), or in gen:do_call. A process idle in its own
+            // receive with a few messages it never reads is no hang; hundreds frozen are.
+            let isCallback = { (mfa: FunctionID) in Int(mfa) < self.queues.isHandler.count && self.queues.isHandler[Int(mfa)] }
+            let current = lastSample[pid]?.mfa ?? 0
+            let midHandling = (openAtEnd[pid] ?? []).contains { isCallback($0.mfa) && end - $0.start >= threshold }
+                || isCallback(current) || functionText(current).hasPrefix("gen:do_call/")
+            if run.length > 0, frozenFor >= threshold, (sampledToEnd || (estimated && blockedInCall)),
+               (midHandling && !otp) || run.length >= 100 {
+                var evidence = queueEvidence
+                evidence["frozen_s"] = .number(Double(frozenFor) / 1e9)
+                evidence["frozen_len"] = .int(run.length)
+                evidence["owner"] = .array(activity(pid, end: end).map { .string($0) })
+                let doing = activity(pid, end: end)
+                let owner = (doing.first { $0.hasPrefix("blocked") || $0.hasPrefix("waiting") } ?? doing.first)
+                    .map { " while its owner is \($0)" } ?? ""
+                suspects.append(suspect(pid, .frozenQueue, score: 80 + min(4, log10(Double(run.length))), evidence: evidence,
+                                        summary: "the mailbox of \(who(pid, withNode: true)) has held \(run.length) message"
+                                            + (run.length == 1 ? "" : "s") + " without change for \(Durations.text(frozenFor))"
+                                            + owner))
+                continue
+            }
+            guard queue.growing else { continue }
+            if status == "waiting", waits[pid] == nil, !otp {
+                var evidence = queueEvidence
+                let mfa = lastSample[pid].map { functionText($0.mfa) } ?? "?"
+                evidence["waiting_in"] = .string(mfa)
+                suspects.append(suspect(pid, .selectiveReceive, score: 85 + min(4, log10(Double(max(queue.endLength, 1)))),
+                                        evidence: evidence,
+                                        summary: "\(who(pid, withNode: true)) waits in a receive in \(mfa) that matches none of the "
+                                            + "\(queue.endLength) messages in its queue, which grows about "
+                                            + String(format: "%.0f", queue.slopePerSecond) + " messages/s"))
+                continue
+            }
+            var evidence = queueEvidence
+            evidence["growing_since_ns"] = queue.growingSince.map { .int($0) } ?? .string("")
+            let score = 50 + min(30, log10(Double(max(queue.endLength, 1))) * 8) + min(10, queue.slopePerSecond / 100)
+            suspects.append(suspect(pid, .queueGrowth, score: score, evidence: evidence,
+                                    summary: "the mailbox of \(who(pid, withNode: true)) grows without recovering"))
         }
 
-        // system_monitor alerts in the last fifth of the capture.
-        let recent = endTime - max(duration / 5, 1_000_000_000)
+        // system_monitor alerts near the end: repeated ones, or one of a second or more.
+        let recent = end - max(duration / 5, 1_000_000_000)
         var byProcess: [ProcessID: [MonitorEvent]] = [:]
         for monitor in monitorEvents where monitor.event.time >= recent { byProcess[monitor.event.pid, default: []].append(monitor) }
-        for (pid, alerts) in byProcess {
+        for (pid, alerts) in byProcess where alerts.count >= 2 || (alerts.map(\.event.value).max() ?? 0) >= 1000 {
             let kinds = alerts.compactMap { alert -> String? in
                 if case .tuple(let parts)? = alert.term, let tag = parts.first?.atomValue { return tag.name }
                 return nil
             }
+            let kindList = Array(Set(kinds)).sorted()
             suspects.append(suspect(pid, .monitor, score: 10 + Double(min(alerts.count, 20)), evidence: [
                 "alerts": .int(Int64(alerts.count)),
-                "kinds": .array(Array(Set(kinds)).sorted().map { .string($0) }),
+                "kinds": .array(kindList.map { .string($0) }),
                 "worst": .int(alerts.map(\.event.value).max() ?? 0),
-            ]))
+            ], summary: "the VM reported system_monitor alerts (\(kindList.joined(separator: ", "))) for \(who(pid, withNode: true)) near the end"))
         }
 
         suspects.sort { $0.score != $1.score ? $0.score > $1.score : $0.pid < $1.pid }
-        return HangReport(verdict: verdict(suspects, cycles: cycles, duration: duration), suspects: suspects,
-                          deadlocks: cycles.map { $0.map(processText) }, captureSeconds: Double(duration) / 1e9)
+        return HangReport(verdict: verdict(suspects, cycles: cycles, chains: chains, waits: waits), suspects: suspects,
+                          deadlocks: cycles.map { $0.map(processText) }, chains: chains.map { $0.map(processText) },
+                          captureSeconds: Double(duration) / 1e9, silentSeconds: Double(silence) / 1e9, events: events,
+                          endNs: captureEnd, callEndings: callEndings)
     }
 
-    /// Cycles in the graph "pid waits for callee" (each reported once, starting at its smallest pid).
+    /// Cycles in the graph "caller waits for callee" (each once, starting at its smallest pid).
     public func waitForCycles() -> [[ProcessID]] {
+        waitForCycles(waitingCalls.filter { nodesWithReceives.contains($0.value.callerNode) })
+    }
+
+    func waitForCycles(_ waits: [ProcessID: WaitingCall]) -> [[ProcessID]] {
         var cycles: [[ProcessID]] = []
         var seen: Set<[ProcessID]> = []
-        for start in pendingCalls.keys.sorted() {
+        for start in waits.keys.sorted() {
             var path: [ProcessID] = [start]
             var current = start
-            while let next = pendingCalls[current]?.callee {
+            while let next = waits[current]?.callee {
                 if next == start {
                     let rotated = rotateToSmallest(path)
                     if seen.insert(rotated).inserted { cycles.append(rotated) }
@@ -182,63 +285,64 @@ extension CaptureAnalysis {
         return Array(cycle[minIndex...] + cycle[..<minIndex])
     }
 
-    private func openCallTexts(_ pid: ProcessID) -> [JSONValue] {
-        (openAtEnd[pid] ?? []).map { .string("\(functionText($0.mfa)) for \(Durations.text(traceEnd - $0.start))") }
+    /// "name (<0.85.0> on a@host)" or "<0.85.0> on a@host"; without the node (unless `withNode`)
+    /// when the capture traced a single node.
+    func who(_ pid: ProcessID, withNode: Bool = false) -> String {
+        var text = processText(pid)
+        if withNode || tracedNodeCount > 1, let entry = dictionaries.process(pid), case .pid = entry.identity {
+            text += " on " + nodeText(entry.identity.node)
+        }
+        return registeredName(pid).map { "\($0) (\(text))" } ?? text
+    }
+
+    func registeredName(_ pid: ProcessID) -> String? {
+        guard let entry = dictionaries.process(pid), entry.registeredName != 0 else { return nil }
+        return dictionaries.atom(entry.registeredName)
+    }
+
+    private func callEvidence(_ pid: ProcessID, _ call: WaitingCall?, end: Int64) -> [String: JSONValue] {
+        var evidence: [String: JSONValue] = ["open_calls": .array(openCallTexts(pid, end: end))]
+        guard let call else { return evidence }
+        evidence["waiting_for"] = .string(processText(call.callee))
+        evidence["waiting_for_name"] = .string(nameText(call.callee) ?? "")
+        evidence["waiting_since_ns"] = .int(call.since)
+        evidence["waiting_s"] = .number(Double(end - call.since) / 1e9)
+        evidence["request"] = .string(call.request)
+        evidence["callee_doing"] = .array(activity(call.callee, end: end).map { .string($0) })
+        return evidence
+    }
+
+    /// What a process is doing at the end, most telling first: the gen call it waits in, its open
+    /// traced calls, its last sample (status and current function), whether it exited.
+    func activity(_ pid: ProcessID, end: Int64) -> [String] {
+        var out: [String] = []
+        if let call = waitingCalls[pid] {
+            out.append("waiting for \(who(call.callee)) in a gen call (\(call.request)) for \(Durations.text(end - call.since))")
+        }
+        if let open = openAtEnd[pid]?.last {
+            out.append("inside \(functionText(open.mfa)) for \(Durations.text(end - open.start))")
+        }
+        if let sample = lastSample[pid] {
+            let state = sample.status.map { $0 == "waiting" ? "blocked in a receive" : $0 } ?? "sampled"
+            out.append(state + (sample.mfa != 0 ? " in \(functionText(sample.mfa))" : "")
+                       + (sample.time >= end ? " (last sample)" : " (sampled \(Durations.text(end - sample.time)) before the end)"))
+        }
+        if exited.contains(pid) { out.append("gone: it exited") }
+        if out.isEmpty {
+            out.append(lastSeen(pid).map { "silent: nothing traced of it for the last \(Durations.text(end - $0))" }
+                       ?? "not traced in this capture")
+        }
+        return out
+    }
+
+    private func openCallTexts(_ pid: ProcessID, end: Int64) -> [JSONValue] {
+        (openAtEnd[pid] ?? []).map { .string("\(functionText($0.mfa)) for \(Durations.text(end - $0.start))") }
     }
 
     private func suspect(_ pid: ProcessID, _ reason: HangSuspect.Reason, score: Double,
-                         evidence: [String: JSONValue]) -> HangSuspect {
+                         evidence: [String: JSONValue], summary: String) -> HangSuspect {
         let node = dictionaries.process(pid).map { nodeText($0.identity.node) } ?? ""
         return HangSuspect(pid: processText(pid), node: node, name: nameText(pid), reason: reason,
-                           score: (score * 10).rounded() / 10, evidence: evidence)
-    }
-
-    private func verdict(_ suspects: [HangSuspect], cycles: [[ProcessID]], duration: Int64) -> String {
-        let window = "In this \(Durations.text(duration)) capture (\(events) events"
-            + (drops > 0 ? ", \(drops) trace messages lost" : "") + ")"
-        guard let top = suspects.first else {
-            return window + ", nothing looks hung: no queue grows to the end, no traced call is stuck and no gen call waits in a cycle."
-        }
-        var sentences: [String] = []
-        let who = { (s: HangSuspect) in s.name.map { "\($0) (\(s.pid) on \(s.node))" } ?? "\(s.pid) on \(s.node)" }
-        switch top.reason {
-        case .deadlock:
-            let names = cycles.first.map { $0.map { pid in nameText(pid).map { "\($0) (\(processText(pid)))" } ?? processText(pid) } } ?? []
-            sentences.append(window + ", the processes \(names.joined(separator: " → ")) → back to the first wait on each other in gen calls: a deadlock.")
-            if case .number(let waited)? = top.evidence["waiting_s"] {
-                sentences.append(String(format: "They have been waiting for %.3g s with no reply.", waited))
-            }
-        case .queueGrowth:
-            var text = window + ", the mailbox of \(who(top)) grows without recovering"
-            if case .int(let end)? = top.evidence["end_len"], case .number(let slope)? = top.evidence["slope_per_s"] {
-                text += String(format: " to %lld messages at the end, about %.0f messages/s", end, slope)
-            }
-            text += "."
-            sentences.append(text)
-            if case .array(let senders)? = top.evidence["top_senders"], !senders.isEmpty {
-                let names = senders.prefix(3).compactMap { if case .string(let s) = $0 { return s } else { return nil } }
-                sentences.append("Most messages come from \(names.joined(separator: ", ")).")
-            }
-            if case .array(let activity)? = top.evidence["owner_activity"], case .string(let first)? = activity.first {
-                sentences.append("Meanwhile the owner " + (first.hasPrefix("spent") ? first : "was " + first) + ".")
-            }
-            if case .bool(true)? = top.evidence["estimated"] {
-                sentences.append("(Queue lengths are estimated from sends and handled callbacks; no samples were recorded.)")
-            }
-        case .stuckCall:
-            var text = window + ", \(who(top)) is stuck"
-            if case .string(let function)? = top.evidence["function"] { text += " in \(function)" }
-            if case .number(let age)? = top.evidence["age_s"] { text += String(format: " for %.3g s", age) }
-            if case .string(let callee)? = top.evidence["waiting_for"] {
-                text += ", waiting for \(callee)"
-                if case .string(let name)? = top.evidence["waiting_for_name"], !name.isEmpty { text += " (\(name))" }
-            }
-            sentences.append(text + ".")
-        case .monitor:
-            sentences.append(window + ", the VM reported system_monitor alerts for \(who(top)) near the end.")
-        }
-        let others = suspects.dropFirst().prefix(3).map { "\($0.reason.rawValue) \($0.name ?? $0.pid)" }
-        if !others.isEmpty { sentences.append("Other suspects: \(others.joined(separator: "; ")).") }
-        return sentences.joined(separator: " ")
+                           score: (score * 10).rounded() / 10, evidence: evidence, summary: summary)
     }
 }

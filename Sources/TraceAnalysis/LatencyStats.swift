@@ -1,6 +1,8 @@
 // Per-function latency in HdrHistograms (nanoseconds, 3 significant digits, so 1 µs to 1 h keep
 // 3 digits): total and self time of measured spans, counts of returns and exceptions, and a
-// bounded random sample of durations for significance tests between captures.
+// bounded random sample of durations for significance tests between captures. Exceptions are
+// counted by reason (class and the reason's head), so contention shows as what it is.
+import BeamTerm
 import Histogram
 import TraceModel
 
@@ -28,6 +30,18 @@ public final class FunctionLatency: @unchecked Sendable {
     /// Up to `sampleLimit` durations (reservoir sample) for rank tests.
     @exclusivity(unchecked) public var sample: [Int64] = []
     @exclusivity(unchecked) var seen: Int = 0
+    /// Exceptions by reason head (`exit {aborted,{cyclic,...}}`); at most `reasonLimit` distinct
+    /// heads, the rest under "other".
+    @exclusivity(unchecked) public var exceptionReasons: [String: Int] = [:]
+    static let reasonLimit = 20
+
+    func countException(_ reason: String) {
+        if exceptionReasons[reason] != nil || exceptionReasons.count < Self.reasonLimit {
+            exceptionReasons[reason, default: 0] += 1
+        } else {
+            exceptionReasons["other", default: 0] += 1
+        }
+    }
 
     static func makeHistogram() -> Histogram<UInt64> {
         var histogram = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 1_000_000,
@@ -78,7 +92,7 @@ public struct LatencyStats: Sendable {
         self.grouping = grouping
     }
 
-    public mutating func record(_ span: Span) {
+    public mutating func record(_ span: Span, exceptionReason: String? = nil) {
         let group: UInt32
         switch grouping {
         case .function: group = 0
@@ -86,14 +100,16 @@ public struct LatencyStats: Sendable {
         case .node: group = span.node
         }
         let key = LatencyKey(mfa: span.mfa, group: group)
+        let entry: FunctionLatency
         if let last = lastEntry, last.key == key {
-            last.entry.record(span, rng: &rng)
-            return
+            entry = last.entry
+        } else {
+            entry = functions[key] ?? FunctionLatency()
+            functions[key] = entry
+            lastEntry = (key, entry)
         }
-        let entry = functions[key] ?? FunctionLatency()
-        functions[key] = entry
-        lastEntry = (key, entry)
         entry.record(span, rng: &rng)
+        if let exceptionReason { entry.countException(exceptionReason) }
     }
 }
 
@@ -107,5 +123,14 @@ public struct SplitMix: RandomNumberGenerator, Sendable {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+/// The head of an `exception_from`'s `{Class, Reason}`: `exit {aborted,{cyclic,...}}`.
+enum ExceptionReasons {
+    static func head(_ payload: UnsafeRawBufferPointer, flags: EventFlags) -> String {
+        guard case .tuple(let pair)? = Payload.terms(payload, flags: flags)?.first, pair.count == 2,
+              let kind = pair[0].atomValue?.name else { return flags.contains(.payloadTruncated) ? "(reason cut)" : "(unknown)" }
+        return kind + " " + pair[1].erlangText(ErlangPrintOptions(maxDepth: 3, maxWidth: 60))
     }
 }

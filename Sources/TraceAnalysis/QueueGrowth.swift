@@ -218,6 +218,16 @@ public enum GrowthFit {
         return Result(slopePerSecond: slope, fit: r2, startIndex: start)
     }
 
+    /// The last run of equal lengths: its length and the time of its first point (nil when empty).
+    public static func finalRun(_ points: [(time: Int64, length: Int64)]) -> (since: Int64, length: Int64)? {
+        guard var since = points.last else { return nil }
+        for point in points.reversed() {
+            guard point.length == since.length else { break }
+            since = point
+        }
+        return (since.time, since.length)
+    }
+
     /// Slope in units per second and R².
     public static func leastSquares(_ points: [(time: Int64, length: Int64)]) -> (Double, Double) {
         guard points.count >= 2, let t0 = points.first?.time else { return (0, 0) }

@@ -17,12 +17,21 @@ public struct LatencyRow: Sendable, Codable {
     public var p999Micros: Double
     public var maxMicros: Double
     public var selfP50Micros: Double
+    /// Exceptions by reason head, most frequent first.
+    public var exceptionReasons: [ReasonCount]
 
     enum CodingKeys: String, CodingKey {
         case mfa, group, calls, returned, exceptions, unmeasured
+        case exceptionReasons = "exception_reasons"
         case minMicros = "min_us", meanMicros = "mean_us", p50Micros = "p50_us", p90Micros = "p90_us"
         case p99Micros = "p99_us", p999Micros = "p999_us", maxMicros = "max_us", selfP50Micros = "self_p50_us"
     }
+}
+
+public struct ReasonCount: Sendable, Codable {
+    /// Class and the reason's head: `exit {aborted,{cyclic,...}}`.
+    public var reason: String
+    public var count: Int
 }
 
 public struct LatencyReport: Sendable, Codable {
@@ -50,7 +59,9 @@ extension CaptureAnalysis {
                 p50Micros: stats.percentileMicros(50), p90Micros: stats.percentileMicros(90),
                 p99Micros: stats.percentileMicros(99), p999Micros: stats.percentileMicros(99.9),
                 maxMicros: measured ? Double(h.max) / 1000 : 0,
-                selfP50Micros: stats.selfTime.totalCount == 0 ? 0 : Double(stats.selfTime.valueAtPercentile(50)) / 1000))
+                selfP50Micros: stats.selfTime.totalCount == 0 ? 0 : Double(stats.selfTime.valueAtPercentile(50)) / 1000,
+                exceptionReasons: stats.exceptionReasons.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+                    .map { ReasonCount(reason: $0.key, count: $0.value) }))
         }
         rows.sort { a, b in
             let (x, y): (Double, Double)
@@ -77,14 +88,21 @@ extension CaptureAnalysis {
             guard let last = points.last else { continue }
             let maxLength = points.map(\.length).max() ?? 0
             let fit = GrowthFit.growthWindow(points)
-            let growing = last.length >= 10 && fit.slopePerSecond > 0 && fit.fit >= 0.5
-                && Double(last.length) >= 0.5 * Double(maxLength)
+            // A queue that stopped changing long before the end is frozen, not growing; a slope of
+            // less than a message a second, or a rise of fewer than 10 messages, is no growth.
+            let frozen = GrowthFit.finalRun(points).map { captureEnd - $0.since >= HangThresholds.stuck(duration) } ?? false
+            let rise = last.length - points[fit.startIndex].length
+            let growing = last.length >= 10 && fit.slopePerSecond >= 1 && rise >= 10 && fit.fit >= 0.5
+                && Double(last.length) >= 0.5 * Double(maxLength) && !frozen
             let senders = (queues.estimate(pid)?.senders ?? [:]).sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
                 .prefix(5).map { SenderCount(pid: processText($0.key), name: nameText($0.key), messages: $0.value) }
             var activity: [String] = []
-            if let mfa = queues.lastSampleFunction[pid] { activity.append("running " + functionText(mfa) + " (current_function in the last samples)") }
+            if let mfa = queues.lastSampleFunction[pid] {
+                let state = lastSample[pid]?.status == "waiting" ? "blocked in a receive in " : "running "
+                activity.append(state + functionText(mfa) + " (current_function in the last samples)")
+            }
             for open in (openAtEnd[pid] ?? []).suffix(3) {
-                activity.append("in " + functionText(open.mfa) + " for " + Durations.text(traceEnd - open.start))
+                activity.append("inside " + functionText(open.mfa) + " for " + Durations.text(captureEnd - open.start))
             }
             if let busiest = busiestActivity(of: pid) { activity.append(busiest) }
             let toTarget: Double? = growing && fit.slopePerSecond > 0
@@ -99,6 +117,15 @@ extension CaptureAnalysis {
         }
         reports.sort { ($0.growing ? 1 : 0, $0.endLength, $0.maxLength) > ($1.growing ? 1 : 0, $1.endLength, $1.maxLength) }
         return Array(reports.prefix(top))
+    }
+}
+
+/// When waiting becomes "stuck": long for the capture, and long in absolute terms.
+public enum HangThresholds {
+    /// A wait (a call, a frozen queue) this old at the end of a capture of `duration` is stuck:
+    /// 20% of the capture, at least 0.5 s, at most 5 s (gen_server's default call timeout).
+    public static func stuck(_ duration: Int64) -> Int64 {
+        min(5_000_000_000, max(500_000_000, duration / 5))
     }
 }
 

@@ -274,6 +274,9 @@ public final class TraceSession: Sendable {
             }
             if let reason = stopReason, !stopAsked {
                 stopAsked = true
+                // The session stops now: ages in the analysis are measured to this marker, so it is
+                // stamped when the stop is decided, not after the agents have been unloaded.
+                try? sink.marker(code: 2, payload: .tuple([.atom("stop"), .binary(Array(reason.utf8))]), time: clock.now)
                 stopDeadline = ContinuousClock.now + .seconds(15)
                 for node in nodes where !node.isFinished {
                     node.state = "stopping"
@@ -308,7 +311,9 @@ public final class TraceSession: Sendable {
             await node.connection.close()
         }
         for task in tasks { await task.value }
-        try? sink.marker(code: 2, payload: .tuple([.atom("stop"), .binary(Array(finalReason.utf8))]), time: clock.now)
+        if !stopAsked {
+            try? sink.marker(code: 2, payload: .tuple([.atom("stop"), .binary(Array(finalReason.utf8))]), time: clock.now)
+        }
         problems += sink.problemList
         let summaryNodes = nodes.map { node -> RecordingSummary.Node in
             let state = sink.nodeState(node.sinkIndex)

@@ -50,6 +50,17 @@ enum AnalysisIO {
         }
     }
 
+    /// What to say when a replay saw no event: an empty capture, or a window or filter that
+    /// holds none of its events (with where its events are, so the next try hits them).
+    static func noEvents(_ reader: CaptureReader) -> String {
+        let total = reader.blocks.reduce(0) { $0 + Int($1.count) }
+        guard total > 0, let first = reader.blocks.map(\.timeMin).min(), let last = reader.blocks.map(\.timeMax).max() else {
+            return "no events in this window: the capture is empty"
+        }
+        return "no events in this window: the capture's \(total) events span +0 ns to +\(Durations.text(last - first)) "
+            + "(\(first) to \(last) ns); check --from/--to and the filters"
+    }
+
     static func printJSON<T: Encodable>(_ value: T) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -109,23 +120,46 @@ struct TimelineCommand: ParsableCommand {
             }))
             return
         }
+        if analysis.events == 0 { print(AnalysisIO.noEvents(reader)); return }
+        let chosen = analysis.spans.indices.filter { analysis.spans[$0].total >= minimum }.prefix(limit)
+        print(Self.text(analysis, indices: Array(chosen), windowed: window.from != nil))
+    }
+
+    /// The call tree per process exactly as the spans' parent indices give it (the JSON's tree):
+    /// roots and children in start order, indented by their place in the tree.
+    static func text(_ analysis: CaptureAnalysis, indices positions: [Int], windowed: Bool) -> String {
+        let all = analysis.spans
         let base = analysis.startTime
-        var out = ""
-        var current: ProcessID = 0
-        for span in spans.sorted(by: { ($0.pid, $0.start) < ($1.pid, $1.start) }) {
-            if span.pid != current {
-                current = span.pid
-                out += "\n" + analysis.processText(span.pid) + (analysis.nameText(span.pid).map { " (\($0))" } ?? "") + "\n"
+        // A filtered-out parent makes its child a root.
+        let printed = Set(positions)
+        var children: [Int: [Int]] = [:]
+        var roots: [ProcessID: [Int]] = [:]
+        for index in positions {
+            let parent = all[index].parent
+            if parent >= 0, printed.contains(parent) {
+                children[parent, default: []].append(index)
+            } else {
+                roots[all[index].pid, default: []].append(index)
             }
-            let indent = String(repeating: "  ", count: span.depth + 1)
-            var line = indent + analysis.functionText(span.mfa) + "  " + Durations.text(span.total)
+        }
+        let order = { (a: Int, b: Int) in (all[a].start, a) < (all[b].start, b) }
+        var out = ""
+        func write(_ index: Int, level: Int) {
+            let span = all[index]
+            var line = String(repeating: "  ", count: level + 1) + analysis.functionText(span.mfa) + "  "
+                + Durations.text(span.total)
             if span.selfTime != span.total { line += " (self " + Durations.text(span.selfTime) + ")" }
             line += "  at +" + Durations.text(span.start - base)
-            if !span.startKnown { line += "  [started before the capture]" }
+            if !span.startKnown { line += windowed ? "  [started before --from]" : "  [started before the capture]" }
             if span.ending != .returned { line += "  [\(span.ending.rawValue)]" }
             out += line + "\n"
+            for child in (children[index] ?? []).sorted(by: order) { write(child, level: level + 1) }
         }
-        print(out.isEmpty ? "no traced calls" : out.trimmingCharacters(in: .newlines))
+        for pid in roots.keys.sorted() {
+            out += "\n" + analysis.processText(pid) + (analysis.nameText(pid).map { " (\($0))" } ?? "") + "\n"
+            for root in (roots[pid] ?? []).sorted(by: order) { write(root, level: 0) }
+        }
+        return out.isEmpty ? "no traced calls" : out.trimmingCharacters(in: .newlines)
     }
 }
 
@@ -174,6 +208,7 @@ struct LatencyCommand: ParsableCommand {
             filters.contains { text == $0 || text.hasPrefix($0 + ":") || text.hasPrefix($0 + "/") }
         })
         if window.json { try AnalysisIO.printJSON(report); return }
+        if analysis.events == 0 { print(AnalysisIO.noEvents(reader)); return }
         let rows = report.functions.map { row in
             [row.mfa + (row.group.map { " @ \($0)" } ?? ""), "\(row.calls)", "\(row.exceptions)",
              AnalysisIO.micros(row.p50Micros), AnalysisIO.micros(row.p90Micros), AnalysisIO.micros(row.p99Micros),
@@ -181,6 +216,15 @@ struct LatencyCommand: ParsableCommand {
         }
         print(rows.isEmpty ? "no measured calls (trace calls with a return_trace match spec)"
               : AnalysisIO.table(["function", "calls", "exc", "p50", "p90", "p99", "p99.9", "max", "self p50"], rows))
+        let reasons = report.functions.filter { !$0.exceptionReasons.isEmpty }
+        if !reasons.isEmpty {
+            print("\nexceptions by reason:")
+            for row in reasons {
+                for reason in row.exceptionReasons.prefix(5) {
+                    print("  " + row.mfa + (row.group.map { " @ \($0)" } ?? "") + "  \(reason.reason)  x\(reason.count)")
+                }
+            }
+        }
     }
 }
 
@@ -198,6 +242,7 @@ struct QueuesCommand: ParsableCommand {
         let analysis = try AnalysisIO.analyze(reader, AnalysisOptions(query: query, queueTarget: target))
         let reports = analysis.queueReports(top: top)
         if window.json { try AnalysisIO.printJSON(QueuesReport(processes: reports)); return }
+        if analysis.events == 0 { print(AnalysisIO.noEvents(reader)); return }
         let rows = reports.map { q in
             [q.pid + (q.name.map { " (\($0))" } ?? ""), "\(q.maxLength)", "\(q.endLength)",
              String(format: "%.1f/s", q.slopePerSecond), String(format: "%.2f", q.fit), q.growing ? "yes" : "no",
@@ -224,12 +269,14 @@ struct HangCommand: ParsableCommand {
         var report = analysis.hangReport()
         report.suspects = Array(report.suspects.prefix(top))
         if window.json { try AnalysisIO.printJSON(report); return }
+        if analysis.events == 0 { print("Verdict: " + AnalysisIO.noEvents(reader) + "."); return }
         var out = "Verdict: " + report.verdict + "\n"
         if !report.suspects.isEmpty {
             out += "\nSuspects:\n"
             for (i, s) in report.suspects.enumerated() {
                 out += String(format: "%2d. %@ %@%@ on %@  score %.1f\n", i + 1, s.reason.rawValue, s.pid,
                               s.name.map { " (\($0))" } ?? "", s.node, s.score)
+                out += "      \(s.summary)\n"
                 for key in s.evidence.keys.sorted() {
                     out += "      \(key): \(Self.text(s.evidence[key]))\n"
                 }
@@ -262,8 +309,14 @@ struct DiffCommand: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
-        let b = try AnalysisIO.analyze(AnalysisIO.open(before))
-        let a = try AnalysisIO.analyze(AnalysisIO.open(after))
+        let beforeReader = try AnalysisIO.open(before), afterReader = try AnalysisIO.open(after)
+        let b = try AnalysisIO.analyze(beforeReader)
+        let a = try AnalysisIO.analyze(afterReader)
+        if !json {
+            for (analysis, reader, path) in [(b, beforeReader, before), (a, afterReader, after)] where analysis.events == 0 {
+                print("\(path): " + AnalysisIO.noEvents(reader))
+            }
+        }
         let report = CaptureDiff.compare(before: b, after: a, percentile: percentile,
                                          regressionThresholdPct: failOnRegression)
         if json {
@@ -321,6 +374,7 @@ struct StateCommand: ParsableCommand {
         }
         AnalysisIO.warn(reader.problems.dropFirst(known))
         if json { try AnalysisIO.printJSON(report); return }
+        if report.eventsReplayed == 0 && report.processes.isEmpty { print(AnalysisIO.noEvents(reader)); return }
         var out = "state at \(report.atNs) (replayed \(report.eventsReplayed) events from \(report.replayedFromNs))\n"
         for p in report.processes {
             out += "\n\(p.pid)" + (p.name.map { " (\($0))" } ?? "") + " on \(p.node)"

@@ -418,7 +418,7 @@ sample(S = #c{config = C}) ->
     S#c{samples_prev = Now}.
 
 describe(P, L) ->
-    Keys = [current_function, memory, reductions, registered_name, initial_call],
+    Keys = [current_function, memory, reductions, registered_name, initial_call, status],
     case erlang:process_info(P, Keys) of
         undefined ->
             {P, 0, undefined, #{message_queue_len => 0}};

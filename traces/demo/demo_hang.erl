@@ -1,0 +1,238 @@
+%% Hangs reproduced on purpose, and the same system healthy: the workload of the shipped hang
+%% captures (traces/record-demo) and of the live hang tests. start/2 waits until the node is
+%% traced (`beamtrace record` has switched tracing on), runs one scenario next to a healthy kv
+%% server with clients, and writes what it did to a truth file: the pids it made and its own
+%% clock readings (erlang:monotonic_time(nanosecond)) at the moments that matter.
+-module(demo_hang).
+-behaviour(gen_server).
+-export([start/2, start/3]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
+
+%% Scenario: stuck_call | deadlock | frozen_queue | selective_receive | healthy | timeout |
+%% callee_died | workers | otp | cluster.
+start(Scenario, TruthFile) -> start(Scenario, TruthFile, []).
+
+start(Scenario, TruthFile, Options) ->
+    spawn(fun() ->
+                  wait_traced(),
+                  timer:sleep(200),
+                  Truth = run(Scenario, Options),
+                  ok = file:write_file(TruthFile, [io_lib:format("~p.~n", [T]) || T <- Truth]),
+                  %% Then idle in a receive, as processes do by design.
+                  receive stop -> ok end
+          end),
+    ok.
+
+wait_traced() ->
+    case erlang:trace_info(new, flags) of
+        {flags, []} -> timer:sleep(10), wait_traced();
+        _ -> ok
+    end.
+
+now_ns() -> erlang:monotonic_time(nanosecond).
+pid(P) -> pid_to_list(P).
+
+%% ---- scenarios ----
+
+%% A client calls front, whose handle_call calls backend, which waits forever inside its
+%% handle_call; a second client's call to front waits in front's queue.
+run(stuck_call, _) ->
+    Kv = healthy_kv(),
+    {ok, Backend} = gen_server:start({local, backend}, ?MODULE, backend, []),
+    {ok, Front} = gen_server:start({local, front}, ?MODULE, front, []),
+    T0 = now_ns(),
+    A = spawn(fun() -> gen_server:call(front, {lookup, 42}, infinity) end),
+    timer:sleep(50),
+    B = spawn(fun() -> gen_server:call(front, {lookup, 7}, infinity) end),
+    [{kv, pid(Kv)}, {backend, pid(Backend)}, {front, pid(Front)}, {client_a, pid(A)}, {client_b, pid(B)},
+     {t_call, T0}];
+
+%% Three gen_servers whose handle_call each call the next: a client's ping goes round and never
+%% comes back.
+run(deadlock, _) ->
+    Kv = healthy_kv(),
+    {ok, A} = gen_server:start({local, ring_a}, ?MODULE, {ring, ring_b}, []),
+    {ok, B} = gen_server:start({local, ring_b}, ?MODULE, {ring, ring_c}, []),
+    {ok, C} = gen_server:start({local, ring_c}, ?MODULE, {ring, ring_a}, []),
+    T0 = now_ns(),
+    Client = spawn(fun() -> gen_server:call(ring_a, ping, infinity) end),
+    [{kv, pid(Kv)}, {ring_a, pid(A)}, {ring_b, pid(B)}, {ring_c, pid(C)}, {client, pid(Client)}, {t_call, T0}];
+
+%% A server blocks in a receive inside handle_cast; five more casts wait in its queue, and
+%% nothing else arrives.
+run(frozen_queue, _) ->
+    Kv = healthy_kv(),
+    {ok, F} = gen_server:start({local, frozen}, ?MODULE, frozen, []),
+    gen_server:cast(frozen, hold),
+    [gen_server:cast(frozen, {work, I}) || I <- lists:seq(1, 5)],
+    T0 = now_ns(),
+    [{kv, pid(Kv)}, {frozen, pid(F)}, {frozen_len, 5}, {t_frozen, T0}];
+
+%% A process waits for {wanted, _} while a producer sends it {unwanted, _}: its queue grows and
+%% it never runs.
+run(selective_receive, _) ->
+    Kv = healthy_kv(),
+    Picky = spawn(fun picky/0),
+    register(picky, Picky),
+    Producer = spawn(fun() -> unwanted(picky, 1) end),
+    [{kv, pid(Kv)}, {picky, pid(Picky)}, {producer, pid(Producer)}, {t_start, now_ns()}];
+
+%% Calls that time out (catch gen_server:call(S, R, 50) on a server that takes 150 ms; the late
+%% replies arrive after).
+run(timeout, _) ->
+    Kv = healthy_kv(),
+    {ok, Slow} = gen_server:start({local, slowpoke}, ?MODULE, slowpoke, []),
+    Caller = self(),
+    %% The caller stays alive after its timed-out calls, idle in a receive.
+    P = spawn(fun() -> Caller ! {timeouts, timeouts(4, 0)}, receive stop -> ok end end),
+    N = receive {timeouts, Count} -> Count end,
+    [{kv, pid(Kv)}, {slowpoke, pid(Slow)}, {caller, pid(P)}, {timeouts, N}];
+
+%% Calls whose callee dies while they wait: the caller gets the monitor's 'DOWN' and goes on.
+run(callee_died, _) ->
+    Kv = healthy_kv(),
+    Caller = self(),
+    P = spawn(fun() -> Caller ! {downs, downs(4, 0)}, receive stop -> ok end end),
+    N = receive {downs, Count} -> Count end,
+    [{kv, pid(Kv)}, {caller, pid(P)}, {downs, N}];
+
+%% A pool of workers blocked in receive by design, given a job now and then.
+run(workers, _) ->
+    Kv = healthy_kv(),
+    Workers = [spawn(fun worker/0) || _ <- lists:seq(1, 4)],
+    [begin [W ! {job, self(), I} || W <- Workers], [receive {done, W} -> ok end || W <- Workers] end
+     || I <- lists:seq(1, 3)],
+    [{kv, pid(Kv)}, {workers, [pid(W) || W <- Workers]}];
+
+%% OTP's own machinery at work: an application started and stopped, a supervisor starting a
+%% child whose init takes 300 ms, timers, logger, code loading, pg.
+run(otp, _) ->
+    Kv = healthy_kv(),
+    {ok, Sup} = supervisor:start_link({local, demo_sup}, ?MODULE, []),
+    {ok, _} = supervisor:start_child(demo_sup, #{id => slow_child, start => {gen_server, start_link,
+                                                                             [?MODULE, {slow_init, 300}, []]}}),
+    {ok, TRef} = timer:send_interval(50, tick),
+    _ = application:start(sasl),
+    _ = application:stop(sasl),
+    logger:notice("demo_hang: otp scenario"),
+    _ = code:ensure_loaded(lists),
+    _ = pg:start(pg),
+    ok = pg:join(demo_group, self()),
+    timer:sleep(300),
+    _ = timer:cancel(TRef),
+    [{kv, pid(Kv)}, {sup, pid(Sup)}];
+
+%% A node of the cluster: a ping-pong server; with {peers, Nodes}, clients call the other nodes'
+%% servers, each message carrying a unique id; with {join, Node, AfterMs} this node connects to
+%% Node (joining the cluster) after AfterMs.
+run(cluster, Options) ->
+    {ok, Server} = gen_server:start({local, pp}, ?MODULE, pp, []),
+    case proplists:get_value(join, Options) of
+        {JoinNode, After} -> timer:sleep(After), true = net_kernel:connect_node(JoinNode);
+        undefined -> ok
+    end,
+    Peers = proplists:get_value(peers, Options, []),
+    Rounds = proplists:get_value(rounds, Options, 50),
+    Calls = lists:sum([cluster_calls(Peers, Rounds) || _ <- [1]]),
+    [{pp, pid(Server)}, {calls, Calls}];
+
+%% The system of the hang scenarios, healthy: kv with clients, front and backend answering,
+%% workers in receive, a timed-out call, a callee that died, OTP's timers.
+run(healthy, _) ->
+    Kv = healthy_kv(),
+    {ok, _} = gen_server:start({local, backend}, ?MODULE, {backend, answering}, []),
+    {ok, _} = gen_server:start({local, front}, ?MODULE, front, []),
+    {ok, _} = gen_server:start({local, slowpoke}, ?MODULE, slowpoke, []),
+    Workers = [spawn(fun worker/0) || _ <- lists:seq(1, 3)],
+    Front = spawn(fun() -> front_client(40) end),
+    T = timeouts(2, 0),
+    D = downs(2, 0),
+    [W ! {job, self(), 1} || W <- Workers],
+    [receive {done, W} -> ok end || W <- Workers],
+    [{kv, pid(Kv)}, {front_client, pid(Front)}, {timeouts, T}, {downs, D}].
+
+%% ---- helpers ----
+
+healthy_kv() ->
+    {ok, Kv} = gen_server:start({local, kv}, ?MODULE, kv, []),
+    [spawn(fun() -> kv_client(I) end) || I <- [1, 2]],
+    Kv.
+
+kv_client(I) ->
+    Key = rand:uniform(20),
+    ok = gen_server:call(kv, {put, Key, I}, 5000),
+    _ = gen_server:call(kv, {get, Key}),
+    timer:sleep(10),
+    kv_client(I).
+
+front_client(0) -> ok;
+front_client(N) ->
+    {ok, _} = gen_server:call(front, {lookup, N}, 1000),
+    timer:sleep(5),
+    front_client(N - 1).
+
+timeouts(0, N) -> N;
+timeouts(K, N) ->
+    case catch gen_server:call(slowpoke, nap, 50) of
+        {'EXIT', {timeout, _}} -> timer:sleep(150), timeouts(K - 1, N + 1);
+        _ -> timeouts(K - 1, N)
+    end.
+
+downs(0, N) -> N;
+downs(K, N) ->
+    {ok, S} = gen_server:start(?MODULE, doomed, []),
+    spawn(fun() -> timer:sleep(30), exit(S, kill) end),
+    case catch gen_server:call(S, wait, infinity) of
+        {'EXIT', {killed, _}} -> downs(K - 1, N + 1);
+        _ -> downs(K - 1, N)
+    end.
+
+worker() ->
+    receive
+        {job, From, _} -> timer:sleep(2), From ! {done, self()}, worker()
+    end.
+
+picky() ->
+    receive
+        {wanted, _} -> picky()
+    end.
+
+unwanted(To, I) ->
+    To ! {unwanted, I},
+    timer:sleep(2),
+    unwanted(To, I + 1).
+
+cluster_calls([], _) -> 0;
+cluster_calls(Peers, Rounds) ->
+    lists:sum([begin
+                   Peer = lists:nth(1 + (R rem length(Peers)), Peers),
+                   Id = erlang:unique_integer([positive]),
+                   {pong, Id} = gen_server:call({pp, Peer}, {ping, Id}, 5000),
+                   timer:sleep(5),
+                   1
+               end || R <- lists:seq(1, Rounds)]).
+
+%% ---- gen_server and supervisor callbacks ----
+
+init([]) -> {ok, {#{strategy => one_for_one}, []}};
+init({slow_init, Ms}) -> timer:sleep(Ms), {ok, slow_child};
+init(State) -> {ok, State}.
+
+handle_call({put, Key, Value}, _From, kv) -> put(Key, Value), {reply, ok, kv};
+handle_call({get, Key}, _From, kv) -> {reply, get(Key), kv};
+handle_call({lookup, Key}, _From, front) -> {reply, gen_server:call(backend, {fetch, Key}, infinity), front};
+handle_call({fetch, Key}, _From, {backend, answering} = S) -> timer:sleep(1), {reply, {ok, Key}, S};
+handle_call({fetch, _}, _From, backend) ->
+    %% Waits for a message nobody sends: the hang.
+    receive never_sent -> {reply, ok, backend} end;
+handle_call(ping, _From, {ring, Next} = S) -> {reply, gen_server:call(Next, ping, infinity), S};
+handle_call(nap, _From, slowpoke) -> timer:sleep(150), {reply, ok, slowpoke};
+handle_call(wait, _From, doomed) -> receive never_sent -> {reply, ok, doomed} end;
+handle_call({ping, Id}, _From, pp) -> {reply, {pong, Id}, pp}.
+
+handle_cast(hold, frozen) ->
+    %% Waits for a release nobody sends, while more casts queue up behind it.
+    receive release -> {noreply, frozen} end;
+handle_cast(_, State) -> {noreply, State}.
+
+handle_info(_, State) -> {noreply, State}.
