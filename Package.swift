@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "CaptureStore", targets: ["CaptureStore"]),
         .library(name: "TraceSession", targets: ["TraceSession"]),
         .library(name: "TraceAnalysis", targets: ["TraceAnalysis"]),
+        .library(name: "TraceExport", targets: ["TraceExport"]),
         // Real erl nodes for tests and benchmarks (random name and cookie, always stopped).
         .library(name: "TestSupport", targets: ["TestSupport"]),
     ],
@@ -59,10 +60,12 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
+        .target(name: "TraceExport", dependencies: ["TraceAnalysis"]),
         .executableTarget(
             name: "beamtrace",
             dependencies: [
                 "BeamTerm", "BeamDistribution", "TraceModel", "CaptureStore", "TraceSession", "TraceAnalysis",
+                "TraceExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -73,5 +76,6 @@ let package = Package(
         .testTarget(name: "CaptureStoreTests", dependencies: ["CaptureStore", "TestSupport", "beamtrace"]),
         .testTarget(name: "TraceSessionTests", dependencies: ["TraceSession", "TestSupport", "beamtrace"]),
         .testTarget(name: "TraceAnalysisTests", dependencies: ["TraceAnalysis", "TestSupport", "beamtrace"]),
+        .testTarget(name: "TraceExportTests", dependencies: ["TraceExport", "TestSupport", "beamtrace"]),
     ]
 )

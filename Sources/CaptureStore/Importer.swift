@@ -159,6 +159,8 @@ final class FrameStream {
     private var start = 0
     private var end = 0
     private var fileOffset: Int64 = 0
+    /// Bytes read from all files so far (progress).
+    private(set) var bytesRead: Int64 = 0
     private var atEnd = false
     private(set) var finished = false
     var lastTime: Int64 = 0
@@ -240,6 +242,7 @@ final class FrameStream {
             if n == 0 { atEnd = true; continue }
             end += n
             fileOffset += Int64(n)
+            bytesRead += Int64(n)
         }
         return true
     }
@@ -252,6 +255,8 @@ public struct Importer {
     public var strict = false
     /// A file of a wrap set stands for its whole set.
     public var wrap = false
+    /// Told how many bytes of the sources were read.
+    public var progress: (any ProgressReporter)?
     public init(decoderOptions: TraceDecoderOptions = .init(), writerOptions: CaptureWriter.Options = .init(),
                 strict: Bool = false, wrap: Bool = false) {
         self.decoderOptions = decoderOptions
@@ -280,6 +285,11 @@ public struct Importer {
         let existed = FileManager.default.fileExists(atPath: output)
         let writer = try CaptureWriter(creating: output, meta: meta, options: writerOptions)
         let streams = sources.map { FrameStream($0, strict: strict) }
+        let totalBytes = sources.flatMap(\.files).reduce(Int64(0)) { sum, path in
+            sum + ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0)
+        }
+        var meter = ProgressMeter(progress, task: "import", total: totalBytes, unit: "bytes", step: 1)
+        defer { meter.finish() }
         let blockEvents = writerOptions.blockEvents
         var out = EventBatch(reservingCapacity: blockEvents)
         var written = 0
@@ -299,6 +309,7 @@ public struct Importer {
                             try writer.append(out, dictionaries: decoder.dictionaries)
                             written += out.count
                             out.removeAll()
+                            meter.set(done: stream.bytesRead)
                         }
                         if stream.finished { break }
                     }
@@ -308,7 +319,7 @@ public struct Importer {
                     throw error
                 }
             } else {
-                try merge(streams, decoder: &decoder, writer: writer, written: &written)
+                try merge(streams, decoder: &decoder, writer: writer, written: &written, meter: &meter)
             }
             writer.updateMeta { $0.timeBase = Self.name(decoder.timeBase) }
             try writer.close(stopReason: "end of input")
@@ -350,7 +361,7 @@ public struct Importer {
 
     /// k-way merge of several sources by time, a chunk of each at a time.
     private func merge(_ streams: [FrameStream], decoder: inout TraceMessageDecoder, writer: CaptureWriter,
-                       written: inout Int) throws {
+                       written: inout Int, meter: inout ProgressMeter) throws {
         var chunks = streams.map { _ in EventBatch(reservingCapacity: 4096) }
         var cursors = Array(repeating: 0, count: streams.count)
         var out = EventBatch(reservingCapacity: writerOptions.blockEvents)
@@ -387,6 +398,7 @@ public struct Importer {
                     try writer.append(out, dictionaries: decoder.dictionaries)
                     written += out.count
                     out.removeAll()
+                    meter.set(done: streams.reduce(0) { $0 + $1.bytesRead })
                 }
             }
             if !out.isEmpty {

@@ -32,6 +32,8 @@ public struct CallStacks: Sendable {
     /// `parent` indexes into this array.
     public private(set) var spans: [Span] = []
     public var keepSpans: Bool
+    /// Spans numbered in the order they started (kept or not): `Span.id`, and `Span.parent` names it.
+    private var nextSpanID = 0
     /// Deepest stack kept per process (recursion deeper than this is cut at the bottom).
     static let maxDepth = 10_000
 
@@ -54,23 +56,28 @@ public struct CallStacks: Sendable {
         return stack
     }
 
-    /// Feeds one event. `closed` is called for each span as it ends.
-    public mutating func consume(_ event: TraceEvent, closed: (Span) -> Void) {
+    /// Feeds one event. `opened` is called for each span as it starts (its end and ending are not
+    /// known yet), `closed` for each span as it ends; spans nest, so every process's opens and
+    /// closes pair up like brackets.
+    public mutating func consume(_ event: TraceEvent, opened: (Span) -> Void = { _ in }, closed: (Span) -> Void) {
         switch event.kind {
         case .call:
             let stack = stack(for: event)
             stack.lastSeen = event.time
             if stack.frames.count >= Self.maxDepth {
-                // Calls whose returns are not traced would pile up forever: forget the oldest.
-                let oldest = stack.frames.removeFirst()
-                if oldest.spanIndex >= 0, oldest.spanIndex < spans.count { spans[oldest.spanIndex].ending = .gap }
+                // Calls whose returns are not traced would pile up forever: the whole stack ends as
+                // a gap (no open call survives it, so spans still nest).
+                while !stack.frames.isEmpty {
+                    close(stack, at: event.time, ending: .gap, pid: event.pid, closed: closed)
+                }
             }
             let parent = stack.frames.last?.spanIndex ?? -1
-            let span = Span(node: event.node, pid: event.pid, mfa: event.mfa, start: event.time, end: event.time,
+            var span = Span(node: event.node, pid: event.pid, mfa: event.mfa, start: event.time, end: event.time,
                             ending: .unfinished, startKnown: true, depth: stack.frames.count, parent: parent,
                             selfTime: 0)
-            let index = append(span)
+            let index = append(&span)
             stack.frames.append(Frame(mfa: event.mfa, start: event.time, childTime: 0, spanIndex: index))
+            opened(span)
         case .returnFrom, .exceptionFrom:
             let stack = stack(for: event)
             stack.lastSeen = event.time
@@ -87,10 +94,10 @@ public struct CallStacks: Sendable {
                 while !stack.frames.isEmpty {
                     close(stack, at: event.time, ending: .unwound, pid: event.pid, closed: closed)
                 }
-                let span = Span(node: event.node, pid: event.pid, mfa: event.mfa, start: stack.firstSeen,
+                var span = Span(node: event.node, pid: event.pid, mfa: event.mfa, start: stack.firstSeen,
                                 end: event.time, ending: ending, startKnown: false, depth: 0, parent: -1,
                                 selfTime: 0)
-                _ = append(span)
+                _ = append(&span)
                 closed(span)
             }
         case .returnTo:
@@ -159,10 +166,12 @@ public struct CallStacks: Sendable {
         stacks.indices.filter { stacks[$0].map { !$0.frames.isEmpty } ?? false }.map { ProcessID($0) }
     }
 
-    private mutating func append(_ span: Span) -> Int {
-        guard keepSpans else { return -1 }
-        spans.append(span)
-        return spans.count - 1
+    /// Numbers the span (and keeps it when `keepSpans`); with spans kept, the id is its index.
+    private mutating func append(_ span: inout Span) -> Int {
+        span.id = nextSpanID
+        nextSpanID += 1
+        if keepSpans { spans.append(span) }
+        return span.id
     }
 
     private mutating func close(_ stack: ProcessStack, at time: Int64, ending: Span.Ending, pid: ProcessID,
@@ -173,7 +182,8 @@ public struct CallStacks: Sendable {
         var span = Span(node: stack.node, pid: pid, mfa: frame.mfa, start: frame.start, end: time, ending: ending,
                         startKnown: true, depth: stack.frames.count, parent: stack.frames.last?.spanIndex ?? -1,
                         selfTime: max(0, total - frame.childTime))
-        if frame.spanIndex >= 0, frame.spanIndex < spans.count {
+        span.id = frame.spanIndex
+        if keepSpans, frame.spanIndex >= 0, frame.spanIndex < spans.count {
             span.parent = spans[frame.spanIndex].parent
             spans[frame.spanIndex] = span
         }

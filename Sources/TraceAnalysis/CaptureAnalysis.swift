@@ -69,6 +69,8 @@ public final class CaptureAnalysis: @unchecked Sendable {
     /// Time and count of each process's outermost traced calls, by function: what it was busy with.
     public private(set) var busy: [ProcessID: [FunctionID: (time: Int64, calls: Int)]] = [:]
     @exclusivity(unchecked) private var lastBusy: (pid: ProcessID, mfa: FunctionID, time: Int64, calls: Int)?
+    /// Sees every event and every span open and close (the streaming seam, AnalysisStream).
+    var observer: (any AnalysisObserver)?
 
     public init(dictionaries: TraceDictionaries, options: AnalysisOptions = AnalysisOptions()) {
         self.dictionaries = dictionaries
@@ -80,7 +82,13 @@ public final class CaptureAnalysis: @unchecked Sendable {
 
     /// Replays the whole capture (or the options' query) and finishes.
     public static func run(_ reader: CaptureReader, options: AnalysisOptions = AnalysisOptions()) throws -> CaptureAnalysis {
+        try run(reader, options: options, observer: nil)
+    }
+
+    static func run(_ reader: CaptureReader, options: AnalysisOptions, observer: (any AnalysisObserver)?) throws -> CaptureAnalysis {
         let analysis = CaptureAnalysis(dictionaries: reader.dictionaries, options: options)
+        analysis.observer = observer
+        observer?.attach(analysis)
         try reader.forEach(matching: options.query) { event, payload in
             analysis.consume(event, payload: payload)
             return true
@@ -127,8 +135,14 @@ public final class CaptureAnalysis: @unchecked Sendable {
             lastSeenTable[index] = event.time
         }
         if event.kind == .exceptionFrom { exceptionReason = ExceptionReasons.head(payload, flags: event.flags) }
-        stacks.consume(event) { span in record(span) }
+        if let observer {
+            observer.willConsume(event, payload: payload)
+            stacks.consume(event, opened: { observer.spanOpened($0) }) { span in record(span) }
+        } else {
+            stacks.consume(event) { span in record(span) }
+        }
         queues.consume(event, payload: payload)
+        defer { observer?.consumed(event, payload: payload) }
         switch event.kind {
         case .drop:
             drops += event.value
@@ -170,6 +184,7 @@ public final class CaptureAnalysis: @unchecked Sendable {
         guard events > 0 else { return }
         captureEnd = max(end, startTime)
         for pid in stacks.processesWithOpenCalls { openAtEnd[pid] = stacks.openCalls(of: pid) }
+        observer?.willConsume(nil, payload: UnsafeRawBufferPointer(start: nil, count: 0))
         stacks.finish(at: captureEnd) { span in record(span) }
         flushBusy()
     }
@@ -178,6 +193,7 @@ public final class CaptureAnalysis: @unchecked Sendable {
     @exclusivity(unchecked) private var exceptionReason: String?
 
     private func record(_ span: Span) {
+        observer?.spanClosed(span)
         if span.ending == .exception, let reason = exceptionReason {
             latency.record(span, exceptionReason: reason)
             exceptionReason = nil

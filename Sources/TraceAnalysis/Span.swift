@@ -31,10 +31,13 @@ public struct Span: Sendable, Hashable, Codable {
     public var startKnown: Bool
     /// 0 for the outermost traced call of the process.
     public var depth: Int
-    /// Index of the parent span in the sequence the replay produced, or -1.
+    /// The `id` of the parent span, or -1.
     public var parent: Int
     /// Total time minus the time spent in traced callees.
     public var selfTime: Int64
+    /// The span's number in the order spans started in this replay (its index in
+    /// `CaptureAnalysis.spans` when spans are kept); -1 for a span restored from a checkpoint.
+    public var id: Int = -1
 
     public var total: Int64 { end - start }
 

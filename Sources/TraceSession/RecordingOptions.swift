@@ -130,4 +130,6 @@ public struct RecordingSummary: Sendable {
     public var failure: String?
     /// Events the capture actually holds (trace events plus samples and markers, in blocks written).
     public var eventsInCapture = 0
+    /// What refining the nodes' clock offsets from send -> receive pairs did (multi-node sessions).
+    public var clockRefinement: ClockRefinement? = nil
 }

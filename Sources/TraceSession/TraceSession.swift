@@ -326,16 +326,27 @@ public final class TraceSession: Sendable {
         sink.updateMeta { meta in
             meta.session = sessionRecord(nodes: nodes, stopReason: finalReason, summary: summaryNodes)
         }
+        var closed = true
         do {
             try sink.close(stopReason: finalReason)
         } catch {
+            closed = false
             failure = failure ?? "closing the capture failed: \(error)"
             problems.append("closing the capture failed: \(error); the blocks written before are readable")
         }
+        // Causal order across nodes (ClockRefinement): a receive is never stamped before its send.
+        var refinement: ClockRefinement?
+        if closed && nodes.count > 1 {
+            do {
+                refinement = try ClockRefinement.refine(capture: options.output)
+            } catch {
+                problems.append("refining the nodes' clock offsets failed: \(error); the capture keeps the measured offsets")
+            }
+        }
         var summary = RecordingSummary(output: options.output, events: sink.traceEvents, drops: sink.drops,
-                                bytesWritten: sink.bytesWritten, startReason: "beamtrace record",
-                                stopReason: finalReason, duration: ContinuousClock.now - started,
-                                nodes: summaryNodes, problems: problems)
+                                       bytesWritten: sink.bytesWritten, startReason: "beamtrace record",
+                                       stopReason: finalReason, duration: ContinuousClock.now - started,
+                                       nodes: summaryNodes, problems: problems, clockRefinement: refinement)
         summary.failure = failure
         summary.eventsInCapture = sink.eventsInCapture
         return summary

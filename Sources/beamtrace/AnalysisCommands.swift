@@ -35,6 +35,19 @@ enum AnalysisIO {
         }
     }
 
+    /// Replays the capture into a stream consumer (see `analyze` for damage).
+    static func stream(_ reader: CaptureReader, _ options: AnalysisOptions, into consumer: any AnalysisStreamConsumer,
+                       task: String = "replay") throws -> CaptureAnalysis {
+        let known = reader.problems.count
+        defer { warn(reader.problems.dropFirst(known)) }
+        do {
+            return try AnalysisStream.run(reader, analysis: options, into: consumer, progress: TerminalProgress.standardError,
+                                          task: task)
+        } catch {
+            throw CLIError("reading \(reader.directory) failed: \(error)")
+        }
+    }
+
     static func warn(_ problems: some Sequence<CaptureProblem>) {
         for problem in problems {
             FileHandle.standardError.write(Data("warning: \(problem)\n".utf8))
@@ -108,80 +121,16 @@ struct TimelineCommand: ParsableCommand {
             guard let parsed = Durations.parse(minDuration) else { throw CLIError("bad --min-duration \(minDuration)") }
             minimum = parsed
         }
-        let analysis = try AnalysisIO.analyze(reader, AnalysisOptions(keepSpans: true, query: query))
-        let spans = analysis.spans.filter { $0.total >= minimum }.prefix(limit)
+        let collector = TimelineCollector(minimumDuration: minimum, limit: limit)
+        let analysis = try AnalysisIO.stream(reader, AnalysisOptions(query: query), into: collector)
         if window.json {
-            try AnalysisIO.printJSON(TimelineReport(spans: spans.map { span in
-                TimelineSpan(pid: analysis.processText(span.pid), name: analysis.nameText(span.pid),
-                             mfa: analysis.functionText(span.mfa), startNs: span.start, endNs: span.end,
-                             totalUs: Double(span.total) / 1000, selfUs: Double(span.selfTime) / 1000,
-                             depth: span.depth, parent: span.parent, ending: span.ending.rawValue,
-                             startKnown: span.startKnown)
-            }))
+            try AnalysisIO.printJSON(collector.report())
             return
         }
         if analysis.events == 0 { print(AnalysisIO.noEvents(reader)); return }
-        let chosen = analysis.spans.indices.filter { analysis.spans[$0].total >= minimum }.prefix(limit)
-        print(Self.text(analysis, indices: Array(chosen), windowed: window.from != nil))
-    }
-
-    /// The call tree per process exactly as the spans' parent indices give it (the JSON's tree):
-    /// roots and children in start order, indented by their place in the tree.
-    static func text(_ analysis: CaptureAnalysis, indices positions: [Int], windowed: Bool) -> String {
-        let all = analysis.spans
-        let base = analysis.startTime
-        // A filtered-out parent makes its child a root.
-        let printed = Set(positions)
-        var children: [Int: [Int]] = [:]
-        var roots: [ProcessID: [Int]] = [:]
-        for index in positions {
-            let parent = all[index].parent
-            if parent >= 0, printed.contains(parent) {
-                children[parent, default: []].append(index)
-            } else {
-                roots[all[index].pid, default: []].append(index)
-            }
-        }
-        let order = { (a: Int, b: Int) in (all[a].start, a) < (all[b].start, b) }
-        var out = ""
-        func write(_ index: Int, level: Int) {
-            let span = all[index]
-            var line = String(repeating: "  ", count: level + 1) + analysis.functionText(span.mfa) + "  "
-                + Durations.text(span.total)
-            if span.selfTime != span.total { line += " (self " + Durations.text(span.selfTime) + ")" }
-            line += "  at +" + Durations.text(span.start - base)
-            if !span.startKnown { line += windowed ? "  [started before --from]" : "  [started before the capture]" }
-            if span.ending != .returned { line += "  [\(span.ending.rawValue)]" }
-            out += line + "\n"
-            for child in (children[index] ?? []).sorted(by: order) { write(child, level: level + 1) }
-        }
-        for pid in roots.keys.sorted() {
-            out += "\n" + analysis.processText(pid) + (analysis.nameText(pid).map { " (\($0))" } ?? "") + "\n"
-            for root in (roots[pid] ?? []).sorted(by: order) { write(root, level: 0) }
-        }
-        return out.isEmpty ? "no traced calls" : out.trimmingCharacters(in: .newlines)
+        print(collector.text(base: analysis.startTime, windowed: window.from != nil))
     }
 }
-
-struct TimelineSpan: Codable {
-    var pid: String
-    var name: String?
-    var mfa: String
-    var startNs: Int64
-    var endNs: Int64
-    var totalUs: Double
-    var selfUs: Double
-    var depth: Int
-    var parent: Int
-    var ending: String
-    var startKnown: Bool
-    enum CodingKeys: String, CodingKey {
-        case pid, name, mfa, depth, parent, ending
-        case startNs = "start_ns", endNs = "end_ns", totalUs = "total_us", selfUs = "self_us", startKnown = "start_known"
-    }
-}
-
-struct TimelineReport: Codable { var spans: [TimelineSpan] }
 
 struct LatencyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "latency",

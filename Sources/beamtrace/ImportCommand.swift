@@ -36,8 +36,9 @@ struct ImportCommand: ParsableCommand {
     func run() throws {
         var writerOptions = CaptureWriter.Options()
         writerOptions.segmentBytes = segmentMib << 20
-        let importer = Importer(decoderOptions: TraceDecoderOptions(payloadLimit: payloadLimit, redact: redact),
+        var importer = Importer(decoderOptions: TraceDecoderOptions(payloadLimit: payloadLimit, redact: redact),
                                 writerOptions: writerOptions, strict: strict, wrap: wrap)
+        importer.progress = TerminalProgress.standardError
         let report: ImportReport
         do {
             report = try importer.run(sources: sources, output: output)

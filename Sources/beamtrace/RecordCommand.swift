@@ -5,6 +5,7 @@ import ArgumentParser
 import BeamDistribution
 import Dispatch
 import Foundation
+import TraceModel
 import TraceSession
 
 struct RecordCommand: ParsableCommand {
@@ -164,6 +165,17 @@ struct RecordCommand: ParsableCommand {
         lines.append("recorded \(summary.events) events (\(summary.drops) dropped) from \(summary.nodes.count) node(s) "
                      + "into \(summary.output), \(summary.bytesWritten) bytes")
         lines.append("stopped: \(summary.stopReason)")
+        if let clock = summary.clockRefinement {
+            let moved = clock.nodes.filter { $0.correctionNs != 0 }
+                .map { "\($0.name) \($0.correctionNs > 0 ? "+" : "")\(DurationText.text($0.correctionNs))" }
+            var text = "clocks: \(clock.pairs) cross-node send→receive pairs, \(clock.violationsBefore) receive(s) stamped "
+                + "before their send"
+            if !moved.isEmpty { text += "; offsets refined: " + moved.joined(separator: ", ") }
+            if clock.movedReceives > 0 {
+                text += "; \(clock.movedReceives) receive(s) moved after their send (up to \(DurationText.text(clock.maxMoveNs)))"
+            }
+            lines.append(text + "; \(clock.violationsAfter) left")
+        }
         for node in summary.nodes {
             var line = "  \(node.name) (OTP \(node.otpRelease ?? "?")): \(node.events) events, \(node.drops) dropped"
             if !node.dropsByReason.isEmpty {

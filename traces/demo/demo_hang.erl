@@ -127,14 +127,16 @@ run(otp, _) ->
 %% Node (joining the cluster) after AfterMs.
 run(cluster, Options) ->
     {ok, Server} = gen_server:start({local, pp}, ?MODULE, pp, []),
-    case proplists:get_value(join, Options) of
-        {JoinNode, After} -> timer:sleep(After), true = net_kernel:connect_node(JoinNode);
-        undefined -> ok
-    end,
+    Joined = case proplists:get_value(join, Options) of
+                 {JoinNode, After} ->
+                     timer:sleep(After),
+                     true = net_kernel:connect_node(JoinNode),
+                     [{t_join, now_ns()}];
+                 undefined -> []
+             end,
     Peers = proplists:get_value(peers, Options, []),
-    Rounds = proplists:get_value(rounds, Options, 50),
-    Calls = lists:sum([cluster_calls(Peers, Rounds) || _ <- [1]]),
-    [{pp, pid(Server)}, {calls, Calls}];
+    Calls = cluster_calls(Peers, proplists:get_value(rounds, Options, 50)),
+    [{pp, pid(Server)}, {calls, Calls} | Joined];
 
 %% The system of the hang scenarios, healthy: kv with clients, front and backend answering,
 %% workers in receive, a timed-out call, a callee that died, OTP's timers.
@@ -206,7 +208,7 @@ cluster_calls([], _) -> 0;
 cluster_calls(Peers, Rounds) ->
     lists:sum([begin
                    Peer = lists:nth(1 + (R rem length(Peers)), Peers),
-                   Id = erlang:unique_integer([positive]),
+                   Id = {node(), erlang:unique_integer([positive])},
                    {pong, Id} = gen_server:call({pp, Peer}, {ping, Id}, 5000),
                    timer:sleep(5),
                    1

@@ -1,0 +1,370 @@
+// The streaming seam: one ordered pass (CaptureAnalysis, its call stacks and queue tracker) handed
+// to a consumer as it goes — spans as they open and close, instants (send, receive with the send it
+// was matched to, spawn, exit, link, GC, monitor alerts, markers, drops), counters (queue lengths,
+// memory, run queue) — in time order, in memory bounded by live processes, never by capture size.
+// `timeline`, every exporter (TraceExport) and the report are built on it.
+import CaptureStore
+import Foundation
+import TraceModel
+
+/// An event's payload as the stream hands it out: only valid during the call that receives it.
+public struct StreamPayload {
+    public var bytes: UnsafeRawBufferPointer
+    public var flags: EventFlags
+
+    public init(bytes: UnsafeRawBufferPointer, flags: EventFlags) {
+        self.bytes = bytes
+        self.flags = flags
+    }
+
+    public static var empty: StreamPayload { StreamPayload(bytes: UnsafeRawBufferPointer(start: nil, count: 0), flags: []) }
+
+    public var isEmpty: Bool { bytes.isEmpty }
+}
+
+/// A send a receive was matched to.
+public struct MatchedSend: Sendable, Hashable {
+    /// The send's `StreamInstant.flow`.
+    public var flow: Int64
+    public var time: Int64
+    public var pid: ProcessID
+    public var node: NodeID
+}
+
+/// A point event: its trace event (kind named by OTP's tag), and for message passing the flow that
+/// ties a send to its receive.
+public struct StreamInstant: Sendable, Hashable {
+    public var event: TraceEvent
+    /// A send's number (1, 2, ...); for a receive, the number of the send it was matched to; else 0.
+    public var flow: Int64
+    /// For a receive matched to a send seen earlier in the stream.
+    public var matched: MatchedSend?
+    /// The process a send was delivered to (registered names resolved), 0 when unknown (an alias).
+    public var receiver: ProcessID
+}
+
+/// A sampled (or, without samples, estimated) figure over time.
+public struct StreamCounter: Sendable, Hashable {
+    public enum Kind: String, Sendable, CaseIterable {
+        /// A process's `message_queue_len`.
+        case messageQueueLength = "message_queue_len"
+        /// A process's `memory` (bytes).
+        case memory
+        /// A node's `erlang:memory(total)` (bytes).
+        case nodeMemory = "memory_total"
+        /// A node's total run queue length.
+        case runQueue = "run_queue"
+        /// A node's process count.
+        case processCount = "process_count"
+    }
+
+    public var time: Int64
+    public var node: NodeID
+    /// 0 for node counters.
+    public var pid: ProcessID
+    public var kind: Kind
+    public var value: Int64
+    /// True for queue lengths estimated from sends, receives and handled callbacks (no samples).
+    public var estimated: Bool
+}
+
+/// What a stream knows before its first event.
+public struct StreamContext: Sendable {
+    public var dictionaries: TraceDictionaries
+    public var meta: CaptureMeta
+    /// The earliest time the stream can hold (the first matching block's start): a base for relative times.
+    public var startTime: Int64
+    /// The latest time in the matching blocks.
+    public var endTime: Int64
+    /// Events the matching blocks hold (an upper bound on what the stream reads).
+    public var eventsToRead: Int64
+
+    public init(dictionaries: TraceDictionaries, meta: CaptureMeta, startTime: Int64, endTime: Int64, eventsToRead: Int64) {
+        self.dictionaries = dictionaries
+        self.meta = meta
+        self.startTime = startTime
+        self.endTime = endTime
+        self.eventsToRead = eventsToRead
+    }
+
+    /// A process's registered name, else its initial call, else nil.
+    public func name(of pid: ProcessID) -> String? {
+        guard let entry = dictionaries.process(pid) else { return nil }
+        if entry.registeredName != 0 { return dictionaries.atom(entry.registeredName) }
+        if entry.initialCall != 0 { return dictionaries.functionText(entry.initialCall) }
+        return nil
+    }
+
+    /// `<0.85.0> (sink)`.
+    public func label(of pid: ProcessID) -> String {
+        dictionaries.processText(pid) + (name(of: pid).map { " (\($0))" } ?? "")
+    }
+
+    /// The node of a process (0 if unknown).
+    public func node(of pid: ProcessID) -> NodeID { dictionaries.process(pid)?.identity.node ?? 0 }
+}
+
+/// Receives a stream. Calls come in time order (ties in capture order); every `spanBegan` is
+/// followed by its `spanEnded`, and a process's spans nest like brackets. `spanEnded` also comes for
+/// spans whose start was before the capture (`startKnown == false`), without a `spanBegan`.
+public protocol AnalysisStreamConsumer: AnyObject {
+    func begin(_ context: StreamContext)
+    /// A traced call; `arguments` is the call's argument list (if it was recorded).
+    func spanBegan(_ span: Span, arguments: StreamPayload)
+    /// A span closed; `result` is the return value or `{Class, Reason}` when a return closed it.
+    func spanEnded(_ span: Span, result: StreamPayload)
+    func instant(_ instant: StreamInstant, payload: StreamPayload)
+    func counter(_ counter: StreamCounter)
+    /// After the last event, with the finished analysis (latency, queues, hang report).
+    func end(_ analysis: CaptureAnalysis)
+}
+
+extension AnalysisStreamConsumer {
+    public func begin(_ context: StreamContext) {}
+    public func spanBegan(_ span: Span, arguments: StreamPayload) {}
+    public func spanEnded(_ span: Span, result: StreamPayload) {}
+    public func instant(_ instant: StreamInstant, payload: StreamPayload) {}
+    public func counter(_ counter: StreamCounter) {}
+    public func end(_ analysis: CaptureAnalysis) {}
+}
+
+/// Sees each event a CaptureAnalysis consumes and each span it opens and closes.
+protocol AnalysisObserver: AnyObject {
+    func attach(_ analysis: CaptureAnalysis)
+    func willConsume(_ event: TraceEvent?, payload: UnsafeRawBufferPointer)
+    func spanOpened(_ span: Span)
+    func spanClosed(_ span: Span)
+    func consumed(_ event: TraceEvent, payload: UnsafeRawBufferPointer)
+}
+
+public enum AnalysisStream {
+    public struct Options: Sendable {
+        /// Emit estimated queue-length counters when the capture has no samples.
+        public var estimatedQueues = true
+        /// Sends remembered while waiting for their receive (oldest forgotten first).
+        public var pendingSendLimit = 1 << 17
+
+        public init() {}
+    }
+
+    /// Replays `reader` (the analysis options' query) into `consumer` and returns the finished
+    /// analysis (the same one `CaptureAnalysis.run` gives).
+    @discardableResult
+    public static func run(_ reader: CaptureReader, analysis options: AnalysisOptions = AnalysisOptions(),
+                           stream streamOptions: Options = Options(), into consumer: any AnalysisStreamConsumer,
+                           progress: (any ProgressReporter)? = nil, task: String = "replay") throws -> CaptureAnalysis {
+        let blocks = reader.blocks.filter { $0.mayMatch(options.query) }
+        var start = blocks.map(\.timeMin).min() ?? 0
+        if let from = options.query.from { start = max(start, from) }
+        let end = blocks.map(\.timeMax).max() ?? start
+        let total = blocks.reduce(Int64(0)) { $0 + Int64($1.count) }
+        let hasSamples = blocks.contains { $0.kinds & (1 << UInt64(EventKind.sample.rawValue)) != 0 }
+        let context = StreamContext(dictionaries: reader.dictionaries, meta: reader.meta, startTime: start,
+                                    endTime: end, eventsToRead: total)
+        let bridge = StreamBridge(consumer: consumer, options: streamOptions, dictionaries: reader.dictionaries,
+                                  estimatedQueues: streamOptions.estimatedQueues && !hasSamples,
+                                  meter: ProgressMeter(progress, task: task, total: total, unit: "events"))
+        consumer.begin(context)
+        let analysis = try CaptureAnalysis.run(reader, options: options, observer: bridge)
+        bridge.analysis = nil
+        bridge.meter.finish()
+        consumer.end(analysis)
+        return analysis
+    }
+}
+
+/// Turns what the analysis sees into stream calls.
+final class StreamBridge: AnalysisObserver {
+    let consumer: any AnalysisStreamConsumer
+    var meter: ProgressMeter
+    weak var analysis: CaptureAnalysis?
+    private var event: TraceEvent?
+    private var payload = UnsafeRawBufferPointer(start: nil, count: 0)
+    private var flows: Int64 = 0
+    private var pending: PendingSends
+    private let estimatedQueues: Bool
+    private let sampleKeys: SampleKeys
+
+    init(consumer: any AnalysisStreamConsumer, options: AnalysisStream.Options, dictionaries: TraceDictionaries,
+         estimatedQueues: Bool, meter: ProgressMeter) {
+        self.consumer = consumer
+        self.meter = meter
+        self.estimatedQueues = estimatedQueues
+        pending = PendingSends(capacity: max(1, options.pendingSendLimit))
+        sampleKeys = SampleKeys()
+    }
+
+    func attach(_ analysis: CaptureAnalysis) { self.analysis = analysis }
+
+    func willConsume(_ event: TraceEvent?, payload: UnsafeRawBufferPointer) {
+        self.event = event
+        self.payload = payload
+    }
+
+    func spanOpened(_ span: Span) {
+        guard let event, event.kind == .call else { consumer.spanBegan(span, arguments: .empty); return }
+        consumer.spanBegan(span, arguments: StreamPayload(bytes: payload, flags: event.flags))
+    }
+
+    func spanClosed(_ span: Span) {
+        if let event, span.ending == .returned || span.ending == .exception, span.mfa == event.mfa {
+            consumer.spanEnded(span, result: StreamPayload(bytes: payload, flags: event.flags))
+        } else {
+            consumer.spanEnded(span, result: .empty)
+        }
+    }
+
+    func consumed(_ event: TraceEvent, payload: UnsafeRawBufferPointer) {
+        meter.advance()
+        let stream = StreamPayload(bytes: payload, flags: event.flags)
+        switch event.kind {
+        case .call, .returnFrom, .exceptionFrom, .returnTo, .in, .out, .inExiting, .outExiting, .outExited:
+            if estimatedQueues, event.kind == .call { estimatedQueue(event.pid, event) }
+        case .send, .sendToNonExistingProcess:
+            flows += 1
+            let receiver = event.flags.contains(.destinationInPayload) ? 0 : (analysis?.queues.resolve(event.peer) ?? event.peer)
+            if event.kind == .send {
+                pending.add(receiver: receiver, hash: Self.messageHash(payload, event.flags, send: true),
+                            MatchedSend(flow: flows, time: event.time, pid: event.pid, node: event.node))
+            }
+            consumer.instant(StreamInstant(event: event, flow: flows, matched: nil, receiver: receiver), payload: stream)
+            if estimatedQueues, receiver != 0 { estimatedQueue(receiver, event) }
+        case .receive:
+            let hash = Self.messageHash(payload, event.flags, send: false)
+            let matched = pending.take(receiver: event.pid, hash: hash) ?? pending.take(receiver: 0, hash: hash)
+            consumer.instant(StreamInstant(event: event, flow: matched?.flow ?? 0, matched: matched, receiver: event.pid),
+                             payload: stream)
+            if estimatedQueues { estimatedQueue(event.pid, event) }
+        case .sample:
+            samples(event, payload: payload)
+        default:
+            consumer.instant(StreamInstant(event: event, flow: 0, matched: nil, receiver: 0), payload: stream)
+        }
+    }
+
+    private func estimatedQueue(_ pid: ProcessID, _ event: TraceEvent) {
+        guard let estimate = analysis?.queues.estimate(pid), estimate.sawHandled else { return }
+        consumer.counter(StreamCounter(time: event.time, node: analysis?.dictionaries.process(pid)?.identity.node ?? event.node,
+                                       pid: pid, kind: .messageQueueLength, value: estimate.length, estimated: true))
+    }
+
+    private func samples(_ event: TraceEvent, payload: UnsafeRawBufferPointer) {
+        func counter(_ kind: StreamCounter.Kind, _ value: Int64) {
+            consumer.counter(StreamCounter(time: event.time, node: event.node, pid: event.pid, kind: kind, value: value,
+                                           estimated: false))
+        }
+        let figures = sampleKeys.figures(payload, flags: event.flags)
+        if event.pid != 0 {
+            counter(.messageQueueLength, event.value)
+            if let memory = figures.memory { counter(.memory, memory) }
+        } else {
+            counter(.runQueue, figures.runQueue ?? event.value)
+            if let memory = figures.memoryTotal { counter(.nodeMemory, memory) }
+            if let count = figures.processCount { counter(.processCount, count) }
+        }
+    }
+
+    /// FNV-1a over the message's bytes: a send's payload holds the message (then, for sends to
+    /// aliases, the destination); a receive's holds the message alone. A payload cut by the size
+    /// limit keeps the message's first bytes in both.
+    static func messageHash(_ payload: UnsafeRawBufferPointer, _ flags: EventFlags, send: Bool) -> UInt64 {
+        var length = payload.count
+        if send, flags.contains(.destinationInPayload), let first = Payload.firstTermLength(payload) {
+            length = first
+        }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for i in 0..<length {
+            hash = (hash ^ UInt64(payload[i])) &* 0x100_0000_01b3
+        }
+        return hash
+    }
+}
+
+/// Sends waiting for their receive, by receiver and message hash, first in first out; at most
+/// `capacity`, the oldest forgotten first (a message never received must not hold memory forever).
+struct PendingSends {
+    struct Key: Hashable {
+        var receiver: ProcessID
+        var hash: UInt64
+    }
+
+    struct Entry {
+        var key: Key
+        var send: MatchedSend
+        var next: Int
+        var alive: Bool
+    }
+
+    private var ring: [Entry] = []
+    private var position = 0
+    private let capacity: Int
+    private var lists: [Key: (head: Int, tail: Int)] = [:]
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        ring.reserveCapacity(min(capacity, 4096))
+    }
+
+    mutating func add(receiver: ProcessID, hash: UInt64, _ send: MatchedSend) {
+        let key = Key(receiver: receiver, hash: hash)
+        let slot: Int
+        if ring.count < capacity {
+            ring.append(Entry(key: key, send: send, next: -1, alive: true))
+            slot = ring.count - 1
+        } else {
+            slot = position
+            position = (position + 1) % capacity
+            // The oldest entry of all is the head of its list.
+            let old = ring[slot]
+            if old.alive { unlinkHead(old.key, slot: slot) }
+            ring[slot] = Entry(key: key, send: send, next: -1, alive: true)
+        }
+        if let list = lists[key] {
+            ring[list.tail].next = slot
+            lists[key] = (list.head, slot)
+        } else {
+            lists[key] = (slot, slot)
+        }
+    }
+
+    mutating func take(receiver: ProcessID, hash: UInt64) -> MatchedSend? {
+        let key = Key(receiver: receiver, hash: hash)
+        guard let list = lists[key] else { return nil }
+        let entry = ring[list.head]
+        unlinkHead(key, slot: list.head)
+        return entry.send
+    }
+
+    private mutating func unlinkHead(_ key: Key, slot: Int) {
+        guard let list = lists[key], list.head == slot else { return }
+        ring[slot].alive = false
+        let next = ring[slot].next
+        if slot == list.tail || next < 0 { lists[key] = nil } else { lists[key] = (next, list.tail) }
+    }
+}
+
+/// Reads the figures out of a sample's ETF map (docs/EVENTS.md) without building terms.
+struct SampleKeys {
+    struct Figures {
+        var memory: Int64?
+        var memoryTotal: Int64?
+        var runQueue: Int64?
+        var processCount: Int64?
+    }
+
+    func figures(_ payload: UnsafeRawBufferPointer, flags: EventFlags) -> Figures {
+        var figures = Figures()
+        guard !payload.isEmpty, case .map(let pairs)? = Payload.terms(payload, flags: flags)?.first else { return figures }
+        for pair in pairs {
+            guard let key = pair.key.atomValue?.name, let value = pair.value.int64Value else { continue }
+            switch key {
+            case "memory": figures.memory = value
+            case "memory_total": figures.memoryTotal = value
+            case "run_queue": figures.runQueue = value
+            case "process_count": figures.processCount = value
+            default: break
+            }
+        }
+        return figures
+    }
+}

@@ -1,0 +1,295 @@
+// Chrome's Trace Event JSON (what chrome://tracing and ui.perfetto.dev open), streamed: one
+// process per node and one thread per Erlang process (`M` metadata naming them by registered name
+// or initial call), `B`/`E` slices for traced calls (nested per thread, in time order), `X` for a
+// call that started before the capture, `i` instants, `s`/`f` flows from each send to the receive
+// it was matched to, `C` counters for queue lengths, memory and run queues. Times are microseconds
+// from the stream's start.
+import CaptureStore
+import Foundation
+import TraceAnalysis
+import TraceModel
+
+public final class ChromeTraceExporter: AnalysisStreamConsumer {
+    public struct Options: Sendable {
+        /// Annotate slices with arguments and return values (printed in Erlang syntax).
+        public var arguments = true
+        public var termWidth = 120
+        public init() {}
+    }
+
+    /// Past this, chrome://tracing struggles: the CLI suggests perfetto.
+    public static let largeFileBytes: Int64 = 200 << 20
+
+    public let options: Options
+    let out: ExportOutput
+    private var text: ExportText?
+    private var base: Int64 = 0
+    private var first = true
+    private var functionNames: [[UInt8]?] = []
+    private var kindNames: [[UInt8]] = EventKind.allCases.map { JSONText.quotedBytes($0.otpName) }
+    private var threadSeen: [Bool] = []
+    private var nodeSeen: [Bool] = []
+    private var counterNames: [UInt64: [UInt8]] = [:]
+    private var tidBase: Int64 = 1
+    public private(set) var stats = ExportStats()
+
+    public init(output: ExportOutput, options: Options = Options()) {
+        out = output
+        self.options = options
+    }
+
+    public func begin(_ context: StreamContext) {
+        var text = ExportText(context)
+        text.termWidth = options.termWidth
+        self.text = text
+        base = context.startTime
+        functionNames = Array(repeating: nil, count: context.dictionaries.functions.count + 1)
+        threadSeen = Array(repeating: false, count: context.dictionaries.processes.count + 1)
+        nodeSeen = Array(repeating: false, count: context.dictionaries.nodes.count + 1)
+        tidBase = Int64(context.dictionaries.nodes.count) + 1
+        out.write("{\"displayTimeUnit\":\"ns\",\"otherData\":{\"capture\":")
+        out.write(JSONText.quoted(context.meta.captureID))
+        out.write(",\"start_ns\":\"\(context.startTime)\"},\"traceEvents\":[\n")
+    }
+
+    public func end(_ analysis: CaptureAnalysis) {
+        out.write("\n]}\n")
+        stats.bytes = out.bytesWritten
+    }
+
+    // MARK: stream
+
+    public func spanBegan(_ span: Span, arguments: StreamPayload) {
+        let tid = thread(span.pid, node: span.node)
+        let node = nodeOf(span)
+        open("B")
+        common(node: node, tid: tid, time: span.start)
+        out.write(",\"name\":")
+        out.write(functionName(span.mfa))
+        out.write(",\"cat\":\"call\"")
+        if options.arguments, let args = text?.arguments(arguments) {
+            out.write(",\"args\":{\"args\":")
+            out.write(JSONText.quoted(args))
+            out.write(byte: UInt8(ascii: "}"))
+        }
+        out.write(byte: UInt8(ascii: "}"))
+        stats.slices += 1
+    }
+
+    public func spanEnded(_ span: Span, result: StreamPayload) {
+        let tid = thread(span.pid, node: span.node)
+        let node = nodeOf(span)
+        if !span.startKnown {
+            // Started before the capture: a complete event, which viewers place by its own start.
+            open("X")
+            common(node: node, tid: tid, time: span.start)
+            out.write(",\"dur\":")
+            out.write(microsFromNanos: span.total)
+            out.write(",\"name\":")
+            out.write(functionName(span.mfa))
+            out.write(",\"cat\":\"call\",\"args\":{\"info\":\"started before the capture\"")
+            if span.ending != .returned { out.write(",\"ending\":\"\(span.ending.rawValue)\"") }
+            out.write("}}")
+            stats.slices += 1
+            return
+        }
+        open("E")
+        common(node: node, tid: tid, time: span.end)
+        let value = options.arguments ? text?.term(result) : nil
+        if span.ending != .returned || value != nil {
+            out.write(",\"args\":{")
+            var comma = false
+            if span.ending != .returned {
+                out.write("\"ending\":\"\(span.ending.rawValue)\"")
+                comma = true
+            }
+            if let value {
+                out.write(comma ? ",\"result\":" : "\"result\":")
+                out.write(JSONText.quoted(value))
+            }
+            out.write(byte: UInt8(ascii: "}"))
+        }
+        out.write(byte: UInt8(ascii: "}"))
+    }
+
+    public func instant(_ instant: StreamInstant, payload: StreamPayload) {
+        let e = instant.event
+        guard e.pid != 0 else {
+            // Node-wide: drops, session markers.
+            let node = processFor(node: e.node)
+            open("i")
+            out.write(",\"s\":\"p\",\"pid\":")
+            out.write(decimal: Int64(node))
+            out.write(",\"tid\":0,\"ts\":")
+            out.write(microsFromNanos: e.time - base)
+            nameAndDetail(e, payload)
+            stats.instants += 1
+            return
+        }
+        if e.kind == .monitor {
+            // system_monitor alerts arrive after the traced activity they describe: node-wide too.
+            _ = thread(e.pid, node: e.node)
+            let node = nodeOf(pid: e.pid, e.node)
+            open("i")
+            out.write(",\"s\":\"p\",\"pid\":")
+            out.write(decimal: Int64(node))
+            out.write(",\"tid\":0,\"ts\":")
+            out.write(microsFromNanos: e.time - base)
+            nameAndDetail(e, payload)
+            stats.instants += 1
+            return
+        }
+        let tid = thread(e.pid, node: e.node)
+        let node = nodeOf(pid: e.pid, e.node)
+        open("i")
+        out.write(",\"s\":\"t\"")
+        common(node: node, tid: tid, time: e.time)
+        nameAndDetail(e, payload)
+        stats.instants += 1
+        switch e.kind {
+        case .send:
+            open("s")
+            out.write(",\"id\":")
+            out.write(decimal: instant.flow)
+            common(node: node, tid: tid, time: e.time)
+            out.write(",\"name\":\"message\",\"cat\":\"message\"}")
+            stats.flowsStarted += 1
+        case .receive:
+            if let matched = instant.matched {
+                open("f")
+                out.write(",\"id\":")
+                out.write(decimal: matched.flow)
+                common(node: node, tid: tid, time: e.time)
+                out.write(",\"name\":\"message\",\"cat\":\"message\",\"bp\":\"e\"}")
+                stats.flowsEnded += 1
+            }
+        default:
+            break
+        }
+    }
+
+    public func counter(_ counter: StreamCounter) {
+        let node = processFor(node: counter.node)
+        let key = UInt64(counter.pid) << 8 | UInt64(StreamCounter.Kind.allCases.firstIndex(of: counter.kind) ?? 0)
+            | (counter.estimated ? 1 << 7 : 0)
+        let name: [UInt8]
+        if let known = counterNames[key] {
+            name = known
+        } else {
+            name = JSONText.quotedBytes(text?.counterName(counter) ?? counter.kind.rawValue)
+            counterNames[key] = name
+        }
+        open("C")
+        out.write(",\"pid\":")
+        out.write(decimal: Int64(node))
+        out.write(",\"ts\":")
+        out.write(microsFromNanos: counter.time - base)
+        out.write(",\"name\":")
+        out.write(name)
+        out.write(",\"args\":{\"\(counter.kind.rawValue)\":")
+        out.write(decimal: counter.value)
+        out.write("}}")
+        stats.counters += 1
+    }
+
+    // MARK: pieces
+
+    @inline(__always)
+    private func open(_ phase: StaticString) {
+        if first {
+            first = false
+        } else {
+            out.write(byte: UInt8(ascii: ","))
+            out.write(byte: UInt8(ascii: "\n"))
+        }
+        out.write("{\"ph\":\"")
+        phase.withUTF8Buffer { out.write(UnsafeRawBufferPointer($0)) }
+        out.write(byte: UInt8(ascii: "\""))
+    }
+
+    @inline(__always)
+    private func common(node: NodeID, tid: Int64, time: Int64) {
+        out.write(",\"pid\":")
+        out.write(decimal: Int64(node))
+        out.write(",\"tid\":")
+        out.write(decimal: tid)
+        out.write(",\"ts\":")
+        out.write(microsFromNanos: time - base)
+    }
+
+    private func nameAndDetail(_ e: TraceEvent, _ payload: StreamPayload) {
+        out.write(",\"name\":")
+        out.write(kindNames[Int(e.kind.rawValue)])
+        switch e.kind {
+        case .send, .receive, .spawn, .spawned, .link, .unlink, .gettingLinked, .gettingUnlinked:
+            if e.peer != 0, let other = text?.process(e.peer) {
+                out.write(",\"args\":{\"peer\":")
+                out.write(JSONText.quoted(other))
+                out.write(byte: UInt8(ascii: "}"))
+            }
+        case .exit, .monitor, .marker:
+            if let value = text?.term(payload) {
+                out.write(",\"args\":{\"reason\":")
+                out.write(JSONText.quoted(value))
+                out.write(byte: UInt8(ascii: "}"))
+            }
+        case .drop:
+            out.write(",\"args\":{\"lost\":")
+            out.write(decimal: e.value)
+            out.write(byte: UInt8(ascii: "}"))
+        default:
+            break
+        }
+        out.write(byte: UInt8(ascii: "}"))
+    }
+
+    private func functionName(_ mfa: FunctionID) -> [UInt8] {
+        let index = Int(mfa)
+        if index < functionNames.count, let name = functionNames[index] { return name }
+        let name = JSONText.quotedBytes(text?.function(mfa) ?? "?")
+        if index < functionNames.count { functionNames[index] = name }
+        return name
+    }
+
+    private func nodeOf(_ span: Span) -> NodeID { nodeOf(pid: span.pid, span.node) }
+
+    private func nodeOf(pid: ProcessID, _ fallback: NodeID) -> NodeID {
+        let known = text?.context.node(of: pid) ?? 0
+        return processFor(node: known != 0 ? known : fallback)
+    }
+
+    /// The JSON process of a node, named on first use.
+    private func processFor(node: NodeID) -> NodeID {
+        let index = Int(node)
+        if index >= nodeSeen.count { nodeSeen.append(contentsOf: repeatElement(false, count: index - nodeSeen.count + 1)) }
+        if !nodeSeen[index] {
+            nodeSeen[index] = true
+            open("M")
+            out.write(",\"pid\":")
+            out.write(decimal: Int64(node))
+            out.write(",\"tid\":0,\"name\":\"process_name\",\"args\":{\"name\":")
+            out.write(JSONText.quoted(text?.node(node) ?? "session"))
+            out.write("}}")
+        }
+        return node
+    }
+
+    /// The JSON thread of an Erlang process, named on first use.
+    private func thread(_ pid: ProcessID, node eventNode: NodeID) -> Int64 {
+        let index = Int(pid)
+        let tid = tidBase + Int64(pid)
+        if index < threadSeen.count, threadSeen[index] { return tid }
+        if index >= threadSeen.count { threadSeen.append(contentsOf: repeatElement(false, count: index - threadSeen.count + 1)) }
+        threadSeen[index] = true
+        let node = nodeOf(pid: pid, eventNode)
+        open("M")
+        out.write(",\"pid\":")
+        out.write(decimal: Int64(node))
+        out.write(",\"tid\":")
+        out.write(decimal: tid)
+        out.write(",\"name\":\"thread_name\",\"args\":{\"name\":")
+        out.write(JSONText.quoted(text?.process(pid) ?? "\(pid)"))
+        out.write("}}")
+        return tid
+    }
+}

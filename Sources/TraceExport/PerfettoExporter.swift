@@ -1,0 +1,340 @@
+// Perfetto's protobuf trace format (perfetto/trace/trace.proto), written by our own encoder as
+// the stream goes: a TrackDescriptor per node (a Perfetto process) and per Erlang process (a
+// thread), TrackEvent slices for traced calls with their arguments and return values as debug
+// annotations, instants, flows from each send to the receive it was matched to, counter tracks for
+// queue lengths, memory and run queues. Names are interned; timestamps are deltas on an
+// incremental clock of the sequence, so an event costs about 20 bytes.
+import CaptureStore
+import Foundation
+import TraceAnalysis
+import TraceModel
+
+public final class PerfettoExporter: AnalysisStreamConsumer {
+    public struct Options: Sendable {
+        /// Annotate slices with arguments and return values (printed in Erlang syntax).
+        public var arguments = true
+        /// Longest printed term.
+        public var termWidth = 120
+        public init() {}
+    }
+
+    // Field numbers from perfetto_trace.proto.
+    enum Field {
+        static let tracePacket: UInt32 = 1
+        static let timestamp: UInt32 = 8, timestampClockID: UInt32 = 58, trackEvent: UInt32 = 11
+        static let trackDescriptor: UInt32 = 60, clockSnapshot: UInt32 = 6, sequenceID: UInt32 = 10
+        static let internedData: UInt32 = 12, sequenceFlags: UInt32 = 13, packetDefaults: UInt32 = 59
+        static let firstPacketOnSequence: UInt32 = 87
+    }
+
+    enum EventType: UInt64 { case sliceBegin = 1, sliceEnd = 2, instant = 3, counter = 4 }
+
+    static let sequence: UInt64 = 1
+    static let incrementalClock: UInt64 = 64
+    static let bootClock: UInt64 = 6
+    /// Trace time of the stream's start (any positive base; the viewer shows times relative to it).
+    static let origin: Int64 = 1_000_000_000
+    static let nodeTrackBase: UInt64 = 1 << 32
+    static let counterTrackBase: UInt64 = 1 << 36
+
+    /// Debug annotation names, interned up front.
+    enum Annotation: UInt64, CaseIterable {
+        case args = 1, result, message, reason, to, from, value, info
+        var name: String { "\(self)" }
+    }
+
+    public let options: Options
+    let out: ExportOutput
+    private var text: ExportText?
+    private var base: Int64 = 0
+    private var lastTime: Int64 = 0
+    private var functionIIDs: [UInt64] = []
+    private var kindIIDs: [UInt64] = Array(repeating: 0, count: 64)
+    private var nextIID: UInt64 = 1
+    private var threadSeen: [Bool] = []
+    private var nodeSeen: [Bool] = []
+    private var counterSeen: Set<UInt64> = []
+    private var tidBase: Int64 = 1
+    private var packet = ProtobufWriter(capacity: 256)
+    private var event = ProtobufWriter(capacity: 128)
+    private var interned = ProtobufWriter(capacity: 128)
+    public private(set) var stats = ExportStats()
+
+    public init(output: ExportOutput, options: Options = Options()) {
+        out = output
+        self.options = options
+    }
+
+    public func begin(_ context: StreamContext) {
+        var text = ExportText(context)
+        text.termWidth = options.termWidth
+        self.text = text
+        base = context.startTime
+        lastTime = Self.origin
+        functionIIDs = Array(repeating: 0, count: context.dictionaries.functions.count + 1)
+        threadSeen = Array(repeating: false, count: context.dictionaries.processes.count + 1)
+        nodeSeen = Array(repeating: false, count: context.dictionaries.nodes.count + 1)
+        tidBase = Int64(context.dictionaries.nodes.count) + 1
+        // The first packet: incremental state cleared, the sequence's clock and defaults, and the
+        // annotation names.
+        packet.bytes.removeAll(keepingCapacity: true)
+        packet.uint(Field.timestamp, UInt64(Self.origin))
+        packet.uint(Field.timestampClockID, Self.bootClock)
+        packet.uint(Field.sequenceID, Self.sequence)
+        packet.uint(Field.sequenceFlags, 1)
+        packet.uint(Field.firstPacketOnSequence, 1)
+        packet.message(Field.clockSnapshot) { snapshot in
+            snapshot.message(1) { clock in
+                clock.uint(1, Self.incrementalClock)
+                clock.uint(2, UInt64(Self.origin))
+                clock.uint(3, 1)
+            }
+            snapshot.message(1) { clock in
+                clock.uint(1, Self.bootClock)
+                clock.uint(2, UInt64(Self.origin))
+            }
+        }
+        packet.message(Field.packetDefaults) { defaults in defaults.uint(58, Self.incrementalClock) }
+        packet.message(Field.internedData) { data in
+            for annotation in Annotation.allCases {
+                data.message(3) { name in
+                    name.uint(1, annotation.rawValue)
+                    name.string(2, annotation.name)
+                }
+            }
+        }
+        out.write(byte: 0x0A)
+        var length = ProtobufWriter(capacity: 8)
+        length.varint(UInt64(packet.bytes.count))
+        out.write(length.bytes)
+        out.write(packet.bytes)
+        describeMeta(context)
+    }
+
+    /// A track named after the capture: what was recorded.
+    private func describeMeta(_ context: StreamContext) {
+        var descriptor = ProtobufWriter(capacity: 64)
+        descriptor.uint(1, Self.nodeTrackBase - 1)
+        let nodes = context.meta.nodes.map(\.name).joined(separator: ", ")
+        descriptor.string(2, "beamtrace capture " + context.meta.captureID + (nodes.isEmpty ? "" : " of " + nodes))
+        writeDescriptor(descriptor.bytes)
+    }
+
+    // MARK: stream
+
+    public func spanBegan(_ span: Span, arguments: StreamPayload) {
+        let track = threadTrack(span.pid, node: span.node)
+        let name = functionIID(span.mfa)
+        event.bytes.removeAll(keepingCapacity: true)
+        event.uint(9, EventType.sliceBegin.rawValue)
+        event.uint(11, track)
+        event.uint(10, name)
+        if options.arguments, let args = text?.arguments(arguments) { annotate(.args, args) }
+        emit(time: span.start)
+        stats.slices += 1
+    }
+
+    public func spanEnded(_ span: Span, result: StreamPayload) {
+        let track = threadTrack(span.pid, node: span.node)
+        if !span.startKnown {
+            // Its start is before the capture (or a gap): the begin comes now, stamped in the past.
+            event.bytes.removeAll(keepingCapacity: true)
+            event.uint(9, EventType.sliceBegin.rawValue)
+            event.uint(11, track)
+            event.uint(10, functionIID(span.mfa))
+            annotate(.info, "started before the capture")
+            emit(time: span.start)
+            stats.slices += 1
+        }
+        event.bytes.removeAll(keepingCapacity: true)
+        event.uint(9, EventType.sliceEnd.rawValue)
+        event.uint(11, track)
+        if span.ending != .returned { annotate(.reason, span.ending.rawValue) }
+        if options.arguments, let value = text?.term(result) { annotate(.result, value) }
+        emit(time: span.end)
+    }
+
+    public func instant(_ instant: StreamInstant, payload: StreamPayload) {
+        let e = instant.event
+        let track = e.pid != 0 ? threadTrack(e.pid, node: e.node) : nodeTrack(e.node)
+        event.bytes.removeAll(keepingCapacity: true)
+        event.uint(9, EventType.instant.rawValue)
+        event.uint(11, track)
+        event.uint(10, kindIID(e.kind))
+        switch e.kind {
+        case .send:
+            event.fixed64(47, UInt64(instant.flow))
+            stats.flowsStarted += 1
+        case .receive:
+            if let matched = instant.matched {
+                event.fixed64(48, UInt64(matched.flow))
+                stats.flowsEnded += 1
+            }
+        case .exit, .monitor, .marker:
+            if let value = text?.term(payload) { annotate(.reason, value) }
+        case .drop:
+            annotate(.value, String(e.value))
+        default:
+            break
+        }
+        emit(time: e.time)
+        stats.instants += 1
+    }
+
+    public func counter(_ counter: StreamCounter) {
+        let track = counterTrack(counter)
+        event.bytes.removeAll(keepingCapacity: true)
+        event.uint(9, EventType.counter.rawValue)
+        event.uint(11, track)
+        event.int(30, counter.value)
+        emit(time: counter.time)
+        stats.counters += 1
+    }
+
+    public func end(_ analysis: CaptureAnalysis) {
+        stats.bytes = out.bytesWritten
+    }
+
+    // MARK: packets
+
+    private func annotate(_ name: Annotation, _ value: String) {
+        var annotation = ProtobufWriter(capacity: 32)
+        annotation.uint(1, name.rawValue)
+        annotation.string(6, value)
+        event.message(4, annotation.bytes)
+    }
+
+    /// Writes the pending track event (and any names interned for it) as one packet at `time`.
+    private func emit(time: Int64) {
+        let t = max(0, time - base) + Self.origin
+        packet.bytes.removeAll(keepingCapacity: true)
+        if t >= lastTime {
+            packet.uint(Field.timestamp, UInt64(t - lastTime))
+            lastTime = t
+        } else {
+            packet.uint(Field.timestamp, UInt64(t))
+            packet.uint(Field.timestampClockID, Self.bootClock)
+        }
+        packet.uint(Field.sequenceID, Self.sequence)
+        packet.uint(Field.sequenceFlags, 2)
+        if !interned.bytes.isEmpty {
+            packet.message(Field.internedData, interned.bytes)
+            interned.bytes.removeAll(keepingCapacity: true)
+        }
+        packet.message(Field.trackEvent, event.bytes)
+        out.write(byte: 0x0A)
+        var n = UInt64(packet.bytes.count)
+        while n >= 0x80 {
+            out.write(byte: UInt8(truncatingIfNeeded: n) | 0x80)
+            n >>= 7
+        }
+        out.write(byte: UInt8(n))
+        out.write(packet.bytes)
+        stats.packets += 1
+    }
+
+    private func writeDescriptor(_ descriptor: [UInt8]) {
+        var p = ProtobufWriter(capacity: descriptor.count + 8)
+        p.uint(Field.sequenceID, Self.sequence)
+        p.message(Field.trackDescriptor, descriptor)
+        out.write(byte: 0x0A)
+        var length = ProtobufWriter(capacity: 8)
+        length.varint(UInt64(p.bytes.count))
+        out.write(length.bytes)
+        out.write(p.bytes)
+        stats.tracks += 1
+    }
+
+    private func functionIID(_ mfa: FunctionID) -> UInt64 {
+        let index = Int(mfa)
+        if index < functionIIDs.count, functionIIDs[index] != 0 { return functionIIDs[index] }
+        let iid = intern(text?.function(mfa) ?? "?")
+        if index < functionIIDs.count { functionIIDs[index] = iid }
+        return iid
+    }
+
+    private func kindIID(_ kind: EventKind) -> UInt64 {
+        let index = Int(kind.rawValue)
+        if kindIIDs[index] != 0 { return kindIIDs[index] }
+        let iid = intern(kind.otpName)
+        kindIIDs[index] = iid
+        return iid
+    }
+
+    private func intern(_ name: String) -> UInt64 {
+        let iid = nextIID
+        nextIID += 1
+        interned.message(2) { entry in
+            entry.uint(1, iid)
+            entry.string(2, name)
+        }
+        return iid
+    }
+
+    private func nodeTrack(_ node: NodeID) -> UInt64 {
+        let index = Int(node)
+        if index >= nodeSeen.count { nodeSeen.append(contentsOf: repeatElement(false, count: index - nodeSeen.count + 1)) }
+        if !nodeSeen[index] {
+            nodeSeen[index] = true
+            var descriptor = ProtobufWriter(capacity: 64)
+            descriptor.uint(1, Self.nodeTrackBase + UInt64(node))
+            descriptor.message(3) { process in
+                process.int(1, Int64(node))
+                process.string(6, text?.node(node) ?? "session")
+            }
+            writeDescriptor(descriptor.bytes)
+        }
+        return Self.nodeTrackBase + UInt64(node)
+    }
+
+    private func threadTrack(_ pid: ProcessID, node eventNode: NodeID) -> UInt64 {
+        let index = Int(pid)
+        if index < threadSeen.count, threadSeen[index] { return UInt64(pid) }
+        if index >= threadSeen.count { threadSeen.append(contentsOf: repeatElement(false, count: index - threadSeen.count + 1)) }
+        threadSeen[index] = true
+        let known = text?.context.node(of: pid) ?? 0
+        let node = known != 0 ? known : eventNode
+        _ = nodeTrack(node)
+        var descriptor = ProtobufWriter(capacity: 64)
+        descriptor.uint(1, UInt64(pid))
+        descriptor.message(4) { thread in
+            thread.int(1, Int64(node))
+            thread.int(2, tidBase + Int64(pid))
+            thread.string(5, text?.process(pid) ?? "\(pid)")
+        }
+        writeDescriptor(descriptor.bytes)
+        return UInt64(pid)
+    }
+
+    private func counterTrack(_ counter: StreamCounter) -> UInt64 {
+        let kindIndex = UInt64(StreamCounter.Kind.allCases.firstIndex(of: counter.kind) ?? 0)
+        let id = counter.pid != 0 ? UInt64(counter.pid) : UInt64(counter.node)
+        let uuid = Self.counterTrackBase + (kindIndex << 32) + id
+        if counterSeen.insert(uuid).inserted {
+            let node = nodeTrack(counter.node)
+            var descriptor = ProtobufWriter(capacity: 64)
+            descriptor.uint(1, uuid)
+            descriptor.uint(5, node)
+            descriptor.string(2, text?.counterName(counter) ?? counter.kind.rawValue)
+            descriptor.message(8) { counterDescriptor in
+                if counter.kind == .memory || counter.kind == .nodeMemory { counterDescriptor.uint(3, 3) }  // UNIT_SIZE_BYTES
+            }
+            writeDescriptor(descriptor.bytes)
+        }
+        return uuid
+    }
+}
+
+/// What an export wrote.
+public struct ExportStats: Sendable, Codable, Hashable {
+    public var slices = 0
+    public var instants = 0
+    public var counters = 0
+    public var flowsStarted = 0
+    public var flowsEnded = 0
+    public var tracks = 0
+    public var packets = 0
+    public var bytes: Int64 = 0
+
+    public init() {}
+}
