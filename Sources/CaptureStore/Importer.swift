@@ -63,6 +63,12 @@ public struct TraceSource: Sendable, Hashable {
         let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
         if exists && isDirectory.boolValue { return try ttbDirectory(path) }
         if exists && !wrap { return [TraceSource(name: path, files: [path])] }
+        if !exists, path.contains(where: { "*?[".contains($0) }) {
+            // A pattern the shell did not expand (quoted): each file it matches, alone.
+            let matches = Self.glob(path)
+            guard !matches.isEmpty else { throw CaptureError(.importFailed, "\(path): no file matches") }
+            return try matches.flatMap { try detect($0, wrap: wrap) }
+        }
         if let set = wrapSet(path, asPrefix: !exists), !set.isEmpty { return [TraceSource(name: path, files: set)] }
         guard exists else {
             throw CaptureError(.importFailed, "\(path): no such file, wrap-set prefix (\(path)<N><suffix>) or ttb directory")
@@ -84,6 +90,13 @@ public struct TraceSource: Sendable, Hashable {
             }
         }
         return result
+    }
+
+    static func glob(_ pattern: String) -> [String] {
+        var result = glob_t()
+        defer { globfree(&result) }
+        guard Glibc.glob(pattern, 0, nil, &result) == 0 else { return [] }
+        return (0..<Int(result.gl_pathc)).compactMap { result.gl_pathv[$0].map { String(cString: $0) } }
     }
 
     /// A file's identity across spellings (`./a`, `a`, a symlink): device and inode, else the resolved path.

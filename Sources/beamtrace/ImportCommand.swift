@@ -16,6 +16,11 @@ struct ImportCommand: ParsableCommand {
             however often it is named; several sources are merged by time. A frame that does not decode is \
             skipped and counted (--strict stops there instead); every good event before a failure is kept. \
             Exit status: 0 everything imported, 2 imported but damaged input was skipped, 1 the import stopped.
+            Examples:
+              beamtrace import trace.trc -o cap.btrace
+              beamtrace import 'wrap*.trc' -o cap.btrace --payload-limit 1024   (a pattern the shell did not expand)
+              beamtrace import w --wrap -o cap.btrace   (the wrap set w0.trc, w1.trc, ...)
+              beamtrace import ttb_upload_mytrace-20261201-145220 -o cap.btrace --json
             """
     )
 
@@ -26,6 +31,7 @@ struct ImportCommand: ParsableCommand {
     @Option(help: "Rotate segments at this many MiB.") var segmentMib = 64
     @Flag(help: "Stop at the first bad frame (default: skip it, count it, go on).") var strict = false
     @Flag(help: "A file of a wrap set stands for the whole set.") var wrap = false
+    @Flag(help: "Print the summary as JSON.") var json = false
 
     func validate() throws {
         guard !sources.isEmpty else { throw ValidationError("give at least one SOURCE") }
@@ -50,12 +56,21 @@ struct ImportCommand: ParsableCommand {
         }
         Self.warn(report)
         let files = report.files.map { $0 == "-" ? "stdin" : $0 }
-        print("imported \(report.events) events from \(files.count) file(s) into \(output): \(files.joined(separator: ", "))")
-        if report.isDamaged {
-            print("skipped \(report.framesSkipped) undecodable frame(s) and \(report.bytesSkipped) byte(s) of damaged input "
-                  + "in \(report.damage.count) place(s) (listed above)")
-            throw ExitCode(2)
+        if json {
+            let object: [String: Any] = ["output": output, "events": report.events, "drops": report.drops,
+                                         "files": report.files, "warnings": report.warnings,
+                                         "frames_skipped": report.framesSkipped, "bytes_skipped": report.bytesSkipped,
+                                         "damage": report.damage.map(\.description)]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print("imported \(report.events) events from \(files.count) file(s) into \(output): \(files.joined(separator: ", "))")
+            if report.isDamaged {
+                print("skipped \(report.framesSkipped) undecodable frame(s) and \(report.bytesSkipped) byte(s) of damaged "
+                      + "input in \(report.damage.count) place(s) (listed above)")
+            }
         }
+        if report.isDamaged { throw ExitCode(2) }
     }
 
     static func warn(_ report: ImportReport) {

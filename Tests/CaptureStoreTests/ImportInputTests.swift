@@ -51,6 +51,10 @@ func traceFrames(_ bytes: [UInt8]) -> [(offset: Int, length: Int)] {
         let output = try CLI.run(["import"] + glob + ["-o", fromGlob])
         #expect(try Workload.infoCounts(fromGlob).0 == expected)
         for file in glob { #expect(output.contains(file)) }
+        // The same pattern quoted (the shell did not expand it): the same files, each once.
+        let quoted = dir.appendingPathComponent("quoted").path
+        _ = try CLI.run(["import", dir.path + "/cap_wrap*.trc", glob[0], "-o", quoted])
+        #expect(try Workload.infoCounts(quoted).0 == expected)
         // The prefix names the set; --wrap with one of its files too; repeats are read once.
         let byPrefix = dir.appendingPathComponent("prefix").path
         _ = try CLI.run(["import", prefix, "-o", byPrefix])
