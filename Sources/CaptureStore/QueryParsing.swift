@@ -67,7 +67,7 @@ extension EventQuery {
                     found = true
                 }
                 if !found {
-                    let known = (1..<max(d.functions.count, 1)).map { d.functionText(FunctionID($0)) }
+                    let known = d.tracedFunctions.map { d.functionText($0) }
                     throw CaptureError(.invalidArgument, "no function matches \(text) in this capture (it has: "
                                        + Closest.listing(known, to: text) + ")")
                 }

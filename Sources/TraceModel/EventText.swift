@@ -145,9 +145,20 @@ extension TraceDictionaries {
     public var prefersElixir: Bool {
         var elixir = Set<AtomID>()
         var erlang = Set<AtomID>()
-        for mfa in functions.dropFirst() {
+        for id in tracedFunctions {
+            guard let mfa = function(id) else { continue }
             if atom(mfa.module).hasPrefix("Elixir.") { elixir.insert(mfa.module) } else { erlang.insert(mfa.module) }
         }
         return !elixir.isEmpty && elixir.count >= erlang.count
+    }
+
+    /// Functions of events (calls, returns, schedules...), leaving out those known only as the
+    /// initial call of some process (every proc_lib process of a node has one).
+    public var tracedFunctions: [FunctionID] {
+        var initial = Set<FunctionID>()
+        for entry in processes.dropFirst() where entry.initialCall != 0 { initial.insert(entry.initialCall) }
+        let all = (1..<max(functions.count, 1)).map { FunctionID($0) }
+        let traced = all.filter { !initial.contains($0) }
+        return traced.isEmpty ? all : traced
     }
 }

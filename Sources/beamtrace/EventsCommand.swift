@@ -34,12 +34,19 @@ struct EventsCommand: ParsableCommand {
     @OptionGroup var syntax: SyntaxOptions
 
     func run() throws {
-        let reader: CaptureReader
-        do {
-            reader = try CaptureReader(opening: capture)
-        } catch {
-            throw CLIError("cannot open capture \(capture): \(error)")
+        var opened: CaptureReader?
+        // A capture being created has its directory before its first segment: --follow waits.
+        let deadline = Date().addingTimeInterval(follow ? 10 : 0)
+        while opened == nil {
+            do {
+                opened = try CaptureReader(opening: capture)
+            } catch let error as CaptureError where follow && error.code == .notACapture && Date() < deadline {
+                Thread.sleep(forTimeInterval: 0.1)
+            } catch {
+                throw CLIError("cannot open capture \(capture): \(error)")
+            }
         }
+        guard let reader = opened else { throw CLIError("cannot open capture \(capture)") }
         var output = EventOutput(json: json, limit: limit ?? .max)
         if follow {
             try Follower(command: self).run(first: reader, output: &output)
