@@ -47,7 +47,7 @@ struct CallWaits: Sendable {
 
     /// A receive of a waiting caller: its reply, its monitor's `'DOWN'`, or its `after` firing.
     mutating func receive(_ event: TraceEvent, payload: UnsafeRawBufferPointer) {
-        guard let call = waiting[event.pid] else { return }
+        guard !waiting.isEmpty, let call = waiting[event.pid] else { return }
         if GenProtocol.isTimeout(payload) {
             end(event.pid, "timeout")
         } else if let tag = GenProtocol.replyTag(payload), tag == call.tag {

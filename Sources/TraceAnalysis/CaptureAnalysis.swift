@@ -58,7 +58,11 @@ public final class CaptureAnalysis: @unchecked Sendable {
     public var callEndings: [String: Int] { waits.endings }
     @exclusivity(unchecked) var waits = CallWaits()
     /// Nodes on which some `'receive'` was traced: only there can a call's reply be seen.
-    public private(set) var nodesWithReceives: Set<NodeID> = []
+    public var nodesWithReceives: Set<NodeID> {
+        Set(receivesByNode.indices.filter { receivesByNode[$0] }.map { NodeID($0) })
+    }
+    /// Indexed by NodeID (a flag per event is cheaper than a set insert).
+    @exclusivity(unchecked) private var receivesByNode: [Bool] = []
     /// The last sample of each sampled process: when, its status (waiting, running...) and its
     /// current function.
     public private(set) var lastSample: [ProcessID: (time: Int64, status: String?, mfa: FunctionID)] = [:]
@@ -150,7 +154,13 @@ public final class CaptureAnalysis: @unchecked Sendable {
         case .send:
             waits.send(event, payload: payload, callee: queues.resolve(event.peer))
         case .receive:
-            nodesWithReceives.insert(event.node)
+            let node = Int(event.node)
+            if node >= receivesByNode.count || !receivesByNode[node] {
+                if node >= receivesByNode.count {
+                    receivesByNode.append(contentsOf: repeatElement(false, count: node - receivesByNode.count + 1))
+                }
+                receivesByNode[node] = true
+            }
             waits.receive(event, payload: payload)
         case .call, .returnFrom, .exceptionFrom, .returnTo, .spawn, .link, .unlink, .register, .unregister,
              .sendToNonExistingProcess:

@@ -94,7 +94,8 @@ extension CaptureAnalysis {
         let end = captureEnd
         let threshold = HangThresholds.stuck(duration)
         // Only where receives were traced can a reply, a 'DOWN' or a timeout be seen.
-        let waits = waitingCalls.filter { nodesWithReceives.contains($0.value.callerNode) }
+        let receiving = nodesWithReceives
+        let waits = waitingCalls.filter { receiving.contains($0.value.callerNode) }
         var suspects: [HangSuspect] = []
         var explained: Set<ProcessID> = []
 
@@ -257,7 +258,8 @@ extension CaptureAnalysis {
 
     /// Cycles in the graph "caller waits for callee" (each once, starting at its smallest pid).
     public func waitForCycles() -> [[ProcessID]] {
-        waitForCycles(waitingCalls.filter { nodesWithReceives.contains($0.value.callerNode) })
+        let receiving = nodesWithReceives
+        return waitForCycles(waitingCalls.filter { receiving.contains($0.value.callerNode) })
     }
 
     func waitForCycles(_ waits: [ProcessID: WaitingCall]) -> [[ProcessID]] {
