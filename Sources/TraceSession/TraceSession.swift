@@ -23,11 +23,8 @@ public final class TraceSession: Sendable {
 
     public init(options: RecordingOptions, logger: Logger? = nil) {
         self.options = options
-        self.logger = logger ?? {
-            var logger = Logger(label: "beamtrace.session")
-            logger.logLevel = .warning
-            return logger
-        }()
+        // The level is the application's choice (its LoggingSystem bootstrap), not ours.
+        self.logger = logger ?? Logger(label: "beamtrace.session")
         (signals, continuation) = AsyncStream.makeStream(of: SessionSignal.self)
     }
 
