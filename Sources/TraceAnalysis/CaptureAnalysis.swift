@@ -68,6 +68,9 @@ public final class CaptureAnalysis: @unchecked Sendable {
     public private(set) var lastSample: [ProcessID: (time: Int64, status: String?, mfa: FunctionID)] = [:]
     /// Processes the samples show waiting in a call (hangs that began before the capture).
     var sampledWaits: [ProcessID: SampledWait] = [:]
+    /// Per sampled process, since its last activity of its own (a send, call, return...) or change
+    /// of current function: how many samples, and how many found it `waiting` in a receive.
+    var idleSamples: [ProcessID: (mfa: FunctionID, samples: Int, waiting: Int)] = [:]
     /// gen:do_call/4 and erpc:call/5, where a caller waits for its reply.
     let waitFunctions: Set<FunctionID>
     public private(set) var monitorEvents: [MonitorEvent] = []
@@ -165,6 +168,7 @@ public final class CaptureAnalysis: @unchecked Sendable {
         case .send:
             waits.send(event, payload: payload, callee: queues.resolve(event.peer))
             if !sampledWaits.isEmpty { sampledWaits[event.pid] = nil }
+            if !idleSamples.isEmpty { idleSamples[event.pid] = nil }
         case .receive:
             let node = Int(event.node)
             if node >= receivesByNode.count || !receivesByNode[node] {
@@ -178,6 +182,7 @@ public final class CaptureAnalysis: @unchecked Sendable {
              .sendToNonExistingProcess:
             if !waits.isEmpty { waits.active(event.pid) }
             if !sampledWaits.isEmpty { sampledWaits[event.pid] = nil }
+            if !idleSamples.isEmpty { idleSamples[event.pid] = nil }
         case .exit:
             waits.exited(event.pid)
             sampledWaits[event.pid] = nil
@@ -188,6 +193,10 @@ public final class CaptureAnalysis: @unchecked Sendable {
         case .sample where event.pid != 0:
             let info = sampleInfo(payload, flags: event.flags)
             lastSample[event.pid] = (event.time, info.status, event.mfa)
+            var idle: (mfa: FunctionID, samples: Int, waiting: Int) = idleSamples[event.pid].flatMap { $0.mfa == event.mfa ? $0 : nil } ?? (event.mfa, 0, 0)
+            idle.samples += 1
+            if info.status == "waiting" { idle.waiting += 1 }
+            idleSamples[event.pid] = idle
             if waitFunctions.contains(event.mfa) {
                 if sampledWaits[event.pid] == nil {
                     sampledWaits[event.pid] = SampledWait(since: event.time, node: event.node, monitors: info.monitors)

@@ -191,7 +191,6 @@ extension CaptureAnalysis {
             guard let (series, estimated) = queues.series(for: pid), let run = GrowthFit.finalRun(series.points) else {
                 continue
             }
-            let status = lastSample[pid]?.status
             let otp = OTPMachinery.contains(pid, dictionaries)
             let queueEvidence: [String: JSONValue] = [
                 "end_len": .int(queue.endLength), "max_len": .int(queue.maxLength),
@@ -233,7 +232,12 @@ extension CaptureAnalysis {
                 continue
             }
             guard queue.growing else { continue }
-            if status == "waiting", waits[pid] == nil, !otp {
+            // Its receive matches nothing: it did nothing of its own for several samples, in the
+            // same function, found waiting in most of them (a selective receive rescans its whole
+            // queue at each arrival, so some samples catch it running).
+            let idle = idleSamples[pid]
+            let neverMatches = idle.map { $0.samples >= 3 && $0.waiting * 2 >= $0.samples && $0.mfa != 0 } ?? false
+            if neverMatches, waits[pid] == nil, !otp {
                 var evidence = queueEvidence
                 let mfa = lastSample[pid].map { functionText($0.mfa) } ?? "?"
                 evidence["waiting_in"] = .string(mfa)
