@@ -1,5 +1,5 @@
 // swift-tools-version: 6.1
-// beamtrace: trace capture and replay for BEAM systems. Targets follow ../shared/DESIGN.md, lowest first.
+// beamtrace: trace capture and replay for BEAM systems. Targets follow docs/ARCHITECTURE.md, lowest first.
 import PackageDescription
 
 let package = Package(
@@ -70,6 +70,7 @@ let package = Package(
                 "BeamTerm", "BeamDistribution", "TraceModel", "CaptureStore", "TraceSession", "TraceAnalysis",
                 "TraceExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -62,6 +62,9 @@ public final class CaptureReader: @unchecked Sendable {
             throw CaptureError(.notACapture, "\(directory) holds no capture segments (segment-*.btseg)")
         }
         try open(trustIndex: trustIndex)
+        // Pids print as <0.N.S> when their node is the only one with events (docs/EVENTS.md).
+        let eventNodes = blocks.reduce(UInt64(0)) { $0 | $1.nodes } & ~1
+        dictionaries.localNode = eventNodes.nonzeroBitCount == 1 ? NodeID(eventNodes.trailingZeroBitCount) : nil
     }
 
     deinit {

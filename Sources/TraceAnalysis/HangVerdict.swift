@@ -32,10 +32,12 @@ extension CaptureAnalysis {
             sentences.append(window + ", \(cycle.count) processes wait on each other in gen calls: a deadlock. "
                              + names.joined(separator: " → ") + " → back to the first"
                              + ", each waiting for the next for at least \(Durations.text(waited)) with no reply.")
-            let requests = cycle.compactMap { pid in waits[pid].map { "\(processText(pid)) asked \($0.request)" } }
+            let requests = cycle.compactMap { pid in waits[pid].map { "\(who(pid)) asked \($0.request)" } }
             if !requests.isEmpty { sentences.append("Requests: " + requests.joined(separator: "; ") + ".") }
             let victims = suspects.filter { $0.reason == .stuckCall }.count
-            if victims > 0 { sentences.append("\(victims) more process\(victims == 1 ? "" : "es") wait on the cycle.") }
+            if victims > 0 {
+                sentences.append("\(victims) more process\(victims == 1 ? " waits" : "es wait") on the cycle.")
+            }
         case .notAnswering:
             var text = window + ", " + top.summary
             if case .string(let request)? = top.evidence["request"] { text += " (request \(request))" }

@@ -126,11 +126,31 @@ public struct SplitMix: RandomNumberGenerator, Sendable {
     }
 }
 
-/// The head of an `exception_from`'s `{Class, Reason}`: `exit {aborted,{cyclic,...}}`.
+/// The head of an `exception_from`'s `{Class, Reason}`: the class and the reason's tags, so that
+/// `{aborted,{cyclic,Node,Oid,Op}}` from every transaction groups as `exit {aborted,{cyclic,…}}`.
 enum ExceptionReasons {
     static func head(_ payload: UnsafeRawBufferPointer, flags: EventFlags) -> String {
         guard case .tuple(let pair)? = Payload.terms(payload, flags: flags)?.first, pair.count == 2,
               let kind = pair[0].atomValue?.name else { return flags.contains(.payloadTruncated) ? "(reason cut)" : "(unknown)" }
-        return kind + " " + pair[1].erlangText(ErlangPrintOptions(maxDepth: 3, maxWidth: 60))
+        return kind + " " + head(pair[1], depth: 3)
+    }
+
+    /// A tuple keeps its first element and, when that is a tag (an atom) and the second a tuple,
+    /// the second's head; the rest is `…`. Other terms print short.
+    static func head(_ term: Term, depth: Int) -> String {
+        switch term {
+        case .tuple(let elements):
+            guard let first = elements.first else { return "{}" }
+            guard depth > 0 else { return "{…}" }
+            var parts = [head(first, depth: depth - 1)]
+            if elements.count > 1, case .atom = first, case .tuple = elements[1] {
+                parts.append(head(elements[1], depth: depth - 1))
+            }
+            return "{" + parts.joined(separator: ",") + (elements.count > parts.count ? ",…" : "") + "}"
+        case .atom, .integer:
+            return term.erlangText()
+        default:
+            return term.erlangText(ErlangPrintOptions(maxDepth: 1, maxWidth: 24))
+        }
     }
 }

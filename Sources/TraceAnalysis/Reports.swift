@@ -130,15 +130,8 @@ public enum HangThresholds {
 }
 
 public enum Durations {
-    /// `1.23 ms`, `4.5 s`, `820 µs`, `312 ns`.
-    public static func text(_ ns: Int64) -> String {
-        let value = Double(ns)
-        if abs(value) >= 60e9 { return String(format: "%.1f min", value / 60e9) }
-        if abs(value) >= 1e9 { return String(format: "%.3g s", value / 1e9) }
-        if abs(value) >= 1e6 { return String(format: "%.3g ms", value / 1e6) }
-        if abs(value) >= 1e3 { return String(format: "%.3g µs", value / 1e3) }
-        return "\(ns) ns"
-    }
+    /// `1.23 ms`, `4.5 s`, `820 µs`, `312 ns` (TraceModel's DurationText: one way to print durations).
+    public static func text(_ ns: Int64) -> String { DurationText.text(ns) }
 
     /// Parses `250ms`, `1.5s`, `30us`, `100ns`, `2m`; a bare number is nanoseconds.
     public static func parse(_ text: String) -> Int64? {

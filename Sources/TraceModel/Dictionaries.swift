@@ -184,12 +184,27 @@ public struct TraceDictionaries: Sendable {
         return "\(ErlangAtom.quoted(module)):\(ErlangAtom.quoted(atom(mfa.function)))/\(mfa.arity)"
     }
 
-    /// `<N.Id.Serial>` (N = node id − 1, so the first node prints as 0), `#Port<N.Id>`, or a name.
+    /// The node whose pids print as `<0.N.S>`: the only node with events (a capture reader sets it
+    /// from its index), or the only node known. nil when events come from several nodes.
+    public var localNode: NodeID? {
+        get { _localNode ?? (nodes.count == 2 ? 1 : nil) }
+        set { _localNode = newValue }
+    }
+    private var _localNode: NodeID?
+
+    /// True when events come from more than one node (pids then all print with their node).
+    public var isMultiNode: Bool { localNode == nil && nodes.count > 2 }
+
+    /// `<0.Id.Serial>` for a pid of the capture's one node; `<name@host.Id.Serial>` for other nodes'
+    /// and for every pid of a capture of several nodes (the form payloads print and filters take);
+    /// `#Port<…>` likewise; or a name.
     public func processText(_ id: ProcessID) -> String {
         guard let entry = process(id) else { return "undefined" }
+        let local = localNode
+        func nodePart(_ node: NodeID) -> String { node == local ? "0" : nodeName(node) }
         switch entry.identity {
-        case .pid(let node, let number, let serial, _): return "<\(max(Int(node) - 1, 0)).\(number).\(serial)>"
-        case .port(let node, let number, _): return "#Port<\(max(Int(node) - 1, 0)).\(number)>"
+        case .pid(let node, let number, let serial, _): return "<\(nodePart(node)).\(number).\(serial)>"
+        case .port(let node, let number, _): return "#Port<\(nodePart(node)).\(number)>"
         case .name(let atom): return ErlangAtom.quoted(self.atom(atom))
         case .remoteName(let atom, let node): return "{\(ErlangAtom.quoted(self.atom(atom))),\(ErlangAtom.quoted(nodeName(node)))}"
         }

@@ -39,7 +39,7 @@ public enum DurationText {
     }
 
     /// A decimal text (`1.5`) times `scale`, exactly; nil on overflow or a bad number.
-    static func scaled(_ text: String, by scale: Int64) -> Int64? {
+    public static func scaled(_ text: String, by scale: Int64) -> Int64? {
         let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
         guard parts.count <= 2, !(parts.count == 2 && parts[0].isEmpty && parts[1].isEmpty) else { return nil }
         let whole = parts[0].isEmpty ? 0 : Int64(parts[0])

@@ -18,6 +18,7 @@ extension TraceSession {
             case .all, .new, .existing:
                 result.append(.atom(selector.description))
             case .pid(let text):
+                if let named = Self.pidNode(text), named != node { continue }   // a pid of another node
                 let local = Self.localPidText(text)
                 let pid: Term
                 do {
@@ -51,6 +52,14 @@ extension TraceSession {
             }
         }
         return result
+    }
+
+    /// The node a pid text names (`<a@host.80.0>`), nil for `<0.80.0>`.
+    static func pidNode(_ text: String) -> String? {
+        let parts = text.dropFirst().dropLast().split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count >= 3 else { return nil }
+        let node = parts.dropLast(2).joined(separator: ".")
+        return node.contains("@") ? node : nil
     }
 
     /// `<0.80.0>` stays; `<name@host.80.0>` and `<3.80.0>` (a node index) become `<0.80.0>`: the

@@ -23,11 +23,8 @@ public final class TraceSession: Sendable {
 
     public init(options: RecordingOptions, logger: Logger? = nil) {
         self.options = options
-        self.logger = logger ?? {
-            var logger = Logger(label: "beamtrace.session")
-            logger.logLevel = .warning
-            return logger
-        }()
+        // The level is the application's choice (its LoggingSystem bootstrap), not ours.
+        self.logger = logger ?? Logger(label: "beamtrace.session")
         (signals, continuation) = AsyncStream.makeStream(of: SessionSignal.self)
     }
 
@@ -159,6 +156,7 @@ public final class TraceSession: Sendable {
         var lastStatus = (ContinuousClock.now, 0)
         var eventsPerSecond = 0.0
         var problems: [String] = []
+        var failure: String?
         let recordingStarted = ContinuousClock.now
 
         func status() -> RecordingStatus {
@@ -227,6 +225,7 @@ public final class TraceSession: Sendable {
                 }
             case .failure(let reason):
                 stopReason = stopReason ?? reason
+                failure = failure ?? reason
                 problems.append(reason)
             case .agentStopping(let i, let reason):
                 let text = reason.erlangText()
@@ -324,15 +323,30 @@ public final class TraceSession: Sendable {
         sink.updateMeta { meta in
             meta.session = sessionRecord(nodes: nodes, stopReason: finalReason, summary: summaryNodes)
         }
+        var closed = true
         do {
             try sink.close(stopReason: finalReason)
         } catch {
+            closed = false
+            failure = failure ?? "closing the capture failed: \(error)"
             problems.append("closing the capture failed: \(error); the blocks written before are readable")
         }
-        return RecordingSummary(output: options.output, events: sink.traceEvents, drops: sink.drops,
-                                bytesWritten: sink.bytesWritten, startReason: "beamtrace record",
-                                stopReason: finalReason, duration: ContinuousClock.now - started,
-                                nodes: summaryNodes, problems: problems)
+        // Causal order across nodes (ClockRefinement): a receive is never stamped before its send.
+        var refinement: ClockRefinement?
+        if closed && nodes.count > 1 {
+            do {
+                refinement = try ClockRefinement.refine(capture: options.output)
+            } catch {
+                problems.append("refining the nodes' clock offsets failed: \(error); the capture keeps the measured offsets")
+            }
+        }
+        var summary = RecordingSummary(output: options.output, events: sink.traceEvents, drops: sink.drops,
+                                       bytesWritten: sink.bytesWritten, startReason: "beamtrace record",
+                                       stopReason: finalReason, duration: ContinuousClock.now - started,
+                                       nodes: summaryNodes, problems: problems, clockRefinement: refinement)
+        summary.failure = failure
+        summary.eventsInCapture = sink.eventsInCapture
+        return summary
     }
 
     // MARK: steps

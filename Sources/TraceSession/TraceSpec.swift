@@ -2,6 +2,7 @@
 // event sets, and the flags that follow from them. Parsed from the command line's words by
 // `TracePattern(parsing:)` and friends; turned into the agent's configuration by `TraceSession`.
 import BeamTerm
+import TraceModel
 
 /// One function pattern: `mod`, `mod:fun`, `mod:fun/arity`, `Mod.fun/arity` (Elixir), `mod:fun(Args)`,
 /// optionally `when Guard`, `-> actions`, or a raw match spec after the head.
@@ -131,63 +132,27 @@ public struct TracePattern: Sendable, Hashable, CustomStringConvertible {
             arguments = String(head[head.index(after: open)..<head.index(before: head.endIndex)])
             head = head[..<open]
         }
-        var arity: Int?
-        if let slash = head.lastIndex(of: "/"), !head[slash...].contains("'") {
-            guard arguments == nil, let value = Int(head[head.index(after: slash)...]), value >= 0, value <= 255 else {
-                throw TraceSpecError("pattern \(whole): the arity after `/` must be a number 0–255")
-            }
-            arity = value
-            head = head[..<slash]
+        if arguments != nil, head.contains("/") {
+            throw TraceSpecError("pattern \(whole): the arity after `/` must be a number 0–255")
         }
-        var module: String
-        var function: String?
-        if let colon = Self.unquotedColon(head) {
-            module = try unquote(head[..<colon], whole)
-            let functionText = try unquote(head[head.index(after: colon)...], whole)
-            function = functionText == "_" ? nil : functionText
-        } else if let first = head.first, first.isUppercase {
-            // Elixir: Mod.Sub.fun or Mod.Sub
-            let parts = head.split(separator: ".")
-            if let last = parts.last, let initial = last.first, !initial.isUppercase, parts.count >= 2 {
-                module = "Elixir." + parts.dropLast().joined(separator: ".")
-                function = String(last)
-            } else {
-                module = "Elixir." + parts.joined(separator: ".")
-            }
-        } else {
-            module = try unquote(head, whole)
+        let matcher: FunctionMatcher
+        do {
+            matcher = try FunctionMatcher(parsing: String(head))
+        } catch {
+            let reason = error.description.hasPrefix(String(head) + ": ")
+                ? String(error.description.dropFirst(head.count + 2)) : error.description
+            throw TraceSpecError("pattern \(whole): \(reason)")
         }
-        if module.hasPrefix(":") { module.removeFirst() }  // Elixir's :ets style
-        guard !module.isEmpty, !module.contains(" ") else {
-            throw TraceSpecError("pattern \(whole): expected mod, mod:fun, mod:fun/arity or Mod.fun/arity")
-        }
-        if function == nil, arity != nil || arguments != nil {
+        let module = matcher.module
+        let function = matcher.function
+        var arity = matcher.arity
+        if function == nil, arguments != nil {
             throw TraceSpecError("pattern \(whole): an arity or arguments need a function name")
         }
         if let arguments {
             arity = Self.countArguments(arguments)
         }
         return (module, function, arity, arguments)
-    }
-
-    private static func unquotedColon(_ text: Substring) -> Substring.Index? {
-        var quoted = false
-        for index in text.indices {
-            if text[index] == "'" { quoted.toggle() }
-            if text[index] == ":" && !quoted && index != text.startIndex { return index }
-        }
-        return nil
-    }
-
-    private static func unquote(_ text: Substring, _ whole: String) throws(TraceSpecError) -> String {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        if trimmed.hasPrefix("'") {
-            guard trimmed.count >= 2, trimmed.hasSuffix("'") else { throw TraceSpecError("pattern \(whole): unbalanced quote") }
-            return String(trimmed.dropFirst().dropLast())
-        }
-        guard !trimmed.isEmpty, trimmed.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "@" || $0 == "." || $0 == "?" || $0 == "!" })
-        else { throw TraceSpecError("pattern \(whole): `\(trimmed)` is not an atom") }
-        return trimmed
     }
 
     /// Top-level commas + 1, skipping brackets, braces, strings and quoted atoms.
@@ -267,9 +232,12 @@ public enum ProcessSelector: Sendable, Hashable, CustomStringConvertible {
         case "existing": self = .existing
         default:
             if text.hasPrefix("<") && text.hasSuffix(">") {
-                let inner = text.dropFirst().dropLast().split(separator: ".")
-                guard inner.count == 3, inner.allSatisfy({ UInt32($0) != nil }) else {
-                    throw TraceSpecError("process \(text): a pid is written <X.Y.Z>")
+                // <0.N.S>, or <node@host.N.S> naming the node it is on.
+                let inner = text.dropFirst().dropLast().split(separator: ".", omittingEmptySubsequences: false)
+                guard inner.count >= 3, inner.suffix(2).allSatisfy({ UInt32($0) != nil }),
+                      inner.count == 3 && UInt32(inner[0]) != nil || inner.dropLast(2).joined(separator: ".").contains("@")
+                else {
+                    throw TraceSpecError("process \(text): a pid is written <0.N.S> or <node@host.N.S>")
                 }
                 self = .pid(text)
             } else if !text.isEmpty, text.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." || $0 == "@" }) {

@@ -7,9 +7,12 @@ import TraceAnalysis
 import TraceModel
 
 struct WindowOptions: ParsableArguments {
-    @Option(help: "From this time: nanoseconds, or +N[ns|us|ms|s] after the first event.") var from: String?
-    @Option(help: "Up to this time (inclusive).") var to: String?
+    @Option(help: ArgumentHelp("From this instant: \(InstantArgument.help).", valueName: "instant")) var from: String?
+    @Option(help: ArgumentHelp("Up to this instant (inclusive).", valueName: "instant")) var to: String?
+    @Option(help: "Only events of these nodes (name@host); with it, <0.N.S> pids mean that node's processes.")
+    var node: [String] = []
     @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var times: TimeOptions
 }
 
 enum AnalysisIO {
@@ -54,10 +57,14 @@ enum AnalysisIO {
         }
     }
 
+    /// The window and filters as an `EventQuery`. Unknown nodes, processes and functions are usage
+    /// errors listing what the capture has.
     static func query(_ reader: CaptureReader, _ window: WindowOptions, pids: [String] = [], mfas: [String] = []) throws -> EventQuery {
         do {
             return try EventQuery.parse(reader: reader, start: reader.blocks.map(\.timeMin).min(), from: window.from,
-                                        to: window.to, nodes: [], pids: pids, functions: mfas, kinds: [])
+                                        to: window.to, nodes: window.node, pids: pids, functions: mfas, kinds: [])
+        } catch let error as CaptureError where error.code == .invalidArgument {
+            throw ValidationError(error.message)
         } catch {
             throw CLIError("\(error)")
         }
@@ -104,8 +111,8 @@ struct TimelineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "timeline",
                                                     abstract: "Indented call tree per process, with durations.")
     @Argument(help: "The capture directory.") var capture: String
-    @Option(help: "Only this process (<0.80.0>).") var pid: [String] = []
-    @Option(help: "Only this registered name.") var name: [String] = []
+    @Option(help: "Only this process (<0.80.0>, <node@host.80.0>).") var pid: [String] = []
+    @Option(help: "Only this registered name (MyApp.Worker for Elixir's).") var name: [String] = []
     @Option(help: "Hide calls shorter than this (e.g. 1ms, 250us).") var minDuration: String?
     @Option(help: "Print at most this many spans.") var limit = 10_000
     @OptionGroup var window: WindowOptions
@@ -113,13 +120,13 @@ struct TimelineCommand: ParsableCommand {
     func run() throws {
         let reader = try AnalysisIO.open(capture)
         let query = try AnalysisIO.query(reader, window, pids: pid + name)
-        if !(pid + name).isEmpty, query.pids?.isEmpty ?? true {
-            throw CLIError("no process \((pid + name).joined(separator: ", ")) in \(capture)")
-        }
         var minimum: Int64 = 0
         if let minDuration {
-            guard let parsed = Durations.parse(minDuration) else { throw CLIError("bad --min-duration \(minDuration)") }
-            minimum = parsed
+            do {
+                minimum = try DurationText.parse(minDuration)
+            } catch {
+                throw ValidationError("--min-duration: \(error.description)")
+            }
         }
         let collector = TimelineCollector(minimumDuration: minimum, limit: limit)
         let analysis = try AnalysisIO.stream(reader, AnalysisOptions(query: query), into: collector)
@@ -136,25 +143,31 @@ struct LatencyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "latency",
                                                     abstract: "Per-function latency percentiles (HdrHistogram).")
     @Argument(help: "The capture directory.") var capture: String
-    @Option(help: "Only these functions: mod, mod:fun or mod:fun/arity.") var mfa: [String] = []
-    @Option(help: "Group by process or node as well as function.") var by: String?
-    @Option(help: "Sort by p50, p90, p99, max, mean, calls or mfa.") var sort = "p99"
+    enum By: String, ExpressibleByArgument, CaseIterable { case process, node }
+    enum Sort: String, ExpressibleByArgument, CaseIterable { case p50, p90, p99, max, mean, calls, mfa }
+
+    @Option(help: ArgumentHelp("Only these functions: \(FunctionMatcher.help).", valueName: "function"))
+    var mfa: [String] = []
+    @Option(help: "Group by process or node as well as function.") var by: By?
+    @Option(help: "Sort by this column.") var sort: Sort = .p99
     @OptionGroup var window: WindowOptions
 
     func run() throws {
         let reader = try AnalysisIO.open(capture)
-        var grouping = LatencyStats.Grouping.function
-        if let by {
-            guard let parsed = LatencyStats.Grouping(rawValue: by), parsed != .function else {
-                throw CLIError("--by takes process or node")
-            }
-            grouping = parsed
+        let grouping: LatencyStats.Grouping = switch by {
+        case .process: .process
+        case .node: .node
+        case nil: .function
+        }
+        // Unknown functions fail here, listing the capture's.
+        _ = try AnalysisIO.query(reader, window, mfas: mfa)
+        let matchers = try mfa.map { text in
+            do { return try FunctionMatcher(parsing: text) } catch { throw ValidationError("\(error)") }
         }
         let query = try AnalysisIO.query(reader, window)
         let analysis = try AnalysisIO.analyze(reader, AnalysisOptions(grouping: grouping, query: query))
-        let filters = mfa
-        let report = analysis.latencyReport(sortBy: sort, mfaFilter: filters.isEmpty ? nil : { text in
-            filters.contains { text == $0 || text.hasPrefix($0 + ":") || text.hasPrefix($0 + "/") }
+        let report = analysis.latencyReport(sortBy: sort.rawValue, mfaFilter: matchers.isEmpty ? nil : { text in
+            matchers.contains { $0.matches(printed: text) }
         })
         if window.json { try AnalysisIO.printJSON(report); return }
         if analysis.events == 0 { print(AnalysisIO.noEvents(reader)); return }
@@ -163,7 +176,7 @@ struct LatencyCommand: ParsableCommand {
              AnalysisIO.micros(row.p50Micros), AnalysisIO.micros(row.p90Micros), AnalysisIO.micros(row.p99Micros),
              AnalysisIO.micros(row.p999Micros), AnalysisIO.micros(row.maxMicros), AnalysisIO.micros(row.selfP50Micros)]
         }
-        print(rows.isEmpty ? "no measured calls (trace calls with a return_trace match spec)"
+        print(rows.isEmpty ? "no measured calls (record without --calls-only, so calls have their return_from)"
               : AnalysisIO.table(["function", "calls", "exc", "p50", "p90", "p99", "p99.9", "max", "self p50"], rows))
         let reasons = report.functions.filter { !$0.exceptionReasons.isEmpty }
         if !reasons.isEmpty {
@@ -219,6 +232,7 @@ struct HangCommand: ParsableCommand {
         report.suspects = Array(report.suspects.prefix(top))
         if window.json { try AnalysisIO.printJSON(report); return }
         if analysis.events == 0 { print("Verdict: " + AnalysisIO.noEvents(reader) + "."); return }
+        let time = window.times.text(for: reader)
         var out = "Verdict: " + report.verdict + "\n"
         if !report.suspects.isEmpty {
             out += "\nSuspects:\n"
@@ -227,6 +241,12 @@ struct HangCommand: ParsableCommand {
                               s.name.map { " (\($0))" } ?? "", s.node, s.score)
                 out += "      \(s.summary)\n"
                 for key in s.evidence.keys.sorted() {
+                    // Instants (`…_since_ns`, `…_at_ns`) in the time people read.
+                    if key.hasSuffix("_ns"), !key.hasPrefix("duration"), case .int(let ns)? = s.evidence[key],
+                       key.contains("since") || key.contains("_at") {
+                        out += "      \(key.dropLast(3)): \(time.instant(Int64(ns)))\n"
+                        continue
+                    }
                     out += "      \(key): \(Self.text(s.evidence[key]))\n"
                 }
             }
@@ -302,8 +322,9 @@ struct StateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "state",
                                                     abstract: "Every process's call stack and queue length at an instant.")
     @Argument(help: "The capture directory.") var capture: String
-    @Option(help: "The instant: nanoseconds, or +N[ns|us|ms|s] after the first event.") var at: String
+    @Option(help: ArgumentHelp("The instant: \(InstantArgument.help).", valueName: "instant")) var at: String
     @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var times: TimeOptions
 
     func run() throws {
         let reader = try AnalysisIO.open(capture)
@@ -311,6 +332,8 @@ struct StateCommand: ParsableCommand {
         do {
             time = try EventQuery.parse(reader: reader, start: reader.blocks.map(\.timeMin).min(), from: nil, to: at,
                                         nodes: [], pids: [], functions: [], kinds: []).to ?? 0
+        } catch let error as CaptureError where error.code == .invalidArgument {
+            throw ValidationError("--at: \(error.message)")
         } catch {
             throw CLIError("\(error)")
         }
@@ -324,7 +347,9 @@ struct StateCommand: ParsableCommand {
         AnalysisIO.warn(reader.problems.dropFirst(known))
         if json { try AnalysisIO.printJSON(report); return }
         if report.eventsReplayed == 0 && report.processes.isEmpty { print(AnalysisIO.noEvents(reader)); return }
-        var out = "state at \(report.atNs) (replayed \(report.eventsReplayed) events from \(report.replayedFromNs))\n"
+        let clock = times.text(for: reader)
+        var out = "state at \(clock.instant(report.atNs)) (replayed \(report.eventsReplayed) events from "
+            + "\(clock.instant(report.replayedFromNs)))\n"
         for p in report.processes {
             out += "\n\(p.pid)" + (p.name.map { " (\($0))" } ?? "") + " on \(p.node)"
             if let q = p.queueLength { out += "  queue \(q)" + (p.queueEstimated ? " (estimated)" : "") }

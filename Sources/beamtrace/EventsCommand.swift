@@ -1,4 +1,6 @@
-// `beamtrace events CAPTURE [filters] [--limit] [--json]`: the events in time order, dbg-like.
+// `beamtrace events CAPTURE [filters] [--limit] [--json] [--follow]`: the events in time order,
+// one line each (dbg/redbug style), or one JSON object per line; `--follow` tails a capture that is
+// being recorded until its session stops.
 import ArgumentParser
 import BeamTerm
 import CaptureStore
@@ -6,58 +8,175 @@ import Foundation
 import TraceModel
 
 struct EventsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "events", abstract: "List a capture's events in time order.")
+    static let configuration = CommandConfiguration(
+        commandName: "events", abstract: "List a capture's events in time order.",
+        discussion: """
+            Examples:
+              beamtrace events cap.btrace --mfa MyApp.Worker.handle_call/3 --time rel
+              beamtrace events cap.btrace --node a@host --pid '<0.85.0>' --kind call,return_from
+              beamtrace events cap.btrace --from 1.5s --to 2s --limit 100
+              beamtrace events live.btrace --follow      (while beamtrace record writes it)
+            Unknown nodes, processes, names and functions are errors that list what the capture has.
+            """)
 
     @Argument(help: "The capture directory.") var capture: String
-    @Option(help: "From this time: nanoseconds, or +N[ns|us|ms|s] after the first event.") var from: String?
-    @Option(help: "Up to this time (inclusive).") var to: String?
-    @Option(help: "Only these nodes.") var node: [String] = []
-    @Option(help: "Only these processes: <0.80.0> or a registered name.") var pid: [String] = []
-    @Option(help: "Only these functions: mod, mod:fun or mod:fun/arity.") var mfa: [String] = []
+    @Option(help: ArgumentHelp("From this instant: \(InstantArgument.help).", valueName: "instant")) var from: String?
+    @Option(help: ArgumentHelp("Up to this instant (inclusive).", valueName: "instant")) var to: String?
+    @Option(help: "Only these nodes (name@host).") var node: [String] = []
+    @Option(help: "Only these processes: <0.80.0> (with --node in a capture of several nodes), <node@host.80.0>, or a registered name.")
+    var pid: [String] = []
+    @Option(help: ArgumentHelp("Only these functions: \(FunctionMatcher.help).", valueName: "function")) var mfa: [String] = []
     @Option(help: "Only these kinds (OTP tag names, comma-separated).") var kind: [String] = []
     @Option(help: "Stop after this many events.") var limit: Int?
     @Flag(help: "One JSON object per line.") var json = false
+    @Flag(help: "Keep printing events as a recording appends them, until its session stops.") var follow = false
+    @OptionGroup var times: TimeOptions
+    @OptionGroup var syntax: SyntaxOptions
 
     func run() throws {
-        do {
-            let reader = try CaptureReader(opening: capture)
-            let start = reader.blocks.map(\.timeMin).min()
-            let query = try EventQuery.parse(reader: reader, start: start, from: from, to: to, nodes: node, pids: pid,
-                                             functions: mfa, kinds: kind)
-            let d = reader.dictionaries
-            var printed = 0
-            let max = limit ?? .max
-            var out = ""
-            try reader.forEach(matching: query) { event, payload in
-                guard printed < max else { return false }
-                printed += 1
-                if json {
-                    let terms = Payload.terms(payload, flags: event.flags)?.map { $0.erlangText() }
-                    var object: [String: Any] = [
-                        "time": event.time, "node": d.nodeName(event.node), "pid": d.processText(event.pid),
-                        "kind": event.kind.otpName, "value": event.value,
-                    ]
-                    if event.mfa != 0 { object["mfa"] = d.functionText(event.mfa) }
-                    if event.peer != 0 { object["peer"] = d.processText(event.peer) }
-                    if let terms { object["payload"] = terms } else if !payload.isEmpty { object["payload_truncated"] = true }
-                    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-                    out += String(decoding: data, as: UTF8.self)
-                } else {
-                    out += EventText.line(event, payload: payload, dictionaries: d)
-                }
-                out += "\n"
-                if out.utf8.count > 1 << 16 {
-                    FileHandle.standardOutput.write(Data(out.utf8))
-                    out = ""
-                }
-                return printed < max
+        var opened: CaptureReader?
+        // A capture being created has its directory before its first segment: --follow waits.
+        let deadline = Date().addingTimeInterval(follow ? 10 : 0)
+        while opened == nil {
+            do {
+                opened = try CaptureReader(opening: capture)
+            } catch let error as CaptureError where follow && error.code == .notACapture && Date() < deadline {
+                Thread.sleep(forTimeInterval: 0.1)
+            } catch {
+                throw CLIError("cannot open capture \(capture): \(error)")
             }
-            FileHandle.standardOutput.write(Data(out.utf8))
-            for problem in reader.problems { FileHandle.standardError.write(Data("warning: \(problem)\n".utf8)) }
-        } catch let error as ValidationError {
-            throw error
-        } catch {
-            throw ValidationError("\(error)")
         }
+        guard let reader = opened else { throw CLIError("cannot open capture \(capture)") }
+        var output = EventOutput(json: json, limit: limit ?? .max)
+        if follow {
+            try Follower(command: self).run(first: reader, output: &output)
+            return
+        }
+        _ = try emit(reader, output: &output, after: nil)
+        output.flush()
+    }
+
+    func query(_ reader: CaptureReader) throws -> EventQuery {
+        do {
+            return try EventQuery.parse(reader: reader, start: reader.blocks.map(\.timeMin).min(), from: from, to: to,
+                                        nodes: node, pids: pid, functions: mfa, kinds: kind)
+        } catch let error as CaptureError where error.code == .invalidArgument {
+            throw ValidationError(error.message)
+        }
+    }
+
+    /// Prints the matching events (those `after.accept` lets through); false once the limit is reached.
+    func emit(_ reader: CaptureReader, output: inout EventOutput, after: Follower.Window?) throws -> Bool {
+        var query = try query(reader)
+        if let after, let low = after.low { query.from = max(query.from ?? .min, low) }
+        let elixir = syntax.useElixir(reader.dictionaries)
+        var printer = EventPrinter(dictionaries: reader.dictionaries,
+                                   time: output.time ?? times.text(for: reader), elixir: elixir)
+        let known = reader.problems.count
+        var more = true
+        do {
+            try reader.forEach(matching: query) { event, payload in
+                if let after, !after.accept(event, payload: payload) { return true }
+                more = output.write(event, payload: payload, printer: &printer, reader: reader)
+                return more
+            }
+        } catch {
+            throw CLIError("reading \(capture) failed: \(error)")
+        }
+        output.time = printer.time
+        for problem in reader.problems.dropFirst(known) {
+            FileHandle.standardError.write(Data("warning: \(problem)\n".utf8))
+        }
+        return more
+    }
+}
+
+/// Buffered stdout for events: text lines through `EventPrinter`, or JSON written by hand (one
+/// object per line, no JSONSerialization per event).
+struct EventOutput {
+    let json: Bool
+    let limit: Int
+    var printed = 0
+    var buffer: [UInt8] = []
+    /// The time printer carried across `--follow` rounds (so the date prints once).
+    var time: TimeText?
+
+    init(json: Bool, limit: Int) {
+        self.json = json
+        self.limit = limit
+        buffer.reserveCapacity(1 << 17)
+    }
+
+    mutating func write(_ event: TraceEvent, payload: UnsafeRawBufferPointer, printer: inout EventPrinter,
+                        reader: CaptureReader) -> Bool {
+        guard printed < limit else { return false }
+        printed += 1
+        if json {
+            writeJSON(event, payload: payload, printer: printer)
+        } else {
+            buffer.append(contentsOf: printer.line(event, payload: payload).utf8)
+        }
+        buffer.append(10)
+        if buffer.count > 1 << 16 { flush() }
+        return printed < limit
+    }
+
+    mutating func flush() {
+        guard !buffer.isEmpty else { return }
+        FileHandle.standardOutput.write(Data(buffer))
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    private mutating func writeJSON(_ event: TraceEvent, payload: UnsafeRawBufferPointer, printer: EventPrinter) {
+        let d = printer.dictionaries
+        buffer.append(contentsOf: "{\"kind\":".utf8)
+        string(event.kind.otpName)
+        if event.mfa != 0 {
+            buffer.append(contentsOf: ",\"mfa\":".utf8)
+            string(printer.function(event.mfa))
+        }
+        buffer.append(contentsOf: ",\"node\":".utf8)
+        string(d.nodeName(event.node))
+        if let terms = Payload.terms(payload, flags: event.flags) {
+            buffer.append(contentsOf: ",\"payload\":[".utf8)
+            for (i, term) in terms.enumerated() {
+                if i > 0 { buffer.append(44) }
+                string(printer.term(term))
+            }
+            buffer.append(93)
+        } else if !payload.isEmpty {
+            buffer.append(contentsOf: ",\"payload_truncated\":true".utf8)
+        }
+        if event.peer != 0 {
+            buffer.append(contentsOf: ",\"peer\":".utf8)
+            string(printer.process(event.peer))
+        }
+        buffer.append(contentsOf: ",\"pid\":".utf8)
+        string(printer.process(event.pid))
+        if let entry = d.process(event.pid), entry.registeredName != 0 {
+            buffer.append(contentsOf: ",\"name\":".utf8)
+            string(d.atom(entry.registeredName))
+        }
+        buffer.append(contentsOf: ",\"time\":\(event.time),\"time_text\":".utf8)
+        string(printer.time.instant(event.time))
+        buffer.append(contentsOf: ",\"value\":\(event.value)}".utf8)
+    }
+
+    private mutating func string(_ text: String) {
+        buffer.append(34)
+        for byte in text.utf8 {
+            switch byte {
+            case 34: buffer.append(contentsOf: [92, 34])
+            case 92: buffer.append(contentsOf: [92, 92])
+            case 10: buffer.append(contentsOf: [92, 110])
+            case 13: buffer.append(contentsOf: [92, 114])
+            case 9: buffer.append(contentsOf: [92, 116])
+            case 0..<32:
+                let hex = Array("0123456789abcdef".utf8)
+                buffer.append(contentsOf: [92, 117, 48, 48, hex[Int(byte >> 4)], hex[Int(byte & 15)]])
+            default: buffer.append(byte)
+            }
+        }
+        buffer.append(34)
     }
 }

@@ -12,6 +12,7 @@ struct IndexCommand: ParsableCommand {
 
     @Argument(help: "The capture directory.") var capture: String
     @Flag(help: "Rewrite the index files from the segments.") var rebuild = false
+    @Flag(help: "Print the result as JSON.") var json = false
 
     func run() throws {
         let reader: CaptureReader
@@ -20,14 +21,29 @@ struct IndexCommand: ParsableCommand {
         } catch {
             throw CLIError("\(error)")
         }
-        for problem in reader.problems { FileHandle.standardError.write(Data("warning: \(problem)\n".utf8)) }
+        if !json {
+            for problem in reader.problems { FileHandle.standardError.write(Data("warning: \(problem)\n".utf8)) }
+        }
+        var object: [String: Any] = ["capture": capture, "blocks": reader.blocks.count,
+                                     "segments": reader.segmentNumbers.count,
+                                     "problems": reader.problems.map { $0.fields as [String: Any] }]
         if rebuild {
             let entries: Int
             do { entries = try reader.rebuildIndex() } catch { throw CLIError("\(error)") }
-            print("rebuilt the index: \(entries) records in \(reader.segmentNumbers.count) segment(s)")
+            object["rebuilt_records"] = entries
+            if json { try printJSON(object) } else {
+                print("rebuilt the index: \(entries) records in \(reader.segmentNumbers.count) segment(s)")
+            }
         } else {
-            print("\(reader.blocks.count) blocks in \(reader.segmentNumbers.count) segment(s); \(reader.problems.count) problem(s)")
+            if json { try printJSON(object) } else {
+                print("\(reader.blocks.count) blocks in \(reader.segmentNumbers.count) segment(s); \(reader.problems.count) problem(s)")
+            }
             if !reader.problems.isEmpty { throw ExitCode(2) }
         }
+    }
+
+    private func printJSON(_ object: [String: Any]) throws {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+        print(String(decoding: data, as: UTF8.self))
     }
 }

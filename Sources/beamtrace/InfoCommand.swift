@@ -1,14 +1,25 @@
-// `beamtrace info CAPTURE [--json]`: totals by kind and function, nodes, processes, time range, size.
+// `beamtrace info CAPTURE [--json]`: what a capture holds (events by kind and function, nodes,
+// processes, its time range in readable time, size) and the session record a live recording
+// stored: command line (without the cookie), patterns, limits, stop reason, and per node its OTP
+// release, clock offsets, events, drops by reason, why it ended and whether cleanup was confirmed.
 import ArgumentParser
 import CaptureStore
 import Foundation
 import TraceModel
 
 struct InfoCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "info", abstract: "Summarize a capture.")
+    static let configuration = CommandConfiguration(
+        commandName: "info", abstract: "Summarize a capture and the session that recorded it.",
+        discussion: """
+            Examples:
+              beamtrace info cap.btrace
+              beamtrace info cap.btrace --json --time ns
+            """)
 
     @Argument(help: "The capture directory.") var capture: String
     @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var times: TimeOptions
+    @OptionGroup var syntax: SyntaxOptions
 
     func run() throws {
         let reader: CaptureReader
@@ -20,19 +31,24 @@ struct InfoCommand: ParsableCommand {
             throw CLIError("\(error)")
         }
         let d = reader.dictionaries
+        let elixir = syntax.useElixir(d)
         for problem in reader.problems { FileHandle.standardError.write(Data("warning: \(problem)\n".utf8)) }
         var functions: [String: Int] = [:]
-        for (id, count) in summary.callsByFunction { functions[d.functionText(id), default: 0] += count }
+        for (id, count) in summary.callsByFunction { functions[d.functionText(id, elixir: elixir), default: 0] += count }
         let nodes = summary.nodesSeen.sorted().map { d.nodeName($0) }
+        let time = TimeText(style: times.time, start: summary.startTime ?? 0, timeBase: reader.meta.timeBase)
+        let session = Self.sessionObject(reader.meta.session)
         if json {
             var kinds: [String: Int] = [:]
             for (kind, count) in summary.kinds { kinds[kind.otpName] = count }
-            let object: [String: Any] = [
+            var object: [String: Any] = [
                 "events": summary.events,
                 "kinds": kinds,
                 "nodes": nodes,
                 "start_ns": summary.startTime.map { $0 as Any } ?? NSNull(),
                 "end_ns": summary.endTime.map { $0 as Any } ?? NSNull(),
+                "start": summary.startTime.map { time.instant($0) as Any } ?? NSNull(),
+                "end": summary.endTime.map { time.instant($0) as Any } ?? NSNull(),
                 "processes": summary.processesSeen.count,
                 "functions": functions,
                 "bytes_on_disk": reader.bytesOnDisk,
@@ -44,26 +60,110 @@ struct InfoCommand: ParsableCommand {
                 "recovered_bytes_cut": reader.bytesCut,
                 "problems": reader.problems.map { $0.fields as [String: Any] },
                 "sealed": reader.isSealed,
+                "sources": reader.meta.sources,
+                "start_reason": reader.meta.startReason.map { $0 as Any } ?? NSNull(),
+                "stop_reason": reader.meta.stopReason.map { $0 as Any } ?? NSNull(),
+                "meta_nodes": reader.meta.nodes.map { node -> [String: Any] in
+                    ["name": node.name, "otp_release": node.otpRelease ?? NSNull(),
+                     "clock_offset_ns": node.clockOffsetNs.map { $0 as Any } ?? NSNull()]
+                },
             ]
+            if let session { object["session"] = session }
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
             print(String(decoding: data, as: UTF8.self))
             return
         }
-        print("capture      \(capture)")
-        print("events       \(summary.events)")
-        print("time         \(summary.startTime.map(String.init) ?? "-") .. \(summary.endTime.map(String.init) ?? "-") ns (\(reader.meta.timeBase))")
-        print("nodes        \(nodes.joined(separator: ", "))")
-        print("processes    \(summary.processesSeen.count)")
-        print("functions    \(functions.count)")
-        print("on disk      \(reader.bytesOnDisk) bytes in \(reader.segmentNumbers.count) segment(s), \(reader.blocks.count) block(s)"
-              + (summary.events > 0 ? String(format: ", %.2f bytes/event", Double(reader.bytesOnDisk) / Double(summary.events)) : ""))
-        print("drops        \(summary.drops)")
-        if reader.bytesCut > 0 { print("recovered    cut \(reader.bytesCut) bytes of torn tail") }
-        print("by kind:")
-        for (kind, count) in summary.kinds.sorted(by: { $0.value > $1.value }) { print("  \(kind.otpName.padding(toLength: 30, withPad: " ", startingAt: 0)) \(count)") }
-        print("by function:")
-        for (name, count) in functions.sorted(by: { $0.value > $1.value }).prefix(50) {
-            print("  \(name.padding(toLength: 40, withPad: " ", startingAt: 0)) \(count)")
+        var out: [String] = []
+        func line(_ key: String, _ value: String) { out.append(key.padding(toLength: 13, withPad: " ", startingAt: 0) + value) }
+        line("capture", capture)
+        line("events", "\(summary.events)")
+        if let start = summary.startTime, let end = summary.endTime {
+            line("time", "\(time.instant(start)) .. \(time.instant(end)) (\(DurationText.text(end - start)), "
+                 + "\(reader.meta.timeBase == "system" ? "wall clock" : "\(reader.meta.timeBase) clock"))")
+        } else {
+            line("time", "-")
         }
+        line("nodes", nodes.joined(separator: ", "))
+        line("processes", "\(summary.processesSeen.count)")
+        line("functions", "\(functions.count)")
+        line("on disk", "\(reader.bytesOnDisk) bytes in \(reader.segmentNumbers.count) segment(s), \(reader.blocks.count) block(s)"
+             + (summary.events > 0 ? String(format: ", %.2f bytes/event", Double(reader.bytesOnDisk) / Double(summary.events)) : ""))
+        line("drops", "\(summary.drops)")
+        if reader.bytesCut > 0 { line("recovered", "cut \(reader.bytesCut) bytes of torn tail") }
+        if !reader.meta.sources.isEmpty { line("sources", reader.meta.sources.joined(separator: ", ")) }
+        if let reason = reader.meta.stopReason { line("stopped", reason) }
+        if let session { out += Self.sessionLines(session) } else {
+            for node in reader.meta.nodes {
+                line("node", "\(node.name) OTP \(node.otpRelease ?? "?")"
+                     + (node.clockOffsetNs.map { ", clock offset \($0) ns" } ?? ""))
+            }
+        }
+        out.append("by kind:")
+        for (kind, count) in summary.kinds.sorted(by: { $0.value > $1.value }) {
+            out.append("  \(kind.otpName.padding(toLength: 30, withPad: " ", startingAt: 0)) \(count)")
+        }
+        out.append("by function:")
+        for (name, count) in functions.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }).prefix(50) {
+            out.append("  \(name.padding(toLength: 40, withPad: " ", startingAt: 0)) \(count)")
+        }
+        print(out.joined(separator: "\n"))
+    }
+
+    static func sessionObject(_ text: String?) -> [String: Any]? {
+        guard let text, let data = text.data(using: .utf8),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return object
+    }
+
+    /// The session record in lines: command, what was traced, limits, and each node.
+    static func sessionLines(_ s: [String: Any]) -> [String] {
+        var out: [String] = []
+        func line(_ key: String, _ value: String) { out.append(key.padding(toLength: 13, withPad: " ", startingAt: 0) + value) }
+        if let command = s["command"] as? [String] { line("command", command.joined(separator: " ")) }
+        if let transport = s["transport"] as? String { line("transport", transport) }
+        if let patterns = s["patterns"] as? [String] { line("patterns", patterns.joined(separator: " ")) }
+        if let processes = s["processes"] as? [String] { line("procs", processes.joined(separator: ", ")) }
+        var traced: [String] = []
+        if (s["callsOnly"] as? Bool) == true { traced.append("calls only") }
+        if (s["arguments"] as? Bool) == true { traced.append("with arguments") }
+        if !traced.isEmpty { line("tracing", traced.joined(separator: ", ")) }
+        if let limits = s["limits"] as? [String: Any] {
+            var parts: [String] = []
+            if let v = limits["durationSeconds"] as? Double { parts.append("duration \(DurationText.text(Int64(v * 1e9)))") }
+            if let v = limits["maxEvents"] as? Int { parts.append("max events \(v)") }
+            if let v = limits["maxRate"] as? Int { parts.append("max rate \(v)/s per node") }
+            if let v = limits["untilQueue"] as? Int {
+                parts.append("until a queue exceeds \(v), then \(DurationText.text(Int64(((limits["afterSeconds"] as? Double) ?? 0) * 1e9)))")
+            }
+            if let v = limits["ringBytes"] as? Int { parts.append("ring \(v) bytes") }
+            line("limits", parts.isEmpty ? "none" : parts.joined(separator: ", "))
+        }
+        if let v = s["sampleIntervalSeconds"] as? Double { line("sampling", "every \(DurationText.text(Int64(v * 1e9)))") }
+        if let reason = s["stopReason"] as? String { line("stop reason", reason) }
+        for node in (s["nodes"] as? [[String: Any]]) ?? [] {
+            let name = node["name"] as? String ?? "?"
+            var text = "\(name): OTP \(node["otpRelease"] as? String ?? "?")"
+            if let events = node["events"] as? Int { text += ", \(events) events" }
+            if let drops = node["drops"] as? Int {
+                text += ", \(drops) dropped"
+                if let by = node["dropsByReason"] as? [String: Int], !by.isEmpty {
+                    text += " (" + by.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"
+                }
+            }
+            line("node", text)
+            var clock: [String] = []
+            if let o = node["clockOffsetStartNs"] as? Int64 ?? (node["clockOffsetStartNs"] as? Int).map(Int64.init) {
+                clock.append("offset at start \(o) ns (round trip \(DurationText.text(Int64(node["clockRoundTripStartNs"] as? Int ?? 0))))")
+            }
+            if let o = node["clockOffsetEndNs"] as? Int64 ?? (node["clockOffsetEndNs"] as? Int).map(Int64.init) {
+                clock.append("at end \(o) ns (round trip \(DurationText.text(Int64(node["clockRoundTripEndNs"] as? Int ?? 0))))")
+            }
+            if !clock.isEmpty { line("", "clock " + clock.joined(separator: ", ")) }
+            if let end = node["endReason"] as? String { line("", "ended: \(end)") }
+            if let cleaned = node["cleanedUp"] as? Bool {
+                line("", cleaned ? "cleanup confirmed (agent unloaded, checked)" : "cleanup NOT confirmed")
+            }
+        }
+        return out
     }
 }

@@ -5,6 +5,7 @@ import ArgumentParser
 import BeamDistribution
 import Dispatch
 import Foundation
+import TraceModel
 import TraceSession
 
 struct RecordCommand: ParsableCommand {
@@ -29,14 +30,26 @@ struct RecordCommand: ParsableCommand {
 
     @OptionGroup var connection: DistributionCommandOptions
 
-    @Option(name: [.short, .customLong("output")], help: "The capture directory to create.")
-    var output: String
+    @Option(name: [.short, .customLong("output")], help: "The capture directory to create (required unless --no-capture).")
+    var output: String?
 
-    @Option(help: "Processes: all, new, existing, <X.Y.Z> or a registered name (comma separated or repeated).")
+    @Option(help: "Processes: all, new, existing, <0.N.S>, <node@host.N.S> or a registered name (comma separated or repeated; default: all). Each is checked on the node before anything is switched on.")
     var procs: [String] = []
 
-    @Option(help: "Event sets: calls, send, receive, messages, procs, running, gc (comma separated).")
+    @Option(help: "Event sets: calls, send, receive, messages, procs, running, gc (comma separated; default: calls).")
     var events: String?
+
+    @Flag(name: .customLong("print"), help: "Print each event as it arrives, one line each (time, process and name, call with arguments, return value, message), like redbug.")
+    var printEvents = false
+
+    @Flag(help: "Print the summary as JSON.")
+    var json = false
+
+    @Flag(help: "With --print: do not keep a capture (it is written to a temporary directory and removed).")
+    var noCapture = false
+
+    @OptionGroup var times: TimeOptions
+    @OptionGroup var syntax: SyntaxOptions
 
     @Flag(help: "Trace calls without their return_from/exception_from.")
     var callsOnly = false
@@ -53,10 +66,11 @@ struct RecordCommand: ParsableCommand {
     @Flag(help: "Use strict_monotonic_timestamp (unique, ordered times; slightly more costly).")
     var strictTimestamps = false
 
-    @Option(help: "Stop after this long (e.g. 30s, 5m, 2h; `none` for no time limit).")
+    @Option(help: "Stop after this long (units ns us ms s m h, e.g. 30s, 5m, 2h; `none` for no time limit).")
     var duration: DurationArgument = DurationArgument(.seconds(30))
 
-    @Option(help: "Stop after this many events (e.g. 1000000, 5M; `none` for no limit).")
+    @Option(help: ArgumentHelp("Stop after exactly this many trace events (e.g. 1000000, 500k, 5M; `none` for no "
+                               + "limit; default 1000000, none with --ring).", valueName: "count"))
     var maxEvents: CountArgument?
 
     @Option(help: "Per node: events per second beyond which the agent drops and counts (e.g. 200000/s, none).")
@@ -83,15 +97,19 @@ struct RecordCommand: ParsableCommand {
     @Option(help: "Payload bytes kept per event (arguments, messages, return values).")
     var payloadLimit = 256
 
-    @Option(help: "agent (default) or ip (OTP's ip trace port: listens on all interfaces without authentication).")
-    var transport: String = "agent"
+    @Option(help: "agent, or ip (OTP's ip trace port: listens on all interfaces without authentication).")
+    var transport: Transport = .agent
 
     @Flag(help: "No status line.")
     var quiet = false
 
+    @OptionGroup var logging: LoggingOptions
+
     func validate() throws {
         guard !node.isEmpty else { throw ValidationError("give at least one --node name@host") }
-        guard Transport(rawValue: transport) != nil else { throw ValidationError("--transport is agent or ip") }
+        guard output != nil || noCapture else { throw ValidationError("give -o CAPTURE (or --print --no-capture)") }
+        guard !noCapture || printEvents else { throw ValidationError("--no-capture only makes sense with --print") }
+        guard !(noCapture && output != nil) else { throw ValidationError("--no-capture and -o exclude each other") }
         guard sampleTop > 0 else { throw ValidationError("--sample-top must be positive") }
         _ = try makeSpec()
     }
@@ -117,7 +135,17 @@ struct RecordCommand: ParsableCommand {
     func run() throws {
         let spec = try makeSpec()
         let cookie = try connection.resolveCookie()
-        var options = RecordingOptions(nodes: node, cookie: cookie, spec: spec, output: output,
+        let logger = logging.bootstrap(label: "beamtrace.session")
+        var temporary: URL?
+        if noCapture {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("beamtrace-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+            temporary = directory
+        }
+        defer { if let temporary { try? FileManager.default.removeItem(at: temporary) } }
+        let path = output ?? temporary?.appendingPathComponent("capture.btrace").path ?? "capture.btrace"
+        var options = RecordingOptions(nodes: node, cookie: cookie, spec: spec, output: path,
                                        distribution: connection.distributionOptions)
         options.localName = connection.name
         options.limits.duration = duration.value
@@ -130,13 +158,13 @@ struct RecordCommand: ParsableCommand {
         options.sampleTop = sampleTop
         options.systemMonitor = !noSystemMonitor
         options.payloadLimit = payloadLimit
-        options.transport = Transport(rawValue: transport) ?? .agent
+        options.transport = transport
         options.commandLine = Self.withoutCookie(CommandLine.arguments)
         if untilQueue != nil && options.sampleInterval == nil {
             throw ValidationError("--until-queue needs sampling (do not combine it with --sample off)")
         }
-        let session = TraceSession(options: options)
-        let interactive = !quiet && isatty(STDERR_FILENO) != 0
+        let session = TraceSession(options: options, logger: logger)
+        let interactive = !quiet && !printEvents && isatty(STDERR_FILENO) != 0
         let status = StatusLine(enabled: interactive)
 
         signal(SIGINT, SIG_IGN)
@@ -150,20 +178,55 @@ struct RecordCommand: ParsableCommand {
         }
         defer { sources.forEach { $0.cancel() } }
 
+        let live = printEvents ? LivePrinter(capture: path, times: times, syntax: syntax) : nil
+        live?.start()
         let summary: RecordingSummary
         do {
             summary = try runBlocking { try await session.run(progress: status) }
         } catch {
+            live?.finish()
             status.clear()
             printError("error: \(error)")
-            printError("nothing was recorded; no tracing was left on the nodes")
+            printError("nothing was recorded")
             throw ExitCode.failure
         }
+        live?.finish()
         status.clear()
+        if json {
+            try printSummaryJSON(summary, kept: !noCapture)
+        } else {
+            printSummary(summary, toStandardError: printEvents, kept: !noCapture)
+        }
+        for problem in summary.problems { printError("warning: \(problem)") }
+        if let failure = summary.failure {
+            printError("error: the recording stopped because \(failure); the capture holds the \(summary.eventsInCapture) "
+                       + "events written before (beamtrace info \(summary.output)); no tracing was left on the nodes")
+            throw ExitCode.failure
+        }
+        if summary.stopReason.hasPrefix("SIGINT") { throw ExitCode(130) }
+    }
+
+    func printSummary(_ summary: RecordingSummary, toStandardError: Bool, kept: Bool) {
         var lines: [String] = []
         lines.append("recorded \(summary.events) events (\(summary.drops) dropped) from \(summary.nodes.count) node(s) "
-                     + "into \(summary.output), \(summary.bytesWritten) bytes")
+                     + (kept ? "into \(summary.output), \(summary.bytesWritten) bytes" : "(no capture kept)"))
         lines.append("stopped: \(summary.stopReason)")
+        if let failure = summary.failure {
+            lines[0] = "recorded \(summary.events) events (\(summary.drops) dropped) from \(summary.nodes.count) node(s); "
+                + "the capture \(summary.output) holds the \(summary.eventsInCapture) events written before the failure"
+            lines[1] = "stopped by an error: \(failure)"
+        }
+        if let clock = summary.clockRefinement {
+            let moved = clock.nodes.filter { $0.correctionNs != 0 }
+                .map { "\($0.name) \($0.correctionNs > 0 ? "+" : "")\(DurationText.text($0.correctionNs))" }
+            var text = "clocks: \(clock.pairs) cross-node send→receive pairs, \(clock.violationsBefore) receive(s) stamped "
+                + "before their send"
+            if !moved.isEmpty { text += "; offsets refined: " + moved.joined(separator: ", ") }
+            if clock.movedReceives > 0 {
+                text += "; \(clock.movedReceives) receive(s) moved after their send (up to \(DurationText.text(clock.maxMoveNs)))"
+            }
+            lines.append(text + "; \(clock.violationsAfter) left")
+        }
         for node in summary.nodes {
             var line = "  \(node.name) (OTP \(node.otpRelease ?? "?")): \(node.events) events, \(node.drops) dropped"
             if !node.dropsByReason.isEmpty {
@@ -173,8 +236,27 @@ struct RecordCommand: ParsableCommand {
             line += node.cleanedUp ? ", cleaned up" : ", \(node.endReason)"
             lines.append(line)
         }
-        print(lines.joined(separator: "\n"))
-        for problem in summary.problems { printError("warning: \(problem)") }
+        if toStandardError { printError(lines.joined(separator: "\n")) } else { print(lines.joined(separator: "\n")) }
+    }
+
+    func printSummaryJSON(_ summary: RecordingSummary, kept: Bool) throws {
+        let object: [String: Any] = [
+            "output": kept ? summary.output : NSNull(), "events": summary.events, "drops": summary.drops,
+            "bytes_written": summary.bytesWritten, "start_reason": summary.startReason,
+            "stop_reason": summary.stopReason, "problems": summary.problems,
+            "failure": summary.failure ?? NSNull(), "events_in_capture": summary.eventsInCapture,
+            "duration_s": Double(summary.duration.components.seconds)
+                + Double(summary.duration.components.attoseconds) / 1e18,
+            "nodes": summary.nodes.map { node -> [String: Any] in
+                ["name": node.name, "otp_release": node.otpRelease ?? NSNull(), "events": node.events,
+                 "drops": node.drops, "drops_by_reason": node.dropsByReason,
+                 "clock_offset_start_ns": node.clockOffsetStartNs.map { $0 as Any } ?? NSNull(),
+                 "clock_offset_end_ns": node.clockOffsetEndNs.map { $0 as Any } ?? NSNull(),
+                 "end_reason": node.endReason, "cleaned_up": node.cleanedUp]
+            },
+        ]
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+        print(String(decoding: data, as: UTF8.self))
     }
 
     static func withoutCookie(_ arguments: [String]) -> [String] {
@@ -226,63 +308,64 @@ final class StatusLine: RecordingProgress, @unchecked Sendable {
     }
 }
 
-/// `30s`, `100ms`, `5m`, `2h`, a plain number of seconds, or `none`/`off`.
+/// A duration with its unit (`30s`, `100ms`, `5m`, `2h`; see `DurationText`), or `none`/`off`.
 struct DurationArgument: ExpressibleByArgument {
     var value: Duration?
     init(_ value: Duration?) { self.value = value }
     init?(argument: String) {
         let text = argument.lowercased()
-        if text == "none" || text == "off" || text == "0" {
-            value = nil
-            return
-        }
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-        for (suffix, scale) in units where text.hasSuffix(suffix) {
-            guard let number = Double(text.dropLast(suffix.count)), number > 0 else { return nil }
-            value = .milliseconds(Int64(number * scale * 1000))
-            return
-        }
-        guard let number = Double(text), number > 0 else { return nil }
-        value = .milliseconds(Int64(number * 1000))
-    }
-    var defaultValueDescription: String {
-        guard let value else { return "none" }
-        return "\(value)"
-    }
-}
-
-/// `1000000`, `500k`, `5M`, `200000/s`, or `none`.
-struct CountArgument: ExpressibleByArgument {
-    var value: Int?
-    init(_ value: Int?) { self.value = value }
-    init?(argument: String) {
-        var text = argument.lowercased()
-        if text.hasSuffix("/s") { text.removeLast(2) }
         if text == "none" || text == "off" {
             value = nil
             return
         }
-        var scale = 1.0
-        if text.hasSuffix("k") { scale = 1e3; text.removeLast() } else if text.hasSuffix("m") { scale = 1e6; text.removeLast() }
-        guard let number = Double(text), number > 0, number * scale < 1e15 else { return nil }
-        value = Int(number * scale)
+        guard let ns = try? DurationText.parse(argument), ns > 0 else { return nil }
+        value = .nanoseconds(ns)
+    }
+    var defaultValueDescription: String {
+        guard let value else { return "none" }
+        let ns = value.components.seconds * 1_000_000_000 + value.components.attoseconds / 1_000_000_000
+        return ns % 1_000_000_000 == 0 ? "\(ns / 1_000_000_000)s" : "\(ns / 1_000_000)ms"
+    }
+}
+
+/// `1000000`, `500k`, `5M` (capital M: a lower-case m is minutes everywhere), `200000/s`, or `none`.
+struct CountArgument: ExpressibleByArgument {
+    var value: Int?
+    init(_ value: Int?) { self.value = value }
+    init?(argument: String) {
+        var text = argument
+        if text.hasSuffix("/s") { text.removeLast(2) }
+        if text.lowercased() == "none" || text.lowercased() == "off" {
+            value = nil
+            return
+        }
+        var scale = 1
+        if text.hasSuffix("k") || text.hasSuffix("K") {
+            scale = 1_000
+            text.removeLast()
+        } else if text.hasSuffix("M") {
+            scale = 1_000_000
+            text.removeLast()
+        }
+        guard let scaled = DurationText.scaled(text, by: Int64(scale)), scaled > 0, scaled < 1 << 50 else { return nil }
+        value = Int(scaled)
     }
     var defaultValueDescription: String { value.map(String.init) ?? "none" }
 }
 
-/// `256MiB`, `1GiB`, `500MB`, `64KiB` or bytes.
+/// `256MiB`, `1GiB`, `500MB`, `64KiB`, `4096B` (a unit is required: `m` alone means minutes elsewhere).
 struct SizeArgument: ExpressibleByArgument {
     var bytes: Int
     init?(argument: String) {
-        let units: [(String, Double)] = [("kib", 1024), ("mib", 1_048_576), ("gib", 1_073_741_824), ("kb", 1e3), ("mb", 1e6),
-                                         ("gb", 1e9), ("k", 1024), ("m", 1_048_576), ("g", 1_073_741_824), ("b", 1)]
+        let units: [(String, Int64)] = [("kib", 1024), ("mib", 1_048_576), ("gib", 1_073_741_824), ("kb", 1_000),
+                                        ("mb", 1_000_000), ("gb", 1_000_000_000), ("b", 1)]
         let text = argument.lowercased()
         for (suffix, scale) in units where text.hasSuffix(suffix) {
-            guard let number = Double(text.dropLast(suffix.count)), number > 0 else { return nil }
-            bytes = Int(number * scale)
+            guard let value = DurationText.scaled(String(text.dropLast(suffix.count)), by: scale), value > 0,
+                  value < 1 << 50 else { return nil }
+            bytes = Int(value)
             return
         }
-        guard let number = Int(text), number > 0 else { return nil }
-        bytes = number
+        return nil
     }
 }

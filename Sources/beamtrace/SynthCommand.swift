@@ -41,7 +41,7 @@ struct SynthCommand: ParsableCommand {
             try writer.close(stopReason: "done")
             print("wrote \(written) events")
         } catch {
-            throw ValidationError("\(error)")
+            throw CLIError("\(error)")
         }
     }
 }

@@ -177,7 +177,7 @@ func pidText(_ term: Term) throws -> String {
         try await Task.sleep(for: .milliseconds(200))
         recorder.signal(SIGINT)
         let status = await recorder.wait(timeout: .seconds(30))
-        #expect(status == 0, "\(recorder.output)")
+        #expect(status == 130, "\(recorder.output)")
         #expect(!recorder.output.contains(node.node.cookie))
         try await expectClean(node)
         let capture = try ReadCapture(output)

@@ -17,8 +17,10 @@ final class RecorderProcess: @unchecked Sendable {
     private var stdoutData = Data()
     private var stderrData = Data()
 
-    init(_ arguments: [String]) throws {
-        guard let executable = BuiltProducts.executable("beamtrace") else { throw TestFailure("beamtrace is not built") }
+    init(_ arguments: [String], executable: String? = nil) throws {
+        guard let executable = executable ?? BuiltProducts.executable("beamtrace") else {
+            throw TestFailure("beamtrace is not built")
+        }
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.standardOutput = out
@@ -34,6 +36,9 @@ final class RecorderProcess: @unchecked Sendable {
         }
         try process.run()
     }
+
+    var standardOutput: String { lock.withLock { String(decoding: stdoutData, as: UTF8.self) } }
+    var isRunning: Bool { process.isRunning }
 
     var output: String {
         lock.withLock { String(decoding: stdoutData, as: UTF8.self) + String(decoding: stderrData, as: UTF8.self) }
@@ -90,7 +95,7 @@ final class RecorderProcess: @unchecked Sendable {
         try await Task.sleep(for: .milliseconds(200))
         recorder.signal(SIGINT)
         let status = await recorder.wait(timeout: .seconds(30))
-        #expect(status == 0, "\(recorder.output)")
+        #expect(status == 130, "\(recorder.output)")   // interrupted, per the README's exit codes
         #expect(recorder.output.contains("SIGINT"), "\(recorder.output)")
         #expect(!recorder.output.contains(node.node.cookie))
         try await expectClean(node)

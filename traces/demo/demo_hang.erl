@@ -5,7 +5,7 @@
 %% clock readings (erlang:monotonic_time(nanosecond)) at the moments that matter.
 -module(demo_hang).
 -behaviour(gen_server).
--export([start/2, start/3]).
+-export([start/2, start/3, txn/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 %% Scenario: stuck_call | deadlock | frozen_queue | selective_receive | healthy | timeout |
@@ -122,19 +122,30 @@ run(otp, _) ->
     _ = timer:cancel(TRef),
     [{kv, pid(Kv)}, {sup, pid(Sup)}];
 
+%% Transactions that abort as mnesia's do under lock contention ({aborted, {cyclic, ...}}, each
+%% with its own lock), others that fail with badarg, the rest commit.
+run(exceptions, _) ->
+    Kv = healthy_kv(),
+    Results = [catch ?MODULE:txn(I) || I <- lists:seq(1, 30)],
+    Cyclic = length([R || {'EXIT', {aborted, {cyclic, _, _, _}}} = R <- Results]),
+    Badarg = length([R || {'EXIT', {badarg, _}} = R <- Results]),
+    [{kv, pid(Kv)}, {cyclic, Cyclic}, {badarg, Badarg}, {committed, length([ok || ok <- Results])}];
+
 %% A node of the cluster: a ping-pong server; with {peers, Nodes}, clients call the other nodes'
 %% servers, each message carrying a unique id; with {join, Node, AfterMs} this node connects to
 %% Node (joining the cluster) after AfterMs.
 run(cluster, Options) ->
     {ok, Server} = gen_server:start({local, pp}, ?MODULE, pp, []),
-    case proplists:get_value(join, Options) of
-        {JoinNode, After} -> timer:sleep(After), true = net_kernel:connect_node(JoinNode);
-        undefined -> ok
-    end,
+    Joined = case proplists:get_value(join, Options) of
+                 {JoinNode, After} ->
+                     timer:sleep(After),
+                     true = net_kernel:connect_node(JoinNode),
+                     [{t_join, now_ns()}];
+                 undefined -> []
+             end,
     Peers = proplists:get_value(peers, Options, []),
-    Rounds = proplists:get_value(rounds, Options, 50),
-    Calls = lists:sum([cluster_calls(Peers, Rounds) || _ <- [1]]),
-    [{pp, pid(Server)}, {calls, Calls}];
+    Calls = cluster_calls(Peers, proplists:get_value(rounds, Options, 50)),
+    [{pp, pid(Server)}, {calls, Calls} | Joined];
 
 %% The system of the hang scenarios, healthy: kv with clients, front and backend answering,
 %% workers in receive, a timed-out call, a callee that died, OTP's timers.
@@ -152,6 +163,10 @@ run(healthy, _) ->
     [{kv, pid(Kv)}, {front_client, pid(Front)}, {timeouts, T}, {downs, D}].
 
 %% ---- helpers ----
+
+txn(I) when I rem 3 =:= 0 -> exit({aborted, {cyclic, node(), {accounts, I}, write}});
+txn(I) when I rem 3 =:= 1 -> erlang:error(badarg);
+txn(_) -> ok.
 
 healthy_kv() ->
     {ok, Kv} = gen_server:start({local, kv}, ?MODULE, kv, []),
@@ -206,7 +221,7 @@ cluster_calls([], _) -> 0;
 cluster_calls(Peers, Rounds) ->
     lists:sum([begin
                    Peer = lists:nth(1 + (R rem length(Peers)), Peers),
-                   Id = erlang:unique_integer([positive]),
+                   Id = {node(), erlang:unique_integer([positive])},
                    {pong, Id} = gen_server:call({pp, Peer}, {ping, Id}, 5000),
                    timer:sleep(5),
                    1

@@ -1,0 +1,345 @@
+// Causal order across nodes. Each node's offset to the session clock comes from rpc round trips
+// at the start (SessionClock), good to about a hundred microseconds; a message between two nodes
+// can be faster than that, so a receive could be stamped before its send. After a multi-node
+// session, the send -> receive pairs in the capture (same message bytes, one send and one
+// receive, on different nodes) bound each pair of nodes' relative offset: a receive cannot
+// precede its send, and messages both ways (a round trip) bound the skew from both sides.
+//
+// Measured on OTP 25 (8 and 6 local nodes): the bounds do not always agree with each other. A
+// send's trace timestamp can be taken after the message has left (by tens of µs on a busy node),
+// so the receive of one message says "at least +70 µs" while a message the other way says "at
+// most +15 µs". So: the offsets are those that minimise the worst receive-before-send (a binary
+// search on the slack, each step a Bellman-Ford on the difference constraints, and of the
+// offsets that achieve it the midpoint of the smallest increases and the smallest decreases); a
+// receive still stamped before its send after that is moved to just after its send (and later
+// events of its process with it, so each process keeps its own order), and counted. The capture
+// is rewritten once; the refined offsets, the corrections and what was moved are stored in it.
+//
+// Why a post-pass at the end of the session rather than at read time: the capture then holds
+// causal times for every reader (events, analyses, exporters, imports into other tools) without
+// each of them correcting and re-sorting; and only the whole session shows every pair.
+import BeamTerm
+import CaptureStore
+import Foundation
+import TraceModel
+
+public struct ClockRefinement: Sendable, Codable {
+    public struct Node: Sendable, Codable {
+        public var name: String
+        /// Added to every time of this node's events.
+        public var correctionNs: Int64
+        /// Half the width of the tightest two-sided bound with another node (nil when its messages
+        /// went one way only, or the bounds disagree): how far the corrected offset may still be off.
+        public var uncertaintyNs: Int64?
+    }
+
+    public var nodes: [Node]
+    /// Matched cross-node send -> receive pairs used.
+    public var pairs: Int
+    /// Receives stamped before their send with the measured offsets.
+    public var violationsBefore: Int
+    /// The worst receive-before-send the refined offsets leave (ns): where the pairs disagree.
+    public var residualNs: Int64
+    /// Receives moved to just after their send because no offset could order them, and the
+    /// largest move (ns).
+    public var movedReceives: Int
+    public var maxMoveNs: Int64
+    /// Receives before their send in the rewritten capture (0 unless rewriting failed).
+    public var violationsAfter: Int
+
+    struct Pair {
+        var sendTime: Int64
+        var receiveTime: Int64
+        var sendNode: Int
+        var receiveNode: Int
+        var receiver: ProcessID
+    }
+
+    /// Measures the pairs of the capture at `path` and, when some receive precedes its send,
+    /// rewrites the capture with corrected times. Nil for single-node captures.
+    public static func refine(capture path: String) throws -> ClockRefinement? {
+        let reader = try CaptureReader(opening: path)
+        let names = reader.meta.nodes.map(\.name)
+        guard names.count > 1 else { return nil }
+        var index: [NodeID: Int] = [:]
+        for (i, name) in names.enumerated() { if let id = reader.dictionaries.nodeID(named: name) { index[id] = i } }
+        let count = names.count
+
+        let pairs = try measure(reader, index: index)
+        var lower = [[Int64?]](repeating: [Int64?](repeating: nil, count: count), count: count)
+        var before = 0
+        for pair in pairs {
+            let need = pair.sendTime - pair.receiveTime
+            if need > 0 { before += 1 }
+            lower[pair.sendNode][pair.receiveNode] = max(lower[pair.sendNode][pair.receiveNode] ?? .min, need)
+        }
+        var result = ClockRefinement(nodes: names.map { Node(name: $0, correctionNs: 0, uncertaintyNs: nil) },
+                                     pairs: pairs.count, violationsBefore: before, residualNs: 0, movedReceives: 0,
+                                     maxMoveNs: 0, violationsAfter: before)
+        guard before > 0 else {
+            result.nodes = uncertainties(lower, names: names, corrections: Array(repeating: 0, count: count))
+            return result
+        }
+
+        // The smallest slack that makes the bounds consistent, then offsets within it.
+        let slack = smallestSlack(lower, count: count)
+        let relaxed = lower.map { $0.map { $0.map { $0 - slack } } }
+        let up = relax(relaxed, count: count, sign: 1)
+        let down = relax(relaxed, count: count, sign: -1)
+        let corrections = (0..<count).map { (up[$0] + down[$0]) / 2 }
+        result.nodes = uncertainties(lower, names: names, corrections: corrections)
+        result.residualNs = slack
+
+        // Receives the offsets cannot order: moved to just after their send.
+        var moves: [MoveKey: Int64] = [:]
+        for pair in pairs {
+            let send = pair.sendTime + corrections[pair.sendNode]
+            let receive = pair.receiveTime + corrections[pair.receiveNode]
+            guard receive <= send else { continue }
+            moves[MoveKey(pid: pair.receiver, time: pair.receiveTime)] = send + 1
+            result.movedReceives += 1
+            result.maxMoveNs = max(result.maxMoveNs, send + 1 - receive)
+        }
+        try rewrite(reader, path: path, corrections: corrections, moves: moves, index: index, refinement: result)
+        let after = try measure(CaptureReader(opening: path), index: index)
+        result.violationsAfter = after.filter { $0.receiveTime <= $0.sendTime }.count
+        return result
+    }
+
+    struct MoveKey: Hashable {
+        var pid: ProcessID
+        var time: Int64
+    }
+
+    /// Pairs sends with receives: the same message bytes (only messages of 16 bytes or more, which
+    /// carry refs, pids or unique terms), sent once and received once, on different nodes.
+    static func measure(_ reader: CaptureReader, index: [NodeID: Int]) throws -> [Pair] {
+        var sends: [MessageKey: (time: Int64, node: Int, count: Int)] = [:]
+        var receives: [MessageKey: (time: Int64, node: Int, pid: ProcessID, count: Int)] = [:]
+        try reader.forEach(matching: EventQuery(kinds: [.send, .receive])) { event, payload in
+            guard let node = index[event.node], let message = messageBytes(event, payload), message.count >= 16 else {
+                return true
+            }
+            let key = MessageKey(message)
+            if event.kind == .send {
+                sends[key] = (event.time, node, (sends[key]?.count ?? 0) + 1)
+            } else {
+                receives[key] = (event.time, node, event.pid, (receives[key]?.count ?? 0) + 1)
+            }
+            return true
+        }
+        var pairs: [Pair] = []
+        for (key, sent) in sends where sent.count == 1 {
+            guard let received = receives[key], received.count == 1, received.node != sent.node else { continue }
+            pairs.append(Pair(sendTime: sent.time, receiveTime: received.time, sendNode: sent.node,
+                              receiveNode: received.node, receiver: received.pid))
+        }
+        return pairs
+    }
+
+    /// The smallest s (to 1 µs) for which d[b] - d[a] >= lower[a][b] - s has a solution.
+    static func smallestSlack(_ lower: [[Int64?]], count: Int) -> Int64 {
+        func feasible(_ s: Int64) -> Bool {
+            var d = [Int64](repeating: 0, count: count)
+            for _ in 0...count {
+                var changed = false
+                for a in 0..<count {
+                    for b in 0..<count where a != b {
+                        guard let need = lower[a][b] else { continue }
+                        if d[b] < d[a] + need - s {
+                            d[b] = d[a] + need - s
+                            changed = true
+                        }
+                    }
+                }
+                if !changed { return true }
+            }
+            return false
+        }
+        var high = lower.joined().compactMap { $0 }.max() ?? 0
+        var low: Int64 = 0
+        if feasible(0) { return 0 }
+        high = max(high, 1)
+        while !feasible(high) { high *= 2 }
+        while high - low > 1_000 {
+            let middle = (low + high) / 2
+            if feasible(middle) { high = middle } else { low = middle }
+        }
+        return high
+    }
+
+    /// With sign 1: the smallest non-negative increases d with d[b] >= d[a] + lower[a][b]; with
+    /// sign -1: the smallest decreases. Stops after `count` rounds (contradicting bounds).
+    static func relax(_ lower: [[Int64?]], count: Int, sign: Int64) -> [Int64] {
+        var d = [Int64](repeating: 0, count: count)
+        for _ in 0...count {
+            var changed = false
+            for a in 0..<count {
+                for b in 0..<count where a != b {
+                    guard let need = lower[a][b] else { continue }
+                    if sign > 0, d[b] < d[a] + need {
+                        d[b] = d[a] + need
+                        changed = true
+                    } else if sign < 0, d[a] > d[b] - need {
+                        d[a] = d[b] - need
+                        changed = true
+                    }
+                }
+            }
+            if !changed { break }
+        }
+        return d
+    }
+
+    /// Per node: its correction and half the tightest consistent two-sided window with another node.
+    static func uncertainties(_ lower: [[Int64?]], names: [String], corrections: [Int64]) -> [Node] {
+        var half: [Int64?] = Array(repeating: nil, count: names.count)
+        for a in names.indices {
+            for b in names.indices where a != b {
+                // d[b] - d[a] lies in [lower[a][b], -lower[b][a]].
+                guard let low = lower[a][b], let high = lower[b][a].map({ -$0 }), high >= low else { continue }
+                for n in [a, b] { half[n] = min(half[n] ?? .max, (high - low) / 2) }
+            }
+        }
+        return names.indices.map { Node(name: names[$0], correctionNs: corrections[$0], uncertaintyNs: half[$0]) }
+    }
+
+    /// The message of a send or receive: its payload's first term (a send to an alias carries the
+    /// destination after it).
+    static func messageBytes(_ event: TraceEvent, _ payload: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        guard !event.flags.contains(.payloadRedacted) else { return nil }
+        guard event.kind == .send && event.flags.contains(.destinationInPayload) else { return payload }
+        guard !event.flags.contains(.payloadTruncated) else { return nil }
+        var offset = 0
+        guard (try? TermDecoder().decode(payload, offset: &offset, versioned: false)) != nil else { return nil }
+        return UnsafeRawBufferPointer(rebasing: payload[0..<offset])
+    }
+
+    struct MessageKey: Hashable {
+        var hash: UInt64
+        var length: Int
+        init(_ bytes: UnsafeRawBufferPointer) {
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            for byte in bytes { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            hash = h
+            length = bytes.count
+        }
+    }
+
+    /// Writes the capture again with corrected times, in time order (events move by at most the
+    /// spread of the corrections plus the largest move, so a small reordering window suffices),
+    /// then swaps it in.
+    static func rewrite(_ reader: CaptureReader, path: String, corrections: [Int64], moves: [MoveKey: Int64],
+                        index: [NodeID: Int], refinement: ClockRefinement) throws {
+        var meta = reader.meta
+        for i in meta.nodes.indices where i < corrections.count {
+            meta.nodes[i].clockOffsetNs = (meta.nodes[i].clockOffsetNs ?? 0) + corrections[i]
+        }
+        // The session record keeps what the refinement did (offsets before it are there too).
+        if let text = meta.session, var object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
+           let encoded = try? JSONEncoder().encode(refinement),
+           let value = try? JSONSerialization.jsonObject(with: encoded) {
+            object["clockRefinement"] = value
+            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+                meta.session = String(decoding: data, as: UTF8.self)
+            }
+        }
+        let temporary = path + ".refining"
+        try? FileManager.default.removeItem(atPath: temporary)
+        let writer = try CaptureWriter(creating: temporary, meta: meta)
+        let lowest = corrections.min() ?? 0
+        var heap = EventHeap()
+        var batch = EventBatch(reservingCapacity: 4096)
+        var sequence = 0
+        // Each process keeps its own order: after a moved receive, its later events move with it.
+        var lastTime = [Int64](repeating: .min, count: reader.dictionaries.processes.count + 1)
+        func flush() throws {
+            if !batch.isEmpty {
+                try writer.append(batch, dictionaries: reader.dictionaries)
+                batch.removeAll()
+            }
+        }
+        try reader.forEach { event, payload in
+            var shifted = event
+            if let node = index[event.node] { shifted.time &+= corrections[node] }
+            if event.kind == .receive, let moved = moves[MoveKey(pid: event.pid, time: event.time)] {
+                shifted.time = max(shifted.time, moved)
+            }
+            let pid = Int(event.pid)
+            if event.pid != 0, pid < lastTime.count {
+                shifted.time = max(shifted.time, lastTime[pid])
+                lastTime[pid] = shifted.time
+            }
+            heap.push(EventHeap.Entry(time: shifted.time, sequence: sequence, event: shifted, payload: Array(payload)))
+            sequence += 1
+            // No later event can land before this one's time plus the lowest correction.
+            let safe = event.time &+ lowest
+            while let top = heap.peek, top.time < safe || heap.count > 1_000_000 {
+                _ = heap.pop()
+                batch.append(top.event, payload: top.payload)
+                if batch.count >= 4096 { try flush() }
+            }
+            return true
+        }
+        while let top = heap.pop() {
+            batch.append(top.event, payload: top.payload)
+            if batch.count >= 4096 { try flush() }
+        }
+        try flush()
+        writer.updateMeta { $0 = meta }
+        try writer.close(stopReason: meta.stopReason)
+        let previous = path + ".unrefined"
+        try? FileManager.default.removeItem(atPath: previous)
+        try FileManager.default.moveItem(atPath: path, toPath: previous)
+        do {
+            try FileManager.default.moveItem(atPath: temporary, toPath: path)
+        } catch {
+            try? FileManager.default.moveItem(atPath: previous, toPath: path)
+            throw error
+        }
+        try? FileManager.default.removeItem(atPath: previous)
+    }
+}
+
+/// A binary min-heap of events by (time, arrival).
+struct EventHeap {
+    struct Entry {
+        var time: Int64
+        var sequence: Int
+        var event: TraceEvent
+        var payload: [UInt8]
+        func before(_ other: Entry) -> Bool { (time, sequence) < (other.time, other.sequence) }
+    }
+
+    private var items: [Entry] = []
+    var count: Int { items.count }
+    var peek: Entry? { items.first }
+
+    mutating func push(_ entry: Entry) {
+        items.append(entry)
+        var i = items.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard items[i].before(items[parent]) else { break }
+            items.swapAt(i, parent)
+            i = parent
+        }
+    }
+
+    mutating func pop() -> Entry? {
+        guard !items.isEmpty else { return nil }
+        items.swapAt(0, items.count - 1)
+        let top = items.removeLast()
+        var i = 0
+        while true {
+            let left = 2 * i + 1, right = left + 1
+            var smallest = i
+            if left < items.count && items[left].before(items[smallest]) { smallest = left }
+            if right < items.count && items[right].before(items[smallest]) { smallest = right }
+            if smallest == i { break }
+            items.swapAt(i, smallest)
+            i = smallest
+        }
+        return top
+    }
+}
