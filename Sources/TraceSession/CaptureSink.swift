@@ -16,6 +16,10 @@ final class CaptureSink: @unchecked Sendable {
         var events = 0
         var drops = 0
         var undecodable = 0
+        /// The ingest loop import uses too; one per node (it remembers a stream's skipped run).
+        var ingest = FrameIngest()
+        /// Bytes of frames received from the node so far (the offsets in problems).
+        var streamOffset: Int64 = 0
     }
 
     struct IngestResult {
@@ -89,28 +93,30 @@ final class CaptureSink: @unchecked Sendable {
             guard !limitHit else { return IngestResult(accepted: 0, limitReached: false, consumed: bytes.count) }
             batch.removeAll()
             decoder.lastTime = nodes[index].lastTime
-            var undecodable = 0
-            var firstError: String?
-            var dropCount = 0
+            var state = nodes[index]
+            let before = (skipped: state.ingest.framesSkipped, dropped: state.ingest.dropped, damage: state.ingest.damageCount)
             let consumed = try bytes.withUnsafeBytes { raw in
-                try scanner.scan(raw, streamOffset: 0) { frame, offset in
-                    switch frame {
-                    case .message(let body):
-                        do {
-                            try decoder.decode(body, into: &batch)
-                        } catch {
-                            undecodable += 1
-                            if firstError == nil { firstError = "\(error) (frame at byte \(offset) of a batch)" }
-                        }
-                    case .drop(let count):
-                        decoder.appendDrop(count: Int64(count), into: &batch)
-                        dropCount += Int(count)
-                    }
+                try state.ingest.consume(raw, streamOffset: state.streamOffset, source: state.name, atEnd: !stream,
+                                         decoder: &decoder, into: &batch)
+            }
+            state.streamOffset += Int64(consumed)
+            if !stream {
+                try state.ingest.finish(source: state.name, at: state.streamOffset)
+                if let tail = state.ingest.tail, tail.offset >= state.streamOffset - Int64(consumed) {
+                    problems.append("\(state.name): a batch ended inside a frame (\(tail.bytes) bytes cut)")
                 }
+                state.streamOffset += Int64(bytes.count - consumed)
             }
-            if consumed != bytes.count && !stream {
-                problems.append("\(nodes[index].name): a batch ended inside a frame (\(bytes.count - consumed) bytes cut)")
+            let undecodable = state.ingest.framesSkipped - before.skipped
+            let dropCount = Int(state.ingest.dropped - before.dropped)
+            var firstError: String?
+            if state.ingest.damageCount > before.damage {
+                let new = state.ingest.damage.suffix(state.ingest.damageCount - before.damage)
+                firstError = new.first.map { "\($0)" }
+                let skippedRuns = new.filter { !$0.why.hasPrefix("a trace message that does not decode") }
+                if let run = skippedRuns.first, problems.count < 100 { problems.append("\(run)") }
             }
+            nodes[index] = state
             var result = try finishBatch(node: index, dropCount: dropCount, undecodable: undecodable, firstError: firstError)
             result.consumed = consumed
             return result
@@ -343,6 +349,11 @@ final class CaptureSink: @unchecked Sendable {
 
     func flushIfDue() throws {
         try locked { try writer.flushIfDue() }
+    }
+
+    /// Events in blocks written to disk (after a write failure: what the capture holds).
+    var eventsInCapture: Int {
+        locked { writer.statistics.events }
     }
 
     var bytesWritten: Int64 {

@@ -157,6 +157,7 @@ public final class TraceSession: Sendable {
         var lastStatus = (ContinuousClock.now, 0)
         var eventsPerSecond = 0.0
         var problems: [String] = []
+        var failure: String?
         let recordingStarted = ContinuousClock.now
 
         func status() -> RecordingStatus {
@@ -226,6 +227,7 @@ public final class TraceSession: Sendable {
                 }
             case .failure(let reason):
                 stopReason = stopReason ?? reason
+                failure = failure ?? reason
                 problems.append(reason)
             case .agentStopping(let i, let reason):
                 let text = reason.erlangText()
@@ -329,6 +331,7 @@ public final class TraceSession: Sendable {
             try sink.close(stopReason: finalReason)
         } catch {
             closed = false
+            failure = failure ?? "closing the capture failed: \(error)"
             problems.append("closing the capture failed: \(error); the blocks written before are readable")
         }
         // Causal order across nodes (ClockRefinement): a receive is never stamped before its send.
@@ -340,10 +343,13 @@ public final class TraceSession: Sendable {
                 problems.append("refining the nodes' clock offsets failed: \(error); the capture keeps the measured offsets")
             }
         }
-        return RecordingSummary(output: options.output, events: sink.traceEvents, drops: sink.drops,
-                                bytesWritten: sink.bytesWritten, startReason: "beamtrace record",
-                                stopReason: finalReason, duration: ContinuousClock.now - started,
-                                nodes: summaryNodes, problems: problems, clockRefinement: refinement)
+        var summary = RecordingSummary(output: options.output, events: sink.traceEvents, drops: sink.drops,
+                                       bytesWritten: sink.bytesWritten, startReason: "beamtrace record",
+                                       stopReason: finalReason, duration: ContinuousClock.now - started,
+                                       nodes: summaryNodes, problems: problems, clockRefinement: refinement)
+        summary.failure = failure
+        summary.eventsInCapture = sink.eventsInCapture
+        return summary
     }
 
     // MARK: steps

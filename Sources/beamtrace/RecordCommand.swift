@@ -203,6 +203,11 @@ struct RecordCommand: ParsableCommand {
             printSummary(summary, toStandardError: printEvents, kept: !noCapture)
         }
         for problem in summary.problems { printError("warning: \(problem)") }
+        if let failure = summary.failure {
+            printError("error: the recording stopped because \(failure); the capture holds the \(summary.eventsInCapture) "
+                       + "events written before (beamtrace info \(summary.output)); no tracing was left on the nodes")
+            throw ExitCode.failure
+        }
         if summary.stopReason.hasPrefix("SIGINT") { throw ExitCode(130) }
     }
 
@@ -211,6 +216,11 @@ struct RecordCommand: ParsableCommand {
         lines.append("recorded \(summary.events) events (\(summary.drops) dropped) from \(summary.nodes.count) node(s) "
                      + (kept ? "into \(summary.output), \(summary.bytesWritten) bytes" : "(no capture kept)"))
         lines.append("stopped: \(summary.stopReason)")
+        if let failure = summary.failure {
+            lines[0] = "recorded \(summary.events) events (\(summary.drops) dropped) from \(summary.nodes.count) node(s); "
+                + "the capture \(summary.output) holds the \(summary.eventsInCapture) events written before the failure"
+            lines[1] = "stopped by an error: \(failure)"
+        }
         if let clock = summary.clockRefinement {
             let moved = clock.nodes.filter { $0.correctionNs != 0 }
                 .map { "\($0.name) \($0.correctionNs > 0 ? "+" : "")\(DurationText.text($0.correctionNs))" }
@@ -239,6 +249,7 @@ struct RecordCommand: ParsableCommand {
             "output": kept ? summary.output : NSNull(), "events": summary.events, "drops": summary.drops,
             "bytes_written": summary.bytesWritten, "start_reason": summary.startReason,
             "stop_reason": summary.stopReason, "problems": summary.problems,
+            "failure": summary.failure ?? NSNull(), "events_in_capture": summary.eventsInCapture,
             "duration_s": Double(summary.duration.components.seconds)
                 + Double(summary.duration.components.attoseconds) / 1e18,
             "nodes": summary.nodes.map { node -> [String: Any] in

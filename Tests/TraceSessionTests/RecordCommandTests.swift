@@ -17,8 +17,10 @@ final class RecorderProcess: @unchecked Sendable {
     private var stdoutData = Data()
     private var stderrData = Data()
 
-    init(_ arguments: [String]) throws {
-        guard let executable = BuiltProducts.executable("beamtrace") else { throw TestFailure("beamtrace is not built") }
+    init(_ arguments: [String], executable: String? = nil) throws {
+        guard let executable = executable ?? BuiltProducts.executable("beamtrace") else {
+            throw TestFailure("beamtrace is not built")
+        }
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.standardOutput = out
