@@ -29,4 +29,10 @@ struct BeamTrace: ParsableCommand {
     )
 
     static let version = "0.4.0"
+
+    /// Logging first (stderr, `--log-level`, warning by default), then the command.
+    static func main() {
+        LoggingBootstrap.once(level: LoggingOptions.level(in: CommandLine.arguments) ?? .warning)
+        main(nil)
+    }
 }
