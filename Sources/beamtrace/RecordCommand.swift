@@ -18,7 +18,14 @@ struct RecordCommand: ParsableCommand {
             'mod:fun/2 [{'_',[],[{return_trace}]}]'. Calls are traced with their return_from/exception_from \
             unless --calls-only. Limits are on by default (--duration 30s, --max-events 1000000, \
             --max-rate 200000/s per node); the limit that ends a session is recorded as its stop reason. \
-            Ctrl-C stops cleanly. Every way out leaves no tracing on the nodes.
+            Ctrl-C stops cleanly (exit 130). Every way out leaves no tracing on the nodes; a start that fails \
+            says so and that the node was checked clean.
+
+            Examples:
+              beamtrace record --node app@host 'my_server:handle_call/3' -o cap.btrace
+              beamtrace record --node app@host MyApp.Worker.handle_call/3 --args --print --max-events 10 --no-capture
+              beamtrace record --node a@host --node b@host my_server --events calls,send,receive --duration 2m -o cap.btrace
+              beamtrace record --node app@host my_server --procs '<0.85.0>' --until-queue 10000 --after 5s -o hang.btrace
             """
     )
 
@@ -103,8 +110,6 @@ struct RecordCommand: ParsableCommand {
     @Flag(help: "No status line.")
     var quiet = false
 
-    @OptionGroup var logging: LoggingOptions
-
     func validate() throws {
         guard !node.isEmpty else { throw ValidationError("give at least one --node name@host") }
         guard output != nil || noCapture else { throw ValidationError("give -o CAPTURE (or --print --no-capture)") }
@@ -135,7 +140,7 @@ struct RecordCommand: ParsableCommand {
     func run() throws {
         let spec = try makeSpec()
         let cookie = try connection.resolveCookie()
-        let logger = logging.bootstrap(label: "beamtrace.session")
+        let logger = connection.logging.bootstrap(label: "beamtrace.session")
         var temporary: URL?
         if noCapture {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("beamtrace-\(UUID().uuidString)")

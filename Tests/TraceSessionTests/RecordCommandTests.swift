@@ -75,6 +75,7 @@ final class RecorderProcess: @unchecked Sendable {
         #expect(status == 0, "\(recorder.output)")
         #expect(recorder.output.contains("max_events"), "\(recorder.output)")
         #expect(!recorder.output.contains(node.node.cookie))
+        #expect(!recorder.output.contains("beamtrace.session"), "logs at info without --log-level: \(recorder.output)")
         try await expectClean(node)
         let capture = try ReadCapture(output)
         #expect(capture.traceEvents == 1000)
