@@ -76,11 +76,8 @@ public final class DistributionConnection: Sendable {
     public static func connect(to node: String, cookie: Cookie, localName: String? = nil,
                                options: DistributionOptions = DistributionOptions(),
                                logger: Logger? = nil) async throws -> DistributionConnection {
-        let logger = logger ?? {
-            var logger = Logger(label: "beamtrace.distribution")
-            logger.logLevel = .warning
-            return logger
-        }()
+        // The level is the application's choice (its LoggingSystem bootstrap), not ours.
+        let logger = logger ?? Logger(label: "beamtrace.distribution")
         let target = try NodeName(parsing: node)
         guard !cookie.isEmpty else {
             throw DistributionError(.cookieMissing, node: node, step: "connect", "the cookie is empty")

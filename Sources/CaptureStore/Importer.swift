@@ -1,16 +1,44 @@
 // Import of what OTP writes: dbg file-port files, wrap sets, ttb upload directories (with their
 // .ti process names), raw ip-port streams (a file or stdin). Several sources are merged by time.
+// Each file is imported exactly once and only when named: a path that is a file is that file
+// alone; a wrap set is named by its prefix (or with `wrap`). Frames go through `FrameIngest`, the
+// same loop live recording uses; a failed import keeps every good event before the failure and
+// says where the capture is.
 import Foundation
 import SystemPackage
 import BeamTerm
 import TraceModel
 
 public struct ImportReport: Sendable {
+    /// Events written to the capture.
     public var events = 0
     public var drops: Int64 = 0
+    /// Every file read, in reading order.
     public var files: [String] = []
     /// Truncated tails and other things imported with a caveat.
     public var warnings: [String] = []
+    /// Trace messages that did not decode (skipped), and all bytes skipped (bad frames, bytes between frames).
+    public var framesSkipped = 0
+    public var bytesSkipped: Int64 = 0
+    /// Where input was skipped (the first 100 places per source).
+    public var damage: [IngestDamage] = []
+    /// The input had damage that was skipped (an exit status of its own for scripts).
+    public var isDamaged: Bool { !damage.isEmpty || framesSkipped > 0 }
+}
+
+/// An import that stopped: why, and what it kept where.
+public struct ImportFailure: Error, Sendable, CustomStringConvertible {
+    public var reason: String
+    public var report: ImportReport
+    /// The capture directory holding what was kept, or nil when nothing was and it was removed.
+    public var capture: String?
+    public var description: String {
+        if let capture {
+            return "\(reason); the \(report.events) events before it are kept in \(capture) (readable: beamtrace info "
+                + "\(capture)); to retry, import into a new directory"
+        }
+        return "\(reason); nothing was imported (no capture was left behind)"
+    }
 }
 
 /// One stream of trace-port frames: a sequence of files read in order (one, or a wrap set).
@@ -26,31 +54,71 @@ public struct TraceSource: Sendable, Hashable {
         self.metadata = metadata
     }
 
-    /// Works out what a path is: "-" (stdin), a file, a wrap set (a file of one, or a prefix), or a
-    /// ttb upload directory (one source per node).
-    public static func detect(_ path: String) throws -> [TraceSource] {
+    /// Works out what a path is: "-" (stdin), a file (that file alone), a wrap set named by its
+    /// prefix (`w` for `w0.trc`, `w1.trc`, ...), or a ttb upload directory (one source per node).
+    /// With `wrap`, a file of a wrap set stands for its whole set.
+    public static func detect(_ path: String, wrap: Bool = false) throws -> [TraceSource] {
         if path == "-" { return [TraceSource(name: "stdin", files: ["-"])] }
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
         if exists && isDirectory.boolValue { return try ttbDirectory(path) }
-        if let wrap = wrapSet(path), wrap.count > 1 || !exists { return [TraceSource(name: path, files: wrap)] }
-        guard exists else { throw CaptureError(.importFailed, "\(path): no such file, wrap set or ttb directory") }
+        if exists && !wrap { return [TraceSource(name: path, files: [path])] }
+        if !exists, path.contains(where: { "*?[".contains($0) }) {
+            // A pattern the shell did not expand (quoted): each file it matches, alone.
+            let matches = Self.glob(path)
+            guard !matches.isEmpty else { throw CaptureError(.importFailed, "\(path): no file matches") }
+            return try matches.flatMap { try detect($0, wrap: wrap) }
+        }
+        if let set = wrapSet(path, asPrefix: !exists), !set.isEmpty { return [TraceSource(name: path, files: set)] }
+        guard exists else {
+            throw CaptureError(.importFailed, "\(path): no such file, wrap-set prefix (\(path)<N><suffix>) or ttb directory")
+        }
         return [TraceSource(name: path, files: [path])]
     }
 
-    /// Files of a wrap set named by one of its files (`w3.trc`) or its prefix (`w`), ordered as
-    /// `dbg:wrap_sortfix` does: by counter, starting just after the gap.
-    static func wrapSet(_ path: String) -> [String]? {
+    /// The sources of several paths, each file once: a file named twice (or both alone and as part
+    /// of a wrap set) is read only where it first appears.
+    public static func detect(_ paths: [String], wrap: Bool = false) throws -> [TraceSource] {
+        var seen = Set<String>()
+        var result: [TraceSource] = []
+        for path in paths {
+            for var source in try detect(path, wrap: wrap) {
+                source.files = source.files.filter { file in
+                    file == "-" ? seen.insert("-").inserted : seen.insert(Self.identity(file)).inserted
+                }
+                if !source.files.isEmpty { result.append(source) }
+            }
+        }
+        return result
+    }
+
+    static func glob(_ pattern: String) -> [String] {
+        var result = glob_t()
+        defer { globfree(&result) }
+        guard Glibc.glob(pattern, 0, nil, &result) == 0 else { return [] }
+        return (0..<Int(result.gl_pathc)).compactMap { result.gl_pathv[$0].map { String(cString: $0) } }
+    }
+
+    /// A file's identity across spellings (`./a`, `a`, a symlink): device and inode, else the resolved path.
+    static func identity(_ path: String) -> String {
+        var info = stat()
+        if stat(path, &info) == 0 { return "\(info.st_dev):\(info.st_ino)" }
+        return URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+    }
+
+    /// Files of a wrap set named by its prefix (`w`) or, unless `asPrefix`, by one of its files
+    /// (`w3.trc`), ordered as `dbg:wrap_sortfix` does: by counter, starting just after the gap.
+    static func wrapSet(_ path: String, asPrefix: Bool = true) -> [String]? {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
         let base = url.lastPathComponent
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return nil }
         // Prefix and suffix: either `base` is the prefix, or base = prefix + digits + suffix.
         var candidates: [(prefix: String, suffix: String)] = []
-        if let match = base.firstMatch(of: /^(.*?)([0-9]+)(\.[^0-9]*)?$/) {
+        if !asPrefix, let match = base.firstMatch(of: /^(.*?)([0-9]+)(\.[^0-9]*)?$/) {
             candidates.append((String(match.1), String(match.3 ?? "")))
         }
-        candidates.append((base, ""))
+        if asPrefix { candidates.append((base, "")) }
         for (prefix, fixedSuffix) in candidates {
             var numbered: [(Int, String)] = []
             for name in names where name.hasPrefix(prefix) && name.count > prefix.count {
@@ -95,7 +163,7 @@ public struct TraceSource: Sendable, Hashable {
     }
 }
 
-/// Reads frames from a source's files in order, a chunk at a time.
+/// Reads frames from a source's files in order, a chunk at a time, through the ingest loop.
 final class FrameStream {
     let source: TraceSource
     private var fileIndex = 0
@@ -106,13 +174,15 @@ final class FrameStream {
     private var fileOffset: Int64 = 0
     /// Bytes read from all files so far (progress).
     private(set) var bytesRead: Int64 = 0
+    private var atEnd = false
     private(set) var finished = false
     var lastTime: Int64 = 0
     var warnings: [String] = []
-    private let scanner = FrameScanner()
+    var ingest: FrameIngest
 
-    init(_ source: TraceSource, chunkSize: Int = 4 << 20) {
+    init(_ source: TraceSource, strict: Bool, chunkSize: Int = 4 << 20) {
         self.source = source
+        ingest = FrameIngest(strict: strict)
         buffer = Array(repeating: 0, count: chunkSize)
     }
 
@@ -137,40 +207,33 @@ final class FrameStream {
                 fileOffset = 0
                 start = 0
                 end = 0
+                atEnd = false
             }
-            // Frames in the buffer.
             let path = source.files[fileIndex]
-            var consumed = 0
             let bufferOffset = fileOffset - Int64(end - start)
-            do {
-                consumed = try buffer.withUnsafeBytes { raw in
-                    try scanner.scan(UnsafeRawBufferPointer(rebasing: raw[start..<end]), streamOffset: bufferOffset) { frame, at in
-                        guard batch.count < target else { throw StopScan(offset: at) }
-                        switch frame {
-                        case .message(let body):
-                            do {
-                                try decoder.decode(body, into: &batch)
-                            } catch {
-                                throw CaptureError(.importFailed, "\(path): trace message at byte \(at) does not decode: \(error)")
-                            }
-                        case .drop(let count):
-                            decoder.appendDrop(count: Int64(count), into: &batch)
-                        }
-                    }
-                }
-            } catch let stop as StopScan {
-                consumed = Int(stop.offset - bufferOffset)
-            } catch let error as FrameError {
-                throw CaptureError(.importFailed, "\(path): \(error); not a trace-port file or corrupt (nothing after it was imported)")
+            let consumed = try buffer.withUnsafeBytes { raw in
+                try ingest.consume(UnsafeRawBufferPointer(rebasing: raw[start..<end]), streamOffset: bufferOffset,
+                                   source: path, atEnd: atEnd, limit: target - batch.count, decoder: &decoder, into: &batch)
             }
             start += consumed
             if batch.count >= target { return true }
+            if atEnd {
+                try ingest.finish(source: path, at: fileOffset)
+                if let tail = ingest.tail, tail.source == path {
+                    warnings.append("\(path): the last \(tail.bytes) bytes are an incomplete trace frame (cut off while "
+                                    + "being written?); imported up to byte \(tail.offset)")
+                }
+                closeFile()
+                fileIndex += 1
+                continue
+            }
             // Refill: keep the partial frame.
             if start > 0 {
                 let remaining = end - start
                 if remaining > 0 {
                     buffer.withUnsafeMutableBytes { raw in
-                        raw.baseAddress!.copyMemory(from: raw.baseAddress! + start, byteCount: remaining)
+                        guard let base = raw.baseAddress else { return }
+                        base.copyMemory(from: base + start, byteCount: remaining)
                     }
                 }
                 end = remaining
@@ -181,42 +244,43 @@ final class FrameStream {
                 buffer.append(contentsOf: repeatElement(0, count: buffer.count))
             }
             guard let fd else { continue }
-            let n = try buffer.withUnsafeMutableBytes { raw in
-                try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[end...]))
-            }
-            if n == 0 {
-                if end - start > 0 {
-                    warnings.append("\(path): the last \(end - start) bytes are an incomplete trace frame (cut off while being written?); imported up to byte \(fileOffset - Int64(end - start))")
+            let n: Int
+            do {
+                n = try buffer.withUnsafeMutableBytes { raw in
+                    try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[end...]))
                 }
-                closeFile()
-                fileIndex += 1
-                continue
+            } catch {
+                throw CaptureError(.io, "cannot read \(path) at byte \(fileOffset): \(error)")
             }
+            if n == 0 { atEnd = true; continue }
             end += n
             fileOffset += Int64(n)
             bytesRead += Int64(n)
         }
         return true
     }
-
-    struct StopScan: Error { var offset: Int64 }
 }
 
 public struct Importer {
     public var decoderOptions: TraceDecoderOptions
     public var writerOptions: CaptureWriter.Options
+    /// Stop at the first bad frame (default: count it, skip it, go on).
+    public var strict = false
+    /// A file of a wrap set stands for its whole set.
+    public var wrap = false
     /// Told how many bytes of the sources were read.
     public var progress: (any ProgressReporter)?
-    public init(decoderOptions: TraceDecoderOptions = .init(), writerOptions: CaptureWriter.Options = .init()) {
+    public init(decoderOptions: TraceDecoderOptions = .init(), writerOptions: CaptureWriter.Options = .init(),
+                strict: Bool = false, wrap: Bool = false) {
         self.decoderOptions = decoderOptions
         self.writerOptions = writerOptions
+        self.strict = strict
+        self.wrap = wrap
     }
 
     /// Imports `sources` (merged by time) into a new capture at `output`.
     public func run(sources paths: [String], output: String) throws -> ImportReport {
-        var sources: [TraceSource] = []
-        for path in paths { sources += try TraceSource.detect(path) }
-        return try run(sources: sources, output: output)
+        try run(sources: try TraceSource.detect(paths, wrap: wrap), output: output)
     }
 
     public func run(sources: [TraceSource], output: String) throws -> ImportReport {
@@ -231,8 +295,9 @@ public struct Importer {
         for source in sources {
             for ti in source.metadata { report.warnings += applyTraceInfo(ti, decoder: &decoder, meta: &meta) }
         }
+        let existed = FileManager.default.fileExists(atPath: output)
         let writer = try CaptureWriter(creating: output, meta: meta, options: writerOptions)
-        let streams = sources.map { FrameStream($0) }
+        let streams = sources.map { FrameStream($0, strict: strict) }
         let totalBytes = sources.flatMap(\.files).reduce(Int64(0)) { sum, path in
             sum + ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0)
         }
@@ -240,28 +305,63 @@ public struct Importer {
         defer { meter.finish() }
         let blockEvents = writerOptions.blockEvents
         var out = EventBatch(reservingCapacity: blockEvents)
+        var written = 0
+        func collect() {
+            for stream in streams {
+                report.framesSkipped += stream.ingest.framesSkipped
+                report.bytesSkipped += stream.ingest.bytesSkipped
+                report.damage += stream.ingest.damage
+                report.warnings += stream.warnings
+            }
+        }
         do {
             if streams.count == 1, let stream = streams.first {
-                while try stream.decode(limit: blockEvents - out.count, decoder: &decoder, into: &out) || !out.isEmpty {
-                    if out.count >= blockEvents || stream.finished {
-                        report.events += out.count
-                        try writer.append(out, dictionaries: decoder.dictionaries)
-                        out.removeAll()
-                        meter.set(done: stream.bytesRead)
+                do {
+                    while try stream.decode(limit: blockEvents - out.count, decoder: &decoder, into: &out) || !out.isEmpty {
+                        if out.count >= blockEvents || stream.finished {
+                            try writer.append(out, dictionaries: decoder.dictionaries)
+                            written += out.count
+                            out.removeAll()
+                            meter.set(done: stream.bytesRead)
+                        }
+                        if stream.finished { break }
                     }
-                    if stream.finished { break }
+                } catch {
+                    // Every good event before the failure is kept.
+                    if !out.isEmpty, (try? writer.append(out, dictionaries: decoder.dictionaries)) != nil { written += out.count }
+                    throw error
                 }
             } else {
-                try merge(streams, decoder: &decoder, writer: writer, report: &report, meter: &meter)
+                try merge(streams, decoder: &decoder, writer: writer, written: &written, meter: &meter)
             }
             writer.updateMeta { $0.timeBase = Self.name(decoder.timeBase) }
             try writer.close(stopReason: "end of input")
         } catch {
+            writer.updateMeta { $0.timeBase = Self.name(decoder.timeBase) }
             try? writer.close(stopReason: "import failed: \(error)")
-            throw error
+            collect()
+            // What is on disk: after a write failure, fewer than were handed to the writer.
+            report.events = min(written, writer.statistics.events)
+            var kept: String? = output
+            if report.events == 0 {
+                Self.remove(output, wholeDirectory: !existed)
+                kept = nil
+            }
+            throw ImportFailure(reason: "import stopped: \(error)", report: report, capture: kept)
         }
-        for stream in streams { report.warnings += stream.warnings }
+        collect()
+        report.events = written
+        report.drops = streams.reduce(0) { $0 + $1.ingest.dropped }
         return report
+    }
+
+    /// Removes a capture this import created (only its own files when the directory existed before).
+    static func remove(_ output: String, wholeDirectory: Bool) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: output)) ?? []
+        for name in names where name.hasPrefix("segment-") {
+            try? FileManager.default.removeItem(atPath: output + "/" + name)
+        }
+        if wholeDirectory { try? FileManager.default.removeItem(atPath: output) }
     }
 
     static func name(_ base: TimeBase) -> String {
@@ -274,7 +374,7 @@ public struct Importer {
 
     /// k-way merge of several sources by time, a chunk of each at a time.
     private func merge(_ streams: [FrameStream], decoder: inout TraceMessageDecoder, writer: CaptureWriter,
-                       report: inout ImportReport, meter: inout ProgressMeter) throws {
+                       written: inout Int, meter: inout ProgressMeter) throws {
         var chunks = streams.map { _ in EventBatch(reservingCapacity: 4096) }
         var cursors = Array(repeating: 0, count: streams.count)
         var out = EventBatch(reservingCapacity: writerOptions.blockEvents)
@@ -286,36 +386,49 @@ public struct Importer {
             _ = try streams[s].decode(limit: 4096, decoder: &decoder, into: &chunks[s])
             streams[s].lastTime = decoder.lastTime
         }
-        while true {
-            for s in streams.indices { try refill(s) }
-            var best = -1
-            var bestTime = Int64.max
-            for s in streams.indices where cursors[s] < chunks[s].count {
-                let t = chunks[s].times[cursors[s]]
-                if best < 0 || t < bestTime { best = s; bestTime = t }
+        func mergeLoop() throws {
+            while true {
+                for s in streams.indices { try refill(s) }
+                var best = -1
+                var bestTime = Int64.max
+                for s in streams.indices where cursors[s] < chunks[s].count {
+                    let t = chunks[s].times[cursors[s]]
+                    if best < 0 || t < bestTime { best = s; bestTime = t }
+                }
+                if best < 0 { break }
+                var limit = Int64.max
+                for s in streams.indices where s != best && cursors[s] < chunks[s].count {
+                    limit = min(limit, chunks[s].times[cursors[s]])
+                }
+                let chunk = chunks[best]
+                var i = cursors[best]
+                repeat {
+                    out.append(chunk[i], payload: chunk.payload(i))
+                    i += 1
+                } while i < chunk.count && chunk.times[i] <= limit
+                cursors[best] = i
+                if out.count >= writerOptions.blockEvents {
+                    try writer.append(out, dictionaries: decoder.dictionaries)
+                    written += out.count
+                    out.removeAll()
+                    meter.set(done: streams.reduce(0) { $0 + $1.bytesRead })
+                }
             }
-            if best < 0 { break }
-            var limit = Int64.max
-            for s in streams.indices where s != best && cursors[s] < chunks[s].count {
-                limit = min(limit, chunks[s].times[cursors[s]])
-            }
-            let chunk = chunks[best]
-            var i = cursors[best]
-            repeat {
-                out.append(chunk[i], payload: chunk.payload(i))
-                i += 1
-            } while i < chunk.count && chunk.times[i] <= limit
-            cursors[best] = i
-            if out.count >= writerOptions.blockEvents {
-                report.events += out.count
+            if !out.isEmpty {
                 try writer.append(out, dictionaries: decoder.dictionaries)
+                written += out.count
                 out.removeAll()
-                meter.set(done: streams.reduce(0) { $0 + $1.bytesRead })
             }
         }
-        if !out.isEmpty {
-            report.events += out.count
-            try writer.append(out, dictionaries: decoder.dictionaries)
+        do {
+            try mergeLoop()
+        } catch {
+            // Keep every good event decoded before the failure, including what the other sources had ready.
+            for s in streams.indices where cursors[s] < chunks[s].count {
+                for i in cursors[s]..<chunks[s].count { out.append(chunks[s][i], payload: chunks[s].payload(i)) }
+            }
+            if !out.isEmpty, (try? writer.append(out, dictionaries: decoder.dictionaries)) != nil { written += out.count }
+            throw error
         }
     }
 
@@ -335,6 +448,10 @@ public struct Importer {
             }
             offset += length
             if case .tuple(let sized) = term, sized.count == 2, sized[0] == .atom("$size"), let n = sized[1].int64Value {
+                guard n >= 0, n <= Int64(bytes.count - offset) else {
+                    return ["\(path): metadata at byte \(offset) announces a \(n)-byte term the file cannot hold; "
+                            + "process names after it are missing"]
+                }
                 length = Int(n)
                 guard offset + length <= bytes.count, let long = try? termDecoder.decode(Array(bytes[offset..<(offset + length)])) else {
                     return ["\(path): unreadable metadata at byte \(offset); process names after it are missing"]

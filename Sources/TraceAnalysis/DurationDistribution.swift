@@ -71,6 +71,13 @@ public struct DurationDistribution: Sendable {
         return ranks.map { sorted[$0 - 1] }
     }
 
+    /// How many values fall in `range` (exact while the values are; in buckets, those whose
+    /// bucket's highest value is in it).
+    public func count(within range: ClosedRange<UInt64>) -> UInt64 {
+        if spilled { return histogram.count(within: range) }
+        return UInt64(exact.reduce(0) { $0 + (range.contains($1) ? 1 : 0) })
+    }
+
     /// Bytes held beyond the struct itself (for the memory benchmarks and tests).
     public var heapBytes: Int { exact.capacity * 8 + histogram.heapBytes }
 }
@@ -122,6 +129,17 @@ struct RegionHistogram: Sendable {
             next += 1
         }
         return result
+    }
+
+    func count(within range: ClosedRange<UInt64>) -> UInt64 {
+        var total: UInt64 = 0
+        for region in regions.indices where !regions[region].isEmpty {
+            let counts = regions[region]
+            for slot in 0..<Self.slots where counts[slot] != 0 && range.contains(Self.highestValue(region: region, slot: slot)) {
+                total += UInt64(counts[slot])
+            }
+        }
+        return total
     }
 
     static func highestValue(region: Int, slot: Int) -> UInt64 {

@@ -110,7 +110,7 @@ public final class SpeedscopeExporter: AnalysisStreamConsumer {
     }
 
     public func end(_ analysis: CaptureAnalysis) {
-        guard var text else { return }
+        guard let text else { return }
         out.write("{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\",\"exporter\":\"beamtrace\",")
         out.write("\"name\":")
         out.write(JSONText.quoted("beamtrace capture " + text.context.meta.captureID))

@@ -16,6 +16,10 @@ final class CaptureSink: @unchecked Sendable {
         var events = 0
         var drops = 0
         var undecodable = 0
+        /// The ingest loop import uses too; one per node (it remembers a stream's skipped run).
+        var ingest = FrameIngest()
+        /// Bytes of frames received from the node so far (the offsets in problems).
+        var streamOffset: Int64 = 0
     }
 
     struct IngestResult {
@@ -89,28 +93,30 @@ final class CaptureSink: @unchecked Sendable {
             guard !limitHit else { return IngestResult(accepted: 0, limitReached: false, consumed: bytes.count) }
             batch.removeAll()
             decoder.lastTime = nodes[index].lastTime
-            var undecodable = 0
-            var firstError: String?
-            var dropCount = 0
+            var state = nodes[index]
+            let before = (skipped: state.ingest.framesSkipped, dropped: state.ingest.dropped, damage: state.ingest.damageCount)
             let consumed = try bytes.withUnsafeBytes { raw in
-                try scanner.scan(raw, streamOffset: 0) { frame, offset in
-                    switch frame {
-                    case .message(let body):
-                        do {
-                            try decoder.decode(body, into: &batch)
-                        } catch {
-                            undecodable += 1
-                            if firstError == nil { firstError = "\(error) (frame at byte \(offset) of a batch)" }
-                        }
-                    case .drop(let count):
-                        decoder.appendDrop(count: Int64(count), into: &batch)
-                        dropCount += Int(count)
-                    }
+                try state.ingest.consume(raw, streamOffset: state.streamOffset, source: state.name, atEnd: !stream,
+                                         decoder: &decoder, into: &batch)
+            }
+            state.streamOffset += Int64(consumed)
+            if !stream {
+                try state.ingest.finish(source: state.name, at: state.streamOffset)
+                if let tail = state.ingest.tail, tail.offset >= state.streamOffset - Int64(consumed) {
+                    problems.append("\(state.name): a batch ended inside a frame (\(tail.bytes) bytes cut)")
                 }
+                state.streamOffset += Int64(bytes.count - consumed)
             }
-            if consumed != bytes.count && !stream {
-                problems.append("\(nodes[index].name): a batch ended inside a frame (\(bytes.count - consumed) bytes cut)")
+            let undecodable = state.ingest.framesSkipped - before.skipped
+            let dropCount = Int(state.ingest.dropped - before.dropped)
+            var firstError: String?
+            if state.ingest.damageCount > before.damage {
+                let new = state.ingest.damage.suffix(state.ingest.damageCount - before.damage)
+                firstError = new.first.map { "\($0)" }
+                let skippedRuns = new.filter { !$0.why.hasPrefix("a trace message that does not decode") }
+                if let run = skippedRuns.first, problems.count < 100 { problems.append("\(run)") }
             }
+            nodes[index] = state
             var result = try finishBatch(node: index, dropCount: dropCount, undecodable: undecodable, firstError: firstError)
             result.consumed = consumed
             return result
@@ -176,7 +182,7 @@ final class CaptureSink: @unchecked Sendable {
             bytes.withUnsafeMutableBytes { raw in
                 for range in ranges.reversed() {
                     let element = UnsafeRawBufferPointer(rebasing: raw[range])
-                    if let drops = Self.dropCount(element) {
+                    if let drops = TermListSplitter.dropCount(element) {
                         decoder.appendDrop(count: drops, into: &batch)
                         dropCount += Int(drops)
                         continue
@@ -194,39 +200,6 @@ final class CaptureSink: @unchecked Sendable {
                 }
             }
             return try finishBatch(node: index, dropCount: dropCount, undecodable: undecodable, firstError: firstError)
-        }
-    }
-
-    /// `{beamtrace_drop, Count}` → Count.
-    private static func dropCount(_ element: UnsafeRawBufferPointer) -> Int64? {
-        // 104 2 | 100 0 14 "beamtrace_drop" (or 119 14 ...) | integer
-        guard element.count >= 4, element[0] == 104, element[1] == 2 else { return nil }
-        var offset = 2
-        let name: Int
-        switch element[offset] {
-        case 100, 118:
-            name = Int(element[offset + 1]) << 8 | Int(element[offset + 2])
-            offset += 3
-        case 115, 119:
-            name = Int(element[offset + 1])
-            offset += 2
-        default: return nil
-        }
-        guard name == 14, offset + name < element.count,
-              String(decoding: UnsafeRawBufferPointer(rebasing: element[offset..<(offset + name)]), as: UTF8.self)
-                == "beamtrace_drop" else { return nil }
-        offset += name
-        switch element[offset] {
-        case 97 where offset + 1 < element.count: return Int64(element[offset + 1])
-        case 98 where offset + 4 < element.count:
-            return Int64(Int32(bitPattern: TermListSplitter.u32(element, offset + 1)))
-        case 110 where offset + 2 < element.count:
-            let n = Int(element[offset + 1])
-            guard n <= 8, offset + 3 + n <= element.count else { return nil }
-            var value: UInt64 = 0
-            for i in (0..<n).reversed() { value = value << 8 | UInt64(element[offset + 3 + i]) }
-            return Int64(clamping: value)
-        default: return nil
         }
     }
 
@@ -343,6 +316,11 @@ final class CaptureSink: @unchecked Sendable {
 
     func flushIfDue() throws {
         try locked { try writer.flushIfDue() }
+    }
+
+    /// Events in blocks written to disk (after a write failure: what the capture holds).
+    var eventsInCapture: Int {
+        locked { writer.statistics.events }
     }
 
     var bytesWritten: Int64 {

@@ -58,6 +58,7 @@ struct IPRecording {
         let started = ContinuousClock.now
         var nodes: [IPNode] = []
         var problems: [String] = note.map { [$0] } ?? []
+        var failure: String?
         do {
             for name in options.nodes {
                 let connection = try await DistributionConnection.connect(to: name, cookie: options.cookie,
@@ -124,6 +125,7 @@ struct IPRecording {
             case .stop(let reason): stopReason = reason
             case .limit(let what): stopReason = "limit: \(what) \(options.limits.maxEvents ?? 0) reached"
             case .failure(let reason):
+                failure = failure ?? reason
                 stopReason = reason
                 problems.append(reason)
             case .nodeEnded(let i, let why):
@@ -166,12 +168,16 @@ struct IPRecording {
         do {
             try sink.close(stopReason: finalReason)
         } catch {
+            failure = failure ?? "closing the capture failed: \(error)"
             problems.append("closing the capture failed: \(error)")
         }
-        return RecordingSummary(output: options.output, events: sink.traceEvents, drops: sink.drops,
+        var summary = RecordingSummary(output: options.output, events: sink.traceEvents, drops: sink.drops,
                                 bytesWritten: sink.bytesWritten, startReason: "beamtrace record --transport ip",
                                 stopReason: finalReason, duration: ContinuousClock.now - started, nodes: summaryNodes,
                                 problems: problems)
+        summary.failure = failure
+        summary.eventsInCapture = sink.eventsInCapture
+        return summary
     }
 
     private func start(_ node: IPNode, sink: CaptureSink, signals: AsyncStream<SessionSignal>.Continuation) async throws {

@@ -126,6 +126,10 @@ public struct RecordingSummary: Sendable {
     public var nodes: [Node]
     /// Things that went wrong but did not stop the session (undecodable frames, cleanup trouble).
     public var problems: [String]
+    /// The error that stopped the session (writing the capture failed: a full disk...), if one did.
+    public var failure: String?
+    /// Events the capture actually holds (trace events plus samples and markers, in blocks written).
+    public var eventsInCapture = 0
     /// What refining the nodes' clock offsets from send -> receive pairs did (multi-node sessions).
     public var clockRefinement: ClockRefinement? = nil
 }

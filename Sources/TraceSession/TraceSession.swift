@@ -133,8 +133,9 @@ public final class TraceSession: Sendable {
             try? FileManager.default.removeItem(atPath: options.output)
             throw Self.noting(leftovers, on: error)
         }
-        for node in nodes { await reportNames(of: node, sink: sink) }
+        // The start marker first: the nodes are tracing already, and asking for names takes an rpc each.
         try? sink.marker(code: 1, payload: .tuple([.atom("start"), .list(nodes.map { .atom($0.name) })]), time: clock.now)
+        for node in nodes { await reportNames(of: node, sink: sink) }
         logger.info("recording", metadata: ["nodes": "\(nodes.map(\.name))", "output": "\(options.output)"])
 
         // 4. Record.
@@ -153,9 +154,11 @@ public final class TraceSession: Sendable {
         }
         var stopReason: String?
         var untilQueueDeadline: ContinuousClock.Instant?
+        var untilQueueWho = ""
         var lastStatus = (ContinuousClock.now, 0)
         var eventsPerSecond = 0.0
         var problems: [String] = []
+        var failure: String?
         let recordingStarted = ContinuousClock.now
 
         func status() -> RecordingStatus {
@@ -207,7 +210,8 @@ public final class TraceSession: Sendable {
                     try? sink.marker(code: 3, payload: .tuple([.atom("limit"), .atom("duration")]), time: clock.now)
                 }
                 if stopReason == nil, let deadline = untilQueueDeadline, now >= deadline {
-                    stopReason = "until-queue: \(options.limits.after) after a queue exceeded \(options.limits.untilQueue ?? 0)"
+                    stopReason = "until-queue: \(options.limits.after) after the queue of \(untilQueueWho) exceeded "
+                        + "\(options.limits.untilQueue ?? 0)"
                 }
                 if let deadline = stopDeadline, now >= deadline {
                     problems.append("agents on \(nodes.filter { !$0.isFinished }.map(\.name)) did not confirm the stop in time")
@@ -224,6 +228,7 @@ public final class TraceSession: Sendable {
                 }
             case .failure(let reason):
                 stopReason = stopReason ?? reason
+                failure = failure ?? reason
                 problems.append(reason)
             case .agentStopping(let i, let reason):
                 let text = reason.erlangText()
@@ -263,6 +268,7 @@ public final class TraceSession: Sendable {
             case .queue(let i, let length, let process):
                 if let threshold = options.limits.untilQueue, length > Int64(threshold), untilQueueDeadline == nil {
                     untilQueueDeadline = ContinuousClock.now + options.limits.after
+                    untilQueueWho = "\(process.erlangText()) on \(nodes[i].name) (\(length) messages)"
                     try? sink.marker(code: 0, payload: .tuple([.atom("until_queue"), process, .integer(length)]),
                                      time: clock.now, node: nodes[i].sinkIndex)
                 }
@@ -326,6 +332,7 @@ public final class TraceSession: Sendable {
             try sink.close(stopReason: finalReason)
         } catch {
             closed = false
+            failure = failure ?? "closing the capture failed: \(error)"
             problems.append("closing the capture failed: \(error); the blocks written before are readable")
         }
         // Causal order across nodes (ClockRefinement): a receive is never stamped before its send.
@@ -337,10 +344,13 @@ public final class TraceSession: Sendable {
                 problems.append("refining the nodes' clock offsets failed: \(error); the capture keeps the measured offsets")
             }
         }
-        return RecordingSummary(output: options.output, events: sink.traceEvents, drops: sink.drops,
-                                bytesWritten: sink.bytesWritten, startReason: "beamtrace record",
-                                stopReason: finalReason, duration: ContinuousClock.now - started,
-                                nodes: summaryNodes, problems: problems, clockRefinement: refinement)
+        var summary = RecordingSummary(output: options.output, events: sink.traceEvents, drops: sink.drops,
+                                       bytesWritten: sink.bytesWritten, startReason: "beamtrace record",
+                                       stopReason: finalReason, duration: ContinuousClock.now - started,
+                                       nodes: summaryNodes, problems: problems, clockRefinement: refinement)
+        summary.failure = failure
+        summary.eventsInCapture = sink.eventsInCapture
+        return summary
     }
 
     // MARK: steps
@@ -350,7 +360,7 @@ public final class TraceSession: Sendable {
         do {
             connection = try await DistributionConnection.connect(to: name, cookie: options.cookie,
                                                                   localName: options.localName,
-                                                                  options: options.distribution)
+                                                                  options: options.distribution, logger: logger)
         } catch {
             throw SessionError(.connectFailed, node: name, "cannot connect: \(error)")
         }

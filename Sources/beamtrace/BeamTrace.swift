@@ -24,9 +24,15 @@ struct BeamTrace: ParsableCommand {
         subcommands: [TermCommand.self, PingCommand.self, NodesCommand.self, RpcCommand.self,
                       ImportCommand.self, InfoCommand.self, EventsCommand.self, IndexCommand.self, SynthCommand.self,
                       TimelineCommand.self, LatencyCommand.self, QueuesCommand.self, HangCommand.self,
-                      DiffCommand.self, StateCommand.self, ExportCommand.self,
+                      DiffCommand.self, StateCommand.self, ExportCommand.self, ReportCommand.self,
                       RecordCommand.self]
     )
 
     static let version = "0.4.0"
+
+    /// Logging first (stderr, `--log-level`, warning by default), then the command.
+    static func main() {
+        LoggingBootstrap.once(level: LoggingOptions.level(in: CommandLine.arguments) ?? .warning)
+        main(nil)
+    }
 }

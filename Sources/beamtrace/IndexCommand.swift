@@ -26,7 +26,7 @@ struct IndexCommand: ParsableCommand {
         }
         var object: [String: Any] = ["capture": capture, "blocks": reader.blocks.count,
                                      "segments": reader.segmentNumbers.count,
-                                     "problems": reader.problems.map(\.description)]
+                                     "problems": reader.problems.map { $0.fields as [String: Any] }]
         if rebuild {
             let entries: Int
             do { entries = try reader.rebuildIndex() } catch { throw CLIError("\(error)") }

@@ -19,6 +19,18 @@ struct LoggingOptions: ParsableArguments {
     }
 }
 
+extension LoggingOptions {
+    /// `--log-level X` (or `--log-level=X`) if the command line has it, read before parsing so
+    /// logging is set up before any library runs.
+    static func level(in arguments: [String]) -> Logger.Level? {
+        for (i, argument) in arguments.enumerated() {
+            if argument == "--log-level", i + 1 < arguments.count { return Logger.Level(rawValue: arguments[i + 1]) }
+            if argument.hasPrefix("--log-level=") { return Logger.Level(rawValue: String(argument.dropFirst(12))) }
+        }
+        return nil
+    }
+}
+
 enum LoggingBootstrap {
     nonisolated(unsafe) private static var done = false
     static func once(level: Logger.Level) {

@@ -19,8 +19,10 @@ struct DistributionCommandOptions: ParsableArguments {
     @Option(help: "The port EPMD listens on (default: ERL_EPMD_PORT or 4369).")
     var epmdPort: Int?
 
-    @Option(help: "The node's net_ticktime in seconds (how long a silent node is tolerated).")
+    @Option(help: "Our own net tick time in seconds: we tick every quarter of it and declare a silent node down after it (the node keeps its own net_ticktime).")
     var netTicktime: Double = 60
+
+    @OptionGroup var logging: LoggingOptions
 
     var distributionOptions: DistributionOptions {
         let environmentPort = ProcessInfo.processInfo.environment["ERL_EPMD_PORT"].flatMap(Int.init)

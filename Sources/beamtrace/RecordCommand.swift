@@ -18,7 +18,14 @@ struct RecordCommand: ParsableCommand {
             'mod:fun/2 [{'_',[],[{return_trace}]}]'. Calls are traced with their return_from/exception_from \
             unless --calls-only. Limits are on by default (--duration 30s, --max-events 1000000, \
             --max-rate 200000/s per node); the limit that ends a session is recorded as its stop reason. \
-            Ctrl-C stops cleanly. Every way out leaves no tracing on the nodes.
+            Ctrl-C stops cleanly (exit 130). Every way out leaves no tracing on the nodes; a start that fails \
+            says so and that the node was checked clean.
+
+            Examples:
+              beamtrace record --node app@host 'my_server:handle_call/3' -o cap.btrace
+              beamtrace record --node app@host MyApp.Worker.handle_call/3 --args --print --max-events 10 --no-capture
+              beamtrace record --node a@host --node b@host my_server --events calls,send,receive --duration 2m -o cap.btrace
+              beamtrace record --node app@host my_server --procs '<0.85.0>' --until-queue 10000 --after 5s -o hang.btrace
             """
     )
 
@@ -103,8 +110,6 @@ struct RecordCommand: ParsableCommand {
     @Flag(help: "No status line.")
     var quiet = false
 
-    @OptionGroup var logging: LoggingOptions
-
     func validate() throws {
         guard !node.isEmpty else { throw ValidationError("give at least one --node name@host") }
         guard output != nil || noCapture else { throw ValidationError("give -o CAPTURE (or --print --no-capture)") }
@@ -135,7 +140,7 @@ struct RecordCommand: ParsableCommand {
     func run() throws {
         let spec = try makeSpec()
         let cookie = try connection.resolveCookie()
-        let logger = logging.bootstrap(label: "beamtrace.session")
+        let logger = connection.logging.bootstrap(label: "beamtrace.session")
         var temporary: URL?
         if noCapture {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("beamtrace-\(UUID().uuidString)")
@@ -198,6 +203,11 @@ struct RecordCommand: ParsableCommand {
             printSummary(summary, toStandardError: printEvents, kept: !noCapture)
         }
         for problem in summary.problems { printError("warning: \(problem)") }
+        if let failure = summary.failure {
+            printError("error: the recording stopped because \(failure); the capture holds the \(summary.eventsInCapture) "
+                       + "events written before (beamtrace info \(summary.output)); no tracing was left on the nodes")
+            throw ExitCode.failure
+        }
         if summary.stopReason.hasPrefix("SIGINT") { throw ExitCode(130) }
     }
 
@@ -206,6 +216,11 @@ struct RecordCommand: ParsableCommand {
         lines.append("recorded \(summary.events) events (\(summary.drops) dropped) from \(summary.nodes.count) node(s) "
                      + (kept ? "into \(summary.output), \(summary.bytesWritten) bytes" : "(no capture kept)"))
         lines.append("stopped: \(summary.stopReason)")
+        if let failure = summary.failure {
+            lines[0] = "recorded \(summary.events) events (\(summary.drops) dropped) from \(summary.nodes.count) node(s); "
+                + "the capture \(summary.output) holds the \(summary.eventsInCapture) events written before the failure"
+            lines[1] = "stopped by an error: \(failure)"
+        }
         if let clock = summary.clockRefinement {
             let moved = clock.nodes.filter { $0.correctionNs != 0 }
                 .map { "\($0.name) \($0.correctionNs > 0 ? "+" : "")\(DurationText.text($0.correctionNs))" }
@@ -234,6 +249,7 @@ struct RecordCommand: ParsableCommand {
             "output": kept ? summary.output : NSNull(), "events": summary.events, "drops": summary.drops,
             "bytes_written": summary.bytesWritten, "start_reason": summary.startReason,
             "stop_reason": summary.stopReason, "problems": summary.problems,
+            "failure": summary.failure ?? NSNull(), "events_in_capture": summary.eventsInCapture,
             "duration_s": Double(summary.duration.components.seconds)
                 + Double(summary.duration.components.attoseconds) / 1e18,
             "nodes": summary.nodes.map { node -> [String: Any] in

@@ -244,3 +244,65 @@ enum ElixirWorker {
         #expect(try beamtrace(["state", missing]).status == 64)
     }
 }
+
+@Suite(.serialized) struct MultiNodeConsoleTests {
+    @Test func pidsNameTheirNodeAndFiltersTakeEitherForm() async throws {
+        let cookie = Erlang.randomName("c")
+        let a = try await TracedNode.start(cookie: cookie)
+        defer { Task { await a.stop() } }
+        let b = try await TracedNode.start(cookie: cookie)
+        defer { Task { await b.stop() } }
+        // A gen_server on each node started before the session: its name is its $initial_call.
+        func server(_ node: TracedNode) async throws -> (Term, String) {
+            let started = try await node.rpc("gen_server", "start", [.atom("btwl"), .list([]), .list([])])
+            guard case .tuple(let t) = started, t.count == 2, case .pid(let pid) = t[1] else {
+                throw TestFailure("gen_server:start gave \(started.erlangText())")
+            }
+            return (t[1], "<\(node.name).\(pid.id).\(pid.serial)>")
+        }
+        let (serverA, textA) = try await server(a)
+        let (serverB, textB) = try await server(b)
+        let output = try temporaryCapturePath()
+        let recorder = try RecorderProcess(["record", "--node", a.name, "--node", b.name, "--cookie", cookie,
+                                            "btwl:handle_call/3", "--args", "-o", output, "--quiet", "--duration", "60s"])
+        try await a.waitUntilTracing()
+        try await b.waitUntilTracing()
+        let sleep = Term.tuple([.atom("sleep"), .integer(1)])
+        for _ in 0..<3 { _ = try await a.rpc("gen_server", "call", [serverA, sleep]) }
+        for _ in 0..<2 { _ = try await b.rpc("gen_server", "call", [serverB, sleep]) }
+        try await Task.sleep(for: .milliseconds(300))
+        recorder.signal(SIGINT)
+        #expect(await recorder.wait(timeout: .seconds(30)) == 130, "\(recorder.output)")
+        try await expectClean(a)
+        try await expectClean(b)
+
+        func calls(_ arguments: [String]) throws -> [Substring] {
+            let r = try beamtrace(["events", output, "--kind", "call"] + arguments)
+            #expect(r.status == 0, "\(arguments): \(r.err)")
+            return r.out.split(separator: "\n")
+        }
+        let all = try calls([])
+        #expect(all.count == 5, "\(all)")
+        // The pid column names the node, with the process's proc_lib initial call as its name.
+        #expect(all.filter { $0.contains("\(textA) (btwl:init/1) call btwl:handle_call({sleep,1}, {<\(a.name).") }.count == 3,
+                "\(all)")
+        #expect(all.filter { $0.contains("\(textB) (btwl:init/1) call btwl:handle_call({sleep,1}, {<\(b.name).") }.count == 2,
+                "\(all)")
+        #expect(try calls(["--pid", textA]).count == 3)
+        #expect(try calls(["--pid", textB]).count == 2)
+        let localA = "<0." + textA.split(separator: ".").suffix(2).joined(separator: ".")
+        let localB = "<0." + textB.split(separator: ".").suffix(2).joined(separator: ".")
+        #expect(try calls(["--node", a.name, "--pid", localA]).count == 3)
+        #expect(try calls(["--node", b.name, "--pid", localB]).count == 2)
+        let bare = try beamtrace(["events", output, "--kind", "call", "--pid", localA])
+        if localA == localB {
+            // The same local pid on both nodes: ambiguous, and the error gives both full forms.
+            #expect(bare.status == 64 && bare.err.contains(textA) && bare.err.contains(textB), "\(bare.err)")
+        } else {
+            #expect(bare.status == 0 && bare.out.split(separator: "\n").count == 3, "\(bare.err)")
+        }
+        // A node in a pid that the capture does not have is an error naming the ones it has.
+        let wrong = try beamtrace(["events", output, "--pid", "<nosuch@host.1.0>"])
+        #expect(wrong.status == 64 && wrong.err.contains(a.name) && wrong.err.contains(b.name), "\(wrong.err)")
+    }
+}

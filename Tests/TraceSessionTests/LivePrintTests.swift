@@ -46,7 +46,7 @@ import TraceModel
         defer { Task { await node.stop() } }
         let recorder = try RecorderProcess(["record", "--node", node.name, "--cookie", node.node.cookie, "btwl:f/1",
                                             "--print", "--no-capture", "--max-events", "10", "--max-rate", "none",
-                                            "--calls-only"])
+                                            "--calls-only", "--log-level", "info"])
         try await node.waitUntilTracing()
         _ = try await node.rpc("btwl", "calls", [.integer(100)])
         let status = await recorder.wait(timeout: .seconds(30))
@@ -55,6 +55,9 @@ import TraceModel
         #expect(lines.count == 10, "\(recorder.standardOutput)")
         #expect(lines.allSatisfy { $0.contains(" call btwl:f/1") }, "\(recorder.standardOutput)")
         #expect(recorder.output.contains("no capture kept"), "\(recorder.output)")
+        // --log-level info: the session's own log line on stderr (swift-log bootstrapped by the CLI).
+        #expect(recorder.output.contains("info beamtrace.session"), "\(recorder.output)")
+        #expect(!recorder.output.contains(node.node.cookie))
         try await expectClean(node)
     }
 }

@@ -17,8 +17,10 @@ final class RecorderProcess: @unchecked Sendable {
     private var stdoutData = Data()
     private var stderrData = Data()
 
-    init(_ arguments: [String]) throws {
-        guard let executable = BuiltProducts.executable("beamtrace") else { throw TestFailure("beamtrace is not built") }
+    init(_ arguments: [String], executable: String? = nil) throws {
+        guard let executable = executable ?? BuiltProducts.executable("beamtrace") else {
+            throw TestFailure("beamtrace is not built")
+        }
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.standardOutput = out
@@ -73,6 +75,7 @@ final class RecorderProcess: @unchecked Sendable {
         #expect(status == 0, "\(recorder.output)")
         #expect(recorder.output.contains("max_events"), "\(recorder.output)")
         #expect(!recorder.output.contains(node.node.cookie))
+        #expect(!recorder.output.contains("beamtrace.session"), "logs at info without --log-level: \(recorder.output)")
         try await expectClean(node)
         let capture = try ReadCapture(output)
         #expect(capture.traceEvents == 1000)
