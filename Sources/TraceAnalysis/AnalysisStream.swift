@@ -142,7 +142,7 @@ public enum AnalysisStream {
         /// Emit estimated queue-length counters when the capture has no samples.
         public var estimatedQueues = true
         /// Sends remembered while waiting for their receive (oldest forgotten first).
-        public var pendingSendLimit = 1 << 17
+        public var pendingSendLimit = 1 << 16
 
         public init() {}
     }
