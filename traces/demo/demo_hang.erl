@@ -250,6 +250,8 @@ unwanted(To, I) ->
 
 cluster_calls([], _) -> 0;
 cluster_calls(Peers, Rounds) ->
+    %% Each node starts its scenario when it is traced, a little apart: wait for the peers' servers.
+    [wait_for_pp(Peer) || Peer <- Peers],
     lists:sum([begin
                    Peer = lists:nth(1 + (R rem length(Peers)), Peers),
                    Id = {node(), erlang:unique_integer([positive])},
@@ -257,6 +259,12 @@ cluster_calls(Peers, Rounds) ->
                    timer:sleep(5),
                    1
                end || R <- lists:seq(1, Rounds)]).
+
+wait_for_pp(Peer) ->
+    case rpc:call(Peer, erlang, whereis, [pp]) of
+        P when is_pid(P) -> ok;
+        _ -> timer:sleep(20), wait_for_pp(Peer)
+    end.
 
 %% ---- gen_server and supervisor callbacks ----
 
