@@ -60,7 +60,10 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
-        .target(name: "TraceExport", dependencies: ["TraceAnalysis"]),
+        .target(
+            name: "TraceExport",
+            dependencies: ["TraceAnalysis", .product(name: "Histogram", package: "hdrhistogram-swift")]
+        ),
         .executableTarget(
             name: "beamtrace",
             dependencies: [

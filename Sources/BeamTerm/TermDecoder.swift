@@ -86,7 +86,8 @@ struct DecoderState {
         _ = reader.readUInt8()
         guard let size = reader.readUInt32() else { throw error(.truncated, reader, "uncompressed size") }
         guard Int(size) <= options.maxUncompressedSize else {
-            throw error(.lengthTooLarge(UInt64(size)), reader, at: start + 1, "uncompressed size within limit")
+            throw error(.inflatesTooLarge(size: UInt64(size), limit: options.maxUncompressedSize), reader, at: start + 1,
+                        "an uncompressed size within the limit")
         }
         guard let compressedInput = reader.readSlice(reader.remaining) else {
             throw error(.truncated, reader, "zlib data")

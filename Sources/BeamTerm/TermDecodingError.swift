@@ -11,6 +11,8 @@ public struct TermDecodingError: Error, Sendable, Equatable, CustomStringConvert
         case invalidUTF8
         case atomCacheMiss(index: Int)
         case compression
+        /// A compressed term says it inflates to more than the decoder's limit.
+        case inflatesTooLarge(size: UInt64, limit: Int)
         case trailingBytes(count: Int)
     }
 
@@ -38,6 +40,8 @@ public struct TermDecodingError: Error, Sendable, Equatable, CustomStringConvert
         case .invalidUTF8: what = "atom is not valid UTF-8"
         case .atomCacheMiss(let index): what = "atom cache reference \(index) has no entry"
         case .compression: what = "compressed term does not inflate to its stated size"
+        case .inflatesTooLarge(let size, let limit):
+            what = "compressed term would inflate to \(size) bytes, more than the limit of \(limit) bytes"
         case .trailingBytes(let count): what = "\(count) bytes follow the term"
         }
         return "bad external term at byte \(offset): \(what) (expected \(expected))"

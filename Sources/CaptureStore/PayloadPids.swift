@@ -3,6 +3,7 @@
 // bytes of NEW_PID_EXT (messages carry `self()` all the time). Only pids whose bytes rebuild
 // exactly from the dictionary are replaced, so reading restores the original bytes. Events whose
 // payload went through this have bit 7 set in the stored flags column.
+import BeamTerm
 import TraceModel
 
 struct PayloadPids {
@@ -51,7 +52,7 @@ struct PayloadPids {
     }
 
     private mutating func transform(_ payload: UnsafeRawBufferPointer, _ d: TraceDictionaries, into out: inout [UInt8]) -> Bool? {
-        var c = Walk(payload)
+        var c = TermCursor(payload)
         var pending = 0
         var copyFrom = 0
         var replaced = false
@@ -103,20 +104,33 @@ struct PayloadPids {
     }
 
     private mutating func lookup(_ raw: UnsafeRawBufferPointer, _ d: TraceDictionaries) -> ProcessID? {
-        var c = Walk(raw, offset: 2)
-        guard let length = c.u16(), c.skip(length) else { return nil }
-        let name = String(decoding: UnsafeRawBufferPointer(rebasing: raw[4..<(4 + length)]), as: UTF8.self)
-        guard let node = d.nodeID(named: name), let number = c.u32(), let serial = c.u32(), let creation = c.u32(),
-              let id = d.processID(.pid(node: node, id: number, serial: serial, creation: creation)),
+        var c = TermCursor(raw)
+        guard let pid = c.pid() else { return nil }
+        let name = String(decoding: c.slice(pid.nodeStart, pid.nodeStart + pid.nodeLength), as: UTF8.self)
+        guard let node = d.nodeID(named: name),
+              let id = d.processID(.pid(node: node, id: pid.id, serial: pid.serial, creation: pid.creation)),
               let exact = bytes(for: id, d), exact.elementsEqual(raw) else { return nil }
         return id
+    }
+
+    /// A LEB128 varint of the compacted form (not ETF), read through the cursor.
+    static func varint(_ c: inout TermCursor) -> UInt64? {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while let byte = c.u8() {
+            result |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 { return result }
+            shift += 7
+            if shift > 63 { return nil }
+        }
+        return nil
     }
 
     /// Expands a stored payload back to the original bytes.
     mutating func decode(_ stored: UnsafeRawBufferPointer, _ d: TraceDictionaries, into out: inout [UInt8]) -> Bool {
         var i = 0
         var copyFrom = 0
-        var c = Walk(stored)
+        var c = TermCursor(stored)
         var pending = 0
         while c.offset < stored.count || pending > 0 {
             if pending == 0 { pending = 1 }
@@ -125,7 +139,7 @@ struct PayloadPids {
             guard let tag = c.peek() else { return false }
             if tag == Self.tag {
                 _ = c.u8()
-                guard let id = c.varint(), let bytes = bytes(for: ProcessID(truncatingIfNeeded: id), d) else { return false }
+                guard let id = Self.varint(&c), let bytes = bytes(for: ProcessID(truncatingIfNeeded: id), d) else { return false }
                 if start > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom..<start])) }
                 out.append(contentsOf: bytes)
                 copyFrom = c.offset
@@ -133,7 +147,7 @@ struct PayloadPids {
             }
             if tag == Self.integerTag {
                 _ = c.u8()
-                guard let zz = c.varint(), zz <= UInt64(UInt32.max) else { return false }
+                guard let zz = Self.varint(&c), zz <= UInt64(UInt32.max) else { return false }
                 if start > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom..<start])) }
                 let value = UInt32(truncatingIfNeeded: Int64(bitPattern: zz >> 1) ^ -Int64(bitPattern: zz & 1))
                 let rebuilt: (UInt8, UInt32) = (98, value.bigEndian)
@@ -150,92 +164,6 @@ struct PayloadPids {
         }
         if stored.count > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom...])) }
         return true
-    }
-}
-
-/// A term walker that steps over one tag's own bytes and says how many child terms follow.
-private struct Walk {
-    let bytes: UnsafeRawBufferPointer
-    var offset: Int
-    init(_ bytes: UnsafeRawBufferPointer, offset: Int = 0) {
-        self.bytes = bytes
-        self.offset = offset
-    }
-    func peek() -> UInt8? { offset < bytes.count ? bytes[offset] : nil }
-    mutating func u8() -> UInt8? {
-        guard offset < bytes.count else { return nil }
-        defer { offset += 1 }
-        return bytes[offset]
-    }
-    mutating func u16() -> Int? {
-        guard bytes.count - offset >= 2 else { return nil }
-        defer { offset += 2 }
-        return Int(bytes[offset]) << 8 | Int(bytes[offset + 1])
-    }
-    mutating func u32() -> UInt32? {
-        guard bytes.count - offset >= 4 else { return nil }
-        defer { offset += 4 }
-        return UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16 | UInt32(bytes[offset + 2]) << 8 | UInt32(bytes[offset + 3])
-    }
-    mutating func skip(_ n: Int) -> Bool {
-        guard n >= 0, bytes.count - offset >= n else { return false }
-        offset += n
-        return true
-    }
-    mutating func varint() -> UInt64? {
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        while let byte = u8() {
-            result |= UInt64(byte & 0x7F) << shift
-            if byte < 0x80 { return result }
-            shift += 7
-            if shift > 63 { return nil }
-        }
-        return nil
-    }
-    mutating func skipAtom() -> Bool {
-        guard let tag = u8() else { return false }
-        switch tag {
-        case 100, 118: guard let n = u16() else { return false }; return skip(n)
-        case 115, 119: guard let n = u8() else { return false }; return skip(Int(n))
-        default: return false
-        }
-    }
-    /// Steps over a term's tag and inline bytes; returns the number of child terms, nil if malformed.
-    mutating func skipHeader() -> Int? {
-        let start = offset
-        guard let tag = u8() else { return nil }
-        switch tag {
-        case 97: return skip(1) ? 0 : nil
-        case 98: return skip(4) ? 0 : nil
-        case 70: return skip(8) ? 0 : nil
-        case 99: return skip(31) ? 0 : nil
-        case 100, 118, 115, 119:
-            offset = start
-            return skipAtom() ? 0 : nil
-        case 104: return u8().map(Int.init)
-        case 105: return u32().map(Int.init)
-        case 106: return 0
-        case 107: guard let n = u16() else { return nil }; return skip(n) ? 0 : nil
-        case 108: guard let n = u32() else { return nil }; return Int(n) + 1
-        case 109: guard let n = u32() else { return nil }; return skip(Int(n)) ? 0 : nil
-        case 77: guard let n = u32() else { return nil }; return skip(Int(n) + 1) ? 0 : nil
-        case 110: guard let n = u8() else { return nil }; return skip(Int(n) + 1) ? 0 : nil
-        case 111: guard let n = u32() else { return nil }; return skip(Int(n) + 1) ? 0 : nil
-        case 88: return skipAtom() && skip(12) ? 0 : nil
-        case 103: return skipAtom() && skip(9) ? 0 : nil
-        case 89: return skipAtom() && skip(8) ? 0 : nil
-        case 102: return skipAtom() && skip(5) ? 0 : nil
-        case 120: return skipAtom() && skip(12) ? 0 : nil
-        case 101: return skipAtom() && skip(5) ? 0 : nil
-        case 114: guard let n = u16() else { return nil }; return skipAtom() && skip(1 + 4 * n) ? 0 : nil
-        case 90: guard let n = u16() else { return nil }; return skipAtom() && skip(4 + 4 * n) ? 0 : nil
-        case 112: guard let n = u32(), n >= 4 else { return nil }; return skip(Int(n) - 4) ? 0 : nil
-        case 113: return 3
-        case 116: guard let n = u32() else { return nil }; return 2 * Int(n)
-        case 117: guard let n = u32() else { return nil }; return 4 + Int(n)
-        default: return nil
-        }
     }
 }
 

@@ -137,7 +137,7 @@ public enum AnalysisStream {
         /// Emit estimated queue-length counters when the capture has no samples.
         public var estimatedQueues = true
         /// Sends remembered while waiting for their receive (oldest forgotten first).
-        public var pendingSendLimit = 1 << 17
+        public var pendingSendLimit = 1 << 16
 
         public init() {}
     }
@@ -171,12 +171,15 @@ public enum AnalysisStream {
 /// Turns what the analysis sees into stream calls.
 final class StreamBridge: AnalysisObserver {
     let consumer: any AnalysisStreamConsumer
-    var meter: ProgressMeter
-    weak var analysis: CaptureAnalysis?
-    private var event: TraceEvent?
-    private var payload = UnsafeRawBufferPointer(start: nil, count: 0)
-    private var flows: Int64 = 0
-    private var pending: PendingSends
+    @exclusivity(unchecked) var meter: ProgressMeter
+    /// Set while the replay runs (released at its end: no cycle outlives it).
+    var analysis: CaptureAnalysis?
+    @exclusivity(unchecked) private var event: TraceEvent?
+    @exclusivity(unchecked) private var payload = UnsafeRawBufferPointer(start: nil, count: 0)
+    @exclusivity(unchecked) private var flows: Int64 = 0
+    /// Registered names to the process that held them (as the queue tracker resolves sends).
+    private var nameToPid: [ProcessID: ProcessID] = [:]
+    @exclusivity(unchecked) private var pending: PendingSends
     private let estimatedQueues: Bool
     private let sampleKeys: SampleKeys
 
@@ -189,7 +192,10 @@ final class StreamBridge: AnalysisObserver {
         sampleKeys = SampleKeys()
     }
 
-    func attach(_ analysis: CaptureAnalysis) { self.analysis = analysis }
+    func attach(_ analysis: CaptureAnalysis) {
+        self.analysis = analysis
+        nameToPid = analysis.queues.nameToPid
+    }
 
     func willConsume(_ event: TraceEvent?, payload: UnsafeRawBufferPointer) {
         self.event = event
@@ -217,7 +223,8 @@ final class StreamBridge: AnalysisObserver {
             if estimatedQueues, event.kind == .call { estimatedQueue(event.pid, event) }
         case .send, .sendToNonExistingProcess:
             flows += 1
-            let receiver = event.flags.contains(.destinationInPayload) ? 0 : (analysis?.queues.resolve(event.peer) ?? event.peer)
+            let receiver = event.flags.contains(.destinationInPayload) ? 0
+                : (nameToPid.isEmpty ? event.peer : nameToPid[event.peer] ?? event.peer)
             if event.kind == .send {
                 pending.add(receiver: receiver, hash: Self.messageHash(payload, event.flags, send: true),
                             MatchedSend(flow: flows, time: event.time, pid: event.pid, node: event.node))
@@ -238,9 +245,9 @@ final class StreamBridge: AnalysisObserver {
     }
 
     private func estimatedQueue(_ pid: ProcessID, _ event: TraceEvent) {
-        guard let estimate = analysis?.queues.estimate(pid), estimate.sawHandled else { return }
-        consumer.counter(StreamCounter(time: event.time, node: analysis?.dictionaries.process(pid)?.identity.node ?? event.node,
-                                       pid: pid, kind: .messageQueueLength, value: estimate.length, estimated: true))
+        guard let analysis, let length = analysis.estimatedQueueLength(pid) else { return }
+        consumer.counter(StreamCounter(time: event.time, node: analysis.dictionaries.process(pid)?.identity.node ?? event.node,
+                                       pid: pid, kind: .messageQueueLength, value: length, estimated: true))
     }
 
     private func samples(_ event: TraceEvent, payload: UnsafeRawBufferPointer) {
@@ -275,66 +282,122 @@ final class StreamBridge: AnalysisObserver {
     }
 }
 
+extension CaptureAnalysis {
+    /// A process's queue length as estimated so far (nil until one of its callbacks was seen).
+    func estimatedQueueLength(_ pid: ProcessID) -> Int64? {
+        guard let estimate = queues.estimate(pid), estimate.sawHandled else { return nil }
+        return estimate.length
+    }
+}
+
 /// Sends waiting for their receive, by receiver and message hash, first in first out; at most
 /// `capacity`, the oldest forgotten first (a message never received must not hold memory forever).
+/// An open-addressing table keyed by one 64-bit mix of receiver and hash (no Hasher per event)
+/// whose entries chain, oldest first, through a ring of the sends themselves.
 struct PendingSends {
-    struct Key: Hashable {
-        var receiver: ProcessID
-        var hash: UInt64
+    struct Entry {
+        var key: UInt64
+        var send: MatchedSend
+        var next: Int32
+        var alive: Bool
     }
 
-    struct Entry {
-        var key: Key
-        var send: MatchedSend
-        var next: Int
-        var alive: Bool
+    struct Slot {
+        var key: UInt64 = 0
+        var head: Int32 = -1
+        var tail: Int32 = -1
     }
 
     private var ring: [Entry] = []
     private var position = 0
     private let capacity: Int
-    private var lists: [Key: (head: Int, tail: Int)] = [:]
+    private var slots: [Slot]
+    private var used = 0
+    private var mask: Int
 
     init(capacity: Int) {
         self.capacity = capacity
+        slots = Array(repeating: Slot(), count: 1024)
+        mask = 1023
         ring.reserveCapacity(min(capacity, 4096))
     }
 
+    @inline(__always)
+    static func key(_ receiver: ProcessID, _ hash: UInt64) -> UInt64 {
+        // Never 0 (0 marks an empty slot).
+        (hash ^ (UInt64(receiver) &* 0x9E37_79B9_7F4A_7C15)) | 1
+    }
+
+    /// The slot holding `key`, or the empty slot where it would go.
+    @inline(__always)
+    private func find(_ key: UInt64) -> Int {
+        var i = Int(truncatingIfNeeded: key >> 17) & mask
+        while slots[i].key != 0 && slots[i].key != key { i = (i + 1) & mask }
+        return i
+    }
+
+    /// Rebuilds the table without its emptied chains, sized for what is alive (at most `capacity`).
+    private mutating func grow() {
+        let old = slots
+        let live = old.reduce(0) { $0 + ($1.key != 0 && $1.head >= 0 ? 1 : 0) }
+        var size = 1024
+        while size < (live + 1) * 3 { size <<= 1 }
+        slots = Array(repeating: Slot(), count: size)
+        mask = slots.count - 1
+        used = 0
+        for slot in old where slot.key != 0 && slot.head >= 0 {
+            slots[find(slot.key)] = slot
+            used += 1
+        }
+    }
+
     mutating func add(receiver: ProcessID, hash: UInt64, _ send: MatchedSend) {
-        let key = Key(receiver: receiver, hash: hash)
-        let slot: Int
+        let key = Self.key(receiver, hash)
+        let index: Int32
         if ring.count < capacity {
             ring.append(Entry(key: key, send: send, next: -1, alive: true))
-            slot = ring.count - 1
+            index = Int32(ring.count - 1)
         } else {
-            slot = position
+            index = Int32(position)
             position = (position + 1) % capacity
-            // The oldest entry of all is the head of its list.
-            let old = ring[slot]
-            if old.alive { unlinkHead(old.key, slot: slot) }
-            ring[slot] = Entry(key: key, send: send, next: -1, alive: true)
+            // The oldest entry of all is the head of its chain.
+            let old = ring[Int(index)]
+            if old.alive { unlinkHead(old.key, entry: index) }
+            ring[Int(index)] = Entry(key: key, send: send, next: -1, alive: true)
         }
-        if let list = lists[key] {
-            ring[list.tail].next = slot
-            lists[key] = (list.head, slot)
+        if (used + 1) * 4 > slots.count * 3 { grow() }
+        let i = find(key)
+        if slots[i].key == key, slots[i].head >= 0 {
+            ring[Int(slots[i].tail)].next = index
+            slots[i].tail = index
         } else {
-            lists[key] = (slot, slot)
+            if slots[i].key == 0 { used += 1 }
+            slots[i] = Slot(key: key, head: index, tail: index)
         }
     }
 
     mutating func take(receiver: ProcessID, hash: UInt64) -> MatchedSend? {
-        let key = Key(receiver: receiver, hash: hash)
-        guard let list = lists[key] else { return nil }
-        let entry = ring[list.head]
-        unlinkHead(key, slot: list.head)
-        return entry.send
+        let key = Self.key(receiver, hash)
+        let i = find(key)
+        guard slots[i].key == key, slots[i].head >= 0 else { return nil }
+        let head = slots[i].head
+        let send = ring[Int(head)].send
+        unlinkHead(key, entry: head)
+        return send
     }
 
-    private mutating func unlinkHead(_ key: Key, slot: Int) {
-        guard let list = lists[key], list.head == slot else { return }
-        ring[slot].alive = false
-        let next = ring[slot].next
-        if slot == list.tail || next < 0 { lists[key] = nil } else { lists[key] = (next, list.tail) }
+    private mutating func unlinkHead(_ key: UInt64, entry: Int32) {
+        let i = find(key)
+        guard slots[i].key == key, slots[i].head == entry else { return }
+        ring[Int(entry)].alive = false
+        let next = ring[Int(entry)].next
+        if entry == slots[i].tail || next < 0 {
+            // An emptied chain keeps its slot (a tombstone that probing walks past) until the next grow.
+            slots[i].head = -1
+            slots[i].tail = -1
+        } else {
+            slots[i].head = next
+        }
     }
 }
 

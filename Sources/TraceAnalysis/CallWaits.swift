@@ -18,7 +18,19 @@ public struct WaitingCall: Sendable {
     public var since: Int64
     /// The request, printed short.
     public var request: String
+    /// True when the wait is known from samples only (the caller sat in gen:do_call/4 or
+    /// erpc:call/5, monitoring the callee): it began before the capture or its send was not traced,
+    /// and `since` is the first sample that showed it.
+    public var sampled = false
     var tag: RefKey
+}
+
+/// A wait seen in samples: the process was in a call's receive (gen:do_call/4, erpc:call/5) from
+/// `since` on, monitoring `monitors`.
+struct SampledWait: Sendable {
+    var since: Int64
+    var node: NodeID
+    var monitors: [ProcessID]
 }
 
 struct CallWaits: Sendable {
@@ -47,7 +59,7 @@ struct CallWaits: Sendable {
 
     /// A receive of a waiting caller: its reply, its monitor's `'DOWN'`, or its `after` firing.
     mutating func receive(_ event: TraceEvent, payload: UnsafeRawBufferPointer) {
-        guard let call = waiting[event.pid] else { return }
+        guard !waiting.isEmpty, let call = waiting[event.pid] else { return }
         if GenProtocol.isTimeout(payload) {
             end(event.pid, "timeout")
         } else if let tag = GenProtocol.replyTag(payload), tag == call.tag {

@@ -58,10 +58,21 @@ public final class CaptureAnalysis: @unchecked Sendable {
     public var callEndings: [String: Int] { waits.endings }
     @exclusivity(unchecked) var waits = CallWaits()
     /// Nodes on which some `'receive'` was traced: only there can a call's reply be seen.
-    public private(set) var nodesWithReceives: Set<NodeID> = []
+    public var nodesWithReceives: Set<NodeID> {
+        Set(receivesByNode.indices.filter { receivesByNode[$0] }.map { NodeID($0) })
+    }
+    /// Indexed by NodeID (a flag per event is cheaper than a set insert).
+    @exclusivity(unchecked) private var receivesByNode: [Bool] = []
     /// The last sample of each sampled process: when, its status (waiting, running...) and its
     /// current function.
     public private(set) var lastSample: [ProcessID: (time: Int64, status: String?, mfa: FunctionID)] = [:]
+    /// Processes the samples show waiting in a call (hangs that began before the capture).
+    var sampledWaits: [ProcessID: SampledWait] = [:]
+    /// Per sampled process, since its last activity of its own (a send, call, return...) or change
+    /// of current function: how many samples, and how many found it `waiting` in a receive.
+    var idleSamples: [ProcessID: (mfa: FunctionID, samples: Int, waiting: Int)] = [:]
+    /// gen:do_call/4 and erpc:call/5, where a caller waits for its reply.
+    let waitFunctions: Set<FunctionID>
     public private(set) var monitorEvents: [MonitorEvent] = []
     /// Last event time per process, indexed by ProcessID.
     @exclusivity(unchecked) public private(set) var lastSeenTable: [Int64] = []
@@ -78,6 +89,13 @@ public final class CaptureAnalysis: @unchecked Sendable {
         stacks = CallStacks(keepSpans: options.keepSpans)
         latency = LatencyStats(grouping: options.grouping)
         queues = QueueTracker(dictionaries: dictionaries)
+        var functions: Set<FunctionID> = []
+        for (index, mfa) in dictionaries.functions.enumerated() where index != 0 {
+            let text = dictionaries.functionText(FunctionID(index))
+            if text == "gen:do_call/4" || text == "erpc:call/5" { functions.insert(FunctionID(index)) }
+            _ = mfa
+        }
+        waitFunctions = functions
     }
 
     /// Replays the whole capture (or the options' query) and finishes.
@@ -149,20 +167,45 @@ public final class CaptureAnalysis: @unchecked Sendable {
             waits.dropped(on: event.node)
         case .send:
             waits.send(event, payload: payload, callee: queues.resolve(event.peer))
+            if !sampledWaits.isEmpty { sampledWaits[event.pid] = nil }
+            if !idleSamples.isEmpty { idleSamples[event.pid] = nil }
         case .receive:
-            nodesWithReceives.insert(event.node)
+            let node = Int(event.node)
+            if node >= receivesByNode.count || !receivesByNode[node] {
+                if node >= receivesByNode.count {
+                    receivesByNode.append(contentsOf: repeatElement(false, count: node - receivesByNode.count + 1))
+                }
+                receivesByNode[node] = true
+            }
             waits.receive(event, payload: payload)
         case .call, .returnFrom, .exceptionFrom, .returnTo, .spawn, .link, .unlink, .register, .unregister,
              .sendToNonExistingProcess:
             if !waits.isEmpty { waits.active(event.pid) }
+            if !sampledWaits.isEmpty { sampledWaits[event.pid] = nil }
+            if !idleSamples.isEmpty { idleSamples[event.pid] = nil }
         case .exit:
             waits.exited(event.pid)
+            sampledWaits[event.pid] = nil
             exited.insert(event.pid)
         case .marker where event.value == 4:
             // A gap (the recorder stalled, a node was lost): replies may be among what was lost.
             waits.dropped(on: event.node)
         case .sample where event.pid != 0:
-            lastSample[event.pid] = (event.time, Self.status(payload, flags: event.flags), event.mfa)
+            let info = sampleInfo(payload, flags: event.flags)
+            lastSample[event.pid] = (event.time, info.status, event.mfa)
+            var idle: (mfa: FunctionID, samples: Int, waiting: Int) = idleSamples[event.pid].flatMap { $0.mfa == event.mfa ? $0 : nil } ?? (event.mfa, 0, 0)
+            idle.samples += 1
+            if info.status == "waiting" { idle.waiting += 1 }
+            idleSamples[event.pid] = idle
+            if waitFunctions.contains(event.mfa) {
+                if sampledWaits[event.pid] == nil {
+                    sampledWaits[event.pid] = SampledWait(since: event.time, node: event.node, monitors: info.monitors)
+                } else {
+                    sampledWaits[event.pid]?.monitors = info.monitors
+                }
+            } else if !sampledWaits.isEmpty {
+                sampledWaits[event.pid] = nil
+            }
         case .monitor:
             let term = Payload.terms(payload, flags: event.flags)?.first
             monitorEvents.append(MonitorEvent(event: event, term: term))
@@ -172,10 +215,33 @@ public final class CaptureAnalysis: @unchecked Sendable {
         }
     }
 
-    /// The `status` of a sample's info map (`waiting`, `running`, `runnable`, `suspended`...).
-    static func status(_ payload: UnsafeRawBufferPointer, flags: EventFlags) -> String? {
-        guard !payload.isEmpty, case .map(let pairs)? = Payload.terms(payload, flags: flags)?.first else { return nil }
-        return pairs.first { $0.key.atomValue?.name == "status" }?.value.atomValue?.name
+    /// The `status` of a sample's info map (`waiting`, `running`, `runnable`, `suspended`...) and
+    /// the processes it monitors (`monitors`), those the capture knows.
+    func sampleInfo(_ payload: UnsafeRawBufferPointer, flags: EventFlags) -> (status: String?, monitors: [ProcessID]) {
+        guard !payload.isEmpty, case .map(let pairs)? = Payload.terms(payload, flags: flags)?.first else { return (nil, []) }
+        let status = pairs.first { $0.key.atomValue?.name == "status" }?.value.atomValue?.name
+        var monitors: [ProcessID] = []
+        for element in pairs.first(where: { $0.key.atomValue?.name == "monitors" })?.value.listElements ?? [] {
+            guard case .tuple(let t) = element, t.count == 2, case .pid(let pid) = t[1],
+                  let node = dictionaries.nodeID(named: pid.node.name),
+                  let id = dictionaries.processID(.pid(node: node, id: pid.id, serial: pid.serial, creation: pid.creation))
+            else { continue }
+            monitors.append(id)
+        }
+        return (status, monitors)
+    }
+
+    /// Gen calls waiting at the end: those followed from their send (where receives were traced),
+    /// and those only the samples show (the caller in gen:do_call/4 or erpc:call/5, its callee the
+    /// one process it monitors).
+    public func allWaits() -> [ProcessID: WaitingCall] {
+        let receiving = nodesWithReceives
+        var all = waitingCalls.filter { receiving.contains($0.value.callerNode) }
+        for (pid, wait) in sampledWaits where all[pid] == nil {
+            all[pid] = WaitingCall(caller: pid, callerNode: wait.node, callee: wait.monitors.count == 1 ? wait.monitors[0] : 0,
+                                   since: wait.since, request: "?", sampled: true, tag: RefKey(hash: 0, first: 0))
+        }
+        return all
     }
 
     /// Ends the replay at `end` (the session's stop, or the window's end): calls still open are

@@ -94,7 +94,7 @@ extension CaptureAnalysis {
         let end = captureEnd
         let threshold = HangThresholds.stuck(duration)
         // Only where receives were traced can a reply, a 'DOWN' or a timeout be seen.
-        let waits = waitingCalls.filter { nodesWithReceives.contains($0.value.callerNode) }
+        let waits = allWaits()
         var suspects: [HangSuspect] = []
         var explained: Set<ProcessID> = []
 
@@ -122,12 +122,23 @@ extension CaptureAnalysis {
         where !inCycle.contains(caller) && end - call.since >= threshold {
             var chain = [caller]
             var current = call.callee
-            while !chain.contains(current), chain.count < 64 {
+            while current != 0, !chain.contains(current), chain.count < 64 {
                 chain.append(current)
                 guard !inCycle.contains(current), let next = waits[current] else { break }
                 current = next.callee
             }
-            guard let root = chain.last, chain.count >= 2 else { continue }
+            guard let root = chain.last, chain.count >= 2 else {
+                // Waiting in a call whose callee the capture cannot name (several monitors).
+                if !OTPMachinery.contains(caller, dictionaries) {
+                    var evidence = callEvidence(caller, call, end: end)
+                    evidence["waiting_for"] = .string("unknown")
+                    suspects.append(suspect(caller, .stuckCall, score: 60, evidence: evidence,
+                                            summary: "\(who(caller, withNode: true)) has waited at least "
+                                                + "\(Durations.text(end - call.since)) in a call"))
+                    explained.insert(caller)
+                }
+                continue
+            }
             let otpOnly = chain.dropLast().allSatisfy { OTPMachinery.contains($0, dictionaries) }
             if otpOnly { continue }
             byRoot[root, default: []].append((caller, chain))
@@ -138,30 +149,39 @@ extension CaptureAnalysis {
                 evidence["root"] = .string(who(root))
                 let onDeadlock = inCycle.contains(root)
                 suspects.append(suspect(caller, .stuckCall, score: 60 + 10 * fraction, evidence: evidence,
-                                        summary: "\(who(caller, withNode: true)) has waited \(Durations.text(end - call.since)) for "
+                                        summary: "\(who(caller, withNode: true)) has waited "
+                                            + (call.sampled ? "at least " : "") + "\(Durations.text(end - call.since)) for "
                                             + "\(who(call.callee))" + (onDeadlock ? ", which is deadlocked" : "")))
                 explained.insert(caller)
             }
         }
         for (root, waiting) in byRoot where !inCycle.contains(root) {
-            guard let longest = waiting.max(by: { $0.chain.count < $1.chain.count })?.chain else { continue }
+            // The longest chain; of equal ones, the one whose caller waits longest.
+            guard let longest = waiting.min(by: { a, b in
+                (-a.chain.count, waits[a.caller]?.since ?? 0, a.caller) < (-b.chain.count, waits[b.caller]?.since ?? 0, b.caller)
+            })?.chain else { continue }
             chains.append(longest)
             let direct = waiting.filter { $0.chain.count == 2 }.map(\.caller)
                 .sorted { (waits[$0]?.since ?? 0) < (waits[$1]?.since ?? 0) }
             let oldest = waiting.compactMap { waits[$0.caller]?.since }.min() ?? end
             var evidence: [String: JSONValue] = [
                 "waiting_callers": .array(waiting.map { .string(who($0.caller) + " for "
+                    + ((waits[$0.caller]?.sampled ?? false) ? "at least " : "")
                     + Durations.text(end - (waits[$0.caller]?.since ?? end))) }),
                 "chain": .array(longest.map { .string(who($0)) }),
                 "not_answered_s": .number(Double(end - oldest) / 1e9),
                 "doing": .array(activity(root, end: end).map { .string($0) }),
             ]
-            if let first = direct.first, let call = waits[first] { evidence["request"] = .string(call.request) }
+            if let first = direct.first, let call = waits[first], !call.sampled { evidence["request"] = .string(call.request) }
+            if waiting.contains(where: { waits[$0.caller]?.sampled ?? false }) {
+                evidence["seen_in_samples"] = .bool(true)
+            }
             if let silent = lastSeen(root) { evidence["silent_s"] = .number(Double(end - silent) / 1e9) }
             explained.insert(root)
             let doing = activity(root, end: end).first.map { "; it is \($0)" } ?? ""
+            let atLeast = waiting.contains { waits[$0.caller]?.sampled ?? false } ? "at least " : ""
             suspects.append(suspect(root, .notAnswering, score: 90 + min(9, Double(waiting.count)), evidence: evidence,
-                                    summary: "\(who(root, withNode: true)) has not answered a call for \(Durations.text(end - oldest))"
+                                    summary: "\(who(root, withNode: true)) has not answered a call for \(atLeast)\(Durations.text(end - oldest))"
                                         + doing))
         }
 
@@ -171,7 +191,6 @@ extension CaptureAnalysis {
             guard let (series, estimated) = queues.series(for: pid), let run = GrowthFit.finalRun(series.points) else {
                 continue
             }
-            let status = lastSample[pid]?.status
             let otp = OTPMachinery.contains(pid, dictionaries)
             let queueEvidence: [String: JSONValue] = [
                 "end_len": .int(queue.endLength), "max_len": .int(queue.maxLength),
@@ -213,7 +232,12 @@ extension CaptureAnalysis {
                 continue
             }
             guard queue.growing else { continue }
-            if status == "waiting", waits[pid] == nil, !otp {
+            // Its receive matches nothing: it did nothing of its own for several samples, in the
+            // same function, found waiting in most of them (a selective receive rescans its whole
+            // queue at each arrival, so some samples catch it running).
+            let idle = idleSamples[pid]
+            let neverMatches = idle.map { $0.samples >= 3 && $0.waiting * 2 >= $0.samples && $0.mfa != 0 } ?? false
+            if neverMatches, waits[pid] == nil, !otp {
                 var evidence = queueEvidence
                 let mfa = lastSample[pid].map { functionText($0.mfa) } ?? "?"
                 evidence["waiting_in"] = .string(mfa)
@@ -257,9 +281,11 @@ extension CaptureAnalysis {
 
     /// Cycles in the graph "caller waits for callee" (each once, starting at its smallest pid).
     public func waitForCycles() -> [[ProcessID]] {
-        waitForCycles(waitingCalls.filter { nodesWithReceives.contains($0.value.callerNode) })
+        waitForCycles(allWaits())
     }
 
+    /// Each cycle starts at the member that began waiting first (it started the deadlock); ties go
+    /// to the lowest pid.
     func waitForCycles(_ waits: [ProcessID: WaitingCall]) -> [[ProcessID]] {
         var cycles: [[ProcessID]] = []
         var seen: Set<[ProcessID]> = []
@@ -268,7 +294,7 @@ extension CaptureAnalysis {
             var current = start
             while let next = waits[current]?.callee {
                 if next == start {
-                    let rotated = rotateToSmallest(path)
+                    let rotated = rotateToFirst(path, waits)
                     if seen.insert(rotated).inserted { cycles.append(rotated) }
                     break
                 }
@@ -280,9 +306,15 @@ extension CaptureAnalysis {
         return cycles
     }
 
-    private func rotateToSmallest(_ cycle: [ProcessID]) -> [ProcessID] {
-        guard let minIndex = cycle.indices.min(by: { cycle[$0] < cycle[$1] }) else { return cycle }
-        return Array(cycle[minIndex...] + cycle[..<minIndex])
+    private func rotateToFirst(_ cycle: [ProcessID], _ waits: [ProcessID: WaitingCall]) -> [ProcessID] {
+        func key(_ pid: ProcessID) -> (Int64, UInt32, UInt32, UInt32) {
+            guard case .pid(let node, let id, let serial, _)? = dictionaries.process(pid)?.identity else {
+                return (waits[pid]?.since ?? .max, .max, .max, .max)
+            }
+            return (waits[pid]?.since ?? .max, node, id, serial)
+        }
+        guard let first = cycle.indices.min(by: { key(cycle[$0]) < key(cycle[$1]) }) else { return cycle }
+        return Array(cycle[first...] + cycle[..<first])
     }
 
     /// "name (<0.85.0> on a@host)" or "<0.85.0> on a@host"; without the node (unless `withNode`)
@@ -306,7 +338,8 @@ extension CaptureAnalysis {
         evidence["waiting_for_name"] = .string(nameText(call.callee) ?? "")
         evidence["waiting_since_ns"] = .int(call.since)
         evidence["waiting_s"] = .number(Double(end - call.since) / 1e9)
-        evidence["request"] = .string(call.request)
+        evidence["request"] = .string(call.sampled ? "? (the call began before the capture, or its send was not traced)" : call.request)
+        if call.sampled { evidence["seen_in_samples"] = .bool(true) }
         evidence["callee_doing"] = .array(activity(call.callee, end: end).map { .string($0) })
         return evidence
     }
@@ -317,6 +350,9 @@ extension CaptureAnalysis {
         var out: [String] = []
         if let call = waitingCalls[pid] {
             out.append("waiting for \(who(call.callee)) in a gen call (\(call.request)) for \(Durations.text(end - call.since))")
+        } else if let wait = sampledWaits[pid] {
+            let callee = wait.monitors.count == 1 ? "for \(who(wait.monitors[0])) " : ""
+            out.append("waiting \(callee)in a call for at least \(Durations.text(end - wait.since)) (samples)")
         }
         if let open = openAtEnd[pid]?.last {
             out.append("inside \(functionText(open.mfa)) for \(Durations.text(end - open.start))")

@@ -2,6 +2,7 @@
 // arrivals (sends to the process, or its `receive` events, whichever counts more; a `receive` of the
 // atom `timeout` is a `receive ... after` firing, not a message) minus messages handled (calls of
 // gen_server/gen_statem callbacks). Then slope, fit, growth start and top senders per queue.
+import BeamTerm
 import TraceModel
 #if canImport(Glibc)
 import Glibc
@@ -245,53 +246,29 @@ public enum GrowthFit {
     }
 }
 
-/// Cheap checks on raw payload ETF without decoding it: pointer reads and memcmp, no allocation.
+/// Cheap checks on raw payload ETF without decoding it, through BeamTerm's TermCursor: no allocation.
 enum PayloadPatterns {
-    /// The length of an atom whose tag starts at `offset`, and where its text starts; nil if not an atom.
-    @inline(__always)
-    static func atomAt(_ payload: UnsafeRawBufferPointer, _ offset: Int) -> (start: Int, length: Int)? {
-        guard offset < payload.count else { return nil }
-        switch payload[offset] {
-        case 100, 118:
-            guard offset + 3 <= payload.count else { return nil }
-            return (offset + 3, Int(payload[offset + 1]) << 8 | Int(payload[offset + 2]))
-        case 115, 119:
-            guard offset + 2 <= payload.count else { return nil }
-            return (offset + 2, Int(payload[offset + 1]))
-        default:
-            return nil
-        }
-    }
-
-    @inline(__always)
-    static func atomEquals(_ payload: UnsafeRawBufferPointer, _ offset: Int, _ name: StaticString) -> Bool {
-        guard let (start, length) = atomAt(payload, offset), length == name.utf8CodeUnitCount,
-              start + length <= payload.count, let base = payload.baseAddress else { return false }
-        return memcmp(base + start, name.utf8Start, length) == 0
-    }
-
     /// True when the payload's first term is the atom `name` (any atom tag).
     static func isAtom(_ payload: UnsafeRawBufferPointer, _ name: StaticString) -> Bool {
-        atomEquals(payload, 0, name)
+        TermCursor(payload).isAtom(name)
     }
 
     /// True when the payload's first term is a tuple whose first element is the atom `name`
     /// (e.g. `'$gen_call'`).
     static func isTaggedTuple(_ payload: UnsafeRawBufferPointer, _ name: StaticString) -> Bool {
-        guard payload.count > 2 else { return false }
-        switch payload[0] {
-        case 104: return atomEquals(payload, 2, name)
-        case 105: return atomEquals(payload, 5, name)
-        default: return false
-        }
+        var cursor = TermCursor(payload)
+        guard let arity = cursor.tupleArity(), arity >= 1 else { return false }
+        return cursor.isAtom(name)
     }
 
     /// True for a gen reply `{Ref, Reply}` or `{[alias | Ref], Reply}`.
     static func isGenReply(_ payload: UnsafeRawBufferPointer) -> Bool {
-        guard payload.count >= 3, payload[0] == 104, payload[1] == 2 else { return false }
-        let next = payload[2]
-        if next == 90 || next == 114 || next == 101 { return true }  // a reference
-        if next == 108 { return atomEquals(payload, 7, "alias") }  // [alias | Ref]
-        return false
+        var cursor = TermCursor(payload)
+        guard cursor.peek() == ExternalTag.smallTuple, cursor.tupleArity() == 2, let next = cursor.peek() else { return false }
+        if next == ExternalTag.newerReference || next == ExternalTag.newReference || next == ExternalTag.reference {
+            return true
+        }
+        guard cursor.listHeader() != nil else { return false }
+        return cursor.isAtom("alias")  // [alias | Ref]
     }
 }

@@ -87,6 +87,8 @@ extension CaptureAnalysis {
             let points = series.points
             guard let last = points.last else { continue }
             let maxLength = points.map(\.length).max() ?? 0
+            // Sampled only because it waited in a call (or was called by one that did): no queue.
+            if maxLength == 0 && !estimated { continue }
             let fit = GrowthFit.growthWindow(points)
             // A queue that stopped changing long before the end is frozen, not growing; a slope of
             // less than a message a second, or a rise of fewer than 10 messages, is no growth.

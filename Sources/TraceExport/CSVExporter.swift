@@ -19,7 +19,7 @@ public enum CSVExporter {
         var meter = ProgressMeter(progress, task: "export csv", total: total, unit: "events")
         defer { meter.finish() }
         let context = StreamContext(dictionaries: d, meta: reader.meta, startTime: 0, endTime: 0, eventsToRead: total)
-        var text = ExportText(context)
+        let text = ExportText(context)
         var functionNames: [String?] = Array(repeating: nil, count: d.functions.count + 1)
         var processNames: [String?] = Array(repeating: nil, count: d.processes.count + 1)
         func function(_ id: FunctionID) -> String {

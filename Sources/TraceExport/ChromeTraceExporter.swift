@@ -22,16 +22,16 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
 
     public let options: Options
     let out: ExportOutput
-    private var text: ExportText?
+    @exclusivity(unchecked) private var text: ExportText?
     private var base: Int64 = 0
-    private var first = true
-    private var functionNames: [[UInt8]?] = []
+    @exclusivity(unchecked) private var first = true
+    @exclusivity(unchecked) private var functionNames: [[UInt8]?] = []
     private var kindNames: [[UInt8]] = EventKind.allCases.map { JSONText.quotedBytes($0.otpName) }
-    private var threadSeen: [Bool] = []
-    private var nodeSeen: [Bool] = []
+    @exclusivity(unchecked) private var threadSeen: [Bool] = []
+    @exclusivity(unchecked) private var nodeSeen: [Bool] = []
     private var counterNames: [UInt64: [UInt8]] = [:]
     private var tidBase: Int64 = 1
-    public private(set) var stats = ExportStats()
+    @exclusivity(unchecked) public private(set) var stats = ExportStats()
 
     public init(output: ExportOutput, options: Options = Options()) {
         out = output
@@ -39,7 +39,7 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
     }
 
     public func begin(_ context: StreamContext) {
-        var text = ExportText(context)
+        let text = ExportText(context)
         text.termWidth = options.termWidth
         self.text = text
         base = context.startTime
@@ -222,9 +222,9 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
         out.write(kindNames[Int(e.kind.rawValue)])
         switch e.kind {
         case .send, .receive, .spawn, .spawned, .link, .unlink, .gettingLinked, .gettingUnlinked:
-            if e.peer != 0, let other = text?.process(e.peer) {
+            if e.peer != 0, let other = text?.quotedProcess(e.peer) {
                 out.write(",\"args\":{\"peer\":")
-                out.write(JSONText.quoted(other))
+                out.write(other)
                 out.write(byte: UInt8(ascii: "}"))
             }
         case .exit, .monitor, .marker:
@@ -254,8 +254,7 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
     private func nodeOf(_ span: Span) -> NodeID { nodeOf(pid: span.pid, span.node) }
 
     private func nodeOf(pid: ProcessID, _ fallback: NodeID) -> NodeID {
-        let known = text?.context.node(of: pid) ?? 0
-        return processFor(node: known != 0 ? known : fallback)
+        processFor(node: text?.node(of: pid, fallback) ?? fallback)
     }
 
     /// The JSON process of a node, named on first use.

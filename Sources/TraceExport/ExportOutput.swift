@@ -7,7 +7,7 @@ public final class ExportOutput {
     public let path: String
     private let temporaryPath: String?
     private let fd: Int32
-    @usableFromInline var buffer: [UInt8] = []
+    @exclusivity(unchecked) var buffer: [UInt8] = []
     private let flushAt = 1 << 20
     public private(set) var bytesFlushed: Int64 = 0
     private var closed = false

@@ -6,18 +6,39 @@ import Foundation
 import TraceAnalysis
 import TraceModel
 
-struct ExportText {
+final class ExportText {
     let context: StreamContext
-    private var functionCache: [String?]
+    @exclusivity(unchecked) private var functionCache: [String?]
+    @exclusivity(unchecked) private var processCache: [[UInt8]?]
+    /// The node of each process of the dictionaries (0 if unknown).
+    let nodes: [NodeID]
     /// Longest printed term (arguments, return values, messages).
     var termWidth = 120
 
     init(_ context: StreamContext) {
         self.context = context
         functionCache = Array(repeating: nil, count: context.dictionaries.functions.count)
+        processCache = Array(repeating: nil, count: context.dictionaries.processes.count)
+        nodes = context.dictionaries.processes.map { $0.identity.node }
     }
 
-    mutating func function(_ id: FunctionID) -> String {
+    /// The node of a process, else `fallback`.
+    @inline(__always)
+    func node(of pid: ProcessID, _ fallback: NodeID) -> NodeID {
+        let index = Int(pid)
+        return index < nodes.count && nodes[index] != 0 ? nodes[index] : fallback
+    }
+
+    /// `process(pid)` as a quoted JSON string, cached.
+    func quotedProcess(_ pid: ProcessID) -> [UInt8] {
+        let index = Int(pid)
+        if index < processCache.count, let cached = processCache[index] { return cached }
+        let quoted = JSONText.quotedBytes(process(pid))
+        if index < processCache.count { processCache[index] = quoted }
+        return quoted
+    }
+
+    func function(_ id: FunctionID) -> String {
         let index = Int(id)
         if index < functionCache.count, let text = functionCache[index] { return text }
         let text = context.dictionaries.functionText(id)

@@ -77,7 +77,7 @@ public final class FoldedStacksExporter: AnalysisStreamConsumer {
     }
 
     public func end(_ analysis: CaptureAnalysis) {
-        guard var text else { return }
+        guard let text else { return }
         var names: [UInt32: String] = [:]
         func name(_ frame: UInt32) -> String {
             if let known = names[frame] { return known }

@@ -45,20 +45,20 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
 
     public let options: Options
     let out: ExportOutput
-    private var text: ExportText?
+    @exclusivity(unchecked) private var text: ExportText?
     private var base: Int64 = 0
-    private var lastTime: Int64 = 0
-    private var functionIIDs: [UInt64] = []
-    private var kindIIDs: [UInt64] = Array(repeating: 0, count: 64)
+    @exclusivity(unchecked) private var lastTime: Int64 = 0
+    @exclusivity(unchecked) private var functionIIDs: [UInt64] = []
+    @exclusivity(unchecked) private var kindIIDs: [UInt64] = Array(repeating: 0, count: 64)
     private var nextIID: UInt64 = 1
-    private var threadSeen: [Bool] = []
-    private var nodeSeen: [Bool] = []
+    @exclusivity(unchecked) private var threadSeen: [Bool] = []
+    @exclusivity(unchecked) private var nodeSeen: [Bool] = []
     private var counterSeen: Set<UInt64> = []
     private var tidBase: Int64 = 1
-    private var packet = ProtobufWriter(capacity: 256)
-    private var event = ProtobufWriter(capacity: 128)
-    private var interned = ProtobufWriter(capacity: 128)
-    public private(set) var stats = ExportStats()
+    @exclusivity(unchecked) private var packet = ProtobufWriter(capacity: 256)
+    @exclusivity(unchecked) private var event = ProtobufWriter(capacity: 128)
+    @exclusivity(unchecked) private var interned = ProtobufWriter(capacity: 128)
+    @exclusivity(unchecked) public private(set) var stats = ExportStats()
 
     public init(output: ExportOutput, options: Options = Options()) {
         out = output
@@ -66,7 +66,7 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
     }
 
     public func begin(_ context: StreamContext) {
-        var text = ExportText(context)
+        let text = ExportText(context)
         text.termWidth = options.termWidth
         self.text = text
         base = context.startTime
@@ -292,8 +292,7 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
         if index < threadSeen.count, threadSeen[index] { return UInt64(pid) }
         if index >= threadSeen.count { threadSeen.append(contentsOf: repeatElement(false, count: index - threadSeen.count + 1)) }
         threadSeen[index] = true
-        let known = text?.context.node(of: pid) ?? 0
-        let node = known != 0 ? known : eventNode
+        let node = text?.node(of: pid, eventNode) ?? eventNode
         _ = nodeTrack(node)
         var descriptor = ProtobufWriter(capacity: 64)
         descriptor.uint(1, UInt64(pid))

@@ -10,7 +10,7 @@ import TraceModel
 public final class SpeedscopeExporter: AnalysisStreamConsumer {
     public struct Options: Sendable {
         /// Bytes of events kept in memory before they are spooled to disk.
-        public var memoryBudget = 32 << 20
+        public var memoryBudget = 4 << 20
         public init() {}
     }
 
@@ -110,7 +110,7 @@ public final class SpeedscopeExporter: AnalysisStreamConsumer {
     }
 
     public func end(_ analysis: CaptureAnalysis) {
-        guard var text else { return }
+        guard let text else { return }
         out.write("{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\",\"exporter\":\"beamtrace\",")
         out.write("\"name\":")
         out.write(JSONText.quoted("beamtrace capture " + text.context.meta.captureID))

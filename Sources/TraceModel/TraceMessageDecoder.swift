@@ -45,6 +45,8 @@ public struct TraceMessageDecoder {
     var recentPids: (RecentPid, RecentPid) = (RecentPid(), RecentPid())
 
     static let ownKinds: Set<EventKind> = [.sample, .monitor, .drop, .marker, .seqTrace]
+    /// The largest size a compressed trace message may inflate to (payloads are capped far below it).
+    public static let maxUncompressedSize = 16 << 20
 
     public init(dictionaries: TraceDictionaries = TraceDictionaries(), options: TraceDecoderOptions = .init()) {
         self.dictionaries = dictionaries
@@ -57,7 +59,7 @@ public struct TraceMessageDecoder {
 
     /// Decodes one trace message (starting with the version byte 131) and appends its event.
     public mutating func decode(_ body: UnsafeRawBufferPointer, into batch: inout EventBatch) throws(TraceDecodingError) {
-        var scan = ETFScan(body)
+        var scan = TermCursor(body)
         guard scan.u8() == 131 else { throw TraceDecodingError("not a term_to_binary term (no version byte 131)", offset: 0) }
         if scan.peek() == 80 {
             try decodeCompressed(body, into: &batch)
@@ -92,7 +94,8 @@ public struct TraceMessageDecoder {
         var offset = 0
         let term: Term
         do {
-            term = try TermDecoder().decode(body, offset: &offset, versioned: true)
+            term = try TermDecoder(maxUncompressedSize: Self.maxUncompressedSize).decode(body, offset: &offset,
+                                                                                        versioned: true)
         } catch {
             throw TraceDecodingError("bad compressed term: \(error)", offset: error.offset)
         }
@@ -100,7 +103,7 @@ public struct TraceMessageDecoder {
         try decode(plain, into: &batch)
     }
 
-    private mutating func decodeTuple(_ scan: inout ETFScan, into batch: inout EventBatch) throws(TraceDecodingError) {
+    private mutating func decodeTuple(_ scan: inout TermCursor, into batch: inout EventBatch) throws(TraceDecodingError) {
         guard let arity = scan.tupleArity() else { throw TraceDecodingError("expected a trace tuple", offset: scan.offset) }
         let headOffset = scan.offset
         guard arity >= 3, let head = scan.atomText() else {
@@ -137,13 +140,13 @@ public struct TraceMessageDecoder {
         // Up to three payload terms: main, destination, extras (as byte ranges of `scan`).
         var payloadRanges: (Range<Int>, Range<Int>, Range<Int>) = (0..<0, 0..<0, 0..<0)
 
-        func need(_ n: Int, _ scan: ETFScan) throws(TraceDecodingError) {
+        func need(_ n: Int, _ scan: TermCursor) throws(TraceDecodingError) {
             if rest < n {
                 throw TraceDecodingError("\(kind.otpName) trace message has too few elements (\(arity))", offset: scan.offset)
             }
             rest -= n
         }
-        func skipRange(_ scan: inout ETFScan, _ what: String) throws(TraceDecodingError) -> Range<Int> {
+        func skipRange(_ scan: inout TermCursor, _ what: String) throws(TraceDecodingError) -> Range<Int> {
             let start = scan.offset
             guard scan.skipTerm() else { throw TraceDecodingError("malformed \(what)", offset: start) }
             return start..<scan.offset
@@ -251,7 +254,7 @@ public struct TraceMessageDecoder {
         batch.appendWithPayloadInPlace(event)
     }
 
-    private mutating func decodeSeqTrace(_ scan: inout ETFScan, arity: Int, into batch: inout EventBatch) throws(TraceDecodingError) {
+    private mutating func decodeSeqTrace(_ scan: inout TermCursor, arity: Int, into batch: inout EventBatch) throws(TraceDecodingError) {
         guard arity == 3 || arity == 4 else {
             throw TraceDecodingError("seq_trace message with \(arity) elements", offset: scan.offset)
         }
@@ -279,7 +282,7 @@ public struct TraceMessageDecoder {
     // MARK: elements
 
     /// `{M, F, Args | Arity}`: the function id, the args list's bytes (nil with an arity), the arity.
-    private mutating func readCallMFA(_ scan: inout ETFScan) throws(TraceDecodingError) -> (FunctionID, Range<Int>?, Int) {
+    private mutating func readCallMFA(_ scan: inout TermCursor) throws(TraceDecodingError) -> (FunctionID, Range<Int>?, Int) {
         let at = scan.offset
         guard scan.tupleArity() == 3 else { throw TraceDecodingError("expected {Module, Function, Arguments}", offset: at) }
         let moduleStart = scan.offset
@@ -319,7 +322,7 @@ public struct TraceMessageDecoder {
     }
 
     /// `{M, F, Arity}`.
-    private mutating func readMFA(_ scan: inout ETFScan) throws(TraceDecodingError) -> FunctionID {
+    private mutating func readMFA(_ scan: inout TermCursor) throws(TraceDecodingError) -> FunctionID {
         let at = scan.offset
         guard scan.tupleArity() == 3 else { throw TraceDecodingError("expected {Module, Function, Arity}", offset: at) }
         let moduleStart = scan.offset
@@ -335,7 +338,7 @@ public struct TraceMessageDecoder {
 
     /// A send destination that is a process: pid, port, registered name or `{Name, Node}`; nil otherwise
     /// (the scan position is then unspecified).
-    private mutating func readDestination(_ scan: inout ETFScan) throws(TraceDecodingError) -> ProcessID? {
+    private mutating func readDestination(_ scan: inout TermCursor) throws(TraceDecodingError) -> ProcessID? {
         guard let tag = scan.peek() else { throw TraceDecodingError("missing destination", offset: scan.offset) }
         if scan.isPidOrPortTag(tag) { return internProcess(&scan) }
         if tag == 100 || tag == 115 || tag == 118 || tag == 119 {
@@ -351,7 +354,7 @@ public struct TraceMessageDecoder {
         return nil
     }
 
-    private mutating func readTimestamp(_ scan: inout ETFScan, into event: inout TraceEvent) throws(TraceDecodingError) {
+    private mutating func readTimestamp(_ scan: inout TermCursor, into event: inout TraceEvent) throws(TraceDecodingError) {
         let at = scan.offset
         if scan.peek() == 104 {
             let arity = scan.tupleArity()
@@ -375,7 +378,7 @@ public struct TraceMessageDecoder {
 
     // MARK: payload
 
-    private mutating func appendPayload(_ scan: ETFScan, _ ranges: (Range<Int>, Range<Int>, Range<Int>),
+    private mutating func appendPayload(_ scan: TermCursor, _ ranges: (Range<Int>, Range<Int>, Range<Int>),
                                         event: inout TraceEvent, into batch: inout EventBatch) {
         let total = ranges.0.count + ranges.1.count + ranges.2.count
         guard total > 0 else { return }
@@ -383,7 +386,7 @@ public struct TraceMessageDecoder {
         if options.redact {
             redactScratch.removeAll(keepingCapacity: true)
             for range in [ranges.0, ranges.1, ranges.2] where !range.isEmpty {
-                var inner = ETFScan(scan.slice(range.lowerBound, range.upperBound))
+                var inner = TermCursor(scan.slice(range.lowerBound, range.upperBound))
                 PayloadShape.write(&inner, into: &redactScratch, depth: 0)
             }
             event.flags.insert(.payloadRedacted)
@@ -417,7 +420,7 @@ public struct TraceMessageDecoder {
     }
 
     /// Interns the atom at the scan position (any of the four atom encodings).
-    mutating func internAtom(_ scan: inout ETFScan) -> AtomID? {
+    mutating func internAtom(_ scan: inout TermCursor) -> AtomID? {
         let start = scan.offset
         guard let text = scan.atomText() else { return nil }
         let raw = scan.slice(start, scan.offset)
@@ -447,7 +450,7 @@ public struct TraceMessageDecoder {
     }
 
     /// Interns the pid or port at the scan position.
-    mutating func internProcess(_ scan: inout ETFScan) -> ProcessID? {
+    mutating func internProcess(_ scan: inout TermCursor) -> ProcessID? {
         let start = scan.offset
         var probe = scan
         guard probe.skipTerm() else { return nil }
@@ -491,7 +494,7 @@ public struct TraceMessageDecoder {
         return id
     }
 
-    private mutating func internFunction(_ scan: ETFScan, _ module: Range<Int>, _ function: Range<Int>, arity: Int) -> FunctionID {
+    private mutating func internFunction(_ scan: TermCursor, _ module: Range<Int>, _ function: Range<Int>, arity: Int) -> FunctionID {
         let keyLength = module.count + function.count + 1
         return withUnsafeTemporaryAllocation(byteCount: keyLength, alignment: 1) { key -> FunctionID in
             let moduleBytes = scan.slice(module.lowerBound, module.upperBound)
@@ -501,8 +504,8 @@ public struct TraceMessageDecoder {
             key[keyLength - 1] = UInt8(truncatingIfNeeded: arity)
             let raw = UnsafeRawBufferPointer(key)
             if let id = functionTable.find(raw) { return id }
-            var moduleScan = ETFScan(moduleBytes)
-            var functionScan = ETFScan(functionBytes)
+            var moduleScan = TermCursor(moduleBytes)
+            var functionScan = TermCursor(functionBytes)
             let moduleAtom = internAtom(&moduleScan) ?? 0
             let functionAtom = internAtom(&functionScan) ?? 0
             let id = dictionaries.intern(function: MFA(module: moduleAtom, function: functionAtom, arity: UInt32(arity)))
@@ -543,7 +546,7 @@ extension TraceMessageDecoder {
         default: return nil
         }
         return bytes.withUnsafeBytes { raw -> ProcessID? in
-            var scan = ETFScan(raw)
+            var scan = TermCursor(raw)
             return internProcess(&scan)
         }
     }

@@ -182,7 +182,7 @@ final class CaptureSink: @unchecked Sendable {
             bytes.withUnsafeMutableBytes { raw in
                 for range in ranges.reversed() {
                     let element = UnsafeRawBufferPointer(rebasing: raw[range])
-                    if let drops = Self.dropCount(element) {
+                    if let drops = TermListSplitter.dropCount(element) {
                         decoder.appendDrop(count: drops, into: &batch)
                         dropCount += Int(drops)
                         continue
@@ -200,39 +200,6 @@ final class CaptureSink: @unchecked Sendable {
                 }
             }
             return try finishBatch(node: index, dropCount: dropCount, undecodable: undecodable, firstError: firstError)
-        }
-    }
-
-    /// `{beamtrace_drop, Count}` → Count.
-    private static func dropCount(_ element: UnsafeRawBufferPointer) -> Int64? {
-        // 104 2 | 100 0 14 "beamtrace_drop" (or 119 14 ...) | integer
-        guard element.count >= 4, element[0] == 104, element[1] == 2 else { return nil }
-        var offset = 2
-        let name: Int
-        switch element[offset] {
-        case 100, 118:
-            name = Int(element[offset + 1]) << 8 | Int(element[offset + 2])
-            offset += 3
-        case 115, 119:
-            name = Int(element[offset + 1])
-            offset += 2
-        default: return nil
-        }
-        guard name == 14, offset + name < element.count,
-              String(decoding: UnsafeRawBufferPointer(rebasing: element[offset..<(offset + name)]), as: UTF8.self)
-                == "beamtrace_drop" else { return nil }
-        offset += name
-        switch element[offset] {
-        case 97 where offset + 1 < element.count: return Int64(element[offset + 1])
-        case 98 where offset + 4 < element.count:
-            return Int64(Int32(bitPattern: TermListSplitter.u32(element, offset + 1)))
-        case 110 where offset + 2 < element.count:
-            let n = Int(element[offset + 1])
-            guard n <= 8, offset + 3 + n <= element.count else { return nil }
-            var value: UInt64 = 0
-            for i in (0..<n).reversed() { value = value << 8 | UInt64(element[offset + 3 + i]) }
-            return Int64(clamping: value)
-        default: return nil
         }
     }
 

@@ -133,8 +133,9 @@ public final class TraceSession: Sendable {
             try? FileManager.default.removeItem(atPath: options.output)
             throw Self.noting(leftovers, on: error)
         }
-        for node in nodes { await reportNames(of: node, sink: sink) }
+        // The start marker first: the nodes are tracing already, and asking for names takes an rpc each.
         try? sink.marker(code: 1, payload: .tuple([.atom("start"), .list(nodes.map { .atom($0.name) })]), time: clock.now)
+        for node in nodes { await reportNames(of: node, sink: sink) }
         logger.info("recording", metadata: ["nodes": "\(nodes.map(\.name))", "output": "\(options.output)"])
 
         // 4. Record.

@@ -24,7 +24,7 @@ struct BeamTrace: ParsableCommand {
         subcommands: [TermCommand.self, PingCommand.self, NodesCommand.self, RpcCommand.self,
                       ImportCommand.self, InfoCommand.self, EventsCommand.self, IndexCommand.self, SynthCommand.self,
                       TimelineCommand.self, LatencyCommand.self, QueuesCommand.self, HangCommand.self,
-                      DiffCommand.self, StateCommand.self, ExportCommand.self,
+                      DiffCommand.self, StateCommand.self, ExportCommand.self, ReportCommand.self,
                       RecordCommand.self]
     )
 

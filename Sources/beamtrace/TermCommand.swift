@@ -26,11 +26,14 @@ struct TermCommand: ParsableCommand {
     @Option(help: "Cut the output at this many characters.")
     var width: Int?
 
+    @Option(help: "Refuse a compressed term that inflates to more than this many MiB.")
+    var maxMib = 16
+
     func run() throws {
         let bytes = try TermInput.read(input)
         let term: Term
         do {
-            term = try TermDecoder().decode(bytes)
+            term = try TermDecoder(maxUncompressedSize: max(0, min(maxMib, 4096)) << 20).decode(bytes)
         } catch {
             throw CLIError("\(error)")
         }

@@ -40,13 +40,17 @@ enum LiveHang {
 
     /// Starts a node running `scenario` (it waits until the node is traced), records it for
     /// `seconds` with `beamtrace record`, stops the node and returns `hang --json` of the capture.
-    static func record(_ scenario: String, seconds: Int = 2) throws -> Recording {
+    /// With `already` the scenario starts at once and recording begins `already` seconds later:
+    /// the hang is under way before the session.
+    static func record(_ scenario: String, seconds: Int = 2, already: Double? = nil) throws -> Recording {
         let code = try codeDirectory.get()
         let cli = try #require(BuiltProducts.executable("beamtrace"), "the beamtrace executable was not built")
         let directory = try Erlang.temporaryDirectory("bt-live-hang")
         let truthFile = directory.appendingPathComponent("truth.txt").path
-        let node = try ErlangNode(codePaths: [code], setup: "demo_hang:start(\(scenario), \"\(truthFile)\")")
+        let options = already == nil ? "[]" : "[now]"
+        let node = try ErlangNode(codePaths: [code], setup: "demo_hang:start(\(scenario), \"\(truthFile)\", \(options))")
         defer { node.stop() }
+        if let already { Thread.sleep(forTimeInterval: already) }
         let capture = directory.appendingPathComponent("capture.btrace").path
         let recorded = try Shell.runCapturing(cli, ["record", "--node", node.nodeName, "--cookie", node.cookie, "demo_hang",
                                                     "--events", "calls,send,receive,procs", "--sample", "100ms",
@@ -152,6 +156,36 @@ struct LiveHangTests {
         #expect((LiveHang.evidence(top)["end_len"] as? Int ?? 0) > 50)
         let senders = LiveHang.evidence(top)["top_senders"] as? [String] ?? []
         #expect(senders.first?.contains(run.truth["producer"] ?? "?") == true, "\(senders)")
+    }
+
+    @Test("a hang under way before the recording: the samples show the callers in gen:do_call and their callees")
+    func hangBeforeTheSession() throws {
+        let run = try LiveHang.record("stuck_call", already: 0.7)
+        defer { try? FileManager.default.removeItem(at: run.directory) }
+        let backend = try #require(run.truth["backend"]), front = try #require(run.truth["front"])
+        let clientA = try #require(run.truth["client_a"]), clientB = try #require(run.truth["client_b"])
+        let top = try #require(run.suspects.first)
+        #expect(LiveHang.reason(top) == "not_answering", "\(run.verdict)")
+        #expect(LiveHang.pid(top) == backend)
+        #expect(LiveHang.evidence(top)["seen_in_samples"] as? Bool == true)
+        // Both clients wait on front as long (since the first sample): either chain is the longest.
+        let chains = run.report["chains"] as? [[String]] ?? []
+        #expect(chains.contains([clientA, front, backend]) || chains.contains([clientB, front, backend]), "\(chains)")
+        let stuck = Set(run.suspects.filter { LiveHang.reason($0) == "stuck_call" }.map(LiveHang.pid))
+        #expect(stuck == [front, clientA, clientB])
+        // The wait is at least the whole capture: it began before it.
+        let measured = try #require(LiveHang.evidence(top)["not_answered_s"] as? Double)
+        #expect(measured > 1.5 && measured <= (run.secondsToEnd("t_call") ?? 0), "\(measured)")
+        #expect(run.verdict.contains("has not answered a call for at least"), "\(run.verdict)")
+
+        let deadlock = try LiveHang.record("deadlock", already: 0.7)
+        defer { try? FileManager.default.removeItem(at: deadlock.directory) }
+        let ring = try ["ring_a", "ring_b", "ring_c"].map { try #require(deadlock.truth[$0]) }
+        // The same cycle, whichever member it is printed from (all waited since the first sample).
+        let cycles = deadlock.report["deadlocks"] as? [[String]] ?? []
+        #expect(cycles.count == 1, "\(deadlock.verdict)")
+        let rotations = (0..<3).map { Array(ring[$0...] + ring[..<$0]) }
+        #expect(cycles.first.map { rotations.contains($0) } == true, "\(cycles)")
     }
 
     @Test("calls that timed out (catch gen_server:call(S, R, 50)) are not stuck; the caller idles afterwards")

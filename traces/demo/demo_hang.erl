@@ -12,10 +12,13 @@
 %% callee_died | workers | otp | cluster.
 start(Scenario, TruthFile) -> start(Scenario, TruthFile, []).
 
+%% Options: `now` runs the scenario at once (a hang already under way when recording starts).
 start(Scenario, TruthFile, Options) ->
     spawn(fun() ->
-                  wait_traced(),
-                  timer:sleep(200),
+                  case proplists:get_bool(now, Options) of
+                      true -> ok;
+                      false -> wait_traced(), timer:sleep(200)
+                  end,
                   Truth = run(Scenario, Options),
                   ok = file:write_file(TruthFile, [io_lib:format("~p.~n", [T]) || T <- Truth]),
                   %% Then idle in a receive, as processes do by design.

@@ -399,16 +399,24 @@ sample(S = #c{config = C}) ->
     Time = erlang:monotonic_time(nanosecond),
     Top = maps:get(sample_top, C),
     Own = [self() | S#c.own],
-    Queues = lists:foldl(
-               fun(P, Acc) ->
-                       case erlang:process_info(P, message_queue_len) of
-                           {message_queue_len, L} when L > 0 -> [{L, P} | Acc];
-                           _ -> Acc
+    {Queues, Waiting} = lists:foldl(
+               fun(P, {Qs, Ws}) ->
+                       case erlang:process_info(P, [message_queue_len, current_function]) of
+                           [{message_queue_len, L}, {current_function, F}] ->
+                               {case L > 0 of true -> [{L, P} | Qs]; false -> Qs end,
+                                case waits_in_call(F) of true -> [P | Ws]; false -> Ws end};
+                           _ -> {Qs, Ws}
                        end
-               end, [], erlang:processes() -- Own),
+               end, {[], []}, erlang:processes() -- Own),
     Chosen = lists:sublist(lists:reverse(lists:sort(Queues)), Top),
-    Procs = [describe(P, L) || {L, P} <- Chosen],
-    Now = maps:from_list([{P, true} || {_, P} <- Chosen]),
+    ChosenPids = [P || {_, P} <- Chosen],
+    %% Processes blocked in a gen call or erpc call (whatever their queue), with the processes
+    %% they monitor (the callees, when local): hangs that began before the session show here.
+    Waiters = lists:sublist(Waiting, Top),
+    Callees = [Callee || P <- Waiters, Callee <- monitored(P), node(Callee) =:= node()],
+    Extra = (lists:usort(Waiters ++ Callees) -- ChosenPids) -- Own,
+    Procs = [describe(P, L) || {L, P} <- Chosen] ++ [describe(P, queue_len(P)) || P <- Extra],
+    Now = maps:from_list([{P, true} || P <- ChosenPids ++ Extra]),
     %% A process reported before and not now: its queue drained (or it died), report 0 once.
     Drained = [describe(P, 0) || P <- maps:keys(S#c.samples_prev), not maps:is_key(P, Now)],
     Totals = #{process_count => erlang:system_info(process_count),
@@ -417,8 +425,24 @@ sample(S = #c{config = C}) ->
     S#c.recorder ! {beamtrace_samples, self(), Time, Procs ++ Drained, Totals},
     S#c{samples_prev = Now}.
 
+waits_in_call({gen, do_call, 4}) -> true;
+waits_in_call({erpc, call, 5}) -> true;
+waits_in_call(_) -> false.
+
+monitored(P) ->
+    case erlang:process_info(P, monitors) of
+        {monitors, Ms} -> [M || {process, M} <- Ms, is_pid(M)];
+        _ -> []
+    end.
+
+queue_len(P) ->
+    case erlang:process_info(P, message_queue_len) of
+        {message_queue_len, L} -> L;
+        _ -> 0
+    end.
+
 describe(P, L) ->
-    Keys = [current_function, memory, reductions, registered_name, initial_call, status],
+    Keys = [current_function, memory, reductions, registered_name, initial_call, status, monitors],
     case erlang:process_info(P, Keys) of
         undefined ->
             {P, 0, undefined, #{message_queue_len => 0}};
