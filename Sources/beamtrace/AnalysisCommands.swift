@@ -133,7 +133,7 @@ struct TimelineCommand: ParsableCommand {
             }
         }
         let collector = TimelineCollector(minimumDuration: minimum, limit: limit)
-        let analysis = try AnalysisIO.stream(reader, AnalysisOptions(query: query), into: collector)
+        let analysis = try AnalysisIO.stream(reader, AnalysisOptions(query: query, latency: .none), into: collector)
         if window.json {
             try AnalysisIO.printJSON(collector.report())
             return
@@ -145,7 +145,7 @@ struct TimelineCommand: ParsableCommand {
 
 struct LatencyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "latency",
-                                                    abstract: "Per-function latency percentiles (HdrHistogram).")
+                                                    abstract: "Per-function latency percentiles.")
     @Argument(help: "The capture directory.") var capture: String
     enum By: String, ExpressibleByArgument, CaseIterable { case process, node }
     enum Sort: String, ExpressibleByArgument, CaseIterable { case p50, p90, p99, max, mean, calls, mfa }
@@ -169,7 +169,7 @@ struct LatencyCommand: ParsableCommand {
             do { return try FunctionMatcher(parsing: text) } catch { throw ValidationError("\(error)") }
         }
         let query = try AnalysisIO.query(reader, window)
-        let analysis = try AnalysisIO.analyze(reader, AnalysisOptions(grouping: grouping, query: query))
+        let analysis = try AnalysisIO.analyze(reader, AnalysisOptions(grouping: grouping, query: query, latency: .percentiles))
         let report = analysis.latencyReport(sortBy: sort.rawValue, mfaFilter: matchers.isEmpty ? nil : { text in
             matchers.contains { $0.matches(printed: text) }
         })
@@ -205,7 +205,7 @@ struct QueuesCommand: ParsableCommand {
     func run() throws {
         let reader = try AnalysisIO.open(capture, syntax: window.syntax)
         let query = try AnalysisIO.query(reader, window)
-        let analysis = try AnalysisIO.analyze(reader, AnalysisOptions(query: query, queueTarget: target))
+        let analysis = try AnalysisIO.analyze(reader, AnalysisOptions(query: query, queueTarget: target, latency: .none))
         let reports = analysis.queueReports(top: top)
         if window.json { try AnalysisIO.printJSON(QueuesReport(processes: reports)); return }
         if analysis.events == 0 { print(AnalysisIO.noEvents(reader)); return }
@@ -231,7 +231,7 @@ struct HangCommand: ParsableCommand {
     func run() throws {
         let reader = try AnalysisIO.open(capture, syntax: window.syntax)
         let query = try AnalysisIO.query(reader, window)
-        let analysis = try AnalysisIO.analyze(reader, AnalysisOptions(query: query))
+        let analysis = try AnalysisIO.analyze(reader, AnalysisOptions(query: query, latency: .none))
         var report = analysis.hangReport()
         report.suspects = Array(report.suspects.prefix(top))
         if window.json { try AnalysisIO.printJSON(report); return }
