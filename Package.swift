@@ -22,7 +22,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
-        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
@@ -53,17 +52,8 @@ let package = Package(
             ],
             resources: [.copy("Resources")]
         ),
-        .target(
-            name: "TraceAnalysis",
-            dependencies: [
-                "CaptureStore",
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
-            ]
-        ),
-        .target(
-            name: "TraceExport",
-            dependencies: ["TraceAnalysis", .product(name: "Histogram", package: "hdrhistogram-swift")]
-        ),
+        .target(name: "TraceAnalysis", dependencies: ["CaptureStore"]),
+        .target(name: "TraceExport", dependencies: ["TraceAnalysis"]),
         .executableTarget(
             name: "beamtrace",
             dependencies: [

@@ -57,6 +57,16 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "Scale",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "CaptureStore", package: rootPackage),
+                .product(name: "TraceAnalysis", package: rootPackage),
+            ],
+            path: "Benchmarks/Scale",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "LiveRecord",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),

@@ -37,7 +37,10 @@ public final class CaptureWriter: @unchecked Sendable {
 
     private var open = EventBatch()
     private var openSince: ContinuousClock.Instant?
-    private var dictionaries = TraceDictionaries()
+    /// What the caller's dictionaries gained since the last block was handed over, and how much of
+    /// them was taken (the writer's queue keeps its own copy: see DictionaryDelta).
+    private var delta = DictionaryDelta()
+    private var taken = DictionaryDelta.Cursor()
     private var sequence: UInt64 = 0
     private let queue = DispatchQueue(label: "beamtrace.capture.writer")
     private let slots = DispatchSemaphore(value: 3)
@@ -66,7 +69,7 @@ public final class CaptureWriter: @unchecked Sendable {
     /// Adds events. `dictionaries` must define every id they use (the decoder's, as it is now).
     public func append(_ batch: EventBatch, dictionaries: TraceDictionaries) throws {
         try state.throwIfFailed()
-        self.dictionaries = dictionaries
+        delta.take(from: dictionaries, cursor: &taken)
         if open.isEmpty, batch.count == options.blockEvents, batch.payloadBytes.count <= options.blockBytes * 2 {
             // A whole block already: hand it over without copying.
             try seal(batch)
@@ -120,7 +123,9 @@ public final class CaptureWriter: @unchecked Sendable {
         try seal()
         if options.background { queue.sync {} }
         meta.stopReason = stopReason ?? meta.stopReason
-        try state.finish(meta: meta, dictionaries: dictionaries)
+        let last = delta
+        delta = DictionaryDelta()
+        try state.finish(meta: meta, delta: last)
     }
 
     /// Updates the meta record written at the start of each segment and at close.
@@ -146,17 +151,18 @@ public final class CaptureWriter: @unchecked Sendable {
 
     private func seal(_ batch: EventBatch) throws {
         sequence += 1
-        let job = (batch, dictionaries, sequence)
+        let job = (batch, delta, sequence)
+        delta = DictionaryDelta()
         if options.background {
             slots.wait()
             let state = self.state
             let slots = self.slots
             queue.async {
-                state.write(block: job.0, dictionaries: job.1, sequence: job.2)
+                state.write(block: job.0, delta: job.1, sequence: job.2)
                 slots.signal()
             }
         } else {
-            state.write(block: job.0, dictionaries: job.1, sequence: job.2)
+            state.write(block: job.0, delta: job.1, sequence: job.2)
         }
         try state.throwIfFailed()
     }
@@ -176,6 +182,8 @@ final class WriterState: @unchecked Sendable {
     private var index: FileDescriptor?
     private var segmentSize: Int64 = 0
     private var cursor = DictionaryRecord.Cursor()
+    /// The writer's own copy of the caller's dictionaries, grown by deltas (only this queue touches it).
+    private var dictionaries = TraceDictionaries()
     private var encoder = BlockEncoder()
     private var record = ByteWriter(capacity: 1 << 20)
     private var lastSync = ContinuousClock.now
@@ -209,7 +217,8 @@ final class WriterState: @unchecked Sendable {
         }
     }
 
-    func write(block batch: EventBatch, dictionaries: TraceDictionaries, sequence: UInt64) {
+    func write(block batch: EventBatch, delta: DictionaryDelta, sequence: UInt64) {
+        delta.apply(to: &dictionaries)
         do {
             if segment == nil { try openSegment(dictionaries: dictionaries) }
             if let delta = DictionaryRecord.encode(dictionaries, from: &cursor) {
@@ -381,8 +390,9 @@ final class WriterState: @unchecked Sendable {
         dirty = false
     }
 
-    func finish(meta: CaptureMeta, dictionaries: TraceDictionaries) throws {
+    func finish(meta: CaptureMeta, delta: DictionaryDelta) throws {
         try throwIfFailed()
+        delta.apply(to: &dictionaries)
         self.meta = meta
         do {
             if segment == nil { try openSegment(dictionaries: dictionaries) }

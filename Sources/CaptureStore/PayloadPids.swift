@@ -16,29 +16,37 @@ struct PayloadPids {
     static let storedFlag: UInt8 = 0x80
 
     private var table = RawPidTable()
-    /// Rebuilt NEW_PID_EXT bytes per process id (empty: not a rebuildable pid).
-    private var rebuilt: [[UInt8]?] = []
+    /// A node's name as the ATOM_EXT bytes trace ports write inside a pid, by node id (empty: a
+    /// name that does not rebuild exactly). Nodes are few: this is the only cache, so reading a
+    /// pid costs the same with 5 processes as with a million.
+    private var nodeAtoms: [[UInt8]?] = []
 
-    /// The exact NEW_PID_EXT bytes (node as ATOM_EXT, as trace ports write it) for a dictionary pid.
-    mutating func bytes(for id: ProcessID, _ d: TraceDictionaries) -> [UInt8]? {
-        let index = Int(id)
-        if index < rebuilt.count, let cached = rebuilt[index] { return cached.isEmpty ? nil : cached }
-        while rebuilt.count <= index { rebuilt.append(nil) }
-        guard let entry = d.process(id), case .pid(let node, let number, let serial, let creation) = entry.identity else {
-            rebuilt[index] = []
-            return nil
-        }
+    private mutating func nodeAtom(_ node: NodeID, _ d: TraceDictionaries) -> [UInt8] {
+        let index = Int(node)
+        if index < nodeAtoms.count, let cached = nodeAtoms[index] { return cached }
+        if index >= nodeAtoms.count { nodeAtoms.append(contentsOf: repeatElement(nil, count: index - nodeAtoms.count + 1)) }
         let name = Array(d.nodeName(node).utf8)
-        guard name.count < 256, name.allSatisfy({ $0 < 0x80 }) else {
-            rebuilt[index] = []
-            return nil
+        let atom: [UInt8] = name.count < 256 && name.allSatisfy({ $0 < 0x80 }) ? [100, 0, UInt8(name.count)] + name : []
+        nodeAtoms[index] = atom
+        return atom
+    }
+
+    /// Appends the exact NEW_PID_EXT bytes (node as ATOM_EXT, as trace ports write it) of a
+    /// dictionary pid; false when it is not a pid whose bytes rebuild.
+    mutating func appendBytes(for id: ProcessID, _ d: TraceDictionaries, into out: inout [UInt8]) -> Bool {
+        guard let entry = d.process(id), case .pid(let node, let number, let serial, let creation) = entry.identity else {
+            return false
         }
-        var out: [UInt8] = [88, 100, 0, UInt8(name.count)] + name
-        for v in [number, serial, creation] {
-            out += [UInt8(v >> 24), UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)]
+        let atom = nodeAtom(node, d)
+        guard !atom.isEmpty else { return false }
+        out.append(88)
+        out.append(contentsOf: atom)
+        func u32(_ v: UInt32) {
+            out.append(UInt8(truncatingIfNeeded: v >> 24)); out.append(UInt8(truncatingIfNeeded: v >> 16))
+            out.append(UInt8(truncatingIfNeeded: v >> 8)); out.append(UInt8(truncatingIfNeeded: v))
         }
-        rebuilt[index] = out
-        return out
+        u32(number); u32(serial); u32(creation)
+        return true
     }
 
     /// Appends `payload` to `out` with known pids replaced; true when any was. A payload that does
@@ -105,11 +113,15 @@ struct PayloadPids {
 
     private mutating func lookup(_ raw: UnsafeRawBufferPointer, _ d: TraceDictionaries) -> ProcessID? {
         var c = TermCursor(raw)
-        guard let pid = c.pid() else { return nil }
+        guard let pid = c.pid(), c.offset == raw.count else { return nil }
         let name = String(decoding: c.slice(pid.nodeStart, pid.nodeStart + pid.nodeLength), as: UTF8.self)
         guard let node = d.nodeID(named: name),
-              let id = d.processID(.pid(node: node, id: pid.id, serial: pid.serial, creation: pid.creation)),
-              let exact = bytes(for: id, d), exact.elementsEqual(raw) else { return nil }
+              let id = d.processID(.pid(node: node, id: pid.id, serial: pid.serial, creation: pid.creation)) else { return nil }
+        // The rest of the bytes came from the dictionary's own fields: only the node's atom can differ.
+        let atom = nodeAtom(node, d)
+        guard raw.count == 13 + atom.count, atom.elementsEqual(UnsafeRawBufferPointer(rebasing: raw[1..<(1 + atom.count)])) else {
+            return nil
+        }
         return id
     }
 
@@ -139,9 +151,9 @@ struct PayloadPids {
             guard let tag = c.peek() else { return false }
             if tag == Self.tag {
                 _ = c.u8()
-                guard let id = Self.varint(&c), let bytes = bytes(for: ProcessID(truncatingIfNeeded: id), d) else { return false }
+                guard let id = Self.varint(&c), id <= UInt64(UInt32.max) else { return false }
                 if start > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom..<start])) }
-                out.append(contentsOf: bytes)
+                guard appendBytes(for: ProcessID(truncatingIfNeeded: id), d, into: &out) else { return false }
                 copyFrom = c.offset
                 continue
             }
@@ -187,7 +199,17 @@ private struct RawPidTable {
         return nil
     }
 
+    /// Entries kept before the table starts over (a system of a million processes must not keep
+    /// a million keys here: a forgotten pid is only looked up again).
+    static let limit = 1 << 16
+    var entries = 0
+
     mutating func insert(_ raw: UnsafeRawBufferPointer, value: ProcessID) {
+        if entries >= Self.limit {
+            map.removeAll(keepingCapacity: true)
+            entries = 0
+        }
+        entries += 1
         let entry = (Array(raw), value)
         map[Self.hash(raw), default: []].append(entry)
         remember(entry)

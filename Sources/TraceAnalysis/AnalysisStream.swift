@@ -88,12 +88,7 @@ public struct StreamContext: Sendable {
     }
 
     /// A process's registered name, else its initial call, else nil.
-    public func name(of pid: ProcessID) -> String? {
-        guard let entry = dictionaries.process(pid) else { return nil }
-        if entry.registeredName != 0 { return dictionaries.atom(entry.registeredName) }
-        if entry.initialCall != 0 { return dictionaries.functionText(entry.initialCall) }
-        return nil
-    }
+    public func name(of pid: ProcessID) -> String? { dictionaries.nameText(pid) }
 
     /// `<0.85.0> (sink)`.
     public func label(of pid: ProcessID) -> String {
@@ -142,7 +137,7 @@ public enum AnalysisStream {
         /// Emit estimated queue-length counters when the capture has no samples.
         public var estimatedQueues = true
         /// Sends remembered while waiting for their receive (oldest forgotten first).
-        public var pendingSendLimit = 1 << 17
+        public var pendingSendLimit = 1 << 16
 
         public init() {}
     }

@@ -19,13 +19,16 @@ public struct AnalysisOptions: Sendable {
     public var query: EventQuery
     /// Queue length the "time to reach" estimate aims at.
     public var queueTarget: Int64
+    /// What to keep of latency: `.none` where nothing prints percentiles (hang, queues, timelines).
+    public var latency: LatencyStats.Detail
 
     public init(keepSpans: Bool = false, grouping: LatencyStats.Grouping = .function, query: EventQuery = .all,
-                queueTarget: Int64 = 100_000) {
+                queueTarget: Int64 = 100_000, latency: LatencyStats.Detail = .percentilesAndSample) {
         self.keepSpans = keepSpans
         self.grouping = grouping
         self.query = query
         self.queueTarget = queueTarget
+        self.latency = latency
     }
 }
 
@@ -87,7 +90,7 @@ public final class CaptureAnalysis: @unchecked Sendable {
         self.dictionaries = dictionaries
         self.options = options
         stacks = CallStacks(keepSpans: options.keepSpans)
-        latency = LatencyStats(grouping: options.grouping)
+        latency = LatencyStats(grouping: options.grouping, detail: options.latency)
         queues = QueueTracker(dictionaries: dictionaries)
         var functions: Set<FunctionID> = []
         for (index, mfa) in dictionaries.functions.enumerated() where index != 0 {
@@ -152,7 +155,9 @@ public final class CaptureAnalysis: @unchecked Sendable {
             }
             lastSeenTable[index] = event.time
         }
-        if event.kind == .exceptionFrom { exceptionReason = ExceptionReasons.head(payload, flags: event.flags) }
+        if event.kind == .exceptionFrom, options.latency != .none {
+            exceptionReason = ExceptionReasons.head(payload, flags: event.flags)
+        }
         if let observer {
             observer.willConsume(event, payload: payload)
             stacks.consume(event, opened: { observer.spanOpened($0) }) { span in record(span) }
@@ -260,7 +265,9 @@ public final class CaptureAnalysis: @unchecked Sendable {
 
     private func record(_ span: Span) {
         observer?.spanClosed(span)
-        if span.ending == .exception, let reason = exceptionReason {
+        if options.latency == .none {
+            exceptionReason = nil
+        } else if span.ending == .exception, let reason = exceptionReason {
             latency.record(span, exceptionReason: reason)
             exceptionReason = nil
         } else {
@@ -328,12 +335,7 @@ public final class CaptureAnalysis: @unchecked Sendable {
 
     public func nodeText(_ node: NodeID) -> String { dictionaries.nodeName(node) }
 
-    public func nameText(_ pid: ProcessID) -> String? {
-        guard let entry = dictionaries.process(pid) else { return nil }
-        if entry.registeredName != 0 { return dictionaries.atom(entry.registeredName) }
-        if entry.initialCall != 0 { return dictionaries.functionText(entry.initialCall) }
-        return nil
-    }
+    public func nameText(_ pid: ProcessID) -> String? { dictionaries.nameText(pid) }
 
     public func functionText(_ mfa: FunctionID) -> String { dictionaries.functionText(mfa) }
 }

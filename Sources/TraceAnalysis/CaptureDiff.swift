@@ -97,8 +97,7 @@ public enum CaptureDiff {
                 diff.p50ChangePct = change(x.percentileMicros(50), y.percentileMicros(50))
                 diff.p90ChangePct = change(x.percentileMicros(90), y.percentileMicros(90))
                 diff.p99ChangePct = change(x.percentileMicros(99), y.percentileMicros(99))
-                diff.maxChangePct = change(x.total.totalCount > 0 ? Double(x.total.max) : 0,
-                                           y.total.totalCount > 0 ? Double(y.total.max) : 0)
+                diff.maxChangePct = change(Double(x.total.max), Double(y.total.max))
                 diff.callsChangePct = change(Double(x.calls), Double(y.calls))
                 if let test = MannWhitney.test(x.sample, y.sample) {
                     diff.pValue = test.pValue
@@ -135,7 +134,7 @@ public enum CaptureDiff {
 
     static func side(_ f: FunctionLatency) -> DiffSide {
         DiffSide(calls: f.calls, p50Micros: f.percentileMicros(50), p90Micros: f.percentileMicros(90),
-                 p99Micros: f.percentileMicros(99), maxMicros: f.total.totalCount > 0 ? Double(f.total.max) / 1000 : 0)
+                 p99Micros: f.percentileMicros(99), maxMicros: Double(f.total.max) / 1000)
     }
 
     static func change(_ before: Double, _ after: Double) -> Double? {

@@ -1,9 +1,10 @@
-// Per-function latency in HdrHistograms (nanoseconds, 3 significant digits, so 1 µs to 1 h keep
-// 3 digits): total and self time of measured spans, counts of returns and exceptions, and a
-// bounded random sample of durations for significance tests between captures. Exceptions are
-// counted by reason (class and the reason's head), so contention shows as what it is.
+// Per-function latency (nanoseconds): total and self time of measured spans in a
+// DurationDistribution each (exact values while few, then 3-significant-digit log-linear buckets),
+// counts of returns and exceptions, and for diffs a bounded random sample of durations for
+// significance tests between captures. Exceptions are counted by reason (class and the reason's
+// head), so contention shows as what it is. Nothing here costs more than a few hundred bytes per
+// function until the function has data worth a histogram.
 import BeamTerm
-import Histogram
 import TraceModel
 
 public struct LatencyKey: Sendable, Hashable {
@@ -25,15 +26,19 @@ public final class FunctionLatency: @unchecked Sendable {
     @exclusivity(unchecked) public var unmeasured: Int = 0
     // Hot-path properties of a class: only this type mutates them, one span at a time, so the
     // runtime's dynamic exclusivity checks are skipped.
-    @exclusivity(unchecked) public var total = FunctionLatency.makeHistogram()
-    @exclusivity(unchecked) public var selfTime = FunctionLatency.makeHistogram()
-    /// Up to `sampleLimit` durations (reservoir sample) for rank tests.
-    @exclusivity(unchecked) public var sample: [Int64] = []
-    @exclusivity(unchecked) var seen: Int = 0
+    @exclusivity(unchecked) public private(set) var total = DurationDistribution()
+    @exclusivity(unchecked) public private(set) var selfTime = DurationDistribution()
+    /// Durations sampled beyond the exact ones (reservoir), only when the stats keep a sample.
+    @exclusivity(unchecked) var reservoir: [Int64] = []
+    let keepsSample: Bool
     /// Exceptions by reason head (`exit {aborted,{cyclic,...}}`); at most `reasonLimit` distinct
     /// heads, the rest under "other".
     @exclusivity(unchecked) public var exceptionReasons: [String: Int] = [:]
     static let reasonLimit = 20
+
+    init(keepsSample: Bool) {
+        self.keepsSample = keepsSample
+    }
 
     func countException(_ reason: String) {
         if exceptionReasons[reason] != nil || exceptionReasons.count < Self.reasonLimit {
@@ -43,14 +48,13 @@ public final class FunctionLatency: @unchecked Sendable {
         }
     }
 
-    static func makeHistogram() -> Histogram<UInt64> {
-        var histogram = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 1_000_000,
-                                          numberOfSignificantValueDigits: .three)
-        histogram.autoResize = true
-        return histogram
-    }
-
     static let sampleLimit = 20_000
+
+    /// Up to `sampleLimit` durations of total time for rank tests: every one while the
+    /// distribution is exact, then a reservoir sample (when the stats keep one; empty otherwise).
+    public var sample: [Int64] {
+        total.isExact ? total.exactValues.map { Int64(clamping: $0) } : reservoir
+    }
 
     func record(_ span: Span, rng: inout SplitMix) {
         calls += 1
@@ -61,20 +65,29 @@ public final class FunctionLatency: @unchecked Sendable {
         }
         guard span.isMeasured else { return }
         let duration = UInt64(max(0, span.total))
-        _ = total.record(duration)
-        _ = selfTime.record(UInt64(max(0, span.selfTime)))
-        seen += 1
-        if sample.count < Self.sampleLimit {
-            sample.append(Int64(duration))
+        if keepsSample, total.isExact, total.totalCount == DurationDistribution.exactLimit {
+            // The exact values are about to go into buckets: they seed the reservoir.
+            reservoir = total.exactValues.map { Int64(clamping: $0) }
+        }
+        total.record(duration)
+        selfTime.record(UInt64(max(0, span.selfTime)))
+        guard keepsSample, !total.isExact else { return }
+        if reservoir.count < Self.sampleLimit {
+            reservoir.append(Int64(clamping: duration))
         } else {
-            let slot = Int(rng.next() % UInt64(seen))
-            if slot < Self.sampleLimit { sample[slot] = Int64(duration) }
+            let slot = Int(rng.next() % UInt64(total.totalCount))
+            if slot < Self.sampleLimit { reservoir[slot] = Int64(clamping: duration) }
         }
     }
 
     /// Microseconds at a percentile of total time.
     public func percentileMicros(_ p: Double) -> Double {
         total.totalCount == 0 ? 0 : Double(total.valueAtPercentile(p)) / 1000
+    }
+
+    /// Bytes this function's statistics hold on the heap (distributions, sample, reasons).
+    public var heapBytes: Int {
+        total.heapBytes + selfTime.heapBytes + reservoir.capacity * 8 + exceptionReasons.count * 48
     }
 }
 
@@ -83,30 +96,66 @@ public struct LatencyStats: Sendable {
         case function, process, node
     }
 
+    /// What a replay keeps of latency: nothing (hang, queues, timelines), the distributions
+    /// (percentiles), or the distributions and a sample of durations for significance tests (diff).
+    public enum Detail: Sendable {
+        case none, percentiles, percentilesAndSample
+    }
+
     public var grouping: Grouping
-    public private(set) var functions: [LatencyKey: FunctionLatency] = [:]
+    public let detail: Detail
+    /// By function id when grouping by function (no hashing on the hot path).
+    private var byFunction: [FunctionLatency?] = []
+    private var grouped: [LatencyKey: FunctionLatency] = [:]
     private var lastEntry: (key: LatencyKey, entry: FunctionLatency)?
     private var rng = SplitMix(seed: 0x5EED)
 
-    public init(grouping: Grouping = .function) {
+    public init(grouping: Grouping = .function, detail: Detail = .percentilesAndSample) {
         self.grouping = grouping
+        self.detail = detail
     }
 
-    public mutating func record(_ span: Span, exceptionReason: String? = nil) {
-        let group: UInt32
-        switch grouping {
-        case .function: group = 0
-        case .process: group = span.pid
-        case .node: group = span.node
+    /// Every key with its statistics (built on each call: iterate it once).
+    public var functions: [LatencyKey: FunctionLatency] {
+        guard grouping == .function else { return grouped }
+        var result: [LatencyKey: FunctionLatency] = [:]
+        result.reserveCapacity(byFunction.count)
+        for (mfa, entry) in byFunction.enumerated() {
+            if let entry { result[LatencyKey(mfa: FunctionID(mfa))] = entry }
         }
-        let key = LatencyKey(mfa: span.mfa, group: group)
+        return result
+    }
+
+    /// How many keys have statistics.
+    public var count: Int { grouping == .function ? byFunction.reduce(0) { $0 + ($1 == nil ? 0 : 1) } : grouped.count }
+
+    public mutating func record(_ span: Span, exceptionReason: String? = nil) {
+        if detail == .none { return }
         let entry: FunctionLatency
-        if let last = lastEntry, last.key == key {
-            entry = last.entry
-        } else {
-            entry = functions[key] ?? FunctionLatency()
-            functions[key] = entry
-            lastEntry = (key, entry)
+        switch grouping {
+        case .function:
+            let index = Int(span.mfa)
+            if index >= byFunction.count {
+                byFunction.append(contentsOf: repeatElement(nil, count: index - byFunction.count + 1))
+            }
+            if let existing = byFunction[index] {
+                entry = existing
+            } else {
+                entry = FunctionLatency(keepsSample: detail == .percentilesAndSample)
+                byFunction[index] = entry
+            }
+        case .process, .node:
+            let key = LatencyKey(mfa: span.mfa, group: grouping == .process ? span.pid : span.node)
+            if let last = lastEntry, last.key == key {
+                entry = last.entry
+            } else if let existing = grouped[key] {
+                entry = existing
+                lastEntry = (key, entry)
+            } else {
+                entry = FunctionLatency(keepsSample: detail == .percentilesAndSample)
+                grouped[key] = entry
+                lastEntry = (key, entry)
+            }
         }
         entry.record(span, rng: &rng)
         if let exceptionReason { entry.countException(exceptionReason) }

@@ -51,17 +51,18 @@ extension CaptureAnalysis {
             case .node: group = nodeText(key.group)
             }
             let h = stats.total
-            let measured = h.totalCount > 0
+            // One sort (or one walk of the buckets) for every percentile; min, max and mean are exact.
+            let p: [Double] = h.percentiles([50, 90, 99, 99.9]).map { Double($0) / 1000 }
+            let selfP50 = Double(stats.selfTime.valueAtPercentile(50)) / 1000
+            let reasons: [ReasonCount] = stats.exceptionReasons
+                .sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+                .map { ReasonCount(reason: $0.key, count: $0.value) }
+            let minMicros = Double(h.min) / 1000, maxMicros = Double(h.max) / 1000, meanMicros = h.mean / 1000
             rows.append(LatencyRow(
                 mfa: mfa, group: group, calls: stats.calls, returned: stats.returned, exceptions: stats.exceptions,
-                unmeasured: stats.unmeasured,
-                minMicros: measured ? Double(h.min) / 1000 : 0, meanMicros: measured ? h.mean / 1000 : 0,
-                p50Micros: stats.percentileMicros(50), p90Micros: stats.percentileMicros(90),
-                p99Micros: stats.percentileMicros(99), p999Micros: stats.percentileMicros(99.9),
-                maxMicros: measured ? Double(h.max) / 1000 : 0,
-                selfP50Micros: stats.selfTime.totalCount == 0 ? 0 : Double(stats.selfTime.valueAtPercentile(50)) / 1000,
-                exceptionReasons: stats.exceptionReasons.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
-                    .map { ReasonCount(reason: $0.key, count: $0.value) }))
+                unmeasured: stats.unmeasured, minMicros: minMicros, meanMicros: meanMicros,
+                p50Micros: p[0], p90Micros: p[1], p99Micros: p[2], p999Micros: p[3], maxMicros: maxMicros,
+                selfP50Micros: selfP50, exceptionReasons: reasons))
         }
         rows.sort { a, b in
             let (x, y): (Double, Double)

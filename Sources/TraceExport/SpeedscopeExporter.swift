@@ -10,7 +10,7 @@ import TraceModel
 public final class SpeedscopeExporter: AnalysisStreamConsumer {
     public struct Options: Sendable {
         /// Bytes of events kept in memory before they are spooled to disk.
-        public var memoryBudget = 32 << 20
+        public var memoryBudget = 4 << 20
         public init() {}
     }
 

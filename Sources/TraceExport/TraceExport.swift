@@ -57,7 +57,7 @@ public enum TraceExporter {
             let stats = try CSVExporter.events(reader, query: options.query, to: out, progress: progress)
             return ExportSummary(stats: stats, events: stats.instants)
         case .latencyCSV:
-            let analysis = try AnalysisStream.run(reader, analysis: AnalysisOptions(query: options.query),
+            let analysis = try AnalysisStream.run(reader, analysis: AnalysisOptions(query: options.query, latency: .percentiles),
                                                   into: SpanFilter(nil, functions: options.functions,
                                                                    dictionaries: reader.dictionaries),
                                                   progress: progress, task: task)
@@ -100,7 +100,7 @@ public enum TraceExporter {
                        progress: (any ProgressReporter)?, task: String) throws -> CaptureAnalysis {
         let target: any AnalysisStreamConsumer = options.functions.isEmpty ? consumer
             : SpanFilter(consumer, functions: options.functions, dictionaries: reader.dictionaries)
-        return try AnalysisStream.run(reader, analysis: AnalysisOptions(query: options.query), into: target,
+        return try AnalysisStream.run(reader, analysis: AnalysisOptions(query: options.query, latency: .none), into: target,
                                       progress: progress, task: task)
     }
 }

@@ -13,12 +13,16 @@ struct WindowOptions: ParsableArguments {
     var node: [String] = []
     @Flag(help: "Print JSON.") var json = false
     @OptionGroup var times: TimeOptions
+    @OptionGroup var syntax: SyntaxOptions
 }
 
 enum AnalysisIO {
-    static func open(_ capture: String) throws -> CaptureReader {
+    /// Opens a capture; with `syntax`, its reports print in Elixir syntax when asked or when the
+    /// capture is of Elixir modules.
+    static func open(_ capture: String, syntax: SyntaxOptions? = nil) throws -> CaptureReader {
         do {
             let reader = try CaptureReader(opening: capture)
+            if let syntax { reader.elixirSyntax = syntax.useElixir(reader.dictionaries) }
             warn(reader.problems)
             return reader
         } catch {
@@ -118,7 +122,7 @@ struct TimelineCommand: ParsableCommand {
     @OptionGroup var window: WindowOptions
 
     func run() throws {
-        let reader = try AnalysisIO.open(capture)
+        let reader = try AnalysisIO.open(capture, syntax: window.syntax)
         let query = try AnalysisIO.query(reader, window, pids: pid + name)
         var minimum: Int64 = 0
         if let minDuration {
@@ -129,7 +133,7 @@ struct TimelineCommand: ParsableCommand {
             }
         }
         let collector = TimelineCollector(minimumDuration: minimum, limit: limit)
-        let analysis = try AnalysisIO.stream(reader, AnalysisOptions(query: query), into: collector)
+        let analysis = try AnalysisIO.stream(reader, AnalysisOptions(query: query, latency: .none), into: collector)
         if window.json {
             try AnalysisIO.printJSON(collector.report())
             return
@@ -141,7 +145,7 @@ struct TimelineCommand: ParsableCommand {
 
 struct LatencyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "latency",
-                                                    abstract: "Per-function latency percentiles (HdrHistogram).")
+                                                    abstract: "Per-function latency percentiles.")
     @Argument(help: "The capture directory.") var capture: String
     enum By: String, ExpressibleByArgument, CaseIterable { case process, node }
     enum Sort: String, ExpressibleByArgument, CaseIterable { case p50, p90, p99, max, mean, calls, mfa }
@@ -153,7 +157,7 @@ struct LatencyCommand: ParsableCommand {
     @OptionGroup var window: WindowOptions
 
     func run() throws {
-        let reader = try AnalysisIO.open(capture)
+        let reader = try AnalysisIO.open(capture, syntax: window.syntax)
         let grouping: LatencyStats.Grouping = switch by {
         case .process: .process
         case .node: .node
@@ -165,7 +169,7 @@ struct LatencyCommand: ParsableCommand {
             do { return try FunctionMatcher(parsing: text) } catch { throw ValidationError("\(error)") }
         }
         let query = try AnalysisIO.query(reader, window)
-        let analysis = try AnalysisIO.analyze(reader, AnalysisOptions(grouping: grouping, query: query))
+        let analysis = try AnalysisIO.analyze(reader, AnalysisOptions(grouping: grouping, query: query, latency: .percentiles))
         let report = analysis.latencyReport(sortBy: sort.rawValue, mfaFilter: matchers.isEmpty ? nil : { text in
             matchers.contains { $0.matches(printed: text) }
         })
@@ -199,9 +203,9 @@ struct QueuesCommand: ParsableCommand {
     @OptionGroup var window: WindowOptions
 
     func run() throws {
-        let reader = try AnalysisIO.open(capture)
+        let reader = try AnalysisIO.open(capture, syntax: window.syntax)
         let query = try AnalysisIO.query(reader, window)
-        let analysis = try AnalysisIO.analyze(reader, AnalysisOptions(query: query, queueTarget: target))
+        let analysis = try AnalysisIO.analyze(reader, AnalysisOptions(query: query, queueTarget: target, latency: .none))
         let reports = analysis.queueReports(top: top)
         if window.json { try AnalysisIO.printJSON(QueuesReport(processes: reports)); return }
         if analysis.events == 0 { print(AnalysisIO.noEvents(reader)); return }
@@ -225,9 +229,9 @@ struct HangCommand: ParsableCommand {
     @OptionGroup var window: WindowOptions
 
     func run() throws {
-        let reader = try AnalysisIO.open(capture)
+        let reader = try AnalysisIO.open(capture, syntax: window.syntax)
         let query = try AnalysisIO.query(reader, window)
-        let analysis = try AnalysisIO.analyze(reader, AnalysisOptions(query: query))
+        let analysis = try AnalysisIO.analyze(reader, AnalysisOptions(query: query, latency: .none))
         var report = analysis.hangReport()
         report.suspects = Array(report.suspects.prefix(top))
         if window.json { try AnalysisIO.printJSON(report); return }
@@ -276,9 +280,11 @@ struct DiffCommand: ParsableCommand {
     var failOnRegression: Double?
     @Option(help: "The percentile --fail-on-regression looks at.") var percentile: Double = 99
     @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var syntax: SyntaxOptions
 
     func run() throws {
-        let beforeReader = try AnalysisIO.open(before), afterReader = try AnalysisIO.open(after)
+        let beforeReader = try AnalysisIO.open(before, syntax: syntax)
+        let afterReader = try AnalysisIO.open(after, syntax: syntax)
         let b = try AnalysisIO.analyze(beforeReader)
         let a = try AnalysisIO.analyze(afterReader)
         if !json {
@@ -325,9 +331,10 @@ struct StateCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The instant: \(InstantArgument.help).", valueName: "instant")) var at: String
     @Flag(help: "Print JSON.") var json = false
     @OptionGroup var times: TimeOptions
+    @OptionGroup var syntax: SyntaxOptions
 
     func run() throws {
-        let reader = try AnalysisIO.open(capture)
+        let reader = try AnalysisIO.open(capture, syntax: syntax)
         let time: Int64
         do {
             time = try EventQuery.parse(reader: reader, start: reader.blocks.map(\.timeMin).min(), from: nil, to: at,

@@ -101,6 +101,15 @@ struct RecordCommand: ParsableCommand {
     @Flag(help: "Do not subscribe to system_monitor events.")
     var noSystemMonitor = false
 
+    @Option(help: "system_monitor: report garbage collections longer than this many milliseconds.")
+    var longGc = 100
+
+    @Option(help: "system_monitor: report a process running longer than this many milliseconds without a break.")
+    var longSchedule = 100
+
+    @Option(help: "system_monitor: report heaps larger than this many words.")
+    var largeHeap = 8 << 20
+
     @Option(help: "Payload bytes kept per event (arguments, messages, return values).")
     var payloadLimit = 256
 
@@ -116,6 +125,9 @@ struct RecordCommand: ParsableCommand {
         guard !noCapture || printEvents else { throw ValidationError("--no-capture only makes sense with --print") }
         guard !(noCapture && output != nil) else { throw ValidationError("--no-capture and -o exclude each other") }
         guard sampleTop > 0 else { throw ValidationError("--sample-top must be positive") }
+        guard longGc > 0, longSchedule > 0, largeHeap > 0 else {
+            throw ValidationError("--long-gc, --long-schedule and --large-heap must be positive")
+        }
         _ = try makeSpec()
     }
 
@@ -162,6 +174,9 @@ struct RecordCommand: ParsableCommand {
         options.sampleInterval = sample.value
         options.sampleTop = sampleTop
         options.systemMonitor = !noSystemMonitor
+        options.longGCMilliseconds = longGc
+        options.longScheduleMilliseconds = longSchedule
+        options.largeHeapWords = largeHeap
         options.payloadLimit = payloadLimit
         options.transport = transport
         options.commandLine = Self.withoutCookie(CommandLine.arguments)

@@ -42,7 +42,8 @@ enum LiveHang {
     /// `seconds` with `beamtrace record`, stops the node and returns `hang --json` of the capture.
     /// With `already` the scenario starts at once and recording begins `already` seconds later:
     /// the hang is under way before the session.
-    static func record(_ scenario: String, seconds: Int = 2, already: Double? = nil) throws -> Recording {
+    static func record(_ scenario: String, seconds: Int = 2, already: Double? = nil,
+                       extra: [String] = []) throws -> Recording {
         let code = try codeDirectory.get()
         let cli = try #require(BuiltProducts.executable("beamtrace"), "the beamtrace executable was not built")
         let directory = try Erlang.temporaryDirectory("bt-live-hang")
@@ -54,7 +55,8 @@ enum LiveHang {
         let capture = directory.appendingPathComponent("capture.btrace").path
         let recorded = try Shell.runCapturing(cli, ["record", "--node", node.nodeName, "--cookie", node.cookie, "demo_hang",
                                                     "--events", "calls,send,receive,procs", "--sample", "100ms",
-                                                    "--duration", "\(seconds)s", "-o", capture, "--quiet"], timeout: 60)
+                                                    "--duration", "\(seconds)s", "-o", capture, "--quiet"] + extra,
+                                            timeout: 60)
         #expect(recorded.status == 0, "record: \(recorded.stderr)")
         let truth = parseTruth((try? String(contentsOfFile: truthFile, encoding: .utf8)) ?? "")
         #expect(!truth.isEmpty, "the workload wrote no truth: \(node.output)")
@@ -186,6 +188,34 @@ struct LiveHangTests {
         #expect(cycles.count == 1, "\(deadlock.verdict)")
         let rotations = (0..<3).map { Array(ring[$0...] + ring[..<$0]) }
         #expect(cycles.first.map { rotations.contains($0) } == true, "\(cycles)")
+    }
+
+    @Test("a queue that grows: the overloaded server with its producers as top senders")
+    func queueGrowth() throws {
+        let run = try LiveHang.record("overload")
+        defer { try? FileManager.default.removeItem(at: run.directory) }
+        let top = try #require(run.suspects.first)
+        #expect(LiveHang.reason(top) == "queue_growth", "\(run.verdict)")
+        #expect(LiveHang.pid(top) == run.truth["sink"])
+        let producers = Set((run.truth["producers"] ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            .split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\" ")) })
+        #expect(producers.count == 4)
+        let senders = LiveHang.evidence(top)["top_senders"] as? [String] ?? []
+        #expect(senders.prefix(4).allSatisfy { sender in producers.contains { sender.contains($0) } }, "\(senders)")
+        #expect((LiveHang.evidence(top)["slope_per_s"] as? Double ?? 0) > 50)
+    }
+
+    @Test("system_monitor alerts near the end: large_heap of the process the workload grew")
+    func monitorAlerts() throws {
+        let run = try LiveHang.record("big_heap", extra: ["--large-heap", "1000000"])
+        defer { try? FileManager.default.removeItem(at: run.directory) }
+        let monitor = try #require(run.suspects.first { LiveHang.reason($0) == "monitor" }, "\(run.verdict)")
+        #expect(LiveHang.pid(monitor) == run.truth["big"])
+        #expect((LiveHang.evidence(monitor)["kinds"] as? [String] ?? []).contains("large_heap"))
+        // The heap grew near the end: within the last second of the capture, by the workload's clock.
+        let age = try #require(run.secondsToEnd("t_grow"))
+        #expect(age < 1.0 && age > 0, "grew \(age) s before the end")
+        #expect(run.suspects.count == 1, "\(run.suspects.map(LiveHang.reason))")
     }
 
     @Test("calls that timed out (catch gen_server:call(S, R, 50)) are not stuck; the caller idles afterwards")

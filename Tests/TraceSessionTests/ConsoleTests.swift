@@ -141,6 +141,11 @@ enum ElixirWorker {
         }
         let timeline = try beamtrace(["timeline", capture, "--name", "MyApp.Worker"])
         #expect(timeline.status == 0, "\(timeline.err)")
+        #expect(timeline.out.contains("#PID<0.") && timeline.out.contains("(MyApp.Worker)"), "\(timeline.out)")
+        let erlangTimeline = try beamtrace(["timeline", capture, "--name", "MyApp.Worker", "--erlang"]).out
+        #expect(erlangTimeline.hasPrefix("<0.") && erlangTimeline.contains("MyApp.Worker.handle_call/3"), "\(erlangTimeline)")
+        let latencyElixir = try beamtrace(["latency", capture, "--by", "process"]).out
+        #expect(latencyElixir.contains("MyApp.Worker.handle_call/3 @ #PID<0."), "\(latencyElixir)")
         #expect(timeline.out.components(separatedBy: "MyApp.Worker.handle_call/3").count - 1 == 20, "\(timeline.out)")
         let info = try beamtrace(["info", capture])
         #expect(info.out.contains("MyApp.Worker.handle_call/3"), "\(info.out)")

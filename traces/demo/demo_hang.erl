@@ -134,6 +134,29 @@ run(exceptions, _) ->
     Badarg = length([R || {'EXIT', {badarg, _}} = R <- Results]),
     [{kv, pid(Kv)}, {cyclic, Cyclic}, {badarg, Badarg}, {committed, length([ok || ok <- Results])}];
 
+%% A queue that grows: sink takes 3 ms per cast (a sleep: a traced busy loop would flood the
+%% trace) while four producers cast every 2 ms.
+run(overload, _) ->
+    Kv = healthy_kv(),
+    {ok, Sink} = gen_server:start({local, sink}, ?MODULE, sink, []),
+    Producers = [spawn(fun() -> produce(sink) end) || _ <- lists:seq(1, 4)],
+    [{kv, pid(Kv)}, {sink, pid(Sink)}, {producers, [pid(P) || P <- Producers]}];
+
+%% A process whose heap grows past a million words 1.2 s into the scenario, near the end of a
+%% 2 s recording (system_monitor large_heap with --large-heap 1000000).
+run(big_heap, _) ->
+    Kv = healthy_kv(),
+    Parent = self(),
+    Big = spawn(fun() ->
+                        timer:sleep(1200),
+                        T = now_ns(),
+                        L = lists:seq(1, 1500000),
+                        Parent ! {grown, T},
+                        receive stop -> length(L) end
+                end),
+    T0 = receive {grown, T} -> T end,
+    [{kv, pid(Kv)}, {big, pid(Big)}, {t_grow, T0}];
+
 %% A node of the cluster: a ping-pong server; with {peers, Nodes}, clients call the other nodes'
 %% servers, each message carrying a unique id; with {join, Node, AfterMs} this node connects to
 %% Node (joining the cluster) after AfterMs.
@@ -205,6 +228,11 @@ downs(K, N) ->
         _ -> downs(K - 1, N)
     end.
 
+produce(To) ->
+    gen_server:cast(To, {event, erlang:unique_integer([positive])}),
+    timer:sleep(2),
+    produce(To).
+
 worker() ->
     receive
         {job, From, _} -> timer:sleep(2), From ! {done, self()}, worker()
@@ -222,6 +250,8 @@ unwanted(To, I) ->
 
 cluster_calls([], _) -> 0;
 cluster_calls(Peers, Rounds) ->
+    %% Each node starts its scenario when it is traced, a little apart: wait for the peers' servers.
+    [wait_for_pp(Peer) || Peer <- Peers],
     lists:sum([begin
                    Peer = lists:nth(1 + (R rem length(Peers)), Peers),
                    Id = {node(), erlang:unique_integer([positive])},
@@ -229,6 +259,12 @@ cluster_calls(Peers, Rounds) ->
                    timer:sleep(5),
                    1
                end || R <- lists:seq(1, Rounds)]).
+
+wait_for_pp(Peer) ->
+    case rpc:call(Peer, erlang, whereis, [pp]) of
+        P when is_pid(P) -> ok;
+        _ -> timer:sleep(20), wait_for_pp(Peer)
+    end.
 
 %% ---- gen_server and supervisor callbacks ----
 
@@ -248,6 +284,9 @@ handle_call(nap, _From, slowpoke) -> timer:sleep(150), {reply, ok, slowpoke};
 handle_call(wait, _From, doomed) -> receive never_sent -> {reply, ok, doomed} end;
 handle_call({ping, Id}, _From, pp) -> {reply, {pong, Id}, pp}.
 
+handle_cast({event, _}, sink) ->
+    timer:sleep(3),
+    {noreply, sink};
 handle_cast(hold, frozen) ->
     %% Waits for a release nobody sends, while more casts queue up behind it.
     receive release -> {noreply, frozen} end;

@@ -6,7 +6,6 @@
 // `data-check`/`data-value` attributes holding exactly what the CLI's JSON says.
 import CaptureStore
 import Foundation
-import Histogram
 import TraceAnalysis
 import TraceModel
 
@@ -249,7 +248,7 @@ struct Page {
     }
 
     /// Counts in buckets √2 apart from the smallest to the largest duration.
-    static func buckets(_ histogram: Histogram<UInt64>) -> [(lowNs: UInt64, count: UInt64)] {
+    static func buckets(_ histogram: DurationDistribution) -> [(lowNs: UInt64, count: UInt64)] {
         guard histogram.totalCount > 0 else { return [] }
         let low = max(1, histogram.min), high = max(low, histogram.max)
         var result: [(UInt64, UInt64)] = []
@@ -286,6 +285,6 @@ struct Page {
 
     mutating func foot() {
         html += "<p class=\"muted\">Made by beamtrace report. Durations are from OTP's trace timestamps; "
-            + "percentiles from HdrHistograms (3 significant digits).</p>\n</body></html>\n"
+            + "percentiles exact for a function's first 96 calls, then to 3 significant digits.</p>\n</body></html>\n"
     }
 }
