@@ -67,6 +67,12 @@ public final class CaptureReader: @unchecked Sendable {
         dictionaries.localNode = eventNodes.nonzeroBitCount == 1 ? NodeID(eventNodes.trailingZeroBitCount) : nil
     }
 
+    /// Print this capture's functions and pids in Elixir syntax (see `TraceDictionaries.elixirSyntax`).
+    public var elixirSyntax: Bool {
+        get { dictionaries.elixirSyntax }
+        set { dictionaries.elixirSyntax = newValue }
+    }
+
     deinit {
         for fd in descriptors.values { try? fd.close() }
     }

@@ -78,8 +78,9 @@ extension EventQuery {
     }
 
     /// The processes `text` names: a pid in any printed form, or a registered name.
-    static func processes(_ text: String, _ d: TraceDictionaries, nodes: Set<NodeID>?) throws -> Set<ProcessID> {
+    static func processes(_ typed: String, _ d: TraceDictionaries, nodes: Set<NodeID>?) throws -> Set<ProcessID> {
         var result = Set<ProcessID>()
+        let text = typed.hasPrefix("#PID<") ? String(typed.dropFirst(4)) : typed   // Elixir's inspect form
         if text.hasPrefix("<"), text.hasSuffix(">") {
             let parts = text.dropFirst().dropLast().split(separator: ".", omittingEmptySubsequences: false)
             guard parts.count >= 3, let number = UInt32(parts[parts.count - 2]), let serial = UInt32(parts[parts.count - 1])

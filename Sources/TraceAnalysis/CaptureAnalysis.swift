@@ -335,12 +335,7 @@ public final class CaptureAnalysis: @unchecked Sendable {
 
     public func nodeText(_ node: NodeID) -> String { dictionaries.nodeName(node) }
 
-    public func nameText(_ pid: ProcessID) -> String? {
-        guard let entry = dictionaries.process(pid) else { return nil }
-        if entry.registeredName != 0 { return dictionaries.atom(entry.registeredName) }
-        if entry.initialCall != 0 { return dictionaries.functionText(entry.initialCall) }
-        return nil
-    }
+    public func nameText(_ pid: ProcessID) -> String? { dictionaries.nameText(pid) }
 
     public func functionText(_ mfa: FunctionID) -> String { dictionaries.functionText(mfa) }
 }

@@ -328,8 +328,7 @@ extension CaptureAnalysis {
     }
 
     func registeredName(_ pid: ProcessID) -> String? {
-        guard let entry = dictionaries.process(pid), entry.registeredName != 0 else { return nil }
-        return dictionaries.atom(entry.registeredName)
+        dictionaries.registeredNameText(pid)
     }
 
     private func callEvidence(_ pid: ProcessID, _ call: WaitingCall?, end: Int64) -> [String: JSONValue] {

@@ -173,9 +173,17 @@ public struct TraceDictionaries: Sendable {
     public func function(_ id: FunctionID) -> MFA? { Int(id) < functions.count && id != 0 ? functions[Int(id)] : nil }
     public func functionID(_ mfa: MFA) -> FunctionID? { functionIDs[mfa] }
 
-    /// `mod:fun/arity` in Erlang syntax (atoms quoted where needed); Elixir modules as `Mod.fun/arity`.
+    /// Print in Elixir syntax (`:gen_server.call/3`, `#PID<0.85.0>`): set for a capture of Elixir
+    /// modules or on request, so every report made from these dictionaries follows.
+    public var elixirSyntax = false
+
+    /// `mod:fun/arity` in Erlang syntax (atoms quoted where needed); Elixir modules as `Mod.fun/arity`;
+    /// with `elixirSyntax` Erlang modules as Elixir writes them (`:gen_server.call/3`).
     public func functionText(_ id: FunctionID) -> String {
         guard let mfa = function(id) else { return "undefined" }
+        if elixirSyntax, ElixirAtom.moduleAlias(atom(mfa.module)) == nil {
+            return ElixirAtom.literal(atom(mfa.module)) + "." + ElixirAtom.functionName(atom(mfa.function)) + "/\(mfa.arity)"
+        }
         let module = atom(mfa.module)
         // Elixir modules as Elixir code names them: `MyApp.Worker.handle_call/3`.
         if let alias = ElixirAtom.moduleAlias(module) {
@@ -203,11 +211,26 @@ public struct TraceDictionaries: Sendable {
         let local = localNode
         func nodePart(_ node: NodeID) -> String { node == local ? "0" : nodeName(node) }
         switch entry.identity {
-        case .pid(let node, let number, let serial, _): return "<\(nodePart(node)).\(number).\(serial)>"
+        case .pid(let node, let number, let serial, _):
+            return (elixirSyntax ? "#PID" : "") + "<\(nodePart(node)).\(number).\(serial)>"
         case .port(let node, let number, _): return "#Port<\(nodePart(node)).\(number)>"
         case .name(let atom): return ErlangAtom.quoted(self.atom(atom))
         case .remoteName(let atom, let node): return "{\(ErlangAtom.quoted(self.atom(atom))),\(ErlangAtom.quoted(nodeName(node)))}"
         }
+    }
+
+    /// A registered name as people write it (`MyApp.Worker` for `Elixir.MyApp.Worker`).
+    public func registeredNameText(_ id: ProcessID) -> String? {
+        guard let entry = process(id), entry.registeredName != 0 else { return nil }
+        let name = atom(entry.registeredName)
+        return ElixirAtom.moduleAlias(name) ?? name
+    }
+
+    /// A process's registered name, else its (proc_lib) initial call, else nil.
+    public func nameText(_ id: ProcessID) -> String? {
+        if let name = registeredNameText(id) { return name }
+        guard let entry = process(id), entry.initialCall != 0 else { return nil }
+        return functionText(entry.initialCall)
     }
 
     /// The term a process id stands for (pids and ports with their node names).

@@ -30,7 +30,7 @@ public struct EventPrinter: Sendable {
 
     public func process(_ id: ProcessID) -> String {
         let text = dictionaries.processText(id)
-        return elixir && text.hasPrefix("<") ? "#PID" + text : text
+        return elixir && !dictionaries.elixirSyntax && text.hasPrefix("<") ? "#PID" + text : text
     }
 
     /// The process with its registered name (or initial call) when known: `<0.80.0> (btwl_named)`.
@@ -135,7 +135,10 @@ public enum EventText {
 extension TraceDictionaries {
     /// `functionText`, or in Elixir syntax (`:gen_server.call/3`, `MyApp.Worker.handle_call/3`).
     public func functionText(_ id: FunctionID, elixir: Bool) -> String {
-        guard elixir, let mfa = function(id) else { return functionText(id) }
+        guard elixir != elixirSyntax else { return functionText(id) }
+        var other = self
+        other.elixirSyntax = elixir
+        guard elixir, let mfa = function(id) else { return other.functionText(id) }
         return EventPrinter.elixirModule(atom(mfa.module)) + "." + ElixirAtom.functionName(atom(mfa.function))
             + "/\(mfa.arity)"
     }

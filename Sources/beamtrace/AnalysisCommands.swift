@@ -13,12 +13,16 @@ struct WindowOptions: ParsableArguments {
     var node: [String] = []
     @Flag(help: "Print JSON.") var json = false
     @OptionGroup var times: TimeOptions
+    @OptionGroup var syntax: SyntaxOptions
 }
 
 enum AnalysisIO {
-    static func open(_ capture: String) throws -> CaptureReader {
+    /// Opens a capture; with `syntax`, its reports print in Elixir syntax when asked or when the
+    /// capture is of Elixir modules.
+    static func open(_ capture: String, syntax: SyntaxOptions? = nil) throws -> CaptureReader {
         do {
             let reader = try CaptureReader(opening: capture)
+            if let syntax { reader.elixirSyntax = syntax.useElixir(reader.dictionaries) }
             warn(reader.problems)
             return reader
         } catch {
@@ -118,7 +122,7 @@ struct TimelineCommand: ParsableCommand {
     @OptionGroup var window: WindowOptions
 
     func run() throws {
-        let reader = try AnalysisIO.open(capture)
+        let reader = try AnalysisIO.open(capture, syntax: window.syntax)
         let query = try AnalysisIO.query(reader, window, pids: pid + name)
         var minimum: Int64 = 0
         if let minDuration {
@@ -153,7 +157,7 @@ struct LatencyCommand: ParsableCommand {
     @OptionGroup var window: WindowOptions
 
     func run() throws {
-        let reader = try AnalysisIO.open(capture)
+        let reader = try AnalysisIO.open(capture, syntax: window.syntax)
         let grouping: LatencyStats.Grouping = switch by {
         case .process: .process
         case .node: .node
@@ -199,7 +203,7 @@ struct QueuesCommand: ParsableCommand {
     @OptionGroup var window: WindowOptions
 
     func run() throws {
-        let reader = try AnalysisIO.open(capture)
+        let reader = try AnalysisIO.open(capture, syntax: window.syntax)
         let query = try AnalysisIO.query(reader, window)
         let analysis = try AnalysisIO.analyze(reader, AnalysisOptions(query: query, queueTarget: target, latency: .none))
         let reports = analysis.queueReports(top: top)
@@ -225,7 +229,7 @@ struct HangCommand: ParsableCommand {
     @OptionGroup var window: WindowOptions
 
     func run() throws {
-        let reader = try AnalysisIO.open(capture)
+        let reader = try AnalysisIO.open(capture, syntax: window.syntax)
         let query = try AnalysisIO.query(reader, window)
         let analysis = try AnalysisIO.analyze(reader, AnalysisOptions(query: query, latency: .none))
         var report = analysis.hangReport()
@@ -276,9 +280,11 @@ struct DiffCommand: ParsableCommand {
     var failOnRegression: Double?
     @Option(help: "The percentile --fail-on-regression looks at.") var percentile: Double = 99
     @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var syntax: SyntaxOptions
 
     func run() throws {
-        let beforeReader = try AnalysisIO.open(before), afterReader = try AnalysisIO.open(after)
+        let beforeReader = try AnalysisIO.open(before, syntax: syntax)
+        let afterReader = try AnalysisIO.open(after, syntax: syntax)
         let b = try AnalysisIO.analyze(beforeReader)
         let a = try AnalysisIO.analyze(afterReader)
         if !json {
@@ -325,9 +331,10 @@ struct StateCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The instant: \(InstantArgument.help).", valueName: "instant")) var at: String
     @Flag(help: "Print JSON.") var json = false
     @OptionGroup var times: TimeOptions
+    @OptionGroup var syntax: SyntaxOptions
 
     func run() throws {
-        let reader = try AnalysisIO.open(capture)
+        let reader = try AnalysisIO.open(capture, syntax: syntax)
         let time: Int64
         do {
             time = try EventQuery.parse(reader: reader, start: reader.blocks.map(\.timeMin).min(), from: nil, to: at,

@@ -141,6 +141,11 @@ enum ElixirWorker {
         }
         let timeline = try beamtrace(["timeline", capture, "--name", "MyApp.Worker"])
         #expect(timeline.status == 0, "\(timeline.err)")
+        #expect(timeline.out.contains("#PID<0.") && timeline.out.contains("(MyApp.Worker)"), "\(timeline.out)")
+        let erlangTimeline = try beamtrace(["timeline", capture, "--name", "MyApp.Worker", "--erlang"]).out
+        #expect(erlangTimeline.hasPrefix("<0.") && erlangTimeline.contains("MyApp.Worker.handle_call/3"), "\(erlangTimeline)")
+        let latencyElixir = try beamtrace(["latency", capture, "--by", "process"]).out
+        #expect(latencyElixir.contains("MyApp.Worker.handle_call/3 @ #PID<0."), "\(latencyElixir)")
         #expect(timeline.out.components(separatedBy: "MyApp.Worker.handle_call/3").count - 1 == 20, "\(timeline.out)")
         let info = try beamtrace(["info", capture])
         #expect(info.out.contains("MyApp.Worker.handle_call/3"), "\(info.out)")
@@ -304,5 +309,48 @@ enum ElixirWorker {
         // A node in a pid that the capture does not have is an error naming the ones it has.
         let wrong = try beamtrace(["events", output, "--pid", "<nosuch@host.1.0>"])
         #expect(wrong.status == 64 && wrong.err.contains(a.name) && wrong.err.contains(b.name), "\(wrong.err)")
+    }
+}
+
+@Suite struct MonotonicImportConsoleTests {
+    /// A dbg trace file with monotonic timestamps (no wall clock) prints relative times, and the
+    /// gap between two calls is what the workload measured with erlang:monotonic_time/1.
+    @Test func monotonicImportsPrintRelative() throws {
+        guard let erl = Erlang.executable("erl") else { throw TestFailure("erl is not installed") }
+        let directory = try Erlang.temporaryDirectory("beamtrace-mono")
+        let file = directory.appendingPathComponent("mono.trc").path
+        let eval = """
+            Port = dbg:trace_port(file, "\(file)"), {ok, _} = dbg:tracer(port, Port), \
+            {ok, _} = dbg:p(self(), [call, monotonic_timestamp]), {ok, _} = dbg:tpl(lists, reverse, 1, []), \
+            T0 = erlang:monotonic_time(nanosecond), lists:reverse([a]), timer:sleep(150), \
+            T1 = erlang:monotonic_time(nanosecond), lists:reverse([b]), \
+            dbg:flush_trace_port(), dbg:stop(), io:format("gap ~p~n", [T1 - T0]), halt().
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: erl)
+        process.arguments = ["-noshell", "-eval", eval]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let gap = try #require(text.split(separator: "\n").first { $0.hasPrefix("gap ") }.flatMap { Int64($0.dropFirst(4)) },
+                               "\(text)")
+        let capture = directory.appendingPathComponent("mono.btrace").path
+        let imported = try beamtrace(["import", file, "-o", capture])
+        #expect(imported.status == 0, "\(imported.err)")
+        let events = try beamtrace(["events", capture, "--kind", "call", "--mfa", "lists:reverse/1"])
+        let lines = events.out.split(separator: "\n")
+        #expect(lines.allSatisfy { $0.hasPrefix("+") }, "\(events.out) \(events.err)")
+        let first = try #require(lines.first { $0.contains("call lists:reverse([a])") }, "\(events.out)")
+        let second = try #require(lines.first { $0.contains("call lists:reverse([b])") }, "\(events.out)")
+        func seconds(_ line: Substring) -> Double { Double(line.dropFirst().split(separator: " ")[0]) ?? -1 }
+        // The two calls' distance against the workload's own clock (they sit between T0 and T1).
+        let measured = (seconds(second) - seconds(first)) * 1e9
+        #expect(abs(measured - Double(gap)) < 20e6, "calls \(measured) ns apart, workload gap \(gap) ns")
+        // Asking for wall clock on such a capture still prints relative: there is none.
+        #expect(try beamtrace(["events", capture, "--time", "abs", "--limit", "1"]).out.hasPrefix("+"))
+        let info = try beamtrace(["info", capture]).out
+        #expect(info.contains("time         +0.000000 s .. +") && info.contains("monotonic clock"), "\(info)")
     }
 }
