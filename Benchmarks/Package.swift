@@ -57,6 +57,16 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "Export",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "CaptureStore", package: rootPackage),
+                .product(name: "TraceExport", package: rootPackage),
+            ],
+            path: "Benchmarks/Export",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "Scale",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),

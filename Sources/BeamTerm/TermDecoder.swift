@@ -373,6 +373,10 @@ struct DecoderState {
         let oldUniq = try readSmallInteger(&reader, depth: depth, what: "OldUniq")
         let pid = try readPid(&reader)
         let freeVars = try readElements(&reader, count: Int(freeCount), depth: depth)
+        // Size counts itself and everything after it: a fun of another size is damaged (found by fuzzing).
+        guard reader.offset - tagOffset - 1 == Int(size) else {
+            throw error(.invalidValue, reader, at: tagOffset + 1, "a NEW_FUN_EXT size of \(reader.offset - tagOffset - 1)")
+        }
         return .fun(Fun(arity: Int(arity), uniq: uniq, index: index, module: module, oldIndex: oldIndex,
                         oldUniq: oldUniq, pid: pid, freeVars: freeVars))
     }

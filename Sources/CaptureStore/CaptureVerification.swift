@@ -270,7 +270,7 @@ extension CaptureReader {
                                            + "(a copied segment?); read once"))
         }
         if let seal = facts.seal {
-            let lostEvents = Int64(seal.events) - Int64(facts.eventsBeforeSeal)
+            let lostEvents = Int64(clamping: seal.events) &- Int64(facts.eventsBeforeSeal)
             if seal.number != h.number {
                 problems.append(CaptureProblem(kind: .misplacedSegment, segment: h.fileNumber, offset: facts.sealOffset,
                                                bytes: 0, detail: "its seal record says segment \(seal.number)"))
@@ -329,7 +329,7 @@ extension CaptureReader {
                 guard let e = IndexEntry.decode(&c) else { return "does not decode" }
                 guard e.segment == UInt32(h.number) else { return "names segment \(e.segment)" }
                 guard e.offset == expected else { return "says offset \(e.offset) where the previous record ends at \(expected)" }
-                guard e.recordLength >= UInt32(Format.recordOverhead),
+                guard e.recordLength >= UInt32(Format.recordOverhead), e.offset <= UInt64(h.size),
                       Int64(e.offset) + Int64(e.recordLength) <= h.size else { return "points past the end of the segment" }
                 let headLength = e.kind == .block ? Format.recordHeaderSize + Format.blockHeaderSize : Format.recordHeaderSize
                 guard (try? SegmentIO.read(fd, at: Int64(e.offset), count: headLength, into: &record)) == headLength,
@@ -430,7 +430,7 @@ extension CaptureReader {
                 problems.append(CaptureProblem(kind: .missingSegment, segment: first.header.fileNumber, offset: 0, bytes: 0,
                                                detail: "the segments before this one are missing\(blocks)"
                                                + (first.header.version == 1 ? "; deleted by flight-recorder mode, or lost" : ""),
-                                               eventsLost: first.header.eventsBefore.map { Int64($0) }))
+                                               eventsLost: first.header.eventsBefore.map { Int64(clamping: $0) }))
             }
         }
         // Inside each segment, where nothing else explains a gap.
@@ -453,13 +453,15 @@ extension CaptureReader {
                                                detail: "follows segment \(a.header.number), which was sealed as the end of "
                                                + "the capture"))
             }
-            let aLast = a.seal?.lastSequence ?? a.maxSequence ?? ((a.header.firstSequence ?? 1) - 1)
-            guard let bFirst = b.header.firstSequence ?? b.minSequence, bFirst > aLast + 1 else { continue }
+            // Header fields are not CRC-checked: every sum here saturates instead of trapping.
+            let aLast = a.seal?.lastSequence ?? a.maxSequence ?? (max(a.header.firstSequence ?? 1, 1) - 1)
+            guard aLast < UInt64.max, let bFirst = b.header.firstSequence ?? b.minSequence, bFirst > aLast + 1 else { continue }
             var lost: Int64?
             if let before = b.header.eventsBefore, let aBefore = a.header.eventsBefore {
-                let aEvents = a.seal.map { Int64($0.events) } ?? Int64(a.events)
-                lost = Int64(before) - Int64(aBefore) - aEvents
-                if let l = lost, l < 0 { lost = nil }
+                let aEvents = a.seal.map { Int64(clamping: $0.events) } ?? Int64(a.events)
+                let (d1, o1) = Int64(clamping: before).subtractingReportingOverflow(Int64(clamping: aBefore))
+                let (d2, o2) = d1.subtractingReportingOverflow(aEvents)
+                lost = o1 || o2 || d2 < 0 ? nil : d2
             }
             let numbers = b.header.number == a.header.number + 2 ? "segment \(a.header.number + 1) is missing: "
                 : b.header.number > a.header.number + 2

@@ -292,8 +292,9 @@ extension CaptureAnalysis {
 
 /// Sends waiting for their receive, by receiver and message hash, first in first out; at most
 /// `capacity`, the oldest forgotten first (a message never received must not hold memory forever).
-/// An open-addressing table keyed by one 64-bit mix of receiver and hash (no Hasher per event)
-/// whose entries chain, oldest first, through a ring of the sends themselves.
+/// An open-addressing table (linear probing, deletion by backward shift) keyed by one 64-bit mix of
+/// receiver and hash (no Hasher per event), whose entries chain, oldest first, through a ring of
+/// the sends themselves.
 struct PendingSends {
     struct Entry {
         var key: UInt64
@@ -336,19 +337,31 @@ struct PendingSends {
         return i
     }
 
-    /// Rebuilds the table without its emptied chains, sized for what is alive (at most `capacity`).
+    @inline(__always)
+    private func home(_ key: UInt64) -> Int { Int(truncatingIfNeeded: key >> 17) & mask }
+
     private mutating func grow() {
         let old = slots
-        let live = old.reduce(0) { $0 + ($1.key != 0 && $1.head >= 0 ? 1 : 0) }
-        var size = 1024
-        while size < (live + 1) * 3 { size <<= 1 }
-        slots = Array(repeating: Slot(), count: size)
+        slots = Array(repeating: Slot(), count: old.count * 2)
         mask = slots.count - 1
-        used = 0
-        for slot in old where slot.key != 0 && slot.head >= 0 {
-            slots[find(slot.key)] = slot
-            used += 1
+        for slot in old where slot.key != 0 { slots[find(slot.key)] = slot }
+    }
+
+    /// Empties slot `i` by shifting back the entries after it (linear probing without tombstones).
+    private mutating func remove(at i: Int) {
+        var hole = i
+        var j = (i + 1) & mask
+        while slots[j].key != 0 {
+            let h = home(slots[j].key)
+            let movable = hole <= j ? (h <= hole || h > j) : (h <= hole && h > j)
+            if movable {
+                slots[hole] = slots[j]
+                hole = j
+            }
+            j = (j + 1) & mask
         }
+        slots[hole] = Slot()
+        used -= 1
     }
 
     mutating func add(receiver: ProcessID, hash: UInt64, _ send: MatchedSend) {
@@ -365,13 +378,13 @@ struct PendingSends {
             if old.alive { unlinkHead(old.key, entry: index) }
             ring[Int(index)] = Entry(key: key, send: send, next: -1, alive: true)
         }
-        if (used + 1) * 4 > slots.count * 3 { grow() }
+        if (used + 1) * 2 > slots.count { grow() }
         let i = find(key)
-        if slots[i].key == key, slots[i].head >= 0 {
+        if slots[i].key == key {
             ring[Int(slots[i].tail)].next = index
             slots[i].tail = index
         } else {
-            if slots[i].key == 0 { used += 1 }
+            used += 1
             slots[i] = Slot(key: key, head: index, tail: index)
         }
     }
@@ -379,22 +392,24 @@ struct PendingSends {
     mutating func take(receiver: ProcessID, hash: UInt64) -> MatchedSend? {
         let key = Self.key(receiver, hash)
         let i = find(key)
-        guard slots[i].key == key, slots[i].head >= 0 else { return nil }
+        guard slots[i].key == key else { return nil }
         let head = slots[i].head
         let send = ring[Int(head)].send
-        unlinkHead(key, entry: head)
+        unlink(slot: i, entry: head)
         return send
     }
 
     private mutating func unlinkHead(_ key: UInt64, entry: Int32) {
         let i = find(key)
         guard slots[i].key == key, slots[i].head == entry else { return }
+        unlink(slot: i, entry: entry)
+    }
+
+    private mutating func unlink(slot i: Int, entry: Int32) {
         ring[Int(entry)].alive = false
         let next = ring[Int(entry)].next
         if entry == slots[i].tail || next < 0 {
-            // An emptied chain keeps its slot (a tombstone that probing walks past) until the next grow.
-            slots[i].head = -1
-            slots[i].tail = -1
+            remove(at: i)
         } else {
             slots[i].head = next
         }

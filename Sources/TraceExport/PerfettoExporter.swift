@@ -221,15 +221,18 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
             packet.message(Field.internedData, interned.bytes)
             interned.bytes.removeAll(keepingCapacity: true)
         }
-        packet.message(Field.trackEvent, event.bytes)
+        // The track event goes straight from its scratch buffer to the output (no copies).
+        packet.tag(Field.trackEvent, 2)
+        packet.varint(UInt64(event.bytes.count))
         out.write(byte: 0x0A)
-        var n = UInt64(packet.bytes.count)
+        var n = UInt64(packet.bytes.count + event.bytes.count)
         while n >= 0x80 {
             out.write(byte: UInt8(truncatingIfNeeded: n) | 0x80)
             n >>= 7
         }
         out.write(byte: UInt8(n))
-        out.write(packet.bytes)
+        packet.bytes.withUnsafeBytes { out.write($0) }
+        event.bytes.withUnsafeBytes { out.write($0) }
         stats.packets += 1
     }
 

@@ -17,7 +17,7 @@ public struct ProtobufWriter {
     }
 
     @inline(__always)
-    mutating func tag(_ field: UInt32, _ wireType: UInt32) { varint(UInt64(field << 3 | wireType)) }
+    public mutating func tag(_ field: UInt32, _ wireType: UInt32) { varint(UInt64(field << 3 | wireType)) }
 
     /// uint32/uint64/bool/enum fields.
     @inline(__always)

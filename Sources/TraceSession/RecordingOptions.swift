@@ -51,6 +51,9 @@ public struct RecordingOptions: Sendable {
     /// Subscribe to `system_monitor` (long_gc, long_schedule, large_heap, busy_port, busy_dist_port...).
     public var systemMonitor = true
     /// system_monitor thresholds: long_gc and long_schedule in ms, large_heap in words.
+    /// After a multi-node session, refine the clock offsets from send -> receive pairs and
+    /// rewrite the capture when a receive precedes its send (ClockRefinement).
+    public var refineClocks = true
     public var longGCMilliseconds = 100
     public var longScheduleMilliseconds = 100
     public var largeHeapWords = 8 << 20

@@ -337,7 +337,7 @@ public final class TraceSession: Sendable {
         }
         // Causal order across nodes (ClockRefinement): a receive is never stamped before its send.
         var refinement: ClockRefinement?
-        if closed && nodes.count > 1 {
+        if closed && nodes.count > 1 && options.refineClocks {
             do {
                 refinement = try ClockRefinement.refine(capture: options.output)
             } catch {

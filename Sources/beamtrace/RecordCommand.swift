@@ -174,6 +174,7 @@ struct RecordCommand: ParsableCommand {
         options.sampleInterval = sample.value
         options.sampleTop = sampleTop
         options.systemMonitor = !noSystemMonitor
+        options.refineClocks = !noCapture  // a capture nobody keeps needs no rewrite
         options.longGCMilliseconds = longGc
         options.longScheduleMilliseconds = longSchedule
         options.largeHeapWords = largeHeap

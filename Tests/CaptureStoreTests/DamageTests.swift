@@ -244,6 +244,20 @@ func mutate(_ path: String, _ change: (inout [UInt8]) -> Void) throws {
         #expect(answers.events < fixture.expected.events)
     }
 
+    @Test func reorderedSegmentsAreReportedAndReadInTheirOwnOrder() throws {
+        let path = try fixture.copy("reordered")
+        let fm = FileManager.default
+        for suffix in [".btseg", ".btidx"] {
+            let two = path + "/segment-00000002" + suffix, three = path + "/segment-00000003" + suffix
+            try fm.moveItem(atPath: two, toPath: two + ".x")
+            try fm.moveItem(atPath: three, toPath: two)
+            try fm.moveItem(atPath: two + ".x", toPath: three)
+        }
+        let reader = try #require(try check(path, "segments 2 and 3 swapped"))
+        #expect(reader.problems.filter { $0.kind == .misplacedSegment }.count >= 2)
+        #expect(try Answers(reader, window: fixture.window) == fixture.expected)
+    }
+
     @Test func garbageAppendedIsReportedAndChangesNothing() throws {
         let path = try fixture.copy("garbage")
         let last = try fixture.files(path, ".btseg").last ?? ""

@@ -153,6 +153,19 @@ struct ExportTests {
         }
     }
 
+    @Test("progress: a bar on stderr when it is a terminal (under script(1)), nothing when it is a pipe")
+    func progress() throws {
+        let (_, piped) = try export(Self.shipped, "perfetto")
+        #expect(!piped.contains("\u{1B}["), "\(piped)")
+        let directory = try Erlang.temporaryDirectory("bt-progress")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let out = directory.appendingPathComponent("out.perfetto").path
+        let command = [try beamtrace(), "export", Self.shipped, "--format", "perfetto", "-o", out].joined(separator: " ")
+        let terminal = try Shell.runCapturing("/usr/bin/script", ["-qec", command, "/dev/null"], timeout: 120)
+        #expect(terminal.status == 0)
+        #expect(terminal.stdout.contains("export perfetto [") && terminal.stdout.contains("events of"), "\(terminal.stdout)")
+    }
+
     @Test("a bad format, a missing capture and an unwritable output are clear errors that leave nothing behind")
     func errors() throws {
         let cli = try beamtrace()

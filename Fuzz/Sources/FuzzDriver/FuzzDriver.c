@@ -1,0 +1,2 @@
+// Empty: the header declares libFuzzer's LLVMFuzzerRunDriver for the Swift fuzzers.
+#include "FuzzDriver.h"
