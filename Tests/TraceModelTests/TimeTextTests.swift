@@ -3,34 +3,22 @@
 // where they would be ambiguous and values beyond Int64 nanoseconds.
 import Foundation
 import Testing
+import TestSupport
 import TraceModel
-
-/// `date` from coreutils: an implementation of local time that is not ours.
-func dateTool(_ arguments: [String]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/date")
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    try process.run()
-    process.waitUntilExit()
-    return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        .trimmingCharacters(in: .whitespacesAndNewlines)
-}
 
 @Suite struct TimeTextTests {
     @Test func wallClockMatchesDateAndTheDateComesWhenItChanges() throws {
         let ns: Int64 = 1_795_555_940_159_690_772
         let seconds = ns / 1_000_000_000
-        let expectedTime = try dateTool(["-d", "@\(seconds)", "+%H:%M:%S"]) + ".159690"
-        let expectedDate = try dateTool(["-d", "@\(seconds)", "+%Y-%m-%d"])
+        let expectedTime = try coreutilsDate(["-d", "@\(seconds)", "+%H:%M:%S"]) + ".159690"
+        let expectedDate = try coreutilsDate(["-d", "@\(seconds)", "+%Y-%m-%d"])
         var text = TimeText(style: nil, start: ns, timeBase: "system")
         #expect(text.style == .abs)
         #expect(text.text(ns) == "\(expectedDate) \(expectedTime)")
         #expect(text.text(ns + 1_000) == expectedTime.dropLast(6) + "159691")
         // A day later: the date again.
         let nextDay = ns + 86_400_000_000_000
-        let nextDate = try dateTool(["-d", "@\(seconds + 86_400)", "+%Y-%m-%d"])
+        let nextDate = try coreutilsDate(["-d", "@\(seconds + 86_400)", "+%Y-%m-%d"])
         #expect(text.text(nextDay).hasPrefix(nextDate + " "))
         #expect(text.instant(ns) == "\(expectedDate) \(expectedTime)")
     }
@@ -74,10 +62,10 @@ func dateTool(_ arguments: [String]) throws -> String {
                 == 1_795_555_941_000_000_000)
         #expect(try InstantArgument(parsing: "@-5ns").resolve(start: start, timeBase: "monotonic") == -5)
         let seconds = start / 1_000_000_000
-        let clock = try dateTool(["-d", "@\(seconds)", "+%H:%M:%S"])
+        let clock = try coreutilsDate(["-d", "@\(seconds)", "+%H:%M:%S"])
         #expect(try InstantArgument(parsing: clock + ".5").resolve(start: start, timeBase: "system")
                 == seconds * 1_000_000_000 + 500_000_000)
-        let full = try dateTool(["-d", "@\(seconds)", "+%Y-%m-%dT%H:%M:%S"])
+        let full = try coreutilsDate(["-d", "@\(seconds)", "+%Y-%m-%dT%H:%M:%S"])
         #expect(try InstantArgument(parsing: full).resolve(start: start, timeBase: "system") == seconds * 1_000_000_000)
         #expect(throws: TimeArgumentError.self) { try InstantArgument(parsing: "12:00:00").resolve(start: 0, timeBase: "monotonic") }
         #expect(throws: TimeArgumentError.self) { try InstantArgument(parsing: "1500") }

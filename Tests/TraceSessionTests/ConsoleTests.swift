@@ -27,19 +27,6 @@ func beamtrace(_ arguments: [String]) throws -> (status: Int32, out: String, err
     return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
 }
 
-/// `date` from coreutils (local time not computed by us).
-func coreutilsDate(_ arguments: [String]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/date")
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    try process.run()
-    process.waitUntilExit()
-    return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        .trimmingCharacters(in: .whitespacesAndNewlines)
-}
-
 /// An Elixir GenServer compiled by Elixir's own compiler.
 enum ElixirWorker {
     static let source = #"""
