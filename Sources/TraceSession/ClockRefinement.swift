@@ -139,23 +139,7 @@ public struct ClockRefinement: Sendable, Codable {
 
     /// The smallest s (to 1 µs) for which d[b] - d[a] >= lower[a][b] - s has a solution.
     static func smallestSlack(_ lower: [[Int64?]], count: Int) -> Int64 {
-        func feasible(_ s: Int64) -> Bool {
-            var d = [Int64](repeating: 0, count: count)
-            for _ in 0...count {
-                var changed = false
-                for a in 0..<count {
-                    for b in 0..<count where a != b {
-                        guard let need = lower[a][b] else { continue }
-                        if d[b] < d[a] + need - s {
-                            d[b] = d[a] + need - s
-                            changed = true
-                        }
-                    }
-                }
-                if !changed { return true }
-            }
-            return false
-        }
+        func feasible(_ s: Int64) -> Bool { relaxation(lower, count: count, sign: 1, slack: s).settled }
         var high = lower.joined().compactMap { $0 }.max() ?? 0
         var low: Int64 = 0
         if feasible(0) { return 0 }
@@ -171,12 +155,21 @@ public struct ClockRefinement: Sendable, Codable {
     /// With sign 1: the smallest non-negative increases d with d[b] >= d[a] + lower[a][b]; with
     /// sign -1: the smallest decreases. Stops after `count` rounds (contradicting bounds).
     static func relax(_ lower: [[Int64?]], count: Int, sign: Int64) -> [Int64] {
+        relaxation(lower, count: count, sign: sign, slack: 0).d
+    }
+
+    /// Bellman-Ford over the bounds d[b] - d[a] >= lower[a][b] - slack, moving d up (sign 1) or down (sign -1);
+    /// `settled` is false when `count` rounds did not settle it (the bounds contradict each other).
+    private static func relaxation(
+        _ lower: [[Int64?]], count: Int, sign: Int64, slack: Int64
+    ) -> (d: [Int64], settled: Bool) {
         var d = [Int64](repeating: 0, count: count)
         for _ in 0...count {
             var changed = false
             for a in 0..<count {
                 for b in 0..<count where a != b {
-                    guard let need = lower[a][b] else { continue }
+                    guard let bound = lower[a][b] else { continue }
+                    let need = bound - slack
                     if sign > 0, d[b] < d[a] + need {
                         d[b] = d[a] + need
                         changed = true
@@ -186,9 +179,9 @@ public struct ClockRefinement: Sendable, Codable {
                     }
                 }
             }
-            if !changed { break }
+            if !changed { return (d, true) }
         }
-        return d
+        return (d, false)
     }
 
     /// Per node: its correction and half the tightest consistent two-sided window with another node.

@@ -100,6 +100,11 @@ struct EventOutput {
     var buffer: [UInt8] = []
     /// The time printer carried across `--follow` rounds (so the date prints once).
     var time: TimeText?
+    /// JSON-escaped texts of dictionary entries, each made once (ids repeat on every event).
+    private var processJSON: [ProcessID: [UInt8]] = [:]
+    private var nameJSON: [ProcessID: [UInt8]] = [:]
+    private var functionJSON: [FunctionID: [UInt8]] = [:]
+    private var nodeJSON: [NodeID: [UInt8]] = [:]
 
     init(json: Bool, limit: Int) {
         self.json = json
@@ -127,16 +132,29 @@ struct EventOutput {
         buffer.removeAll(keepingCapacity: true)
     }
 
+    private static func cached<K: Hashable>(_ cache: inout [K: [UInt8]], _ key: K, into buffer: inout [UInt8],
+                                            _ make: () -> String) {
+        if let bytes = cache[key] {
+            buffer.append(contentsOf: bytes)
+            return
+        }
+        var bytes: [UInt8] = []
+        appendString(make(), to: &bytes)
+        cache[key] = bytes
+        buffer.append(contentsOf: bytes)
+    }
+
     private mutating func writeJSON(_ event: TraceEvent, payload: UnsafeRawBufferPointer, printer: EventPrinter) {
         let d = printer.dictionaries
-        buffer.append(contentsOf: "{\"kind\":".utf8)
-        string(event.kind.otpName)
+        buffer.append(contentsOf: "{\"kind\":\"".utf8)
+        buffer.append(contentsOf: event.kind.otpName.utf8)
+        buffer.append(34)
         if event.mfa != 0 {
             buffer.append(contentsOf: ",\"mfa\":".utf8)
-            string(printer.function(event.mfa))
+            Self.cached(&functionJSON, event.mfa, into: &buffer) { printer.function(event.mfa) }
         }
         buffer.append(contentsOf: ",\"node\":".utf8)
-        string(d.nodeName(event.node))
+        Self.cached(&nodeJSON, event.node, into: &buffer) { d.nodeName(event.node) }
         if let terms = Payload.terms(payload, flags: event.flags) {
             buffer.append(contentsOf: ",\"payload\":[".utf8)
             for (i, term) in terms.enumerated() {
@@ -149,20 +167,22 @@ struct EventOutput {
         }
         if event.peer != 0 {
             buffer.append(contentsOf: ",\"peer\":".utf8)
-            string(printer.process(event.peer))
+            Self.cached(&processJSON, event.peer, into: &buffer) { printer.process(event.peer) }
         }
         buffer.append(contentsOf: ",\"pid\":".utf8)
-        string(printer.process(event.pid))
+        Self.cached(&processJSON, event.pid, into: &buffer) { printer.process(event.pid) }
         if let entry = d.process(event.pid), entry.registeredName != 0 {
             buffer.append(contentsOf: ",\"name\":".utf8)
-            string(d.atom(entry.registeredName))
+            Self.cached(&nameJSON, event.pid, into: &buffer) { d.atom(entry.registeredName) }
         }
         buffer.append(contentsOf: ",\"time\":\(event.time),\"time_text\":".utf8)
         string(printer.time.instant(event.time))
         buffer.append(contentsOf: ",\"value\":\(event.value)}".utf8)
     }
 
-    private mutating func string(_ text: String) {
+    private mutating func string(_ text: String) { Self.appendString(text, to: &buffer) }
+
+    private static func appendString(_ text: String, to buffer: inout [UInt8]) {
         buffer.append(34)
         for byte in text.utf8 {
             switch byte {

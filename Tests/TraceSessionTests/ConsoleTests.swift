@@ -126,6 +126,16 @@ enum ElixirWorker {
         #expect(events.contains("(MyApp.Worker) call MyApp.Worker.handle_call(\(request), "), "\(events)")
         #expect(events.contains("returned from MyApp.Worker.handle_call/3 -> \(reply)"), "\(events)")
         #expect(events.contains("#PID<0."), "\(events)")
+        // --json: one object per line, each as JSONSerialization reads it, with the same texts.
+        let json = try beamtrace(["events", capture, "--mfa", "MyApp.Worker.handle_call/3", "--json"]).out
+        let objects = try json.split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] ?? [:]
+        }
+        #expect(objects.count == 40)
+        #expect(objects.allSatisfy { $0["mfa"] as? String == "MyApp.Worker.handle_call/3" && $0["node"] as? String == node.name })
+        // A call's payload is its argument list, in Elixir syntax here.
+        #expect(objects.filter { ($0["payload"] as? [String])?.first?.hasPrefix("[\(request), ") == true }.count == 1,
+                "\(json)")
         let erlang = try beamtrace(["events", capture, "--mfa", "MyApp.Worker", "--erlang", "--limit", "2"]).out
         // Erlang syntax for terms on request; Elixir modules keep their Elixir names (COMMON standard).
         #expect(erlang.contains("call MyApp.Worker.handle_call({bump,1}, {<0."), "\(erlang)")

@@ -77,8 +77,12 @@ enum ScaleData {
         try run("/usr/bin/erlc", ["-o", directory, path])
     }
 
+    /// Each trace in a folder of its own: f4.trc beside f10000.trc would be read as one wrap set.
+    static func traceFile(_ name: String) -> String { directory + "/" + name + "/trace.trc" }
+
     static func trace(_ name: String, _ call: String) throws -> String {
-        let trc = directory + "/" + name + ".trc", capture = directory + "/" + name + ".btrace"
+        let trc = traceFile(name), capture = directory + "/" + name + "/capture.btrace"
+        try FileManager.default.createDirectory(atPath: directory + "/" + name, withIntermediateDirectories: true)
         if !FileManager.default.fileExists(atPath: trc) {
             try run("/usr/bin/erl", ["-noshell", "-pa", directory, "-eval", "bt_scale:\(call), halt()."])
         }
@@ -95,11 +99,11 @@ enum ScaleData {
         var captures: [String: String] = [:]
         for n in [4, 10_000, 50_000] {
             try compile("bt_f\(n)", functionsModule(n))
-            captures["f\(n)"] = try trace("f\(n)", "functions(\"\(directory)/f\(n).trc\", bt_f\(n), 500000)")
+            captures["f\(n)"] = try trace("f\(n)", "functions(\"\(traceFile("f\(n)"))\", bt_f\(n), 500000)")
         }
-        captures["p5"] = try trace("p5", "processes(\"\(directory)/p5.trc\", 5, 5, 400000)")
-        captures["p1M"] = try trace("p1M", "processes(\"\(directory)/p1M.trc\", 1000000, 1000, 2)")
-        captures["p5k"] = try trace("p5k", "processes(\"\(directory)/p5k.trc\", 5000, 100, 10)")
+        captures["p5"] = try trace("p5", "processes(\"\(traceFile("p5"))\", 5, 5, 400000)")
+        captures["p1M"] = try trace("p1M", "processes(\"\(traceFile("p1M"))\", 1000000, 1000, 2)")
+        captures["p5k"] = try trace("p5k", "processes(\"\(traceFile("p5k"))\", 5000, 100, 10)")
         return captures
     }
 
@@ -147,7 +151,7 @@ let benchmarks: @Sendable () -> Void = {
     // Import and read of 4M events from 5 processes and from 1M processes.
     for name in ["p5", "p1M"] {
         guard let capture = captures[name] else { continue }
-        let trc = ScaleData.directory + "/" + name + ".trc"
+        let trc = ScaleData.traceFile(name)
         Benchmark("import \(name)") { benchmark in
             let output = ScaleData.directory + "/import-\(name)-\(getpid()).btrace"
             benchmark.startMeasurement()
