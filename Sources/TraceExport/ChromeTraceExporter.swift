@@ -114,22 +114,16 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
 
     public func instant(_ instant: StreamInstant, payload: StreamPayload) {
         let e = instant.event
-        guard e.pid != 0 else {
-            // Node-wide: drops, session markers.
-            let node = processFor(node: e.node)
-            open("i")
-            out.write(",\"s\":\"p\",\"pid\":")
-            out.write(decimal: Int64(node))
-            out.write(",\"tid\":0,\"ts\":")
-            out.write(microsFromNanos: e.time - base)
-            nameAndDetail(e, payload)
-            stats.instants += 1
-            return
-        }
-        if e.kind == .monitor {
-            // system_monitor alerts arrive after the traced activity they describe: node-wide too.
-            _ = thread(e.pid, node: e.node)
-            let node = nodeOf(pid: e.pid, e.node)
+        // Node-wide: drops and session markers (no process), and system_monitor alerts, which arrive after the
+        // traced activity they describe.
+        if e.pid == 0 || e.kind == .monitor {
+            let node: NodeID
+            if e.pid == 0 {
+                node = processFor(node: e.node)
+            } else {
+                _ = thread(e.pid, node: e.node)
+                node = nodeOf(pid: e.pid, e.node)
+            }
             open("i")
             out.write(",\"s\":\"p\",\"pid\":")
             out.write(decimal: Int64(node))
