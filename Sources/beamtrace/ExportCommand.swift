@@ -24,7 +24,7 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Up to this time (inclusive).") var to: String?
     @Option(help: "Only this node (repeatable).") var node: [String] = []
     @Option(help: "Only this process: <0.80.0> or a registered name (repeatable).") var pid: [String] = []
-    @Option(help: "Only spans of these functions: mod, mod:fun, mod:fun/arity, * wildcards (repeatable).")
+    @Option(help: "Only spans of these functions: mod:fun/arity, Mod.fun/arity, Mod, or * wildcards (repeatable).")
     var mfa: [String] = []
     @Option(help: "Only the N processes with the most events.") var top: Int?
     @Option(help: "folded: leave out calls of these functions and what they call (repeatable).") var exclude: [String] = []
@@ -45,8 +45,19 @@ struct ExportCommand: ParsableCommand {
         do {
             query = try EventQuery.parse(reader: reader, start: reader.blocks.map(\.timeMin).min(), from: from, to: to,
                                          nodes: node, pids: pid, functions: [], kinds: [])
+        } catch let error as CaptureError where error.code == .invalidArgument {
+            throw ValidationError(error.message)
         } catch {
             throw CLIError("\(error)")
+        }
+        // Filters never lie: a function pattern that selects nothing is an error listing what the capture has.
+        let d = reader.dictionaries
+        for (option, patterns) in [("--mfa", FunctionPatterns(mfa)), ("--exclude", FunctionPatterns(exclude))] {
+            if let pattern = patterns.unmatched(d).first {
+                let known = d.tracedFunctions.map { d.functionText($0) }
+                throw ValidationError("\(option) \(pattern) matches no function in \(capture) (it has: "
+                                      + Closest.listing(known, to: pattern) + ")")
+            }
         }
         if !pid.isEmpty, query.pids?.isEmpty ?? true { throw CLIError("no process \(pid.joined(separator: ", ")) in \(capture)") }
         if let top {

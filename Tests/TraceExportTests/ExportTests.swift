@@ -166,6 +166,32 @@ struct ExportTests {
         #expect(terminal.stdout.contains("export perfetto [") && terminal.stdout.contains("events of"), "\(terminal.stdout)")
     }
 
+    @Test("filters never lie: a function or node the capture lacks is a usage error listing what it has; every spelling of a function selects the same spans")
+    func filters() throws {
+        let cli = try beamtrace()
+        let run = try Self.workload.get()
+        let out = try Erlang.temporaryDirectory("bt-export-filters").appendingPathComponent("out.folded").path
+        for extra in [["--mfa", "nosuch:thing"], ["--exclude", "bt_export:nosuch/9"], ["--mfa", "nosuch_*"]] {
+            let result = try Shell.runCapturing(cli, ["export", run.capture, "--format", "folded", "-o", out] + extra)
+            #expect(result.status == 64, "\(extra): \(result.stderr)")
+            #expect(result.stderr.contains("matches no function") && result.stderr.contains("bt_export:handle_call/3"),
+                    "\(result.stderr)")
+        }
+        let node = try Shell.runCapturing(cli, ["export", run.capture, "--format", "folded", "-o", out,
+                                                "--node", "nosuch@nowhere"])
+        #expect(node.status == 64 && node.stderr.contains("no node nosuch@nowhere"), "\(node.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+        // The one function matcher: Erlang, Elixir's view of an Erlang module, module:function and a wildcard.
+        var outputs: [String] = []
+        for spelling in ["bt_export:handle_call/3", ":bt_export.handle_call/3", "bt_export:handle_call", "*:handle_call/3"] {
+            let (path, _) = try export(run.capture, "folded", ["--mfa", spelling, "--merged"])
+            outputs.append(try String(contentsOfFile: path, encoding: .utf8))
+        }
+        #expect(outputs[0].contains("bt_export:handle_call/3 "))
+        #expect(!outputs[0].contains("\n") || outputs[0].split(separator: "\n").allSatisfy { $0.hasPrefix("bt_export:handle_call/3") })
+        #expect(Set(outputs).count == 1, "\(outputs)")
+    }
+
     @Test("a bad format, a missing capture and an unwritable output are clear errors that leave nothing behind")
     func errors() throws {
         let cli = try beamtrace()
