@@ -145,7 +145,7 @@ func mutate(_ path: String, _ change: (inout [UInt8]) -> Void) throws {
     }
 
     @Test func singleBitFlipsInEveryFileKind() throws {
-        var generator = SplitMix(seed: 10)
+        var generator = SplitMix64(seed: 10)
         let segments = try fixture.files(fixture.capture, ".btseg")
         let indexes = try fixture.files(fixture.capture, ".btidx")
         var cases = 0, reported = 0
@@ -183,7 +183,7 @@ func mutate(_ path: String, _ change: (inout [UInt8]) -> Void) throws {
     }
 
     @Test func truncationAtRandomOffsetsAndAtRecordBoundaries() throws {
-        var generator = SplitMix(seed: 11)
+        var generator = SplitMix64(seed: 11)
         let segments = try fixture.files(fixture.capture, ".btseg")
         for _ in 0..<16 {
             let victim = segments[Int(generator.next() % UInt64(segments.count))]
@@ -261,7 +261,7 @@ func mutate(_ path: String, _ change: (inout [UInt8]) -> Void) throws {
     @Test func garbageAppendedIsReportedAndChangesNothing() throws {
         let path = try fixture.copy("garbage")
         let last = try fixture.files(path, ".btseg").last ?? ""
-        var generator = SplitMix(seed: 12)
+        var generator = SplitMix64(seed: 12)
         try mutate(last) { bytes in for _ in 0..<5000 { bytes.append(UInt8(truncatingIfNeeded: generator.next())) } }
         let reader = try #require(try check(path, "garbage appended"))
         #expect(!reader.problems.isEmpty)
@@ -339,18 +339,5 @@ func mutate(_ path: String, _ change: (inout [UInt8]) -> Void) throws {
         let check = try CLI.runCapturing(["index", path])
         #expect(check.status == 2)
         #expect(try CLI.runCapturing(["index", fixture.capture]).status == 0)
-    }
-}
-
-/// A small seeded generator for sampling offsets.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
