@@ -84,7 +84,8 @@ public final class CaptureAnalysis: @unchecked Sendable {
     public private(set) var busy: [ProcessID: [FunctionID: (time: Int64, calls: Int)]] = [:]
     @exclusivity(unchecked) private var lastBusy: (pid: ProcessID, mfa: FunctionID, time: Int64, calls: Int)?
     /// Sees every event and every span open and close (the streaming seam, AnalysisStream).
-    var observer: (any AnalysisObserver)?
+    /// A concrete final class, not an existential: its calls are direct on the hot path.
+    @exclusivity(unchecked) var observer: StreamBridge?
 
     public init(dictionaries: TraceDictionaries, options: AnalysisOptions = AnalysisOptions()) {
         self.dictionaries = dictionaries
@@ -106,7 +107,7 @@ public final class CaptureAnalysis: @unchecked Sendable {
         try run(reader, options: options, observer: nil)
     }
 
-    static func run(_ reader: CaptureReader, options: AnalysisOptions, observer: (any AnalysisObserver)?) throws -> CaptureAnalysis {
+    static func run(_ reader: CaptureReader, options: AnalysisOptions, observer: StreamBridge?) throws -> CaptureAnalysis {
         let analysis = CaptureAnalysis(dictionaries: reader.dictionaries, options: options)
         analysis.observer = observer
         observer?.attach(analysis)
