@@ -87,7 +87,30 @@ extension ExportCommand {
                 + "\(summary.events) events, \(summary.spans) spans, \(summary.processes) processes, "
                 + "\(summary.functions) functions in \(summary.batches) batches (\(summary.bytes) bytes)\(retried)\n").utf8))
         case .otlp:
-            throw CLIError("--format otlp is not built yet")
+            let endpoint: HTTPEndpoint
+            do {
+                endpoint = try HTTPEndpoint(parsing: network.endpoint ?? "", defaultPort: 4318)
+            } catch {
+                throw ValidationError("--endpoint \(network.endpoint ?? ""): \(error)")
+            }
+            var otlp = OTLPExportOptions(endpoint: endpoint)
+            otlp.retries = network.retries
+            if let batch = network.batch { otlp.batchSpans = batch }
+            otlp.arguments = options.arguments
+            otlp.query = options.query
+            otlp.functions = options.functions
+            let known = reader.problems.count
+            let summary: OTLPExportSummary
+            do {
+                summary = try OTLPExporter.export(reader, options: otlp, progress: TerminalProgress.standardError)
+            } catch {
+                AnalysisIO.warn(reader.problems.dropFirst(known))
+                throw CLIError("export to OTLP failed: \(error)")
+            }
+            AnalysisIO.warn(reader.problems.dropFirst(known))
+            FileHandle.standardError.write(Data((
+                "exported \(summary.spans) spans in \(summary.traces) traces to \(endpoint) over OTLP/HTTP "
+                + "(\(summary.requests) requests, \(summary.bytes) bytes\(summary.retried > 0 ? ", \(summary.retried) retries" : ""))\n").utf8))
         }
     }
 }
