@@ -66,37 +66,64 @@ final class ExportText {
 
     /// A call's arguments as `(1,foo,"bar")`; nil when none were recorded.
     func arguments(_ payload: StreamPayload) -> String? {
-        guard !payload.isEmpty else { return nil }
-        if payload.flags.contains(.payloadTruncated) { return "<<truncated \(payload.bytes.count) bytes>>" }
-        guard let term = Payload.terms(payload.bytes, flags: payload.flags)?.first else { return nil }
-        let options = ErlangPrintOptions(maxDepth: 8, maxWidth: termWidth)
-        if let elements = term.listElements {
-            return "(" + elements.map { $0.erlangText(options) }.joined(separator: ",") + ")"
-        }
-        return term.erlangText(options)
+        var bytes: [UInt8] = []
+        return appendArguments(payload, to: &bytes) ? String(decoding: bytes, as: UTF8.self) : nil
     }
 
     /// The payload's first term (a return value, a message, an exit reason).
     func term(_ payload: StreamPayload) -> String? {
-        guard !payload.isEmpty else { return nil }
-        if payload.flags.contains(.payloadTruncated) { return "<<truncated \(payload.bytes.count) bytes>>" }
-        guard let term = Payload.terms(payload.bytes, flags: payload.flags)?.first else { return nil }
-        return term.erlangText(ErlangPrintOptions(maxDepth: 8, maxWidth: termWidth))
+        var bytes: [UInt8] = []
+        return appendTerm(payload, to: &bytes) ? String(decoding: bytes, as: UTF8.self) : nil
     }
 
-    /// Appends `arguments(payload)` as UTF-8; false, with nothing appended, when none were recorded.
+    private static let decoder = TermDecoder()
+
+    /// The payload's first term, decoded; nil when it does not decode.
+    private func firstTerm(_ payload: StreamPayload) -> Term? {
+        var offset = 0
+        return try? Self.decoder.decode(payload.bytes, offset: &offset, versioned: false)
+    }
+
+    private var printOptions: ErlangPrintOptions { ErlangPrintOptions(maxDepth: 8, maxWidth: termWidth) }
+
     @inline(__always)
-    func appendArguments(_ payload: StreamPayload, to out: inout [UInt8]) -> Bool {
-        guard !payload.isEmpty, var text = arguments(payload) else { return false }
+    private static func append(_ text: String, to out: inout [UInt8]) {
+        var text = text
         text.withUTF8 { out.append(contentsOf: $0) }
+    }
+
+    /// Appends `arguments(payload)` as UTF-8 (each argument cut to `termWidth`); false, with
+    /// nothing appended, when none were recorded.
+    func appendArguments(_ payload: StreamPayload, to out: inout [UInt8]) -> Bool {
+        guard !payload.isEmpty else { return false }
+        if payload.flags.contains(.payloadTruncated) {
+            Self.append("<<truncated \(payload.bytes.count) bytes>>", to: &out)
+            return true
+        }
+        guard let term = firstTerm(payload) else { return false }
+        let options = printOptions
+        guard let elements = term.listElements else {
+            Self.append(term.erlangText(options), to: &out)
+            return true
+        }
+        out.append(UInt8(ascii: "("))
+        for (index, element) in elements.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            Self.append(element.erlangText(options), to: &out)
+        }
+        out.append(UInt8(ascii: ")"))
         return true
     }
 
-    /// Appends `term(payload)` as UTF-8; false, with nothing appended, when the payload is empty.
-    @inline(__always)
+    /// Appends `term(payload)` as UTF-8; false, with nothing appended, when there is none.
     func appendTerm(_ payload: StreamPayload, to out: inout [UInt8]) -> Bool {
-        guard !payload.isEmpty, var text = term(payload) else { return false }
-        text.withUTF8 { out.append(contentsOf: $0) }
+        guard !payload.isEmpty else { return false }
+        if payload.flags.contains(.payloadTruncated) {
+            Self.append("<<truncated \(payload.bytes.count) bytes>>", to: &out)
+            return true
+        }
+        guard let term = firstTerm(payload) else { return false }
+        Self.append(term.erlangText(printOptions), to: &out)
         return true
     }
 
