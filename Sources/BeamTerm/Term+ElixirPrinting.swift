@@ -119,8 +119,18 @@ struct ElixirPrinter {
         case .integer(let value): out += String(value)
         case .bigInteger(let value): out += value.description
         case .float(let value): out += ErlangFloat.format(value, elixir: true)
-        case .atom(let atom): out += ElixirAtom.literal(atom.name)
+        case .atom(let atom): out += atom == CutMarker.atom ? "..." : ElixirAtom.literal(atom.name)
         case .tuple(let elements):
+            if let prefix = CutMarker.cutBinary(term) {
+                // As inspect/2 shows a binary beyond its limit: `"abc" <> ...`, `<<1, 2, ...>>`.
+                if let text = String(validating: prefix, as: UTF8.self),
+                   text.unicodeScalars.allSatisfy(ElixirString.isPrintable) {
+                    out += (prefix.isEmpty ? "<<...>>" : ElixirString.quoted(Array(text.unicodeScalars)) + " <> ...")
+                } else {
+                    out += "<<" + prefix.map(String.init).joined(separator: ", ") + (prefix.isEmpty ? "...>>" : ", ...>>")
+                }
+                return
+            }
             out += "{"
             writeSequence(elements, next: next)
             out += "}"
@@ -148,6 +158,10 @@ struct ElixirPrinter {
         case .improperList(let elements, let tail):
             out += "["
             writeSequence(elements, next: next)
+            if CutMarker.isMarker(tail) {
+                out += ", ...]"
+                return
+            }
             out += " | "
             write(tail, depth: next)
             out += "]"
@@ -172,6 +186,8 @@ struct ElixirPrinter {
             out += "&\(ElixirAtom.module(module.name)).\(Self.functionName(function.name))/\(arity)"
         case .map(let pairs):
             out += "%{"
+            let cut = pairs.contains { CutMarker.isMarker($0.key) }
+            let pairs = pairs.filter { !CutMarker.isMarker($0.key) }
             let atomKeyed = pairs.allSatisfy { if case .atom = $0.key { return true } else { return false } }
             for (i, pair) in pairs.enumerated() {
                 if i > 0 { out += ", " }
@@ -183,6 +199,7 @@ struct ElixirPrinter {
                 }
                 write(pair.value, depth: next)
             }
+            if cut { out += pairs.isEmpty ? "..." : ", ..." }
             out += "}"
         }
     }
