@@ -19,12 +19,25 @@ public struct ErlangTermWriter: Sendable {
     @discardableResult
     public func write(_ bytes: UnsafeRawBufferPointer, offset: inout Int, into out: inout [UInt8]) -> Bool {
         let start = out.count
-        var walk = Walk(writer: self, buffer: bytes, cursor: TermCursor(bytes, offset: offset), start: start)
-        guard walk.term(&out, depth: options.maxDepth ?? -1) else {
+        let depth = options.maxDepth ?? -1
+        let budget = options.maxWidth.map { $0 * 4 + 8 } ?? .max
+        // The walk borrows the local node's bytes: no reference counting per term.
+        func run(_ local: UnsafeRawBufferPointer?, _ out: inout [UInt8]) -> Int? {
+            var walk = Walk(local: local, buffer: bytes, cursor: TermCursor(bytes, offset: offset), start: start,
+                            budget: budget)
+            return walk.term(&out, depth: depth) ? walk.cursor.offset : nil
+        }
+        let end: Int?
+        if let localNode {
+            end = localNode.withUnsafeBytes { run($0, &out) }
+        } else {
+            end = run(nil, &out)
+        }
+        guard let end else {
             out.removeSubrange(start...)
             return false
         }
-        offset = walk.cursor.offset
+        offset = end
         if let width = options.maxWidth { Self.cut(&out, from: start, width: width) }
         return true
     }
@@ -50,20 +63,12 @@ public struct ErlangTermWriter: Sendable {
     }
 
     struct Walk {
-        let writer: ErlangTermWriter
+        let local: UnsafeRawBufferPointer?
         let buffer: UnsafeRawBufferPointer
         var cursor: TermCursor
         let start: Int
         /// Bytes after which the width limit has surely been passed (4 bytes per character at most).
         let budget: Int
-
-        init(writer: ErlangTermWriter, buffer: UnsafeRawBufferPointer, cursor: TermCursor, start: Int) {
-            self.writer = writer
-            self.buffer = buffer
-            self.cursor = cursor
-            self.start = start
-            budget = writer.options.maxWidth.map { $0 * 4 + 8 } ?? .max
-        }
 
         func full(_ out: [UInt8]) -> Bool { out.count - start > budget }
 
@@ -190,8 +195,13 @@ public struct ErlangTermWriter: Sendable {
                       ErlangPrinter.isPrintableLatin1(UInt32(value)) else { printable = false; break }
                 i += 1
             }
-            if printable, scan.peek() == ExternalTag.nil {
-                _ = scan.u8()
+            let cutString = printable && scan.peek() != ExternalTag.nil && {
+                var c = scan
+                guard let text = c.atomText() else { return false }
+                return CutMarker.isMarker(buffer, text.start, text.length)
+            }()
+            if printable, scan.peek() == ExternalTag.nil || cutString {
+                guard scan.skipTerm() else { return false }
                 out.append(34)
                 var c = cursor
                 for _ in 0..<n {
@@ -199,6 +209,7 @@ public struct ErlangTermWriter: Sendable {
                     ErlangTermWriter.escaped(UInt32(value), quote: 34, into: &out)
                 }
                 out.append(34)
+                if cutString { out.append(contentsOf: [46, 46, 46]) }
                 cursor = scan
                 return true
             }
@@ -296,8 +307,8 @@ public struct ErlangTermWriter: Sendable {
         }
 
         func nodePart(_ start: Int, _ length: Int, latin1: Bool, into out: inout [UInt8]) {
-            if let local = writer.localNode, local.count == length,
-               local.withUnsafeBytes({ l in memcmpEqual(l.baseAddress, buffer.baseAddress.map { $0 + start }, length) }) {
+            if let local, local.count == length,
+               memcmpEqual(local.baseAddress, buffer.baseAddress.map { $0 + start }, length) {
                 out.append(48)
                 return
             }
@@ -317,7 +328,8 @@ public struct ErlangTermWriter: Sendable {
             var offset = cursor.offset
             guard let term = try? TermDecoder().decode(buffer, offset: &offset, versioned: false) else { return false }
             cursor.offset = offset
-            var printer = ErlangPrinter(options: ErlangPrintOptions(localNode: writer.options.localNode))
+            let node = local.map { Atom(String(decoding: $0, as: UTF8.self)) }
+            var printer = ErlangPrinter(options: ErlangPrintOptions(localNode: node))
             printer.write(term, depth: depth)
             out.append(contentsOf: printer.finish().utf8)
             return true

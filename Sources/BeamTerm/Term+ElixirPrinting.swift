@@ -156,6 +156,10 @@ struct ElixirPrinter {
         case .string(let bytes):
             write(.list(bytes.map { .integer(Int64($0)) }), depth: depth)
         case .improperList(let elements, let tail):
+            if CutMarker.isMarker(tail), let scalars = Self.printableCharlist(elements) {
+                out += ElixirString.quoted(scalars, quote: "'") + " ++ ..."
+                return
+            }
             out += "["
             writeSequence(elements, next: next)
             if CutMarker.isMarker(tail) {

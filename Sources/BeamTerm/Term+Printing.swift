@@ -82,6 +82,12 @@ struct ErlangPrinter {
                 write(.list(bytes.map { .integer(Int64($0)) }), depth: depth)
             }
         case .improperList(let elements, let tail):
+            // A string cut short (TermCut): `"abcd"...`, as ~P prints a string beyond its chars_limit.
+            if CutMarker.isMarker(tail), let bytes = Self.printableLatin1(elements) {
+                emit(ErlangString.quoted(bytes.map { Unicode.Scalar($0) }, quote: "\""))
+                emit("...")
+                return
+            }
             emit("[")
             writeSequence(elements, depth: depth, next: next, tail: tail)
             emit("]")

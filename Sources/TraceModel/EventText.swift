@@ -93,7 +93,7 @@ public struct EventPrinter: Sendable {
     /// Where the payload's terms are: raw ranges printed from the bytes, or decoded terms (a cut
     /// payload); nil when it cannot be read (an old capture's byte-cut payload, damage).
     public enum Terms {
-        case raw(UnsafeRawBufferPointer, [Int])
+        case raw(UnsafeRawBufferPointer, TermStarts)
         case decoded([Term])
 
         public var count: Int {
@@ -104,14 +104,46 @@ public struct EventPrinter: Sendable {
         }
     }
 
-    public func terms(_ payload: UnsafeRawBufferPointer, flags: EventFlags, starts: inout [Int]) -> Terms? {
+    /// Where each term of a payload starts (a trace message has at most a few).
+    public struct TermStarts: Sendable {
+        var offsets: (Int, Int, Int, Int) = (0, 0, 0, 0)
+        public private(set) var count = 0
+
+        public subscript(_ i: Int) -> Int {
+            switch i {
+            case 0: return offsets.0
+            case 1: return offsets.1
+            case 2: return offsets.2
+            default: return offsets.3
+            }
+        }
+
+        mutating func append(_ offset: Int) -> Bool {
+            switch count {
+            case 0: offsets.0 = offset
+            case 1: offsets.1 = offset
+            case 2: offsets.2 = offset
+            case 3: offsets.3 = offset
+            default: return false
+            }
+            count += 1
+            return true
+        }
+    }
+
+    /// The payload's terms: raw ranges for the fast path, decoded terms for a cut payload (or one of
+    /// more terms than a trace message has); nil when it cannot be read (an old capture's byte-cut
+    /// payload, damage).
+    public func terms(_ payload: UnsafeRawBufferPointer, flags: EventFlags) -> Terms? {
         if flags.contains(.payloadTruncated) {
             return Payload.cut(payload, flags: flags).map { .decoded($0.terms) }
         }
-        starts.removeAll(keepingCapacity: true)
+        var starts = TermStarts()
         var scan = TermCursor(payload)
         while scan.offset < payload.count {
-            starts.append(scan.offset)
+            guard starts.append(scan.offset) else {
+                return Payload.terms(payload, flags: flags).map { .decoded($0) }
+            }
             guard scan.skipTerm() else { return nil }
         }
         return .raw(payload, starts)
@@ -119,9 +151,7 @@ public struct EventPrinter: Sendable {
 
     private mutating func writeBody(_ event: TraceEvent, payload: UnsafeRawBufferPointer, into out: inout [UInt8]) {
         let mark = out.count
-        var starts = cache.starts
-        let terms = self.terms(payload, flags: event.flags, starts: &starts)
-        defer { cache.starts = starts }
+        let terms = self.terms(payload, flags: event.flags)
         if !writeBody(event, payload: payload, terms: terms, into: &out) {
             // A term the fast walk accepted but cannot print (damage the decoder refuses): print the
             // event as if its payload did not decode.
@@ -137,7 +167,9 @@ public struct EventPrinter: Sendable {
         func arg(_ i: Int, _ out: inout [UInt8]) {
             guard let terms, i < terms.count else {
                 if event.flags.contains(.payloadTruncated) {
-                    out.append(contentsOf: "<<\(payload.count) bytes, cut>>".utf8)
+                    // A payload cut to depth 0 keeps no term; an old capture's byte prefix says its size.
+                    let cut = payload.count >= 2 && payload[0] == Payload.cutTag
+                    out.append(contentsOf: (cut ? "..." : "<<\(payload.count) bytes, cut>>").utf8)
                 }
                 return
             }
@@ -270,6 +302,11 @@ public struct EventPrinter: Sendable {
         guard let terms, terms.count > 0 else { return false }
         switch terms {
         case .decoded(let decoded):
+            // A cut argument list: `m:f(1, 2, ...)`.
+            if case .improperList(let args, let tail) = decoded[0], CutMarker.isMarker(tail) {
+                out.append(contentsOf: (args.map(term) + ["..."]).joined(separator: ", ").utf8)
+                return true
+            }
             guard let args = decoded[0].listElements else { return false }
             out.append(contentsOf: args.map(term).joined(separator: ", ").utf8)
             return true
@@ -315,21 +352,24 @@ public struct EventPrinter: Sendable {
     }
 
     private mutating func appendProcessWithName(_ id: ProcessID, _ out: inout [UInt8]) {
-        if !cache.append(id, table: \.processWithName, into: &out) { cache.store(id, table: \.processWithName, processWithName(id), into: &out) }
+        if TextCache.append(cache.processWithName, id, &out) { return }
+        TextCache.store(&cache.processWithName, id, processWithName(id), &out)
     }
 
     private mutating func appendProcess(_ id: ProcessID, _ out: inout [UInt8]) {
-        if !cache.append(id, table: \.process, into: &out) { cache.store(id, table: \.process, process(id), into: &out) }
+        if TextCache.append(cache.process, id, &out) { return }
+        TextCache.store(&cache.process, id, process(id), &out)
     }
 
     private mutating func appendFunction(_ id: FunctionID, _ out: inout [UInt8]) {
-        if !cache.append(id, table: \.function, into: &out) { cache.store(id, table: \.function, function(id), into: &out) }
+        if TextCache.append(cache.function, id, &out) { return }
+        TextCache.store(&cache.function, id, function(id), &out)
     }
 
     /// `mod:fun`, `'Elixir.Mod':fun` as `Mod.fun`, or `undefined`.
     private mutating func appendCallee(_ id: FunctionID, _ out: inout [UInt8]) {
-        if cache.append(id, table: \.callee, into: &out) { return }
-        cache.store(id, table: \.callee, callee(id), into: &out)
+        if TextCache.append(cache.callee, id, &out) { return }
+        TextCache.store(&cache.callee, id, callee(id), &out)
     }
 
     private func callee(_ id: FunctionID) -> String {
@@ -354,26 +394,23 @@ struct TextCache: Sendable {
     var process: [[UInt8]?] = []
     var function: [[UInt8]?] = []
     var callee: [[UInt8]?] = []
-    var starts: [Int] = []
 
     /// Appends the cached text; false when there is none yet.
-    func append(_ id: UInt32, table: KeyPath<TextCache, [[UInt8]?]>, into out: inout [UInt8]) -> Bool {
+    @inline(__always)
+    static func append(_ table: [[UInt8]?], _ id: UInt32, _ out: inout [UInt8]) -> Bool {
         let i = Int(id)
-        guard i < self[keyPath: table].count, let bytes = self[keyPath: table][i] else { return false }
+        guard i < table.count, let bytes = table[i] else { return false }
         out.append(contentsOf: bytes)
         return true
     }
 
-    mutating func store(_ id: UInt32, table: WritableKeyPath<TextCache, [[UInt8]?]>, _ text: String,
-                        into out: inout [UInt8]) {
+    static func store(_ table: inout [[UInt8]?], _ id: UInt32, _ text: String, _ out: inout [UInt8]) {
         let i = Int(id)
         let bytes = Array(text.utf8)
         // Ids are dense; an absurd one (damage) is printed without being cached.
         if i < 1 << 24 {
-            if i >= self[keyPath: table].count {
-                self[keyPath: table].append(contentsOf: repeatElement(nil, count: i + 1 - self[keyPath: table].count))
-            }
-            self[keyPath: table][i] = bytes
+            if i >= table.count { table.append(contentsOf: repeatElement(nil, count: i + 1 - table.count)) }
+            table[i] = bytes
         }
         out.append(contentsOf: bytes)
     }

@@ -106,7 +106,6 @@ struct EventOutput {
     private var functionJSON: [[UInt8]?] = []
     private var nodeJSON: [[UInt8]?] = []
     private var scratch: [UInt8] = []
-    private var starts: [Int] = []
     static let flushSize = 1 << 20
 
     init(json: Bool, limit: Int) {
@@ -174,7 +173,7 @@ struct EventOutput {
         }
         buffer.append(contentsOf: ",\"node\":".utf8)
         Self.cached(&nodeJSON, UInt32(event.node), into: &buffer) { d.nodeName(event.node) }
-        if let terms = printer.terms(payload, flags: event.flags, starts: &starts) {
+        if let terms = printer.terms(payload, flags: event.flags) {
             buffer.append(contentsOf: ",\"payload\":[".utf8)
             for i in 0..<terms.count {
                 if i > 0 { buffer.append(44) }
