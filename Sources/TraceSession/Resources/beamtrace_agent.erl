@@ -402,17 +402,21 @@ sample(S = #c{config = C}) ->
     Own = [self() | S#c.own],
     {Queues, Waiting} = lists:foldl(
                fun(P, {Qs, Ws}) ->
-                       case erlang:process_info(P, [message_queue_len, current_function]) of
-                           [{message_queue_len, L}, {current_function, F}] ->
+                       case erlang:process_info(P, [message_queue_len, current_function, initial_call]) of
+                           [{message_queue_len, L}, {current_function, F}, {initial_call, I}] ->
                                {case L > 0 of true -> [{L, P} | Qs]; false -> Qs end,
-                                case waits_in_call(F) of true -> [P | Ws]; false -> Ws end};
+                                case waits_in_call(F) orelse I =:= {erpc, execute_call, 4} of
+                                    true -> [P | Ws];
+                                    false -> Ws
+                                end};
                            _ -> {Qs, Ws}
                        end
                end, {[], []}, erlang:processes() -- Own),
     Chosen = lists:sublist(lists:reverse(lists:sort(Queues)), Top),
     ChosenPids = [P || {_, P} <- Chosen],
     %% Processes blocked in a gen call or erpc call (whatever their queue), with the processes
-    %% they monitor (the callees, when local): hangs that began before the session show here.
+    %% they monitor (the callees, when local), and the processes running an erpc call for another
+    %% node (erpc:execute_call/4, the callees of erpc): hangs that began before the session show here.
     Waiters = lists:sublist(Waiting, Top),
     Callees = [Callee || P <- Waiters, Callee <- monitored(P), node(Callee) =:= node()],
     Extra = (lists:usort(Waiters ++ Callees) -- ChosenPids) -- Own,
@@ -436,6 +440,33 @@ monitored(P) ->
         _ -> []
     end.
 
+%% A caller in gen:do_call/4 that monitors several processes: which one it calls. Its stack says:
+%% the frames of the call (gen:do_call, gen:call, gen_server:call...) hold the callee's pid, its
+%% registered name or {Name, Node}. Exactly one monitored process named in the top frames is the
+%% callee (call_to); otherwise nothing is claimed.
+call_to(P, Monitors, Info) when length(Monitors) > 1 ->
+    case erlang:process_info(P, backtrace) of
+        {backtrace, Text} ->
+            Top = iolist_to_binary(lists:join(<<"\n\n">>, lists:sublist(binary:split(Text, <<"\n\n">>, [global]), 3))),
+            case [M || {process, M} <- Monitors, named_in(Top, M)] of
+                [Callee] -> Info#{call_to => Callee};
+                _ -> Info
+            end;
+        _ -> Info
+    end;
+call_to(_, _, Info) -> Info.
+
+named_in(Text, P) when is_pid(P) ->
+    binary:match(Text, list_to_binary(pid_to_list(P))) =/= nomatch orelse
+        (node(P) =:= node() andalso
+         case erlang:process_info(P, registered_name) of
+             {registered_name, Name} -> binary:match(Text, <<" ", (atom_to_binary(Name))/binary, "\n">>) =/= nomatch;
+             _ -> false
+         end);
+named_in(Text, {Name, Node}) when is_atom(Name), is_atom(Node) ->
+    binary:match(Text, list_to_binary(io_lib:format("~w", [{Name, Node}]))) =/= nomatch;
+named_in(_, _) -> false.
+
 queue_len(P) ->
     case erlang:process_info(P, message_queue_len) of
         {message_queue_len, L} -> L;
@@ -455,7 +486,11 @@ describe(P, L) ->
                     _ -> M0
                 end,
             Current = maps:get(current_function, M, undefined),
-            {P, L, Current, maps:remove(current_function, M#{message_queue_len => L})}
+            M1 = case waits_in_call(Current) of
+                     true -> call_to(P, maps:get(monitors, M, []), M);
+                     false -> M
+                 end,
+            {P, L, Current, maps:remove(current_function, M1#{message_queue_len => L})}
     end.
 
 %% ---------------------------------------------------------------------------------------------
