@@ -12,8 +12,6 @@ final class ExportText {
     @exclusivity(unchecked) private var processCache: [[UInt8]?]
     /// The node of each process of the dictionaries (0 if unknown).
     let nodes: [NodeID]
-    /// Longest printed term (arguments, return values, messages).
-    var termWidth = 120
 
     init(_ context: StreamContext) {
         self.context = context
@@ -76,15 +74,12 @@ final class ExportText {
         return appendTerm(payload, to: &bytes) ? String(decoding: bytes, as: UTF8.self) : nil
     }
 
-    private static let decoder = TermDecoder()
-
-    /// The payload's first term, decoded; nil when it does not decode.
-    private func firstTerm(_ payload: StreamPayload) -> Term? {
-        var offset = 0
-        return try? Self.decoder.decode(payload.bytes, offset: &offset, versioned: false)
+    /// Prints terms straight from their ETF bytes (BeamTerm's ErlangTermWriter): no Term, no String.
+    private var writer = ErlangTermWriter(options: ErlangPrintOptions(maxDepth: 8, maxWidth: 120))
+    /// Longest printed term (arguments, return values, messages).
+    var termWidth = 120 {
+        didSet { writer = ErlangTermWriter(options: ErlangPrintOptions(maxDepth: 8, maxWidth: termWidth)) }
     }
-
-    private var printOptions: ErlangPrintOptions { ErlangPrintOptions(maxDepth: 8, maxWidth: termWidth) }
 
     @inline(__always)
     private static func append(_ text: String, to out: inout [UInt8]) {
@@ -100,19 +95,46 @@ final class ExportText {
             Self.append("<<truncated \(payload.bytes.count) bytes>>", to: &out)
             return true
         }
-        guard let term = firstTerm(payload) else { return false }
-        let options = printOptions
-        guard let elements = term.listElements else {
-            Self.append(term.erlangText(options), to: &out)
+        let bytes = payload.bytes
+        var cursor = TermCursor(bytes)
+        let start = out.count
+        switch cursor.peek() {
+        case ExternalTag.nil:
+            out.append(contentsOf: [40, 41])  // ()
             return true
+        case ExternalTag.string:
+            // A list of small integers, as STRING_EXT carries it.
+            _ = cursor.u8()
+            guard let n = cursor.u16(), cursor.remaining >= n else { return false }
+            out.append(UInt8(ascii: "("))
+            for k in 0..<n {
+                if k > 0 { out.append(UInt8(ascii: ",")) }
+                NumberText.append(Int64(bytes[cursor.offset + k]), to: &out)
+            }
+            out.append(UInt8(ascii: ")"))
+            return true
+        case ExternalTag.list:
+            guard let n = cursor.listHeader() else { return false }
+            var offset = cursor.offset
+            out.append(UInt8(ascii: "("))
+            for k in 0..<n {
+                if k > 0 { out.append(UInt8(ascii: ",")) }
+                guard writer.write(bytes, offset: &offset, into: &out) else {
+                    out.removeSubrange(start...)
+                    return false
+                }
+            }
+            if offset < bytes.count, bytes[offset] == ExternalTag.nil {
+                out.append(UInt8(ascii: ")"))
+                return true
+            }
+            // An improper list prints as the term it is.
+            out.removeSubrange(start...)
+        default:
+            break
         }
-        out.append(UInt8(ascii: "("))
-        for (index, element) in elements.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
-            Self.append(element.erlangText(options), to: &out)
-        }
-        out.append(UInt8(ascii: ")"))
-        return true
+        var offset = 0
+        return writer.write(bytes, offset: &offset, into: &out)
     }
 
     /// Appends `term(payload)` as UTF-8; false, with nothing appended, when there is none.
@@ -122,9 +144,8 @@ final class ExportText {
             Self.append("<<truncated \(payload.bytes.count) bytes>>", to: &out)
             return true
         }
-        guard let term = firstTerm(payload) else { return false }
-        Self.append(term.erlangText(printOptions), to: &out)
-        return true
+        var offset = 0
+        return writer.write(payload.bytes, offset: &offset, into: &out)
     }
 
     /// What a counter track is called: `message_queue_len <0.85.0> sink`, `memory_total`.
