@@ -123,7 +123,7 @@ public final class CaptureReader: @unchecked Sendable {
         let everything = query.isAll
         // Blocks decode on worker threads ahead of the merge (and on this thread while it would
         // wait), at most `window` blocks ahead of what the merge has taken: memory stays bounded.
-        let ahead = DecodeAhead(reader: self, candidates: candidates, window: 8)
+        let ahead = DecodeAhead(reader: self, candidates: candidates, window: 4)
         ahead.start(workers: n > 1 ? max(1, ProcessInfo.processInfo.activeProcessorCount - 1) : 0)
         defer { ahead.cancel() }
         var slots = [Slot?](repeating: nil, count: n)
