@@ -138,6 +138,9 @@ struct IPRecording {
         }
         ticker.cancel()
         let finalReason = stopReason ?? "stopped"
+        // The session stops now: ages in the analysis are measured to this marker, so it is stamped
+        // when the stop is decided, before tracing is switched off and dbg stopped on each node.
+        try? sink.marker(code: 2, payload: .tuple([.atom("stop"), .binary(Array(finalReason.utf8))]), time: clock.now)
         for node in nodes where node.ended == nil { await stop(node) }
         for node in nodes {
             if node.ended == nil && !node.cleanedUp {
@@ -145,7 +148,6 @@ struct IPRecording {
             }
             await node.connection.close()
         }
-        try? sink.marker(code: 2, payload: .tuple([.atom("stop"), .binary(Array(finalReason.utf8))]), time: clock.now)
         problems += sink.problemList
         let summaryNodes = nodes.map { node -> RecordingSummary.Node in
             let state = sink.nodeState(node.sinkIndex)

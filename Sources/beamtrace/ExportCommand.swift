@@ -10,16 +10,18 @@ import TraceModel
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Export a capture: perfetto, chrome (JSON), folded, speedscope, csv, latency-csv.",
+        abstract: "Export a capture: perfetto, chrome (JSON), folded, speedscope, csv, latency-csv; clickhouse, otlp.",
         discussion: """
             perfetto and chrome open in ui.perfetto.dev (chrome also in chrome://tracing); folded goes to \
             flamegraph.pl, inferno or speedscope; speedscope to speedscope.app. Memory stays flat for any \
-            capture size.
+            capture size. clickhouse inserts into ClickHouse tables over HTTP (--url, docs/CLICKHOUSE.md); \
+            otlp sends call spans to an OpenTelemetry collector over OTLP/HTTP (--endpoint).
             """)
 
     @Argument(help: "The capture directory.") var capture: String
-    @Option(help: "perfetto, chrome, folded, speedscope, csv or latency-csv.") var format: String
-    @Option(name: .shortAndLong, help: "The file to write (- for standard output).") var output: String
+    @Option(help: "perfetto, chrome, folded, speedscope, csv, latency-csv, clickhouse or otlp.") var format: String
+    @Option(name: .shortAndLong, help: "The file to write (- for standard output); not for clickhouse and otlp.")
+    var output: String?
     @Option(help: "From this time: nanoseconds, or +N[ns|us|ms|s] after the first event.") var from: String?
     @Option(help: "Up to this time (inclusive).") var to: String?
     @Option(help: "Only this node (repeatable).") var node: [String] = []
@@ -29,17 +31,26 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Only the N processes with the most events.") var top: Int?
     @Option(help: "folded: leave out calls of these functions and what they call (repeatable).") var exclude: [String] = []
     @Flag(help: "folded: one tree for all processes instead of one per process.") var merged = false
-    @Flag(help: "perfetto, chrome: leave out arguments and return values.") var noArgs = false
+    @Flag(help: "perfetto, chrome, clickhouse, otlp: leave out arguments and return values.") var noArgs = false
+    @OptionGroup(title: "clickhouse and otlp") var network: NetworkExportOptions
 
     func validate() throws {
-        guard ExportFormat(rawValue: format) != nil else {
-            throw ValidationError("--format takes " + ExportFormat.allCases.map(\.rawValue).joined(separator: ", "))
+        if let network = NetworkFormat(rawValue: format) {
+            try self.network.validate(network)
+            if output != nil { throw ValidationError("--format \(format) sends to a server: no -o") }
+        } else if ExportFormat(rawValue: format) != nil {
+            if output == nil { throw ValidationError("--format \(format) needs -o FILE (- for standard output)") }
+            if network.anyGiven { throw ValidationError("--url, --endpoint, --create and the like are for clickhouse and otlp") }
+        } else {
+            throw ValidationError("--format takes " + (ExportFormat.allCases.map(\.rawValue) + NetworkFormat.allCases.map(\.rawValue))
+                .joined(separator: ", "))
         }
         if let top, top < 1 { throw ValidationError("--top must be at least 1") }
     }
 
     func run() throws {
-        guard let format = ExportFormat(rawValue: format) else { return }
+        let networkFormat = NetworkFormat(rawValue: format)
+        guard let format = ExportFormat(rawValue: format) ?? (networkFormat != nil ? .csv : nil) else { return }
         let reader = try AnalysisIO.open(capture)
         var query: EventQuery
         do {
@@ -79,6 +90,8 @@ struct ExportCommand: ParsableCommand {
         options.exclude = FunctionPatterns(exclude)
         options.merged = merged
         options.arguments = !noArgs
+        if let networkFormat { return try runNetwork(networkFormat, reader: reader, options: options) }
+        guard let output else { return }
         let known = reader.problems.count
         let summary: ExportSummary
         do {

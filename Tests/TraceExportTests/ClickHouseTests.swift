@@ -1,0 +1,322 @@
+// `beamtrace export --format clickhouse` into real ClickHouse servers (Debian's clickhouse-server, each
+// test starting its own on loopback with its own config and data directory): the queries of
+// docs/CLICKHOUSE.md, read from the doc, against `latency --json` and `queues --json` of the same
+// captures; exporting again replaces; batches cut off by a proxy land once; and two shards behind a
+// Distributed table answer the same.
+import CaptureStore
+import Foundation
+import Testing
+import TestSupport
+import TraceAnalysis
+
+@Suite("export: clickhouse", .serialized)
+struct ClickHouseTests {
+    static let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("traces/mailbox-overload.btrace").path
+    static let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("docs/CLICKHOUSE.md").path
+    static let workload = Result { try ExportWorkload.run() }
+
+    func beamtrace() throws -> String {
+        try #require(BuiltProducts.executable("beamtrace"), "the beamtrace executable was not built")
+    }
+
+    func requireClickHouse() throws {
+        try #require(ClickHouseServer.serverExecutable != nil && ClickHouseServer.clientExecutable != nil,
+                     Comment(rawValue: ClickHouseServer.missing))
+    }
+
+    /// Runs the CLI; returns stderr (the export's summary line).
+    @discardableResult
+    func cli(_ arguments: [String], expectStatus: Int32 = 0) throws -> Shell.Result {
+        let result = try Shell.runCapturing(try beamtrace(), arguments, timeout: 300)
+        #expect(result.status == expectStatus, "beamtrace \(arguments.joined(separator: " ")): \(result.stderr)")
+        return result
+    }
+
+    func json(_ arguments: [String]) throws -> [String: Any] {
+        let result = try cli(arguments + ["--json"])
+        return try #require(try JSONSerialization.jsonObject(with: result.stdoutData) as? [String: Any])
+    }
+
+    func captureID(_ capture: String) throws -> String { try CaptureReader(opening: capture).meta.captureID }
+
+    /// The docs' query named `name`, for `capture`.
+    static func query(_ name: String, capture: String) throws -> String {
+        let doc = try String(contentsOfFile: docs, encoding: .utf8)
+        let marker = "```sql\n-- query: \(name)\n"
+        guard let start = doc.range(of: marker), let end = doc[start.upperBound...].range(of: "```") else {
+            throw Failure(description: "docs/CLICKHOUSE.md has no query \(name)")
+        }
+        return doc[start.upperBound..<end.lowerBound].replacingOccurrences(of: "CAPTURE-ID", with: capture)
+    }
+
+    struct Failure: Error, CustomStringConvertible { var description: String }
+
+    static func rows(_ text: String) -> [[String]] {
+        text.split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
+    }
+
+    static func close(_ a: Double, _ b: Double, relative: Double, absolute: Double = 0.0015) -> Bool {
+        abs(a - b) <= max(absolute, relative * max(abs(a), abs(b)))
+    }
+
+    /// The docs' queries on `server` against the CLI's JSON of `capture`.
+    func checkQueries(_ server: ClickHouseServer, capture: String, expectQueues: Bool) throws {
+        let id = try captureID(capture)
+        let latency = try json(["latency", capture, "--sort", "mfa"])
+        let expected = try #require(latency["functions"] as? [[String: Any]])
+        #expect(!expected.isEmpty)
+
+        let calls = Dictionary(uniqueKeysWithValues: Self.rows(try server.query(try Self.query("calls", capture: id))).map {
+            ($0[0], $0.dropFirst().compactMap { Int($0) })
+        })
+        let measured = Dictionary(uniqueKeysWithValues: Self.rows(try server.query(try Self.query("latency", capture: id))).map {
+            ($0[0], $0.dropFirst().compactMap { Double($0) })
+        })
+        #expect(Set(calls.keys) == Set(expected.compactMap { $0["mfa"] as? String }))
+        for row in expected {
+            let mfa = try #require(row["mfa"] as? String)
+            let counts = ["calls", "returned", "exceptions", "unmeasured"].map { row[$0] as? Int ?? -1 }
+            #expect(calls[mfa] == counts, "call counts of \(mfa)")
+            guard let server = measured[mfa], server.count == 9 else {
+                Issue.record("no latency row for \(mfa) in \(measured)")
+                continue
+            }
+            #expect(Int(server[0]) == counts[0])
+            // min, mean and max are exact; percentiles within the histogram's 3 significant digits.
+            for (index, key) in [(1, "min_us"), (2, "mean_us"), (7, "max_us")] {
+                let cli = row[key] as? Double ?? -1
+                #expect(Self.close(server[index], cli, relative: 1e-9), "\(key) of \(mfa): \(server[index]) vs \(cli)")
+            }
+            for (index, key) in [(3, "p50_us"), (4, "p90_us"), (5, "p99_us"), (6, "p999_us"), (8, "self_p50_us")] {
+                let cli = row[key] as? Double ?? -1
+                #expect(Self.close(server[index], cli, relative: 1e-3), "\(key) of \(mfa): \(server[index]) vs \(cli)")
+            }
+        }
+
+        let queues = try json(["queues", capture])
+        let reports = try #require(queues["processes"] as? [[String: Any]]).filter {
+            ($0["estimated"] as? Bool) == false && ($0["max_len"] as? Int ?? 0) > 0
+        }
+        let series = Self.rows(try server.query(try Self.query("queues", capture: id)))
+        #expect(series.map { $0[0] } == reports.compactMap { $0["pid"] as? String })
+        if expectQueues { #expect(!reports.isEmpty) }
+        for (row, report) in zip(series, reports) {
+            #expect(row[1] == report["node"] as? String)
+            #expect(Int(row[2]) == report["max_len"] as? Int)
+            #expect(Int(row[3]) == report["end_len"] as? Int)
+            let points = (report["series"] as? [[Int]]) ?? []
+            let numbers = row[4].split(whereSeparator: { !$0.isNumber && $0 != "-" }).compactMap { Int($0) }
+            let pairs = stride(from: 0, to: numbers.count - 1, by: 2).map { [numbers[$0], numbers[$0 + 1]] }
+            #expect(pairs == points, "series of \(row[0])")
+        }
+    }
+
+    func count(_ server: ClickHouseServer, _ table: String, _ capture: String) throws -> Int {
+        Int(try server.query("SELECT count() FROM \(table) WHERE capture = '\(capture)'")
+            .trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+    }
+
+    @Test("the documented queries give latency's quantiles, call counts and queue series; exporting again replaces")
+    func queries() throws {
+        try requireClickHouse()
+        let server = try ClickHouseServer()
+        defer { server.stop() }
+        let run = try Self.workload.get()
+        for capture in [Self.shipped, run.capture] {
+            try cli(["export", capture, "--format", "clickhouse", "--url", server.url, "--create", "--batch", "5000"])
+        }
+        let shippedID = try captureID(Self.shipped), workloadID = try captureID(run.capture)
+        let events = try CaptureReader(opening: Self.shipped).blocks.reduce(0) { $0 + Int($1.count) }
+        #expect(try count(server, "events", shippedID) == events)
+        // Each capture's spans: as many as the analysis closes.
+        let analysis = try CaptureAnalysis.run(CaptureReader(opening: run.capture))
+        let spans = analysis.latency.functions.values.reduce(0) { $0 + $1.calls }
+        #expect(try count(server, "spans", workloadID) == spans)
+        let exceptions = try server.query("SELECT mfa, exception FROM spans WHERE capture = '\(workloadID)' "
+                                          + "AND ending = 'exception'")
+        #expect(exceptions.hasPrefix("bt_export:work/1\t{error,boom}"), "\(exceptions)")
+        let nested = try server.query("SELECT count() FROM spans AS c WHERE capture = '\(workloadID)' AND depth = 1 "
+                                      + "AND mfa = 'bt_export:store/2' AND parent IN (SELECT toInt64(id) FROM spans "
+                                      + "WHERE capture = '\(workloadID)' AND mfa = 'bt_export:handle_call/3')")
+        #expect(Int(nested.trimmingCharacters(in: .whitespacesAndNewlines)) == 2 * (run.integer("calls") ?? 0))
+
+        try checkQueries(server, capture: Self.shipped, expectQueues: true)
+        try checkQueries(server, capture: run.capture, expectQueues: false)
+
+        // Again: the capture's rows are replaced, the other capture's untouched.
+        let before = try server.query("SELECT capture, count() FROM events GROUP BY capture ORDER BY capture")
+        let result = try cli(["export", Self.shipped, "--format", "clickhouse", "--url", server.url])
+        #expect(result.stderr.contains("exported capture \(shippedID)"))
+        #expect(try server.query("SELECT capture, count() FROM events GROUP BY capture ORDER BY capture") == before)
+        #expect(try count(server, "processes", shippedID) == CaptureReader(opening: Self.shipped).dictionaries.processes.count - 1)
+        try checkQueries(server, capture: Self.shipped, expectQueues: true)
+    }
+
+    @Test("a missing table, a refused connection and a bad URL are clear errors")
+    func errors() throws {
+        try requireClickHouse()
+        let server = try ClickHouseServer()
+        defer { server.stop() }
+        let missing = try cli(["export", Self.shipped, "--format", "clickhouse", "--url", server.url,
+                               "--table-prefix", "none_"], expectStatus: 1)
+        #expect(missing.stderr.contains("none_events") && missing.stderr.contains("--create"), "\(missing.stderr)")
+        let port = try ClickHouseServer.freePort()
+        let refused = try cli(["export", Self.shipped, "--format", "clickhouse", "--url", "http://127.0.0.1:\(port)"],
+                              expectStatus: 1)
+        #expect(refused.stderr.contains("cannot connect to http://127.0.0.1:\(port)"), "\(refused.stderr)")
+        let https = try cli(["export", Self.shipped, "--format", "clickhouse", "--url", "https://127.0.0.1:8443"],
+                            expectStatus: 64)
+        #expect(https.stderr.contains("only http://"), "\(https.stderr)")
+        let noURL = try cli(["export", Self.shipped, "--format", "clickhouse"], expectStatus: 64)
+        #expect(noURL.stderr.contains("--url"))
+    }
+
+    @Test("a batch whose answer was lost is found on the server, one that never arrived is sent again: each lands once")
+    func retries() throws {
+        try requireClickHouse()
+        let server = try ClickHouseServer()
+        defer { server.stop() }
+        // The proxy forwards the 2nd insert and drops the server's answer; it drops the 4th insert unsent.
+        let proxy = try PythonServer(Self.proxy, ["127.0.0.1", "\(server.httpPort)", "2:answer,4:request"])
+        defer { proxy.stop() }
+        let result = try cli(["export", Self.shipped, "--format", "clickhouse", "--url", "http://127.0.0.1:\(proxy.port)",
+                              "--create", "--batch", "5000"])
+        #expect(result.stderr.contains("1 batches were found landed, 1 sent again"), "\(result.stderr)")
+        let id = try captureID(Self.shipped)
+        let events = try CaptureReader(opening: Self.shipped).blocks.reduce(0) { $0 + Int($1.count) }
+        let counts = try server.query("SELECT count(), uniqExact(seq), max(seq) + 1 FROM events WHERE capture = '\(id)'")
+        #expect(counts.trimmingCharacters(in: .whitespacesAndNewlines) == "\(events)\t\(events)\t\(events)")
+        #expect(proxy.output.contains("dropped answer to insert 2") && proxy.output.contains("dropped insert 4"),
+                "\(proxy.output)")
+        try checkQueries(server, capture: Self.shipped, expectQueues: true)
+    }
+
+    @Test("two shards behind Distributed tables: the export spreads over both and the same queries answer")
+    func distributed() throws {
+        try requireClickHouse()
+        let servers = try ClickHouseServer.cluster("bt_cluster", shards: 2)
+        defer { servers.forEach { $0.stop() } }
+        let run = try Self.workload.get()
+        for _ in 0..<2 {
+            for capture in [Self.shipped, run.capture] {
+                try cli(["export", capture, "--format", "clickhouse", "--cluster", "bt_cluster", "--url", servers[0].url,
+                         "--url", servers[1].url, "--create", "--batch", "5000"])
+            }
+        }
+        for capture in [Self.shipped, run.capture] {
+            let id = try captureID(capture)
+            let events = try CaptureReader(opening: capture).blocks.reduce(0) { $0 + Int($1.count) }
+            let local = try servers.map { try count($0, "events_local", id) }
+            #expect(local.allSatisfy { $0 > 0 }, "events per shard: \(local)")
+            #expect(local.reduce(0, +) == events)
+            #expect(try count(servers[1], "events", id) == events)
+        }
+        // The second shard's Distributed tables answer the documented queries.
+        try checkQueries(servers[1], capture: Self.shipped, expectQueues: true)
+        try checkQueries(servers[1], capture: run.capture, expectQueues: false)
+        let fewer = try cli(["export", Self.shipped, "--format", "clickhouse", "--cluster", "bt_cluster",
+                             "--url", servers[0].url], expectStatus: 1)
+        #expect(fewer.stderr.contains("give every shard's HTTP URL"), "\(fewer.stderr)")
+    }
+
+    /// An HTTP proxy that loses one insert's answer and another insert altogether.
+    static let proxy = #"""
+import http.client, http.server, socketserver, sys, threading, os
+host, port, plan = sys.argv[1], int(sys.argv[2]), dict(p.split(':') for p in sys.argv[3].split(','))
+inserts = [0]
+lock = threading.Lock()
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    def log_message(self, *args): pass
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get('Content-Length', 0)))
+        action = None
+        if 'INSERT' in self.path:
+            with lock:
+                inserts[0] += 1
+                n = inserts[0]
+            action = plan.get(str(n))
+        if action == 'request':
+            print('dropped insert %d' % n, flush=True)
+            self.close_connection = True
+            return
+        upstream = http.client.HTTPConnection(host, port, timeout=60)
+        upstream.request('POST', self.path, body=body)
+        reply = upstream.getresponse()
+        data = reply.read()
+        upstream.close()
+        if action == 'answer':
+            print('dropped answer to insert %d' % n, flush=True)
+            self.close_connection = True
+            return
+        self.send_response(reply.status)
+        self.send_header('Content-Length', str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+server = Server(('127.0.0.1', 0), Handler)
+print(server.server_address[1], flush=True)
+threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
+server.serve_forever()
+"""#
+}
+
+/// A Python script serving on a port it prints first; stopped by closing its stdin.
+final class PythonServer: @unchecked Sendable {
+    let process = Process()
+    private let input = Pipe(), out = Pipe()
+    private let box = DataBox()
+    private let lock = NSLock()
+    private(set) var port: UInt16 = 0
+
+    init(_ script: String, _ arguments: [String]) throws {
+        let directory = try Erlang.temporaryDirectory("bt-py")
+        let path = directory.appendingPathComponent("server.py").path
+        try script.write(toFile: path, atomically: true, encoding: .utf8)
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", path] + arguments
+        process.standardInput = input
+        process.standardOutput = out
+        let errors = Pipe()
+        process.standardError = errors
+        let box = self.box, lock = self.lock
+        out.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            lock.withLock { box.data.append(data) }
+        }
+        errors.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            lock.withLock { box.data.append(data) }
+        }
+        try process.run()
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            if let line = output.split(separator: "\n").first, let port = UInt16(line) {
+                self.port = port
+                return
+            }
+            if !process.isRunning { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        stop()
+        throw ClickHouseTests.Failure(description: "python server did not start: \(output)")
+    }
+
+    var output: String { lock.withLock { String(decoding: box.data, as: UTF8.self) } }
+
+    func stop() {
+        try? input.fileHandleForWriting.close()
+        let deadline = Date().addingTimeInterval(5)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        if process.isRunning { process.terminate() }
+    }
+
+    deinit { stop() }
+}
+
+final class DataBox: @unchecked Sendable {
+    var data = Data()
+}
