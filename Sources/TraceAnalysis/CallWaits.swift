@@ -1,50 +1,111 @@
-// The waiting model: which processes are blocked in a gen call, following OTP's call protocol
-// (gen:call, gen_server:call, gen_statem:call). A call starts with the caller's send of
-// `{'$gen_call', {Caller, Tag}, Request}` and ends with whichever comes first: the reply `{Tag, _}`
-// (the callee's send or the caller's receive; Tag a reference or `[alias | Ref]`), the `'DOWN'` of
-// its monitor (the callee died), the caller's `receive ... after` firing (a `'receive'` of the
-// atom `timeout`), the caller's exit, or any activity of the caller of its own (a process blocked
-// in gen:call's receive does nothing else: one that sends, calls or returns made an asynchronous
-// `send_request`). Lost trace messages on the caller's node end its wait as unknown. A tag of
-// another shape (`{Ref, Node}` of multi_call, as `global` uses) is not a blocking call.
+// The waiting model: which processes are blocked in a call, following OTP's call protocols
+// (GenProtocol). A gen call (gen:call, gen_server:call, gen_statem:call) starts with the caller's
+// send of `{'$gen_call', {Caller, Tag}, Request}` and ends with whichever comes first: the reply
+// `{Tag, _}` (the callee's send or the caller's receive; Tag a reference or `[alias | Ref]`), the
+// `'DOWN'` of its monitor (the callee died), the caller's `receive ... after` firing (a `'receive'`
+// of the atom `timeout`), the caller's exit, or any activity of the caller of its own (a process
+// blocked in gen:call's receive does nothing else: one that sends, calls or returns made an
+// asynchronous `send_request`). Lost trace messages on the caller's node end its wait as unknown.
+//
+// A `gen_server:multi_call` sends one request per node, tagged `{Tag, Node}`; the caller waits for
+// every server, each answering with `{{Tag, Node}, Reply}` or ending with the `'DOWN'` of the
+// monitor on `{Name, Node}`, `{nodedown, Node}`, the middleman's timer, or the caller's exit. With a
+// timeout the requests come from a middleman process the caller spawned and handed the Tag
+// (`{Caller, Tag}`); the caller then waits for the middleman's `'DOWN'` (its reason holds the Tag).
+// An erpc call (`erpc:call`, `rpc:call`) leaves no event on the caller's node until the end; it is
+// seen on the callee's node: the `spawned` of `erpc:execute_call/4` (through
+// `erts_internal:dist_spawn_init/1`, the parent being the caller), its first message
+// `[Res, M, F, A]`, its exit `{Res, Class, ...}`; the caller's `'DOWN'` carries the same reason.
+import BeamTerm
 import TraceModel
 
-/// A gen call whose caller still waits at the end of the replay.
+/// One server of a `gen_server:multi_call` that has not answered.
+public struct MultiCallee: Sendable {
+    /// The node the request went to (the tag's Node).
+    public var node: String
+    /// The destination as traced (`{Name, Node}`).
+    public var destination: ProcessID
+    /// The process that took the request (its receive of it), 0 until seen.
+    public var pid: ProcessID
+}
+
+/// A call whose caller still waits at the end of the replay.
 public struct WaitingCall: Sendable {
+    public enum Kind: String, Sendable {
+        /// gen:call (gen_server:call, gen_statem:call).
+        case gen
+        /// gen_server:multi_call: waits for every server in `unanswered`.
+        case multiCall = "multi_call"
+        /// gen_server:multi_call with a timeout: waits for the middleman (`callee`) that calls the servers.
+        case middleman = "multi_call_middleman"
+        /// erpc:call (and rpc:call): waits for the process it spawned on the callee's node.
+        case erpc
+    }
+
     public var caller: ProcessID
     public var callerNode: NodeID
-    /// The process called (a registered name resolved to its holder when the capture knows it).
+    /// The process called (a registered name resolved to its holder when the capture knows it); 0 when
+    /// the capture cannot tell (see `candidates`, `unanswered`).
     public var callee: ProcessID
     public var since: Int64
     /// The request, printed short.
     public var request: String
     /// True when the wait is known from samples only (the caller sat in gen:do_call/4 or
-    /// erpc:call/5, monitoring the callee): it began before the capture or its send was not traced,
-    /// and `since` is the first sample that showed it.
+    /// erpc:call/5): it began before the capture or its start was not traced, and `since` is the
+    /// first sample that showed it.
     public var sampled = false
+    public var kind: Kind = .gen
+    /// multi_call: the servers that have not answered yet; `asked` how many were asked.
+    public var unanswered: [MultiCallee] = []
+    public var asked = 0
+    /// Samples only: the processes the caller monitors when neither the samples nor the trace say
+    /// which one it calls.
+    public var candidates: [ProcessID] = []
+    /// The callee's node when it is known without its pid (erpc seen in samples).
+    public var calleeNode: NodeID = 0
     var tag: RefKey
 }
 
 /// A wait seen in samples: the process was in a call's receive (gen:do_call/4, erpc:call/5) from
-/// `since` on, monitoring `monitors`.
+/// `since` on, monitoring `monitors`; `callee` what the agent read from its stack (0: not found).
 struct SampledWait: Sendable {
     var since: Int64
     var node: NodeID
     var monitors: [ProcessID]
+    var callee: ProcessID = 0
+    var erpc = false
 }
 
 struct CallWaits: Sendable {
-    /// One per caller: gen:call blocks, so a caller waits for at most one call.
+    /// One per caller: every kind of call blocks, so a caller waits for at most one.
     private(set) var waiting: [ProcessID: WaitingCall] = [:]
     private var tags: [RefKey: ProcessID] = [:]
-    /// How the calls of the replay ended, by ending (reply, down, timeout, exit, active, drop).
+    /// How the gen calls of the replay ended (reply, down, timeout, exit, active, drop).
     private(set) var endings: [String: Int] = [:]
+    /// How the servers of multi_calls ended, one count per server asked (reply, down, nodedown,
+    /// timeout, exit, active, drop).
+    private(set) var multiCallEndings: [String: Int] = [:]
+    /// How erpc calls ended (reply, down, timeout, exit, active, drop).
+    private(set) var erpcEndings: [String: Int] = [:]
+    /// The process that waits on a middleman or an erpc process, by that process.
+    private var waitedOnBy: [ProcessID: ProcessID] = [:]
+    /// Each process's latest spawned child (a multi_call middleman is the caller's latest).
+    private var lastSpawn: [ProcessID: ProcessID] = [:]
+    /// A caller's `{Caller, Tag}` to its new middleman, by middleman.
+    private var handoffs: [ProcessID: (caller: ProcessID, node: NodeID, tag: RefKey, time: Int64)] = [:]
+    /// multi_calls waiting (their callees' receives name the servers).
+    private var multiCalls = 0
 
     var isEmpty: Bool { waiting.isEmpty }
 
-    /// A send: a new call, or a callee's reply to a waiting caller.
+    /// A send: a new call (or one more server of a multi_call), a callee's reply, a multi_call's
+    /// handoff to its middleman, or the caller's own activity.
     mutating func send(_ event: TraceEvent, payload: UnsafeRawBufferPointer, callee: ProcessID) {
-        if let request = GenProtocol.request(payload) {
+        if let request = GenProtocol.anyRequest(payload) {
+            if let node = request.node {
+                multiCallRequest(event, tag: request.tag, node: node, payload: payload, offset: request.requestOffset)
+                return
+            }
             if waiting[event.pid] != nil { end(event.pid, "active") }
             waiting[event.pid] = WaitingCall(caller: event.pid, callerNode: event.node, callee: callee, since: event.time,
                                              request: GenProtocol.requestText(payload, offset: request.requestOffset),
@@ -52,30 +113,143 @@ struct CallWaits: Sendable {
             tags[request.tag] = event.pid
             return
         }
+        if !lastSpawn.isEmpty, lastSpawn[event.pid] == event.peer, let tag = GenProtocol.handoffRef(payload) {
+            handoffs[event.peer] = (event.pid, event.node, tag, event.time)
+        }
         guard !waiting.isEmpty else { return }
         if waiting[event.pid] != nil { end(event.pid, "active") }
-        if let tag = GenProtocol.replyTag(payload), let caller = tags[tag] { end(caller, "reply") }
-    }
-
-    /// A receive of a waiting caller: its reply, its monitor's `'DOWN'`, or its `after` firing.
-    mutating func receive(_ event: TraceEvent, payload: UnsafeRawBufferPointer) {
-        guard !waiting.isEmpty, let call = waiting[event.pid] else { return }
-        if GenProtocol.isTimeout(payload) {
-            end(event.pid, "timeout")
-        } else if let tag = GenProtocol.replyTag(payload), tag == call.tag {
-            end(event.pid, "reply")
-        } else if let ref = GenProtocol.downRef(payload), ref == call.tag {
-            end(event.pid, "down")
+        if let tag = GenProtocol.replyTag(payload) {
+            if let caller = tags[tag], waiting[caller]?.kind == .gen { end(caller, "reply") }
+        } else if multiCalls > 0, let reply = GenProtocol.multiReplyTag(payload), let caller = tags[reply.tag] {
+            answered(caller, node: reply.node, by: event.pid, how: "reply")
         }
     }
 
-    /// The caller did something of its own (a call, a return, a spawn, a link...): not blocked.
+    private mutating func multiCallRequest(_ event: TraceEvent, tag: RefKey, node: String, payload: UnsafeRawBufferPointer,
+                                           offset: Int) {
+        let server = MultiCallee(node: node, destination: event.peer, pid: 0)
+        if var call = waiting[event.pid], call.kind == .multiCall, call.tag == tag {
+            call.unanswered.append(server)
+            call.asked += 1
+            waiting[event.pid] = call
+            return
+        }
+        if waiting[event.pid] != nil { end(event.pid, "active") }
+        let request = GenProtocol.requestText(payload, offset: offset)
+        var call = WaitingCall(caller: event.pid, callerNode: event.node, callee: 0, since: event.time, request: request,
+                               tag: tag)
+        call.kind = .multiCall
+        call.unanswered = [server]
+        call.asked = 1
+        waiting[event.pid] = call
+        tags[tag] = event.pid
+        multiCalls += 1
+        // The middleman of a multi_call with a timeout: its caller waits for it.
+        if let handoff = handoffs.removeValue(forKey: event.pid), handoff.tag == tag {
+            if waiting[handoff.caller] != nil { end(handoff.caller, "active") }
+            var outer = WaitingCall(caller: handoff.caller, callerNode: handoff.node, callee: event.pid,
+                                    since: handoff.time, request: request, tag: tag)
+            outer.kind = .middleman
+            waiting[handoff.caller] = outer
+            waitedOnBy[event.pid] = handoff.caller
+        }
+    }
+
+    /// A receive: a caller's reply, `'DOWN'`, nodedown or timeout; a server taking a multi_call's
+    /// request (which names it); an erpc process's arguments.
+    mutating func receive(_ event: TraceEvent, payload: UnsafeRawBufferPointer) {
+        guard !waiting.isEmpty else { return }
+        if !waitedOnBy.isEmpty, let caller = waitedOnBy[event.pid], var call = waiting[caller], call.kind == .erpc,
+           call.callee == event.pid, call.request == "?", let request = GenProtocol.erpcRequest(payload) {
+            call.tag = request.tag
+            call.request = request.request
+            waiting[caller] = call
+            tags[request.tag] = caller
+            return
+        }
+        if multiCalls > 0, let request = GenProtocol.anyRequest(payload), let node = request.node,
+           let caller = tags[request.tag], var call = waiting[caller], call.kind == .multiCall,
+           let index = call.unanswered.firstIndex(where: { $0.node == node && $0.pid == 0 }) {
+            call.unanswered[index].pid = event.pid
+            waiting[caller] = call
+        }
+        guard let call = waiting[event.pid] else { return }
+        switch call.kind {
+        case .gen:
+            if GenProtocol.isTimeout(payload) {
+                end(event.pid, "timeout")
+            } else if let tag = GenProtocol.replyTag(payload), tag == call.tag {
+                end(event.pid, "reply")
+            } else if let ref = GenProtocol.downRef(payload), ref == call.tag {
+                end(event.pid, "down")
+            }
+        case .multiCall:
+            if GenProtocol.isTimeout(payload) || GenProtocol.isTimerTimeout(payload) {
+                end(event.pid, "timeout")
+            } else if let reply = GenProtocol.multiReplyTag(payload) {
+                if reply.tag == call.tag { answered(event.pid, node: reply.node, by: 0, how: "reply") }
+            } else if let down = GenProtocol.downOfName(payload) {
+                answered(event.pid, node: down.node, by: 0, how: "down")
+            } else if let node = GenProtocol.nodedown(payload) {
+                answered(event.pid, node: node, by: 0, how: "nodedown")
+            }
+        case .middleman, .erpc:
+            if GenProtocol.isTimeout(payload) {
+                end(event.pid, "timeout")
+            } else if let ref = GenProtocol.downReasonRef(payload), ref == call.tag {
+                end(event.pid, "reply")
+            }
+        }
+    }
+
+    /// One server of a multi_call answered (or its monitor, its node said it is gone).
+    private mutating func answered(_ caller: ProcessID, node: String, by server: ProcessID, how: String) {
+        guard var call = waiting[caller], call.kind == .multiCall,
+              let index = call.unanswered.firstIndex(where: { $0.node == node }) else { return }
+        call.unanswered.remove(at: index)
+        multiCallEndings[how, default: 0] += 1
+        waiting[caller] = call
+        if call.unanswered.isEmpty { end(caller, how) }
+    }
+
+    /// A spawn: remembered, for a multi_call's handoff to its middleman.
+    mutating func spawn(_ event: TraceEvent) {
+        active(event.pid)
+        lastSpawn[event.pid] = event.peer
+    }
+
+    /// A process `spawned` by another: an erpc call when it runs `erpc:execute_call/4` for its parent
+    /// (on another node, through `erts_internal:dist_spawn_init/1`).
+    mutating func spawnedForErpc(_ event: TraceEvent, callerNode: NodeID) {
+        let caller = event.peer
+        if waiting[caller] != nil { end(caller, "active") }
+        var call = WaitingCall(caller: caller, callerNode: callerNode, callee: event.pid, since: event.time, request: "?",
+                               tag: RefKey(hash: 0, first: 0))
+        call.kind = .erpc
+        waiting[caller] = call
+        waitedOnBy[event.pid] = caller
+    }
+
+    /// The caller did something of its own (a call, a return, a link...): not blocked.
     mutating func active(_ pid: ProcessID) {
         if waiting[pid] != nil { end(pid, "active") }
     }
 
-    mutating func exited(_ pid: ProcessID) {
+    /// A process exited: its own wait ends, and so does the wait of a caller on it (a middleman
+    /// that finished, an erpc process whose exit is the call's result).
+    mutating func exited(_ event: TraceEvent, payload: UnsafeRawBufferPointer) {
+        let pid = event.pid
         if waiting[pid] != nil { end(pid, "exit") }
+        if !waitedOnBy.isEmpty, let caller = waitedOnBy.removeValue(forKey: pid), let call = waiting[caller],
+           call.callee == pid {
+            if call.kind == .erpc {
+                end(caller, GenProtocol.erpcExit(payload).map { _ in "reply" } ?? "down")
+            } else {
+                end(caller, GenProtocol.reasonRef(payload) == nil ? "down" : "reply")
+            }
+        }
+        if !lastSpawn.isEmpty { lastSpawn[pid] = nil }
+        if !handoffs.isEmpty { handoffs[pid] = nil }
     }
 
     /// Trace messages were lost on `node` (0: anywhere): its callers' replies may be among them.
@@ -86,6 +260,103 @@ struct CallWaits: Sendable {
     private mutating func end(_ pid: ProcessID, _ how: String) {
         guard let call = waiting.removeValue(forKey: pid) else { return }
         if tags[call.tag] == pid { tags[call.tag] = nil }
-        endings[how, default: 0] += 1
+        switch call.kind {
+        case .gen: endings[how, default: 0] += 1
+        case .multiCall:
+            multiCalls -= 1
+            if !call.unanswered.isEmpty { multiCallEndings[how, default: 0] += call.unanswered.count }
+        case .erpc:
+            erpcEndings[how, default: 0] += 1
+            if waitedOnBy[call.callee] == pid { waitedOnBy[call.callee] = nil }
+        case .middleman:
+            if waitedOnBy[call.callee] == pid { waitedOnBy[call.callee] = nil }
+        }
+    }
+}
+
+extension CaptureAnalysis {
+    /// How the servers asked by the replay's multi_calls ended, one per server.
+    public var multiCallEndings: [String: Int] { waits.multiCallEndings }
+    /// How the replay's erpc calls ended.
+    public var erpcEndings: [String: Int] { waits.erpcEndings }
+}
+
+extension CaptureAnalysis {
+    /// A process a sample names: a pid, or `{Name, Node}` (a monitor by name) resolved to the
+    /// process the capture knows holding that name on that node.
+    func sampledProcess(_ term: Term) -> ProcessID? {
+        switch term {
+        case .pid(let pid):
+            guard let node = dictionaries.nodeID(named: pid.node.name) else { return nil }
+            return dictionaries.processID(.pid(node: node, id: pid.id, serial: pid.serial, creation: pid.creation))
+        case .tuple(let parts) where parts.count == 2:
+            guard let name = parts[0].atomValue?.name, let node = parts[1].atomValue?.name,
+                  let nodeID = dictionaries.nodeID(named: node) else { return nil }
+            return holder(of: name, on: nodeID)
+        default:
+            return nil
+        }
+    }
+
+    /// The process holding registered name `name` on `node`, as far as the capture knows (0: none).
+    func holder(of name: String, on node: NodeID) -> ProcessID? {
+        for (index, entry) in dictionaries.processes.enumerated() where index != 0 && entry.registeredName != 0 {
+            if case .pid(let n, _, _, _) = entry.identity, n == node, dictionaries.atom(entry.registeredName) == name {
+                return ProcessID(index)
+            }
+        }
+        return nil
+    }
+
+    /// The process a multi_call's server is: the one seen taking the request, or the holder of the
+    /// name on that node.
+    func serverPid(_ server: MultiCallee) -> ProcessID {
+        if server.pid != 0 { return server.pid }
+        guard let entry = dictionaries.process(server.destination) else { return 0 }
+        switch entry.identity {
+        case .remoteName(let atom, let node): return holder(of: dictionaries.atom(atom), on: node) ?? 0
+        case .name(let atom):
+            guard let node = dictionaries.nodeID(named: server.node) else { return 0 }
+            return holder(of: dictionaries.atom(atom), on: node) ?? 0
+        case .pid: return server.destination
+        case .port: return 0
+        }
+    }
+
+    /// `{Name, Node}` of a multi_call's server, printed.
+    func serverText(_ server: MultiCallee) -> String {
+        guard let entry = dictionaries.process(server.destination) else { return "? on \(server.node)" }
+        switch entry.identity {
+        case .remoteName(let atom, _), .name(let atom): return "{\(dictionaries.atom(atom)),'\(server.node)'}"
+        default: return processText(server.destination)
+        }
+    }
+
+    /// Calls waiting at the end: those followed from their start (gen calls and multi_calls where
+    /// receives were traced on the caller's node; erpc calls and multi_call middlemen, whose end is
+    /// also the callee's exit), and those only the samples show (the caller in gen:do_call/4 or
+    /// erpc:call/5, its callee read from its stack by the agent, or the one process it monitors;
+    /// with several and none named, they are its `candidates`).
+    public func allWaits() -> [ProcessID: WaitingCall] {
+        let receiving = nodesWithReceives
+        var all = waitingCalls.filter { entry in
+            switch entry.value.kind {
+            case .gen, .multiCall: return receiving.contains(entry.value.callerNode)
+            case .erpc, .middleman: return true
+            }
+        }
+        for (index, call) in all where call.kind == .multiCall {
+            all[index]?.callee = call.unanswered.lazy.map { self.serverPid($0) }.first { $0 != 0 } ?? 0
+        }
+        for (pid, wait) in sampledWaits where all[pid] == nil {
+            let callee = wait.callee != 0 ? wait.callee : wait.monitors.count == 1 ? wait.monitors[0] : 0
+            var call = WaitingCall(caller: pid, callerNode: wait.node, callee: callee, since: wait.since, request: "?",
+                                   sampled: true, tag: RefKey(hash: 0, first: 0))
+            call.kind = wait.erpc ? .erpc : .gen
+            if callee == 0 && wait.monitors.count > 1 { call.candidates = wait.monitors }
+            if callee != 0, let entry = dictionaries.process(callee) { call.calleeNode = entry.identity.node }
+            all[pid] = call
+        }
+        return all
     }
 }

@@ -68,23 +68,27 @@ public final class CaptureAnalysis: @unchecked Sendable {
     @exclusivity(unchecked) private var receivesByNode: [Bool] = []
     /// The last sample of each sampled process: when, its status (waiting, running...) and its
     /// current function.
-    public private(set) var lastSample: [ProcessID: (time: Int64, status: String?, mfa: FunctionID)] = [:]
+    @exclusivity(unchecked) public private(set) var lastSample: [ProcessID: (time: Int64, status: String?, mfa: FunctionID)] = [:]
     /// Processes the samples show waiting in a call (hangs that began before the capture).
-    var sampledWaits: [ProcessID: SampledWait] = [:]
+    @exclusivity(unchecked) var sampledWaits: [ProcessID: SampledWait] = [:]
     /// Per sampled process, since its last activity of its own (a send, call, return...) or change
     /// of current function: how many samples, and how many found it `waiting` in a receive.
-    var idleSamples: [ProcessID: (mfa: FunctionID, samples: Int, waiting: Int)] = [:]
+    @exclusivity(unchecked) var idleSamples: [ProcessID: (mfa: FunctionID, samples: Int, waiting: Int)] = [:]
     /// gen:do_call/4 and erpc:call/5, where a caller waits for its reply.
     let waitFunctions: Set<FunctionID>
-    public private(set) var monitorEvents: [MonitorEvent] = []
+    /// erpc:call/5 and erts_internal:dist_spawn_init/1 (how an erpc call's process starts), 0 when absent.
+    let erpcCall: FunctionID
+    let distSpawnInit: FunctionID
+    @exclusivity(unchecked) public private(set) var monitorEvents: [MonitorEvent] = []
     /// Last event time per process, indexed by ProcessID.
     @exclusivity(unchecked) public private(set) var lastSeenTable: [Int64] = []
-    public private(set) var exited: Set<ProcessID> = []
+    @exclusivity(unchecked) public private(set) var exited: Set<ProcessID> = []
     /// Time and count of each process's outermost traced calls, by function: what it was busy with.
-    public private(set) var busy: [ProcessID: [FunctionID: (time: Int64, calls: Int)]] = [:]
+    @exclusivity(unchecked) public private(set) var busy: [ProcessID: [FunctionID: (time: Int64, calls: Int)]] = [:]
     @exclusivity(unchecked) private var lastBusy: (pid: ProcessID, mfa: FunctionID, time: Int64, calls: Int)?
     /// Sees every event and every span open and close (the streaming seam, AnalysisStream).
-    var observer: (any AnalysisObserver)?
+    /// A concrete final class, not an existential: its calls are direct on the hot path.
+    @exclusivity(unchecked) var observer: StreamBridge?
 
     public init(dictionaries: TraceDictionaries, options: AnalysisOptions = AnalysisOptions()) {
         self.dictionaries = dictionaries
@@ -93,12 +97,16 @@ public final class CaptureAnalysis: @unchecked Sendable {
         latency = LatencyStats(grouping: options.grouping, detail: options.latency)
         queues = QueueTracker(dictionaries: dictionaries)
         var functions: Set<FunctionID> = []
-        for (index, mfa) in dictionaries.functions.enumerated() where index != 0 {
+        var erpcCall: FunctionID = 0, distSpawnInit: FunctionID = 0
+        for index in dictionaries.functions.indices where index != 0 {
             let text = dictionaries.functionText(FunctionID(index))
             if text == "gen:do_call/4" || text == "erpc:call/5" { functions.insert(FunctionID(index)) }
-            _ = mfa
+            if text == "erpc:call/5" { erpcCall = FunctionID(index) }
+            if text == "erts_internal:dist_spawn_init/1" { distSpawnInit = FunctionID(index) }
         }
         waitFunctions = functions
+        self.erpcCall = erpcCall
+        self.distSpawnInit = distSpawnInit
     }
 
     /// Replays the whole capture (or the options' query) and finishes.
@@ -106,7 +114,7 @@ public final class CaptureAnalysis: @unchecked Sendable {
         try run(reader, options: options, observer: nil)
     }
 
-    static func run(_ reader: CaptureReader, options: AnalysisOptions, observer: (any AnalysisObserver)?) throws -> CaptureAnalysis {
+    static func run(_ reader: CaptureReader, options: AnalysisOptions, observer: StreamBridge?) throws -> CaptureAnalysis {
         let analysis = CaptureAnalysis(dictionaries: reader.dictionaries, options: options)
         analysis.observer = observer
         observer?.attach(analysis)
@@ -183,13 +191,21 @@ public final class CaptureAnalysis: @unchecked Sendable {
                 receivesByNode[node] = true
             }
             waits.receive(event, payload: payload)
-        case .call, .returnFrom, .exceptionFrom, .returnTo, .spawn, .link, .unlink, .register, .unregister,
+        case .call, .returnFrom, .exceptionFrom, .returnTo, .link, .unlink, .register, .unregister,
              .sendToNonExistingProcess:
             if !waits.isEmpty { waits.active(event.pid) }
             if !sampledWaits.isEmpty { sampledWaits[event.pid] = nil }
             if !idleSamples.isEmpty { idleSamples[event.pid] = nil }
+        case .spawn:
+            waits.spawn(event)
+            if !sampledWaits.isEmpty { sampledWaits[event.pid] = nil }
+            if !idleSamples.isEmpty { idleSamples[event.pid] = nil }
+        case .spawned where event.mfa == distSpawnInit && event.mfa != 0:
+            if GenProtocol.isErpcSpawn(payload) {
+                waits.spawnedForErpc(event, callerNode: dictionaries.process(event.peer)?.identity.node ?? 0)
+            }
         case .exit:
-            waits.exited(event.pid)
+            waits.exited(event, payload: payload)
             sampledWaits[event.pid] = nil
             exited.insert(event.pid)
         case .marker where event.value == 4:
@@ -203,11 +219,12 @@ public final class CaptureAnalysis: @unchecked Sendable {
             if info.status == "waiting" { idle.waiting += 1 }
             idleSamples[event.pid] = idle
             if waitFunctions.contains(event.mfa) {
-                if sampledWaits[event.pid] == nil {
-                    sampledWaits[event.pid] = SampledWait(since: event.time, node: event.node, monitors: info.monitors)
-                } else {
-                    sampledWaits[event.pid]?.monitors = info.monitors
-                }
+                var wait = sampledWaits[event.pid]
+                    ?? SampledWait(since: event.time, node: event.node, monitors: info.monitors)
+                wait.monitors = info.monitors
+                wait.callee = info.callee
+                wait.erpc = event.mfa == erpcCall
+                sampledWaits[event.pid] = wait
             } else if !sampledWaits.isEmpty {
                 sampledWaits[event.pid] = nil
             }
@@ -222,31 +239,19 @@ public final class CaptureAnalysis: @unchecked Sendable {
 
     /// The `status` of a sample's info map (`waiting`, `running`, `runnable`, `suspended`...) and
     /// the processes it monitors (`monitors`), those the capture knows.
-    func sampleInfo(_ payload: UnsafeRawBufferPointer, flags: EventFlags) -> (status: String?, monitors: [ProcessID]) {
-        guard !payload.isEmpty, case .map(let pairs)? = Payload.terms(payload, flags: flags)?.first else { return (nil, []) }
+    func sampleInfo(_ payload: UnsafeRawBufferPointer, flags: EventFlags)
+        -> (status: String?, monitors: [ProcessID], callee: ProcessID) {
+        guard !payload.isEmpty, case .map(let pairs)? = Payload.terms(payload, flags: flags)?.first else {
+            return (nil, [], 0)
+        }
         let status = pairs.first { $0.key.atomValue?.name == "status" }?.value.atomValue?.name
         var monitors: [ProcessID] = []
         for element in pairs.first(where: { $0.key.atomValue?.name == "monitors" })?.value.listElements ?? [] {
-            guard case .tuple(let t) = element, t.count == 2, case .pid(let pid) = t[1],
-                  let node = dictionaries.nodeID(named: pid.node.name),
-                  let id = dictionaries.processID(.pid(node: node, id: pid.id, serial: pid.serial, creation: pid.creation))
-            else { continue }
+            guard case .tuple(let t) = element, t.count == 2, let id = sampledProcess(t[1]) else { continue }
             monitors.append(id)
         }
-        return (status, monitors)
-    }
-
-    /// Gen calls waiting at the end: those followed from their send (where receives were traced),
-    /// and those only the samples show (the caller in gen:do_call/4 or erpc:call/5, its callee the
-    /// one process it monitors).
-    public func allWaits() -> [ProcessID: WaitingCall] {
-        let receiving = nodesWithReceives
-        var all = waitingCalls.filter { receiving.contains($0.value.callerNode) }
-        for (pid, wait) in sampledWaits where all[pid] == nil {
-            all[pid] = WaitingCall(caller: pid, callerNode: wait.node, callee: wait.monitors.count == 1 ? wait.monitors[0] : 0,
-                                   since: wait.since, request: "?", sampled: true, tag: RefKey(hash: 0, first: 0))
-        }
-        return all
+        let callee = pairs.first { $0.key.atomValue?.name == "call_to" }.flatMap { sampledProcess($0.value) } ?? 0
+        return (status, monitors, callee)
     }
 
     /// Ends the replay at `end` (the session's stop, or the window's end): calls still open are

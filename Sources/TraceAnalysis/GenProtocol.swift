@@ -1,8 +1,11 @@
-// The message shapes of OTP's call protocol (gen.erl, OTP 24+), read from a payload's raw ETF
-// prefix: a request `{'$gen_call', {From, Tag}, Request}`, a reply `{Tag, Reply}`, a monitor's
-// `{'DOWN', Ref, process, Who, Reason}`. Payloads may be cut by the size cap; only the prefix
-// that holds the tag is needed. Read with BeamTerm's TermCursor (bounds-checked, no allocation);
-// anything unexpected answers nil.
+// The message shapes of OTP's call protocols, read from a payload's raw ETF prefix: gen.erl's (OTP
+// 24+) request `{'$gen_call', {From, Tag}, Request}`, reply `{Tag, Reply}` and monitor
+// `{'DOWN', Ref, process, Who, Reason}`; gen_server:multi_call's `{Tag, Node}` tags, its monitors'
+// `'DOWN'` naming `{Name, Node}`, `{nodedown, Node}` and its middleman's timer `{timeout, TRef, _}`;
+// erpc's remote `erpc:execute_call/4` (spawned through `erts_internal:dist_spawn_init/1`, its
+// arguments `[Res, M, F, A]` arriving as its first message, its exit reason `{Res, Class, ...}`).
+// Payloads may be cut by the size cap; only the prefix that holds the tag is needed. Read with
+// BeamTerm's TermCursor (bounds-checked); anything unexpected answers nil.
 import BeamTerm
 import Foundation
 
@@ -20,14 +23,132 @@ enum GenProtocol {
         var requestOffset: Int
     }
 
-    /// `{'$gen_call', {From, Tag}, Request}` with Tag a reference or `[alias | Ref]`. A tag of any
-    /// other shape (`{Ref, Node}` of `gen_server:multi_call`, which `global` uses while nodes join)
-    /// is not a call that blocks its sender: nil.
+    /// `{'$gen_call', {From, Tag}, Request}` with Tag a reference or `[alias | Ref]`: a gen call. A
+    /// multi_call's `{Ref, Node}` tag answers nil here (see `anyRequest`).
     static func request(_ payload: UnsafeRawBufferPointer) -> Request? {
+        guard let any = anyRequest(payload), any.node == nil else { return nil }
+        return Request(tag: any.tag, requestOffset: any.requestOffset)
+    }
+
+    /// Either kind of `'$gen_call'` in one pass over the prefix: a gen call's (`node` nil) or one of a
+    /// multi_call's requests (`{Tag, Node}`: `node` the node it goes to).
+    static func anyRequest(_ payload: UnsafeRawBufferPointer) -> (tag: RefKey, node: String?, requestOffset: Int)? {
         var cursor = TermCursor(payload)
         guard cursor.tupleArity() == 3, cursor.isAtom("$gen_call"), cursor.skipAtom(), cursor.tupleArity() == 2,
-              cursor.pid() != nil, let tag = callTag(&cursor) else { return nil }
-        return Request(tag: tag, requestOffset: cursor.offset)
+              cursor.pid() != nil else { return nil }
+        if cursor.peek() == ExternalTag.smallTuple {
+            guard let (tag, node) = multiTag(&cursor) else { return nil }
+            return (tag, node, cursor.offset)
+        }
+        guard let tag = callTag(&cursor) else { return nil }
+        return (tag, nil, cursor.offset)
+    }
+
+    /// The `{Tag, Node}` of a multi_call reply `{{Tag, Node}, Reply}`.
+    static func multiReplyTag(_ payload: UnsafeRawBufferPointer) -> (tag: RefKey, node: String)? {
+        var cursor = TermCursor(payload)
+        guard cursor.tupleArity() == 2 else { return nil }
+        return multiTag(&cursor)
+    }
+
+    /// `{Ref, Node}`.
+    static func multiTag(_ cursor: inout TermCursor) -> (RefKey, String)? {
+        guard cursor.tupleArity() == 2, let tag = reference(&cursor), let node = atomString(&cursor) else { return nil }
+        return (tag, node)
+    }
+
+    /// The `{Name, Node}` of a `{'DOWN', Ref, process, {Name, Node}, Reason}` (a monitor by name,
+    /// as multi_call sets on each server).
+    static func downOfName(_ payload: UnsafeRawBufferPointer) -> (name: String, node: String)? {
+        var cursor = TermCursor(payload)
+        guard cursor.tupleArity() == 5, cursor.isAtom("DOWN"), cursor.skipAtom(), cursor.skipTerm(), cursor.skipAtom(),
+              cursor.tupleArity() == 2, let name = atomString(&cursor), let node = atomString(&cursor) else { return nil }
+        return (name, node)
+    }
+
+    /// The first reference of a `'DOWN'`'s reason: `{Receiver, Tag, Result}` of multi_call's middleman
+    /// (the Tag), `{Res, Class, ...}` of an erpc call (the Res).
+    static func downReasonRef(_ payload: UnsafeRawBufferPointer) -> RefKey? {
+        var cursor = TermCursor(payload)
+        guard cursor.tupleArity() == 5, cursor.isAtom("DOWN"), cursor.skipAtom(), cursor.skipTerm(), cursor.skipAtom(),
+              cursor.skipTerm() else { return nil }
+        return reasonRef(&cursor)
+    }
+
+    /// The reference of an exit reason `{Receiver, Tag, Result}` (a middleman's) or `{Res, Class, ...}`
+    /// (an erpc process's).
+    static func reasonRef(_ cursor: inout TermCursor) -> RefKey? {
+        guard let arity = cursor.tupleArity(), arity >= 3 else { return nil }
+        if let tag = cursor.peek(), TermCursor.isPidOrPortTag(tag) {
+            guard cursor.skipTerm() else { return nil }
+        }
+        return reference(&cursor)
+    }
+
+    static func reasonRef(_ payload: UnsafeRawBufferPointer) -> RefKey? {
+        var cursor = TermCursor(payload)
+        return reasonRef(&cursor)
+    }
+
+    /// `{nodedown, Node}`: the node.
+    static func nodedown(_ payload: UnsafeRawBufferPointer) -> String? {
+        var cursor = TermCursor(payload)
+        guard cursor.tupleArity() == 2, cursor.isAtom("nodedown"), cursor.skipAtom() else { return nil }
+        return atomString(&cursor)
+    }
+
+    /// `{timeout, TimerRef, Msg}`: an `erlang:start_timer` firing (multi_call's middleman's timeout).
+    static func isTimerTimeout(_ payload: UnsafeRawBufferPointer) -> Bool {
+        var cursor = TermCursor(payload)
+        guard cursor.tupleArity() == 3, cursor.isAtom("timeout"), cursor.skipAtom() else { return false }
+        return reference(&cursor) != nil
+    }
+
+    /// `{Pid, Ref}`: what multi_call's caller sends its middleman to start it.
+    static func handoffRef(_ payload: UnsafeRawBufferPointer) -> RefKey? {
+        var cursor = TermCursor(payload)
+        guard cursor.tupleArity() == 2, cursor.pid() != nil else { return nil }
+        return reference(&cursor)
+    }
+
+    /// The arguments of a spawn through `erts_internal:dist_spawn_init/1` that runs
+    /// `erpc:execute_call/4`: `[{erpc, execute_call, 4}]`.
+    static func isErpcSpawn(_ payload: UnsafeRawBufferPointer) -> Bool {
+        var cursor = TermCursor(payload)
+        guard cursor.listHeader() == 1, cursor.tupleArity() == 3, cursor.isAtom("erpc"), cursor.skipAtom(),
+              cursor.isAtom("execute_call") else { return false }
+        return true
+    }
+
+    /// erpc's arguments `[Res, M, F, A]`, the first message of its remote process: the Res and
+    /// `M:F(A...)` printed short.
+    static func erpcRequest(_ payload: UnsafeRawBufferPointer) -> (tag: RefKey, request: String)? {
+        var cursor = TermCursor(payload)
+        guard cursor.listHeader() == 4, let tag = reference(&cursor) else { return nil }
+        var text = "?"
+        if let module = atomString(&cursor), let function = atomString(&cursor) {
+            var at = cursor.offset
+            let args = (try? TermDecoder().decode(payload, offset: &at, versioned: false))
+                .map { $0.erlangText(ErlangPrintOptions(maxDepth: 4, maxWidth: 80)) } ?? "…"
+            // A proper list prints as [..]: the call's arguments inside parentheses.
+            let inner = args.hasPrefix("[") && args.hasSuffix("]") ? String(args.dropFirst().dropLast()) : args
+            text = "\(module):\(function)(\(inner))"
+        }
+        return (tag, text)
+    }
+
+    /// The Res of erpc's exit reason `{Res, return | throw | exit | error, ...}` and whether it returned.
+    static func erpcExit(_ payload: UnsafeRawBufferPointer) -> (tag: RefKey, returned: Bool)? {
+        var cursor = TermCursor(payload)
+        guard let arity = cursor.tupleArity(), arity >= 3, let tag = reference(&cursor) else { return nil }
+        return (tag, cursor.isAtom("return"))
+    }
+
+    /// An atom's text (node and registered names).
+    static func atomString(_ cursor: inout TermCursor) -> String? {
+        guard let text = cursor.atomText() else { return nil }
+        let bytes = cursor.slice(text.start, text.start + text.length)
+        return text.latin1 ? String(bytes.map { Character(Unicode.Scalar($0)) }) : String(decoding: bytes, as: UTF8.self)
     }
 
     /// The tag of a reply `{Tag, Reply}` (Tag a reference or `[alias | Ref]`).

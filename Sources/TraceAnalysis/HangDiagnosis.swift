@@ -49,11 +49,15 @@ public struct HangReport: Sendable, Codable {
     public var endNs: Int64
     /// How the gen calls of the capture ended (reply, down, timeout, exit, active, drop).
     public var callEndings: [String: Int]
+    /// How the servers asked by multi_calls ended, one per server (reply, down, nodedown, timeout...).
+    public var multiCallEndings: [String: Int] = [:]
+    /// How the erpc calls seen from their start ended.
+    public var erpcEndings: [String: Int] = [:]
 
     enum CodingKeys: String, CodingKey {
         case verdict, suspects, deadlocks, chains, events
         case captureSeconds = "capture_seconds", silentSeconds = "silent_s", endNs = "end_ns"
-        case callEndings = "call_endings"
+        case callEndings = "call_endings", multiCallEndings = "multi_call_endings", erpcEndings = "erpc_endings"
     }
 }
 
@@ -118,31 +122,49 @@ extension CaptureAnalysis {
         // process that does not wait (the root), or to a deadlock.
         var chains: [[ProcessID]] = []
         var byRoot: [ProcessID: [(caller: ProcessID, chain: [ProcessID])]] = [:]
-        for (caller, call) in waits.sorted(by: { $0.value.since < $1.value.since })
+        for (caller, call) in waits.sorted(by: { ($0.value.since, $0.key) < ($1.value.since, $1.key) })
         where !inCycle.contains(caller) && end - call.since >= threshold {
-            var chain = [caller]
-            var current = call.callee
-            while current != 0, !chain.contains(current), chain.count < 64 {
-                chain.append(current)
-                guard !inCycle.contains(current), let next = waits[current] else { break }
-                current = next.callee
-            }
-            guard let root = chain.last, chain.count >= 2 else {
+            // One chain per process it waits for (a multi_call waits for every server that has not answered).
+            let firstHops = edges(call, waits, end: end)
+            guard !firstHops.isEmpty else {
                 // Waiting in a call whose callee the capture cannot name (several monitors).
                 if !OTPMachinery.contains(caller, dictionaries) {
                     var evidence = callEvidence(caller, call, end: end)
                     evidence["waiting_for"] = .string("unknown")
+                    let candidates = call.candidates.isEmpty ? "" : ", to one of " + call.candidates.map { who($0) }
+                        .joined(separator: ", ") + " (it monitors them; neither its stack nor the trace says which)"
                     suspects.append(suspect(caller, .stuckCall, score: 60, evidence: evidence,
                                             summary: "\(who(caller, withNode: true)) has waited at least "
-                                                + "\(Durations.text(end - call.since)) in a call"))
+                                                + "\(Durations.text(end - call.since)) in a call" + candidates))
                     explained.insert(caller)
                 }
                 continue
             }
+            var callerChains: [[ProcessID]] = []
+            for hop in firstHops {
+                var chain = [caller]
+                var current = hop
+                while current != 0, !chain.contains(current), chain.count < 64 {
+                    chain.append(current)
+                    guard !inCycle.contains(current), let next = waits[current] else { break }
+                    current = next.kind == .multiCall || next.callee == 0 ? edges(next, waits, end: end).first ?? 0
+                        : next.callee
+                }
+                callerChains.append(chain)
+            }
+            guard let chain = callerChains.first, let root = chain.last else { continue }
             let otpOnly = chain.dropLast().allSatisfy { OTPMachinery.contains($0, dictionaries) }
             if otpOnly { continue }
-            byRoot[root, default: []].append((caller, chain))
-            if !OTPMachinery.contains(caller, dictionaries) {
+            for other in callerChains { if let last = other.last { byRoot[last, default: []].append((caller, other)) } }
+            if call.kind == .multiCall && !OTPMachinery.contains(caller, dictionaries) {
+                var evidence = callEvidence(caller, call, end: end)
+                evidence["chain"] = .array(chain.map { .string(who($0)) })
+                evidence["root"] = .string(who(root))
+                let fraction = duration > 0 ? Double(end - call.since) / Double(duration) : 0
+                suspects.append(suspect(caller, .stuckCall, score: 60 + 10 * fraction, evidence: evidence,
+                                        summary: multiCallSummary(caller, call, end: end)))
+                explained.insert(caller)
+            } else if !OTPMachinery.contains(caller, dictionaries) {
                 let fraction = duration > 0 ? Double(end - call.since) / Double(duration) : 0
                 var evidence = callEvidence(caller, call, end: end)
                 evidence["chain"] = .array(chain.map { .string(who($0)) })
@@ -150,8 +172,11 @@ extension CaptureAnalysis {
                 let onDeadlock = inCycle.contains(root)
                 suspects.append(suspect(caller, .stuckCall, score: 60 + 10 * fraction, evidence: evidence,
                                         summary: "\(who(caller, withNode: true)) has waited "
-                                            + (call.sampled ? "at least " : "") + "\(Durations.text(end - call.since)) for "
-                                            + "\(who(call.callee))" + (onDeadlock ? ", which is deadlocked" : "")))
+                                            + (call.sampled ? "at least " : "") + "\(Durations.text(end - call.since)) "
+                                            + callWords(call) + " for "
+                                            + "\(who(chain[1], withNode: call.kind == .erpc))"
+                                            + (onDeadlock ? ", which is deadlocked" : "")
+                                            + (call.sampled ? " (first seen in a sample at \(timeText(call.since)))" : "")))
                 explained.insert(caller)
             }
         }
@@ -276,7 +301,8 @@ extension CaptureAnalysis {
         return HangReport(verdict: verdict(suspects, cycles: cycles, chains: chains, waits: waits), suspects: suspects,
                           deadlocks: cycles.map { $0.map(processText) }, chains: chains.map { $0.map(processText) },
                           captureSeconds: Double(duration) / 1e9, silentSeconds: Double(silence) / 1e9, events: events,
-                          endNs: captureEnd, callEndings: callEndings)
+                          endNs: captureEnd, callEndings: callEndings, multiCallEndings: multiCallEndings,
+                          erpcEndings: erpcEndings)
     }
 
     /// Cycles in the graph "caller waits for callee" (each once, starting at its smallest pid).
@@ -289,21 +315,75 @@ extension CaptureAnalysis {
     func waitForCycles(_ waits: [ProcessID: WaitingCall]) -> [[ProcessID]] {
         var cycles: [[ProcessID]] = []
         var seen: Set<[ProcessID]> = []
-        for start in waits.keys.sorted() {
-            var path: [ProcessID] = [start]
-            var current = start
-            while let next = waits[current]?.callee {
+        // Every edge is a wait that blocks (a multi_call waits for all its servers), so a cycle through
+        // any of them is a deadlock. Depth-first from each waiter, paths of up to 64.
+        func follow(_ path: inout [ProcessID], _ start: ProcessID) {
+            guard let last = path.last, let call = waits[last], path.count <= 64 else { return }
+            for next in definiteEdges(call) {
                 if next == start {
                     let rotated = rotateToFirst(path, waits)
-                    if seen.insert(rotated).inserted { cycles.append(rotated) }
-                    break
+                    if seen.insert(Set(rotated).sorted()).inserted { cycles.append(rotated) }
+                } else if next > start, !path.contains(next), waits[next] != nil {
+                    path.append(next)
+                    follow(&path, start)
+                    path.removeLast()
                 }
-                if path.contains(next) || path.count > 64 { break }
-                path.append(next)
-                current = next
             }
         }
+        for start in waits.keys.sorted() {
+            var path = [start]
+            follow(&path, start)
+        }
         return cycles
+    }
+
+    /// The processes a call is known to wait for: its callee, or every multi_call server that has not
+    /// answered.
+    func definiteEdges(_ call: WaitingCall) -> [ProcessID] {
+        if call.kind == .multiCall {
+            return call.unanswered.map { serverPid($0) }.filter { $0 != 0 }
+        }
+        return call.callee != 0 ? [call.callee] : []
+    }
+
+    /// What a waiter's chains follow: its definite edges, or, for a sampled waiter that monitors
+    /// several processes none of which its stack names, the one candidate that is itself stuck
+    /// (waiting in a call, or inside a call or callback older than the stuck time) when exactly one is.
+    func edges(_ call: WaitingCall, _ waits: [ProcessID: WaitingCall], end: Int64) -> [ProcessID] {
+        let definite = definiteEdges(call)
+        guard definite.isEmpty, !call.candidates.isEmpty else { return definite }
+        let threshold = HangThresholds.stuck(duration)
+        let stuck = call.candidates.filter { candidate in
+            waits[candidate] != nil || (openAtEnd[candidate]?.first.map { end - $0.start >= threshold } ?? false)
+        }
+        return stuck.count == 1 ? stuck : []
+    }
+
+    /// "in gen_server:multi_call", "in erpc:call", "in a gen call".
+    func callWords(_ call: WaitingCall) -> String {
+        switch call.kind {
+        case .gen: return "in a gen call"
+        case .multiCall: return "in gen_server:multi_call"
+        case .middleman: return "in gen_server:multi_call (through its middleman)"
+        case .erpc: return "in erpc:call"
+        }
+    }
+
+    /// A stuck multi_call: every server that has not answered, with what it does.
+    func multiCallSummary(_ caller: ProcessID, _ call: WaitingCall, end: Int64) -> String {
+        let servers = call.unanswered.map { server -> String in
+            let pid = serverPid(server)
+            let doing = pid == 0 ? "" : activity(pid, end: end).first.map { ", \($0)" } ?? ""
+            return serverText(server) + (pid == 0 ? " (pid not in the capture)" : " (\(processText(pid))\(doing))")
+        }
+        return "\(who(caller, withNode: true)) has waited \(Durations.text(end - call.since)) in gen_server:multi_call "
+            + "(request \(call.request)) for \(servers.joined(separator: "; ")); "
+            + "\(call.asked - call.unanswered.count) of \(call.asked) servers answered"
+    }
+
+    /// An instant as an offset into the capture.
+    func timeText(_ time: Int64) -> String {
+        time <= startTime ? "the capture's start" : "+" + Durations.text(time - startTime) + " into the capture"
     }
 
     private func rotateToFirst(_ cycle: [ProcessID], _ waits: [ProcessID: WaitingCall]) -> [ProcessID] {
@@ -339,8 +419,32 @@ extension CaptureAnalysis {
         evidence["waiting_since_ns"] = .int(call.since)
         evidence["waiting_s"] = .number(Double(end - call.since) / 1e9)
         evidence["request"] = .string(call.sampled ? "? (the call began before the capture, or its send was not traced)" : call.request)
-        if call.sampled { evidence["seen_in_samples"] = .bool(true) }
-        evidence["callee_doing"] = .array(activity(call.callee, end: end).map { .string($0) })
+        evidence["call"] = .string(call.kind.rawValue)
+        if call.sampled {
+            evidence["seen_in_samples"] = .bool(true)
+            evidence["first_seen_ns"] = .int(call.since)
+        }
+        if call.callee != 0, let entry = dictionaries.process(call.callee) {
+            evidence["callee_node"] = .string(nodeText(entry.identity.node))
+        }
+        if !call.candidates.isEmpty {
+            evidence["candidates"] = .array(call.candidates.map { .string(who($0, withNode: true)) })
+        }
+        if call.kind == .multiCall {
+            evidence["asked"] = .int(Int64(call.asked))
+            evidence["unanswered"] = .array(call.unanswered.map { server in
+                let pid = serverPid(server)
+                var object: [String: JSONValue] = ["node": .string(server.node), "server": .string(serverText(server))]
+                if pid != 0 {
+                    object["pid"] = .string(processText(pid))
+                    object["doing"] = .array(activity(pid, end: end).map { .string($0) })
+                }
+                return .object(object)
+            })
+        }
+        if call.callee != 0 {
+            evidence["callee_doing"] = .array(activity(call.callee, end: end).map { .string($0) })
+        }
         return evidence
     }
 
@@ -349,7 +453,9 @@ extension CaptureAnalysis {
     func activity(_ pid: ProcessID, end: Int64) -> [String] {
         var out: [String] = []
         if let call = waitingCalls[pid] {
-            out.append("waiting for \(who(call.callee)) in a gen call (\(call.request)) for \(Durations.text(end - call.since))")
+            let callee = call.kind == .multiCall ? call.unanswered.map { serverText($0) }.joined(separator: ", ")
+                : who(call.callee)
+            out.append("waiting for \(callee) \(callWords(call)) (\(call.request)) for \(Durations.text(end - call.since))")
         } else if let wait = sampledWaits[pid] {
             let callee = wait.monitors.count == 1 ? "for \(who(wait.monitors[0])) " : ""
             out.append("waiting \(callee)in a call for at least \(Durations.text(end - wait.since)) (samples)")

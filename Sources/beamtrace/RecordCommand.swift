@@ -114,7 +114,7 @@ struct RecordCommand: ParsableCommand {
     @Option(help: "system_monitor: report heaps larger than this many words.")
     var largeHeap = 8 << 20
 
-    @Option(help: "Payload bytes kept per event (arguments, messages, return values).")
+    @Option(help: "Payload bytes kept per event (arguments, messages, return values); larger ones are kept cut to a depth, as io_lib:format(\"~P\") prints them.")
     var payloadLimit = 256
 
     @Option(help: "agent, or ip (OTP's ip trace port: listens on all interfaces without authentication).")

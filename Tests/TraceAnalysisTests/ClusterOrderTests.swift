@@ -16,7 +16,7 @@ struct ClusterOrderTests {
         let code = try LiveHang.codeDirectory.get()
         let cli = try #require(BuiltProducts.executable("beamtrace"), "the beamtrace executable was not built")
         let directory = try Erlang.temporaryDirectory("bt-cluster")
-        defer { try? FileManager.default.removeItem(at: directory) }
+        defer { if ProcessInfo.processInfo.environment["BT_KEEP"] == nil { try? FileManager.default.removeItem(at: directory) } }
         let cookie = Erlang.randomName("c")
         let host = Erlang.shortHostName
         let names = (0..<6).map { _ in Erlang.randomName() }
@@ -90,6 +90,10 @@ struct ClusterOrderTests {
             as? [String: Any]
         let suspects = hang?["suspects"] as? [[String: Any]] ?? []
         #expect(suspects.isEmpty, "\(hang?["verdict"] ?? "")")
+        // global's multi_calls were followed as calls, each server's part ended by its reply.
+        let endings = hang?["multi_call_endings"] as? [String: Int] ?? [:]
+        #expect(endings.values.reduce(0, +) == globalLocks, "\(endings), requests sent: \(globalLocks)")
+        #expect((endings["reply"] ?? 0) * 10 >= globalLocks * 9, "\(endings)")
     }
 }
 

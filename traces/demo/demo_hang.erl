@@ -5,11 +5,11 @@
 %% clock readings (erlang:monotonic_time(nanosecond)) at the moments that matter.
 -module(demo_hang).
 -behaviour(gen_server).
--export([start/2, start/3, txn/1]).
+-export([start/2, start/3, txn/1, block/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 %% Scenario: stuck_call | deadlock | frozen_queue | selective_receive | healthy | timeout |
-%% callee_died | workers | otp | cluster.
+%% callee_died | workers | otp | cluster | multi_call | erpc | monitors.
 start(Scenario, TruthFile) -> start(Scenario, TruthFile, []).
 
 %% Options: `now` runs the scenario at once (a hang already under way when recording starts).
@@ -173,6 +173,60 @@ run(cluster, Options) ->
     Calls = cluster_calls(Peers, proplists:get_value(rounds, Options, 50)),
     [{pp, pid(Server)}, {calls, Calls} | Joined];
 
+%% gen_server:multi_call across nodes: every node runs an `mc` server, which never answers on the
+%% node started with {mc, stuck}. The caller node ({mc, caller}, {peers, Nodes}) first makes a
+%% multi_call that finishes (to the answering servers), then one client multi_calls every peer with
+%% infinity and another with a 60 s timeout (through multi_call's middleman, which it monitors).
+run(multi_call, Options) ->
+    Role = proplists:get_value(mc, Options, answer),
+    {ok, Server} = gen_server:start({local, mc}, ?MODULE, {mc, Role}, []),
+    case Role of
+        caller ->
+            Peers = proplists:get_value(peers, Options, []),
+            [wait_for(Peer, mc) || Peer <- Peers],
+            Answering = [N || N <- Peers, rpc:call(N, sys, get_state, [mc]) =:= {mc, answer}],
+            {Done, []} = gen_server:multi_call(Answering, mc, {ask, done}, infinity),
+            T0 = now_ns(),
+            A = spawn(fun() -> gen_server:multi_call(Peers, mc, {ask, 1}, infinity) end),
+            B = spawn(fun() -> gen_server:multi_call(Peers, mc, {ask, 2}, 60000) end),
+            timer:sleep(100),
+            {monitors, [{process, Middleman}]} = process_info(B, monitors),
+            [{mc, pid(Server)}, {caller_inf, pid(A)}, {caller_mm, pid(B)}, {middleman, pid(Middleman)},
+             {t_call, T0}, {done_replies, length(Done)}];
+        _ ->
+            [{mc, pid(Server)}]
+    end;
+
+%% erpc from this node to {peer, Node}: a call that returns, then one that never does
+%% (demo_hang:block/1 on the peer, which writes its own pid and clock to the peer's truth file).
+run(erpc, Options) ->
+    case proplists:get_value(peer, Options) of
+        undefined ->
+            [];
+        Peer ->
+            wait_for(Peer, init),
+            Finished = erpc:call(Peer, erlang, node, [], 5000),
+            T0 = now_ns(),
+            Stuck = spawn(fun() -> erpc:call(Peer, ?MODULE, block, [proplists:get_value(peer_truth, Options)],
+                                             infinity) end),
+            timer:sleep(100),
+            [{caller, pid(Stuck)}, {t_call, T0}, {finished, Finished}]
+    end;
+
+%% A client that monitors two other processes, then calls a server stuck in its handle_call, by
+%% name: with the hang under way before the recording, only the samples show whom it calls.
+run(monitors, _) ->
+    Kv = healthy_kv(),
+    {ok, Backend} = gen_server:start({local, backend}, ?MODULE, backend, []),
+    Watched = [spawn(fun() -> receive stop -> ok end end) || _ <- [1, 2]],
+    T0 = now_ns(),
+    Client = spawn(fun() ->
+                           [erlang:monitor(process, W) || W <- Watched],
+                           gen_server:call(backend, {fetch, 1}, infinity)
+                   end),
+    [{kv, pid(Kv)}, {backend, pid(Backend)}, {client, pid(Client)}, {watched, [pid(W) || W <- Watched]},
+     {t_call, T0}];
+
 %% The system of the hang scenarios, healthy: kv with clients, front and backend answering,
 %% workers in receive, a timed-out call, a callee that died, OTP's timers.
 run(healthy, _) ->
@@ -260,6 +314,17 @@ cluster_calls(Peers, Rounds) ->
                    1
                end || R <- lists:seq(1, Rounds)]).
 
+wait_for(Peer, Name) ->
+    case rpc:call(Peer, erlang, whereis, [Name]) of
+        P when is_pid(P) -> ok;
+        _ -> timer:sleep(20), wait_for(Peer, Name)
+    end.
+
+%% The callee of the stuck erpc call: says who and when it is, then waits for ever.
+block(TruthFile) ->
+    ok = file:write_file(TruthFile, io_lib:format("~p.~n~p.~n", [{callee, pid(self())}, {t_block, now_ns()}])),
+    receive never_sent -> ok end.
+
 wait_for_pp(Peer) ->
     case rpc:call(Peer, erlang, whereis, [pp]) of
         P when is_pid(P) -> ok;
@@ -282,7 +347,11 @@ handle_call({fetch, _}, _From, backend) ->
 handle_call(ping, _From, {ring, Next} = S) -> {reply, gen_server:call(Next, ping, infinity), S};
 handle_call(nap, _From, slowpoke) -> timer:sleep(150), {reply, ok, slowpoke};
 handle_call(wait, _From, doomed) -> receive never_sent -> {reply, ok, doomed} end;
-handle_call({ping, Id}, _From, pp) -> {reply, {pong, Id}, pp}.
+handle_call({ping, Id}, _From, pp) -> {reply, {pong, Id}, pp};
+handle_call({ask, _}, _From, {mc, stuck} = S) ->
+    %% Never answers: the multi_call waits for this server for ever.
+    receive never_sent -> {reply, ok, S} end;
+handle_call({ask, N}, _From, {mc, _} = S) -> {reply, {answer, N}, S}.
 
 handle_cast({event, _}, sink) ->
     timer:sleep(3),
