@@ -350,6 +350,7 @@ public final class TraceSession: Sendable {
                                        nodes: summaryNodes, problems: problems, clockRefinement: refinement)
         summary.failure = failure
         summary.eventsInCapture = sink.eventsInCapture
+        (summary.messagesSkipped, summary.bytesSkipped, summary.skipped) = sink.skipped
         return summary
     }
 
