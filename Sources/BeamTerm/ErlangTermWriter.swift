@@ -49,6 +49,7 @@ public struct ErlangTermWriter: Sendable {
 
     /// Text longer than `width` characters keeps its first `width - 3` and ends in `...`.
     static func cut(_ out: inout [UInt8], from start: Int, width: Int) {
+        if out.count - start <= width { return }  // no more characters than bytes
         var scalars = 0
         var keep = -1
         let limit = max(0, width - 3)
@@ -462,6 +463,18 @@ public enum NumberText {
     /// Exactly `width` digits, zero-padded (for non-negative values below 10^width).
     @inline(__always)
     public static func appendPadded(_ value: Int, width: Int, to out: inout [UInt8]) {
+        if width == 6 {
+            var v = value
+            var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0)
+            digits.5 = UInt8(48 + v % 10); v /= 10
+            digits.4 = UInt8(48 + v % 10); v /= 10
+            digits.3 = UInt8(48 + v % 10); v /= 10
+            digits.2 = UInt8(48 + v % 10); v /= 10
+            digits.1 = UInt8(48 + v % 10); v /= 10
+            digits.0 = UInt8(48 + v % 10)
+            withUnsafeBytes(of: &digits) { out.append(contentsOf: $0) }
+            return
+        }
         var divisor = 1
         for _ in 1..<max(width, 1) { divisor *= 10 }
         var v = value

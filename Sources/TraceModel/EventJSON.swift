@@ -19,15 +19,18 @@ public struct EventJSON {
         writeJSON(event, payload: payload, printer: &printer, into: &buffer)
     }
 
-    private static func cached(_ cache: inout [[UInt8]?], _ key: UInt32, into buffer: inout [UInt8],
-                               _ make: () -> String) {
+    @inline(__always)
+    private static func hit(_ cache: [[UInt8]?], _ key: UInt32, into buffer: inout [UInt8]) -> Bool {
         let i = Int(key)
-        if i < cache.count, let bytes = cache[i] {
-            buffer.append(contentsOf: bytes)
-            return
-        }
+        guard i < cache.count, let bytes = cache[i] else { return false }
+        buffer.append(contentsOf: bytes)
+        return true
+    }
+
+    private static func store(_ cache: inout [[UInt8]?], _ key: UInt32, _ text: String, into buffer: inout [UInt8]) {
+        let i = Int(key)
         var bytes: [UInt8] = []
-        appendString(make().utf8, to: &bytes)
+        appendString(text.utf8, to: &bytes)
         if i < 1 << 24 {
             if i >= cache.count { cache.append(contentsOf: repeatElement(nil, count: i + 1 - cache.count)) }
             cache[i] = bytes
@@ -37,16 +40,19 @@ public struct EventJSON {
 
     private mutating func writeJSON(_ event: TraceEvent, payload: UnsafeRawBufferPointer, printer: inout EventPrinter,
                                     into buffer: inout [UInt8]) {
-        let d = printer.dictionaries
         buffer.append(contentsOf: "{\"kind\":\"".utf8)
         buffer.append(contentsOf: event.kind.otpName.utf8)
         buffer.append(34)
         if event.mfa != 0 {
             buffer.append(contentsOf: ",\"mfa\":".utf8)
-            Self.cached(&functionJSON, event.mfa, into: &buffer) { printer.function(event.mfa) }
+            if !Self.hit(functionJSON, event.mfa, into: &buffer) {
+                Self.store(&functionJSON, event.mfa, printer.function(event.mfa), into: &buffer)
+            }
         }
         buffer.append(contentsOf: ",\"node\":".utf8)
-        Self.cached(&nodeJSON, UInt32(event.node), into: &buffer) { d.nodeName(event.node) }
+        if !Self.hit(nodeJSON, UInt32(event.node), into: &buffer) {
+            Self.store(&nodeJSON, UInt32(event.node), printer.dictionaries.nodeName(event.node), into: &buffer)
+        }
         if let terms = printer.terms(payload, flags: event.flags) {
             buffer.append(contentsOf: ",\"payload\":[".utf8)
             for i in 0..<terms.count {
@@ -70,13 +76,19 @@ public struct EventJSON {
         }
         if event.peer != 0 {
             buffer.append(contentsOf: ",\"peer\":".utf8)
-            Self.cached(&processJSON, event.peer, into: &buffer) { printer.process(event.peer) }
+            if !Self.hit(processJSON, event.peer, into: &buffer) {
+                Self.store(&processJSON, event.peer, printer.process(event.peer), into: &buffer)
+            }
         }
         buffer.append(contentsOf: ",\"pid\":".utf8)
-        Self.cached(&processJSON, event.pid, into: &buffer) { printer.process(event.pid) }
-        if let entry = d.process(event.pid), entry.registeredName != 0 {
+        if !Self.hit(processJSON, event.pid, into: &buffer) {
+            Self.store(&processJSON, event.pid, printer.process(event.pid), into: &buffer)
+        }
+        if let entry = printer.dictionaries.process(event.pid), entry.registeredName != 0 {
             buffer.append(contentsOf: ",\"name\":".utf8)
-            Self.cached(&nameJSON, event.pid, into: &buffer) { d.atom(entry.registeredName) }
+            if !Self.hit(nameJSON, event.pid, into: &buffer) {
+                Self.store(&nameJSON, event.pid, printer.dictionaries.atom(entry.registeredName), into: &buffer)
+            }
         }
         buffer.append(contentsOf: ",\"time\":".utf8)
         NumberText.append(event.time, to: &buffer)
