@@ -77,6 +77,16 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "HangWaits",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "CaptureStore", package: rootPackage),
+                .product(name: "TraceAnalysis", package: rootPackage),
+            ],
+            path: "Benchmarks/HangWaits",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "LiveRecord",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
