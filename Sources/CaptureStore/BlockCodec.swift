@@ -1,14 +1,18 @@
 // Encoding a batch of events as one block body (columns, each LZ4-compressed on its own) and
-// decoding it back. The batch must already be in time order.
+// decoding it back. The batch must already be in time order. Blocks are written in encoding 1
+// (Format.BlockEncoding); encoding 0 blocks, as format 1 and 2 captures hold them, still decode.
 import TraceModel
 
 struct BlockEncoder {
-    var columns: [ByteWriter] = Array(repeating: ByteWriter(capacity: 1 << 16), count: Format.columnCount)
+    static let encoding = Format.BlockEncoding.shaped
+    var columns: [ByteWriter] = Array(repeating: ByteWriter(capacity: 1 << 16), count: Self.encoding.columnCount)
     var compressed: [UInt8] = []
     var permutation: [Int32] = []
     var sorted = EventBatch()
     var pids = PayloadPids()
     var storedPayload: [UInt8] = []
+    var payloadIntegers: [Int64] = []
+    var contexts = PayloadIntegers()
 
     /// Sorts the batch by time (stable) into `sorted`; returns it (or the input when already in order).
     mutating func sortedByTime(_ batch: EventBatch) -> EventBatch {
@@ -42,6 +46,7 @@ struct BlockEncoder {
     mutating func encode(_ batch: EventBatch, dictionaries: TraceDictionaries, sequence: UInt64, droppedBefore: UInt64,
                          into out: inout ByteWriter, entry: inout IndexEntry) {
         storedPayload.removeAll(keepingCapacity: true)
+        contexts.reset()
         for i in 0..<columns.count { columns[i].bytes.removeAll(keepingCapacity: true) }
         let n = batch.count
         let timeMin = batch.times.first ?? 0
@@ -52,7 +57,10 @@ struct BlockEncoder {
         var previousPayloadEnd: UInt32 = 0
         for i in 0..<n {
             let t = batch.times[i]
-            columns[0].varint(zigzag(t &- previous))
+            // Sorted: the delta is small and never negative; its low byte is noise, the rest repeats.
+            let delta = UInt64(bitPattern: t &- previous)
+            columns[0].u8(UInt8(truncatingIfNeeded: delta))
+            columns[10].varint(delta >> 8)
             previous = t
             let node = batch.nodes[i], pid = batch.pids[i], mfa = batch.mfas[i]
             let kind = batch.kinds[i]
@@ -67,6 +75,7 @@ struct BlockEncoder {
             let end = batch.payloadEnds[i]
             let before = storedPayload.count
             if end > previousPayloadEnd {
+                payloadIntegers.removeAll(keepingCapacity: true)
                 let replaced = batch.payloadBytes.withUnsafeBytes { raw in
                     let payload = UnsafeRawBufferPointer(rebasing: raw[Int(previousPayloadEnd)..<Int(end)])
                     // A payload equal to one of the last few (a message seen in its send and its
@@ -80,9 +89,18 @@ struct BlockEncoder {
                         storedPayload.append(contentsOf: payload)
                         return false
                     }
-                    return pids.encode(payload, dictionaries, into: &storedPayload)
+                    return pids.encode(payload, dictionaries, into: &storedPayload, integers: &payloadIntegers)
                 }
-                if replaced { storedFlags |= PayloadPids.storedFlag }
+                if replaced {
+                    storedFlags |= PayloadPids.storedFlag
+                    if !payloadIntegers.isEmpty {
+                        contexts.begin(pid: pid, kind: kind.rawValue, mfa: mfa)
+                        for v in payloadIntegers {
+                            columns[11].varint(zigzag(v &- contexts.predicted))
+                            contexts.record(v)
+                        }
+                    }
+                }
             }
             columns[4].u8(storedFlags)
             columns[8].varint(UInt64(storedPayload.count - before))
@@ -111,12 +129,12 @@ struct BlockEncoder {
         out.i64(timeMax)
         out.u32(UInt32(n))
         out.u64(droppedBefore)
-        out.u8(UInt8(Format.columnCount)); out.u8(0); out.u16(0)
+        out.u8(UInt8(columns.count)); out.u8(Self.encoding.rawValue); out.u16(0)
         let directoryStart = out.bytes.count
-        for _ in 0..<Format.columnCount {
+        for _ in 0..<columns.count {
             out.u8(0); out.u8(0); out.u16(0); out.u32(0); out.u32(0)
         }
-        for c in 0..<Format.columnCount {
+        for c in 0..<columns.count {
             let entryOffset = directoryStart + c * Format.columnEntrySize
             let stored: (Format.Codec, Int) = {
                 if c == Format.Column.payloadBytes.rawValue {
@@ -176,7 +194,7 @@ struct BlockHeader {
 }
 
 struct BlockDecoder {
-    var scratch: [[UInt8]] = Array(repeating: [], count: Format.columnCount)
+    var scratch: [[UInt8]] = Array(repeating: [], count: Format.maxColumnCount)
     var pids = PayloadPids()
 
     static func header(_ body: UnsafeRawBufferPointer) -> BlockHeader? {
@@ -190,14 +208,20 @@ struct BlockDecoder {
     mutating func decode(_ body: UnsafeRawBufferPointer, dictionaries: TraceDictionaries, into batch: inout EventBatch) -> String? {
         guard let header = Self.header(body) else { return "block header cut short" }
         var c = ByteCursor(body, offset: 36)
-        guard let columnCount = c.u8(), Int(columnCount) == Format.columnCount, c.bytes(3) != nil else {
-            return "block has an unexpected column count"
+        guard let columnCount = c.u8(), let encodingByte = c.u8(), c.bytes(2) != nil else {
+            return "block header cut short"
+        }
+        guard let encoding = Format.BlockEncoding(rawValue: encodingByte) else {
+            return "block has unknown encoding \(encodingByte) (written by a newer beamtrace?)"
+        }
+        guard Int(columnCount) == encoding.columnCount else {
+            return "block has \(columnCount) columns where encoding \(encodingByte) has \(encoding.columnCount)"
         }
         let n = header.count
         guard n <= 1 << 24 else { return "block claims \(n) events" }
         var directory: [(UInt8, Int, Int)] = []
-        directory.reserveCapacity(Format.columnCount)
-        for _ in 0..<Format.columnCount {
+        directory.reserveCapacity(encoding.columnCount)
+        for _ in 0..<encoding.columnCount {
             guard let codec = c.u8(), c.bytes(3) != nil, let raw = c.u32(), let stored = c.u32() else {
                 return "block column directory cut short"
             }
@@ -242,14 +266,25 @@ struct BlockDecoder {
             }
             let timeMin = header.timeMin
             guard fill(&batch.times, 0, { out in
-                var c = ByteCursor(cols[0])
                 var t = timeMin
+                if encoding == .plain {
+                    var c = ByteCursor(cols[0])
+                    for i in 0..<n {
+                        guard let v = c.varint() else { return false }
+                        t &+= unzigzag(v)
+                        out[i] = t
+                    }
+                    return c.remaining == 0
+                }
+                let low = cols[0]
+                guard low.count == n else { return false }
+                var high = ByteCursor(cols[10])
                 for i in 0..<n {
-                    guard let v = c.varint() else { return false }
-                    t &+= unzigzag(v)
+                    guard let h = high.varint() else { return false }
+                    t &+= Int64(bitPattern: h << 8 | UInt64(low[i]))
                     out[i] = t
                 }
-                return c.remaining == 0
+                return high.remaining == 0
             }) else { return "time column does not decode" }
             guard fill(&batch.nodes, 0, { varints(cols[1], $0) }) else { return "node column does not decode" }
             guard fill(&batch.pids, 0, { varints(cols[2], $0) }) else { return "pid column does not decode" }
@@ -280,6 +315,7 @@ struct BlockDecoder {
             var payloadEnd = 0
             let storedPayload = cols[9]
             let payloadTotal = storedPayload.count
+            var integers = encoding == .plain ? StoredIntegers.inline : StoredIntegers(column: ByteCursor(cols[11]))
             batch.payloadEnds.removeAll(keepingCapacity: true)
             for i in 0..<n {
                 guard let pl = payloadLength.varint(), pl <= UInt64(payloadTotal - payloadEnd) else {
@@ -306,14 +342,19 @@ struct BlockDecoder {
                             batch.payloadBytes.append(contentsOf: UnsafeRawBufferPointer(temporary))
                         }
                     } else {
-                        guard pids.decode(stored, dictionaries, into: &batch.payloadBytes) else {
-                            return "event \(i): a stored pid is not in the dictionaries"
+                        if encoding == .shaped {
+                            integers.contexts.begin(pid: batch.pids[i], kind: batch.kinds[i].rawValue, mfa: batch.mfas[i])
+                        }
+                        guard pids.decode(stored, dictionaries, into: &batch.payloadBytes, integers: &integers) else {
+                            return "event \(i): a compacted payload does not expand (a pid not in the dictionaries, "
+                                + "or the integer column is short)"
                         }
                     }
                 }
                 batch.payloadEnds.append(UInt32(batch.payloadBytes.count))
             }
             guard payloadEnd == payloadTotal else { return "payload column has \(payloadTotal - payloadEnd) extra bytes" }
+            if let rest = integers.column?.remaining, rest != 0 { return "integer column has \(rest) extra bytes" }
             return nil
         }
     }
@@ -321,9 +362,9 @@ struct BlockDecoder {
     private func withColumns<R>(_ directory: [(UInt8, Int, Int)], _ body: ([UnsafeRawBufferPointer]) -> R) -> R {
         // Ten nested borrows, flattened: the scratch arrays are not mutated while `body` runs.
         var pointers: [UnsafeRawBufferPointer] = []
-        pointers.reserveCapacity(Format.columnCount)
+        pointers.reserveCapacity(directory.count)
         func go(_ i: Int) -> R {
-            if i == Format.columnCount { return body(pointers) }
+            if i == directory.count { return body(pointers) }
             return scratch[i].withUnsafeBytes { raw in
                 pointers.append(UnsafeRawBufferPointer(rebasing: raw[0..<directory[i].1]))
                 return go(i + 1)

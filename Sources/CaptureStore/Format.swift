@@ -34,10 +34,23 @@ enum Format {
     static let blockHeaderSize = 40
     /// Column directory entry: codec u8 | 3 reserved | raw length u32 | stored length u32.
     static let columnEntrySize = 12
-    static let columnCount = 10
+
+    /// How a block's columns are laid out (body byte 37). Encoding 0: the ten columns of format
+    /// versions 1 and 2 (time as zigzag varint deltas, integers inline in payloads). Encoding 1
+    /// (written since): the time delta's low byte in column 0 and the rest in column 10, payload
+    /// integers in column 11. Readers before it refuse encoding 1 blocks by their column count.
+    enum BlockEncoding: UInt8 {
+        case plain = 0
+        case shaped = 1
+
+        var columnCount: Int { self == .plain ? 10 : 12 }
+    }
+    static let maxColumnCount = 12
 
     enum Column: Int, CaseIterable {
         case time = 0, node, pid, kind, flags, mfa, peer, value, payloadLength, payloadBytes
+        /// Encoding 1 only.
+        case timeHigh, payloadIntegers
     }
 
     enum Codec: UInt8 {

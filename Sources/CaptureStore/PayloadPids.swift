@@ -1,8 +1,9 @@
 // A payload transform for storage: a pid inside an argument, message or return value that is
 // already in the process dictionary is stored as 0xF0 + varint(process id) instead of its ~30
-// bytes of NEW_PID_EXT (messages carry `self()` all the time). Only pids whose bytes rebuild
-// exactly from the dictionary are replaced, so reading restores the original bytes. Events whose
-// payload went through this have bit 7 set in the stored flags column.
+// bytes of NEW_PID_EXT (messages carry `self()` all the time), and integers leave the payload for
+// the block's integer column (PayloadIntegers). Only terms whose bytes rebuild exactly are
+// replaced, so reading restores the original bytes. Events whose payload went through this have
+// bit 7 set in the stored flags column.
 import BeamTerm
 import TraceModel
 
@@ -13,6 +14,9 @@ struct PayloadPids {
     static let integerTag: UInt8 = 0xF1
     /// A whole payload equal to the one N (1...16) events earlier in the block: 0xF3, N.
     static let copyTag: UInt8 = 0xF3
+    /// Encoding 1: SMALL_BIG_EXT of N ≤ 8 digit bytes whose value fits an Int64, stored as 0xF4, N;
+    /// the value is in the integer column (as INTEGER_EXT's is, after a bare 0xF1).
+    static let bigTag: UInt8 = 0xF4
     static let storedFlag: UInt8 = 0x80
 
     private var table = RawPidTable()
@@ -51,15 +55,21 @@ struct PayloadPids {
 
     /// Appends `payload` to `out` with known pids replaced; true when any was. A payload that does
     /// not walk as whole terms is appended unchanged.
-    mutating func encode(_ payload: UnsafeRawBufferPointer, _ d: TraceDictionaries, into out: inout [UInt8]) -> Bool {
+    /// Block encoding 1: integers are appended to `integers`, in payload order, and only their tag
+    /// stays in `out`.
+    mutating func encode(_ payload: UnsafeRawBufferPointer, _ d: TraceDictionaries, into out: inout [UInt8],
+                         integers: inout [Int64]) -> Bool {
         let mark = out.count
-        if let replaced = transform(payload, d, into: &out) { return replaced }
+        let integerMark = integers.count
+        if let replaced = transform(payload, d, into: &out, integers: &integers) { return replaced }
         out.removeSubrange(mark...)
+        integers.removeSubrange(integerMark...)
         out.append(contentsOf: payload)
         return false
     }
 
-    private mutating func transform(_ payload: UnsafeRawBufferPointer, _ d: TraceDictionaries, into out: inout [UInt8]) -> Bool? {
+    private mutating func transform(_ payload: UnsafeRawBufferPointer, _ d: TraceDictionaries, into out: inout [UInt8],
+                                    integers: inout [Int64]) -> Bool? {
         var c = TermCursor(payload)
         var pending = 0
         var copyFrom = 0
@@ -95,10 +105,16 @@ struct PayloadPids {
                 guard let raw = c.u32() else { return nil }
                 flush(start)
                 out.append(Self.integerTag)
-                let value = Int64(Int32(bitPattern: raw))
-                var v = UInt64(bitPattern: (value << 1) ^ (value >> 63))
-                while v >= 0x80 { out.append(UInt8(truncatingIfNeeded: v) | 0x80); v >>= 7 }
-                out.append(UInt8(v))
+                integers.append(Int64(Int32(bitPattern: raw)))
+                copyFrom = c.offset
+                replaced = true
+                continue
+            }
+            if tag == 110, let value = Self.smallBig(&c) {
+                flush(start)
+                out.append(Self.bigTag)
+                out.append(value.digits)
+                integers.append(value.value)
                 copyFrom = c.offset
                 replaced = true
                 continue
@@ -109,6 +125,31 @@ struct PayloadPids {
         }
         flush(payload.count)
         return replaced
+    }
+
+    /// A SMALL_BIG_EXT (tag already read) whose bytes rebuild exactly from an Int64 and its digit
+    /// count: at most 8 digits, sign 0 or 1, no negative zero, magnitude within Int64. The cursor
+    /// is left after it; nil (cursor back at the tag) otherwise.
+    static func smallBig(_ c: inout TermCursor) -> (digits: UInt8, value: Int64)? {
+        let tagOffset = c.offset - 1
+        guard let n = c.u8(), n <= 8, let sign = c.u8(), sign <= 1 else {
+            c.offset = tagOffset
+            return nil
+        }
+        var magnitude: UInt64 = 0
+        for k in 0..<Int(n) {
+            guard let digit = c.u8() else {
+                c.offset = tagOffset
+                return nil
+            }
+            magnitude |= UInt64(digit) << (8 * UInt64(k))
+        }
+        guard magnitude <= UInt64(Int64.max), !(magnitude == 0 && sign == 1) else {
+            c.offset = tagOffset
+            return nil
+        }
+        let value = Int64(magnitude)
+        return (n, sign == 1 ? -value : value)
     }
 
     private mutating func lookup(_ raw: UnsafeRawBufferPointer, _ d: TraceDictionaries) -> ProcessID? {
@@ -139,7 +180,8 @@ struct PayloadPids {
     }
 
     /// Expands a stored payload back to the original bytes.
-    mutating func decode(_ stored: UnsafeRawBufferPointer, _ d: TraceDictionaries, into out: inout [UInt8]) -> Bool {
+    mutating func decode(_ stored: UnsafeRawBufferPointer, _ d: TraceDictionaries, into out: inout [UInt8],
+                         integers: inout StoredIntegers) -> Bool {
         var i = 0
         var copyFrom = 0
         var c = TermCursor(stored)
@@ -159,14 +201,30 @@ struct PayloadPids {
             }
             if tag == Self.integerTag {
                 _ = c.u8()
-                guard let zz = Self.varint(&c), zz <= UInt64(UInt32.max) else { return false }
-                if start > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom..<start])) }
-                let value = UInt32(truncatingIfNeeded: Int64(bitPattern: zz >> 1) ^ -Int64(bitPattern: zz & 1))
-                let rebuilt: (UInt8, UInt32) = (98, value.bigEndian)
-                withUnsafeBytes(of: rebuilt.1) { bytes in
-                    out.append(rebuilt.0)
-                    out.append(contentsOf: bytes)
+                let value: UInt32
+                if integers.column == nil {
+                    guard let zz = Self.varint(&c), zz <= UInt64(UInt32.max) else { return false }
+                    value = UInt32(truncatingIfNeeded: Int64(bitPattern: zz >> 1) ^ -Int64(bitPattern: zz & 1))
+                } else {
+                    guard let v = integers.next(), let v32 = Int32(exactly: v) else { return false }
+                    value = UInt32(bitPattern: v32)
                 }
+                if start > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom..<start])) }
+                out.append(98)
+                withUnsafeBytes(of: value.bigEndian) { out.append(contentsOf: $0) }
+                copyFrom = c.offset
+                continue
+            }
+            if tag == Self.bigTag, integers.column != nil {
+                _ = c.u8()
+                guard let n = c.u8(), n <= 8, let v = integers.next() else { return false }
+                let magnitude = v.magnitude
+                guard n == 8 || magnitude >> (8 * UInt64(n)) == 0 else { return false }
+                if start > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom..<start])) }
+                out.append(110)
+                out.append(n)
+                out.append(v < 0 ? 1 : 0)
+                for k in 0..<Int(n) { out.append(UInt8(truncatingIfNeeded: magnitude >> (8 * UInt64(k)))) }
                 copyFrom = c.offset
                 continue
             }

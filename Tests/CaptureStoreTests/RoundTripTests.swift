@@ -68,10 +68,24 @@ import TraceModel
     }
 
     @Test func otpCaptureReadsBackAsDecoded() throws {
+        try expectReadsBackAsDecoded { trace in "bt_work:file(\"\(trace)\", 1500)" }
+    }
+
+    /// OTP's own bytes for integers of every width (payload integers have a column of their own in
+    /// block encoding 1) come back exactly, across blocks.
+    @Test func otpIntegersOfEveryWidthReadBackExactly() throws {
+        let events = try expectReadsBackAsDecoded { trace in "bt_work:integers(\"\(trace)\", 40)" }
+        // Big integers (SMALL_BIG_EXT) were in the payloads.
+        let bigs = events.filter { $0.event.kind == .send && $0.payload.contains(110) }.count
+        #expect(bigs > 1000)
+    }
+
+    @discardableResult
+    func expectReadsBackAsDecoded(_ call: (String) -> String) throws -> [RecordedEvent] {
         let dir = try Erlang.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let trace = dir.appendingPathComponent("t.trc").path
-        _ = try Workload.run("bt_work:file(\"\(trace)\", 1500)")
+        _ = try Workload.run(call(trace))
         // Decode the file directly.
         var decoder = TraceMessageDecoder()
         var direct = EventBatch()
@@ -96,5 +110,6 @@ import TraceModel
         #expect(events.count == expected.count)
         #expect(events == expected)
         #expect(reader.dictionaries.atoms == decoder.dictionaries.atoms)
+        return events
     }
 }

@@ -44,7 +44,7 @@ enum Workload {
 
     static let source = #"""
     -module(bt_work).
-    -export([file/2, wrap/2, ip/2, add/2, fail/1, count/1, count_files/1, echo/0]).
+    -export([file/2, wrap/2, ip/2, add/2, fail/1, count/1, count_files/1, echo/0, integers/2]).
 
     add(A, B) -> A + B.
     fail(X) -> erlang:error({bad, X}).
@@ -80,6 +80,26 @@ enum Workload {
     file(File, N) ->
         dbg:tracer(port, dbg:trace_port(file, File)),
         work(N),
+        dbg:flush_trace_port(),
+        dbg:stop_clear().
+
+    %% Integers of every width in messages, arguments and return values: around the edges of
+    %% SMALL_INTEGER_EXT, INTEGER_EXT and SMALL_BIG_EXT (1 to 8 digit bytes and beyond), both signs.
+    integers(File, N) ->
+        Edges = [0, 255, 256, 1 bsl 27, 1 bsl 31, 1 bsl 32, 1 bsl 40, 1 bsl 56, 1 bsl 62, (1 bsl 63) - 1,
+                 1 bsl 63, 1 bsl 64, 1 bsl 100],
+        Values = lists:usort([V + D || E <- Edges, V <- [E, -E], D <- [-1, 0, 1]]),
+        Echo = spawn(fun echo/0),
+        dbg:tracer(port, dbg:trace_port(file, File)),
+        dbg:tpl(bt_work, add, 2, [{'_', [], [{return_trace}]}]),
+        dbg:p(self(), [call, send, 'receive', monotonic_timestamp]),
+        dbg:p(Echo, [send, 'receive', monotonic_timestamp]),
+        [begin
+             Echo ! {self(), {[V + K, V - K, -V + K], K, V * K}},
+             receive {Echo, _} -> ok end,
+             add(V, K)
+         end || K <- lists:seq(1, N), V <- Values],
+        Echo ! stop,
         dbg:flush_trace_port(),
         dbg:stop_clear().
 

@@ -1,0 +1,60 @@
+// Block encoding 1: the integers inside compacted payloads (INTEGER_EXT, SMALL_BIG_EXT up to 8
+// bytes) live in a column of their own, each stored as the difference from the integer in the same
+// place of the previous payload of the same process, kind and function in the block — a counter in
+// a message or an accumulator in arguments moves by small steps, and the payload bytes left behind
+// (the payload's shape) repeat exactly. Encoder and decoder keep the same small table, reset at
+// each block, so a block decodes on its own.
+
+struct PayloadIntegers {
+    static let tableBits = 10
+    static let slots = 4
+    private var keys = [UInt64](repeating: .max, count: 1 << tableBits)
+    private var kinds = [UInt8](repeating: 0, count: 1 << tableBits)
+    private var previous = [Int64](repeating: 0, count: (1 << tableBits) * slots)
+    private var base = 0
+    private var ordinal = 0
+
+    /// Forgets every context (the start of a block).
+    mutating func reset() {
+        keys.withUnsafeMutableBufferPointer { $0.update(repeating: .max) }
+    }
+
+    /// The event whose payload integers come next.
+    @inline(__always) mutating func begin(pid: UInt32, kind: UInt8, mfa: UInt32) {
+        let key = UInt64(pid) | UInt64(mfa) << 32
+        let h = Int(truncatingIfNeeded: ((key ^ UInt64(kind) &* 0x9E37_79B9) &* 0xBF58_476D_1CE4_E5B9) >> (64 - Self.tableBits))
+        base = h * Self.slots
+        ordinal = 0
+        if keys[h] != key || kinds[h] != kind {
+            keys[h] = key
+            kinds[h] = kind
+            for s in 0..<Self.slots { previous[base + s] = 0 }
+        }
+    }
+
+    /// The integer the next place had in the context's previous payload (0 when none).
+    @inline(__always) var predicted: Int64 { ordinal < Self.slots ? previous[base + ordinal] : 0 }
+
+    /// Remembers the next place's integer.
+    @inline(__always) mutating func record(_ value: Int64) {
+        if ordinal < Self.slots { previous[base + ordinal] = value }
+        ordinal += 1
+    }
+}
+
+/// Where a stored payload's integers come from when it is expanded: inline after their tag
+/// (encoding 0) or, in order, from the block's integer column (encoding 1).
+struct StoredIntegers {
+    var column: ByteCursor?
+    var contexts = PayloadIntegers()
+
+    static var inline: StoredIntegers { StoredIntegers(column: nil) }
+
+    /// The next integer of the column; nil when the column is exhausted or damaged.
+    @inline(__always) mutating func next() -> Int64? {
+        guard let zz = column?.varint() else { return nil }
+        let value = contexts.predicted &+ unzigzag(zz)
+        contexts.record(value)
+        return value
+    }
+}
