@@ -100,7 +100,11 @@ public final class CaptureReader: @unchecked Sendable {
                 statisticsLock.lock()
                 decompressed += 1
                 statisticsLock.unlock()
-                return slot.decoder.decode(UnsafeRawBufferPointer(rebasing: record[range]), dictionaries: dictionaries, into: &slot.batch)
+                let body = UnsafeRawBufferPointer(rebasing: record[range])
+                // A block summary follows the columns (BlockSummary.swift).
+                let columnsEnd = entry.hasSummary ? BlockSummary.columnsEnd(body) : nil
+                let columns = columnsEnd.map { UnsafeRawBufferPointer(rebasing: body[0..<$0]) } ?? body
+                return slot.decoder.decode(columns, dictionaries: dictionaries, into: &slot.batch)
             }
         }
         if let problem {
