@@ -32,6 +32,13 @@ wait_traced() ->
         _ -> ok
     end.
 
+%% Until the recorder has switched tracing on at Peer too (nodes are attached one after another).
+wait_traced(Peer) ->
+    case rpc:call(Peer, erlang, trace_info, [new, flags]) of
+        {flags, [_ | _]} -> ok;
+        _ -> timer:sleep(10), wait_traced(Peer)
+    end.
+
 now_ns() -> erlang:monotonic_time(nanosecond).
 pid(P) -> pid_to_list(P).
 
@@ -184,6 +191,7 @@ run(multi_call, Options) ->
         caller ->
             Peers = proplists:get_value(peers, Options, []),
             [wait_for(Peer, mc) || Peer <- Peers],
+            [wait_traced(Peer) || Peer <- Peers, not proplists:get_bool(now, Options)],
             Answering = [N || N <- Peers, rpc:call(N, sys, get_state, [mc]) =:= {mc, answer}],
             {Done, []} = gen_server:multi_call(Answering, mc, {ask, done}, infinity),
             T0 = now_ns(),
@@ -205,6 +213,7 @@ run(erpc, Options) ->
             [];
         Peer ->
             wait_for(Peer, init),
+            proplists:get_bool(now, Options) orelse wait_traced(Peer),
             Finished = erpc:call(Peer, erlang, node, [], 5000),
             T0 = now_ns(),
             Stuck = spawn(fun() -> erpc:call(Peer, ?MODULE, block, [proplists:get_value(peer_truth, Options)],
