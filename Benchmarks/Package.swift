@@ -77,6 +77,16 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "Info",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "TraceModel", package: rootPackage),
+                .product(name: "CaptureStore", package: rootPackage),
+            ],
+            path: "Benchmarks/Info",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "LiveRecord",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),

@@ -119,8 +119,18 @@ struct ElixirPrinter {
         case .integer(let value): out += String(value)
         case .bigInteger(let value): out += value.description
         case .float(let value): out += ErlangFloat.format(value, elixir: true)
-        case .atom(let atom): out += ElixirAtom.literal(atom.name)
+        case .atom(let atom): out += atom == CutMarker.atom ? "..." : ElixirAtom.literal(atom.name)
         case .tuple(let elements):
+            if let prefix = CutMarker.cutBinary(term) {
+                // As inspect/2 shows a binary beyond its limit: `"abc" <> ...`, `<<1, 2, ...>>`.
+                if let text = String(validating: prefix, as: UTF8.self),
+                   text.unicodeScalars.allSatisfy(ElixirString.isPrintable) {
+                    out += (prefix.isEmpty ? "<<...>>" : ElixirString.quoted(Array(text.unicodeScalars)) + " <> ...")
+                } else {
+                    out += "<<" + prefix.map(String.init).joined(separator: ", ") + (prefix.isEmpty ? "...>>" : ", ...>>")
+                }
+                return
+            }
             out += "{"
             writeSequence(elements, next: next)
             out += "}"
@@ -146,8 +156,16 @@ struct ElixirPrinter {
         case .string(let bytes):
             write(.list(bytes.map { .integer(Int64($0)) }), depth: depth)
         case .improperList(let elements, let tail):
+            if CutMarker.isMarker(tail), let scalars = Self.printableCharlist(elements) {
+                out += ElixirString.quoted(scalars, quote: "'") + " ++ ..."
+                return
+            }
             out += "["
             writeSequence(elements, next: next)
+            if CutMarker.isMarker(tail) {
+                out += ", ...]"
+                return
+            }
             out += " | "
             write(tail, depth: next)
             out += "]"
@@ -172,6 +190,8 @@ struct ElixirPrinter {
             out += "&\(ElixirAtom.module(module.name)).\(Self.functionName(function.name))/\(arity)"
         case .map(let pairs):
             out += "%{"
+            let cut = pairs.contains { CutMarker.isMarker($0.key) }
+            let pairs = pairs.filter { !CutMarker.isMarker($0.key) }
             let atomKeyed = pairs.allSatisfy { if case .atom = $0.key { return true } else { return false } }
             for (i, pair) in pairs.enumerated() {
                 if i > 0 { out += ", " }
@@ -183,6 +203,7 @@ struct ElixirPrinter {
                 }
                 write(pair.value, depth: next)
             }
+            if cut { out += pairs.isEmpty ? "..." : ", ..." }
             out += "}"
         }
     }

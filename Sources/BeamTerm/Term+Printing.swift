@@ -55,10 +55,16 @@ struct ErlangPrinter {
         case .integer(let value): emit(String(value))
         case .bigInteger(let value): emit(value.description)
         case .float(let value): emit(ErlangFloat.format(value))
-        case .atom(let atom): emit(ErlangAtom.quoted(atom.name))
+        case .atom(let atom): emit(atom == CutMarker.atom ? "..." : ErlangAtom.quoted(atom.name))
         case .tuple(let elements):
+            if let prefix = CutMarker.cutBinary(term) {
+                emit("<<")
+                writeBinaryBody(prefix, depth: depth, cut: true)
+                emit(">>")
+                return
+            }
             emit("{")
-            writeSequence(elements, depth: depth, next: next, tail: nil)
+            writeSequence(elements, depth: depth, next: next, tail: nil, separator: ",...")
             emit("}")
         case .list(let elements):
             if elements.isEmpty { emit("[]"); return }
@@ -76,12 +82,18 @@ struct ErlangPrinter {
                 write(.list(bytes.map { .integer(Int64($0)) }), depth: depth)
             }
         case .improperList(let elements, let tail):
+            // A string cut short (TermCut): `"abcd"...`, as ~P prints a string beyond its chars_limit.
+            if CutMarker.isMarker(tail), let bytes = Self.printableLatin1(elements) {
+                emit(ErlangString.quoted(bytes.map { Unicode.Scalar($0) }, quote: "\""))
+                emit("...")
+                return
+            }
             emit("[")
             writeSequence(elements, depth: depth, next: next, tail: tail)
             emit("]")
         case .binary(let bytes):
             emit("<<")
-            writeBinaryBody(bytes, depth: depth)
+            writeBinaryBody(bytes, depth: depth, cut: false)
             emit(">>")
         case .bitBinary(let bytes, let bits):
             emit("<<")
@@ -102,51 +114,66 @@ struct ErlangPrinter {
             emit("fun \(ErlangAtom.quoted(module.name)):\(ErlangAtom.quoted(function.name))/\(arity)")
         case .map(let pairs):
             emit("#{")
-            for (i, pair) in pairs.enumerated() {
+            var i = 0
+            for pair in pairs where !CutMarker.isMarker(pair.key) {
                 if i > 0 { emit(",") }
                 if depth > 0 && i >= depth - 1 { emit("..."); break }
                 write(pair.key, depth: next)
                 emit(" => ")
                 write(pair.value, depth: next)
+                i += 1
+            }
+            // A cut map's rest ('$beamtrace_cut' => '$beamtrace_cut') prints last, as ~P puts it.
+            if pairs.contains(where: { CutMarker.isMarker($0.key) }) && (depth <= 0 || i < depth - 1) {
+                emit(i > 0 ? ",..." : "...")
             }
             emit("}")
         }
     }
 
-    private mutating func writeSequence(_ elements: [Term], depth: Int, next: Int, tail: Term?) {
+    /// Tuples cut by the depth end in `,...` and lists in `|...`, as OTP prints them.
+    private mutating func writeSequence(_ elements: [Term], depth: Int, next: Int, tail: Term?,
+                                        separator: String = "|...") {
         for (i, element) in elements.enumerated() {
             if depth > 0 && i >= depth - 1 {
-                emit(i > 0 ? "|..." : "...")
+                emit(i > 0 ? separator : "...")
                 return
             }
             if i > 0 { emit(",") }
             write(element, depth: next)
         }
         if let tail {
+            if CutMarker.isMarker(tail) { emit("|..."); return }
             emit("|")
             write(tail, depth: next)
         }
     }
 
-    private mutating func writeBinaryBody(_ bytes: [UInt8], depth: Int) {
-        if bytes.isEmpty { return }
+    /// A `cut` binary (only its first bytes kept) ends in `...` as `~P` prints it.
+    private mutating func writeBinaryBody(_ bytes: [UInt8], depth: Int, cut: Bool) {
+        if bytes.isEmpty {
+            if cut { emit("...") }
+            return
+        }
         if let scalars = Self.printableUTF8(bytes) {
             emit(ErlangString.quoted(scalars, quote: "\""))
             if scalars.count != bytes.count { emit("/utf8") }
+            if cut { emit("...") }
             return
         }
         if Self.isPrintableLatin1(bytes) {
             emit(ErlangString.quoted(bytes.map { Unicode.Scalar($0) }, quote: "\""))
+            if cut { emit("...") }
             return
         }
         var shown = bytes[...]
-        var cut = false
+        var dots = cut
         if depth > 0 && bytes.count > depth - 1 {
             shown = bytes.prefix(max(0, depth - 1))
-            cut = true
+            dots = true
         }
         emit(shown.map(String.init).joined(separator: ","))
-        if cut { emit(shown.isEmpty ? "..." : ",...") }
+        if dots { emit(shown.isEmpty ? "..." : ",...") }
     }
 
     private func nodePart(_ node: Atom) -> String {

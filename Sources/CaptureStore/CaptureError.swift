@@ -41,6 +41,9 @@ public struct CaptureProblem: Sendable, Hashable, CustomStringConvertible {
         case badDictionary = "bad_dictionary"
         /// A segment that cannot be read at all (no header, unknown version).
         case unreadableSegment = "unreadable_segment"
+        /// A block whose summary (docs/FORMAT.md "Block summary") disagrees with its own events or
+        /// does not decode although its CRC is good; its events are read, its summary is not used.
+        case badSummary = "bad_summary"
     }
     public var kind: Kind
     public var segment: Int
@@ -83,7 +86,7 @@ public struct CaptureProblem: Sendable, Hashable, CustomStringConvertible {
         case .staleIndex:
             return "segment \(segment): index ignored (\(detail)); rebuilt in memory from the segment (run `beamtrace index --rebuild`)"
         case .foreignSegment, .missingSegment, .misplacedSegment, .missingBlocks, .unsealed, .badMeta, .badDictionary,
-             .unreadableSegment:
+             .unreadableSegment, .badSummary:
             let at = offset > 0 ? " at offset \(offset)" : ""
             return "segment \(segment)\(at): \(detail)" + lost
         }

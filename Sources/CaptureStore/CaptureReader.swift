@@ -86,7 +86,7 @@ public final class CaptureReader: @unchecked Sendable {
         var failure: CaptureProblem?
     }
 
-    private func decode(_ entry: IndexEntry, into slot: Slot) {
+    func decode(_ entry: IndexEntry, into slot: Slot) {
         slot.failure = nil
         slot.batch.removeAll()
         guard let fd = descriptors[Int(entry.segment)] else { return }
@@ -100,7 +100,11 @@ public final class CaptureReader: @unchecked Sendable {
                 statisticsLock.lock()
                 decompressed += 1
                 statisticsLock.unlock()
-                return slot.decoder.decode(UnsafeRawBufferPointer(rebasing: record[range]), dictionaries: dictionaries, into: &slot.batch)
+                let body = UnsafeRawBufferPointer(rebasing: record[range])
+                // A block summary follows the columns (BlockSummary.swift).
+                let columnsEnd = entry.hasSummary ? BlockSummary.columnsEnd(body) : nil
+                let columns = columnsEnd.map { UnsafeRawBufferPointer(rebasing: body[0..<$0]) } ?? body
+                return slot.decoder.decode(columns, dictionaries: dictionaries, into: &slot.batch)
             }
         }
         if let problem {
@@ -121,61 +125,23 @@ public final class CaptureReader: @unchecked Sendable {
         let n = candidates.count
         guard n > 0 else { return }
         let everything = query.isAll
-        let group = max(2, min(8, ProcessInfo.processInfo.activeProcessorCount * 4))
-        var pool: [Slot] = []
+        // Blocks decode on worker threads ahead of the merge (and on this thread while it would
+        // wait), at most `window` blocks ahead of what the merge has taken: memory stays bounded.
+        let ahead = DecodeAhead(reader: self, candidates: candidates, window: 8)
+        ahead.start(workers: n > 1 ? max(1, ProcessInfo.processInfo.activeProcessorCount - 1) : 0)
+        defer { ahead.cancel() }
         var slots = [Slot?](repeating: nil, count: n)
         var cursors = [Int](repeating: 0, count: n)
         var active: [Int] = []
         var next = 0
         var stop = false
 
-        // Decoding runs a group ahead of the merge: while the caller visits one group's events,
-        // the next group decodes on the other cores.
-        var prefetch: (range: Range<Int>, group: DispatchGroup, work: [(Int, Slot)])?
-        func dispatch(_ range: Range<Int>) -> (Range<Int>, DispatchGroup, [(Int, Slot)]) {
-            var work: [(Int, Slot)] = []
-            for j in range where slots[j] == nil {
-                let slot = pool.popLast() ?? Slot()
-                slots[j] = slot
-                work.append((j, slot))
-            }
-            let jobs = work
-            let group = DispatchGroup()
-            group.enter()
-            DispatchQueue.global().async {
-                DispatchQueue.concurrentPerform(iterations: jobs.count) { k in
-                    self.decode(candidates[jobs[k].0], into: jobs[k].1)
-                }
-                group.leave()
-            }
-            return (range, group, work)
-        }
-        func finish(_ pending: (range: Range<Int>, group: DispatchGroup, work: [(Int, Slot)])) {
-            pending.group.wait()
-            for (_, slot) in pending.work { if let failure = slot.failure { problems.append(failure) } }
-        }
-        func ensureDecoded(_ i: Int) {
-            if let pending = prefetch, pending.range.contains(i) {
-                finish(pending)
-                prefetch = nil
-            }
-            if slots[i] == nil {
-                let now = dispatch(i..<min(n, i + group))
-                finish((now.0, now.1, now.2))
-            }
-            if prefetch == nil {
-                var start = i + 1
-                while start < n && slots[start] != nil { start += 1 }
-                if start < n { prefetch = dispatch(start..<min(n, start + group)) }
-            }
-        }
         func release(_ i: Int) {
-            if let slot = slots[i] { pool.append(slot) }
+            if let slot = slots[i] { ahead.release(slot) }
             slots[i] = nil
         }
         func headTime(_ i: Int) -> Int64 { slots[i].map { $0.batch.times[cursors[i]] } ?? .max }
 
-        defer { if let pending = prefetch { pending.group.wait() } }
         while !stop {
             // Admit every block that could hold an event earlier than the current heads.
             while next < n {
@@ -184,8 +150,14 @@ public final class CaptureReader: @unchecked Sendable {
                     for a in active { minimum = min(minimum, headTime(a)) }
                     if candidates[next].timeMin > minimum { break }
                 }
-                ensureDecoded(next)
-                if let slot = slots[next], !slot.batch.isEmpty { active.append(next) } else { release(next) }
+                let slot = ahead.take(next)
+                if let failure = slot.failure { problems.append(failure) }
+                if slot.batch.isEmpty {
+                    ahead.release(slot)
+                } else {
+                    slots[next] = slot
+                    active.append(next)
+                }
                 next += 1
             }
             if active.isEmpty { break }
@@ -203,8 +175,9 @@ public final class CaptureReader: @unchecked Sendable {
             var limit = next < n ? candidates[next].timeMin : Int64.max
             for (k, a) in active.enumerated() where k != best { limit = min(limit, headTime(a)) }
             var i = cursors[blockIndex]
+            let count = batch.times.count
             try batch.payloadBytes.withUnsafeBytes { payload in
-                while i < batch.count {
+                while i < count {
                     let t = batch.times[i]
                     if t > limit || (t == limit && active.count > 1 && i > cursors[blockIndex]) { break }
                     let kind = batch.kinds[i], pid = batch.pids[i], mfa = batch.mfas[i], node = batch.nodes[i]
@@ -221,7 +194,7 @@ public final class CaptureReader: @unchecked Sendable {
                 }
             }
             cursors[blockIndex] = i
-            if i >= batch.count {
+            if i >= count {
                 active.remove(at: best)
                 release(blockIndex)
             }
@@ -236,6 +209,106 @@ public final class CaptureReader: @unchecked Sendable {
             return result.count < limit
         }
         return result
+    }
+}
+
+/// Decodes a merge's candidate blocks ahead of it: worker threads claim blocks in order, at most
+/// `window` blocks beyond what the merge has taken (memory stays bounded by the window whatever the
+/// capture's size), and the merging thread decodes the next unclaimed block itself rather than wait.
+final class DecodeAhead: @unchecked Sendable {
+    private let reader: CaptureReader
+    private let candidates: [IndexEntry]
+    private let window: Int
+    private let condition = NSCondition()
+    private var done: [CaptureReader.Slot?]
+    private var pool: [CaptureReader.Slot] = []
+    /// Blocks the merge has taken: workers decode below `taken + window`.
+    private var taken = 0
+    /// The lowest block nobody has claimed.
+    private var claimNext = 0
+    private var cancelled = false
+    private let workers = DispatchGroup()
+
+    init(reader: CaptureReader, candidates: [IndexEntry], window: Int) {
+        self.reader = reader
+        self.candidates = candidates
+        self.window = max(1, window)
+        done = Array(repeating: nil, count: candidates.count)
+    }
+
+    func start(workers count: Int) {
+        for _ in 0..<count {
+            workers.enter()
+            DispatchQueue.global().async {
+                self.work()
+                self.workers.leave()
+            }
+        }
+    }
+
+    /// Claims the next block within the window (the lock held); nil when there is none.
+    private func claim() -> (Int, CaptureReader.Slot)? {
+        guard !cancelled, claimNext < candidates.count, claimNext < taken + window else { return nil }
+        let j = claimNext
+        claimNext += 1
+        return (j, pool.popLast() ?? CaptureReader.Slot())
+    }
+
+    /// Decodes block `j` into `slot` without the lock, then publishes it (the lock held again).
+    private func decode(_ j: Int, _ slot: CaptureReader.Slot) {
+        condition.unlock()
+        reader.decode(candidates[j], into: slot)
+        condition.lock()
+        done[j] = slot
+        condition.broadcast()
+    }
+
+    private func work() {
+        condition.lock()
+        while !cancelled && claimNext < candidates.count {
+            if let (j, slot) = claim() {
+                decode(j, slot)
+            } else {
+                condition.wait()
+            }
+        }
+        condition.unlock()
+    }
+
+    /// Block `i`, decoded; the merge takes blocks in increasing order and hands each back with `release`.
+    func take(_ i: Int) -> CaptureReader.Slot {
+        condition.lock()
+        defer { condition.unlock() }
+        if taken < i + 1 {
+            taken = i + 1
+            condition.broadcast()
+        }
+        while true {
+            if let slot = done[i] {
+                done[i] = nil
+                return slot
+            }
+            if let (j, slot) = claim() {
+                decode(j, slot)
+            } else {
+                condition.wait()
+            }
+        }
+    }
+
+    func release(_ slot: CaptureReader.Slot) {
+        condition.lock()
+        pool.append(slot)
+        condition.unlock()
+    }
+
+    /// Stops the workers and waits for them (an early stop or the end of the merge).
+    func cancel() {
+        condition.lock()
+        cancelled = true
+        condition.broadcast()
+        condition.unlock()
+        workers.wait()
     }
 }
 

@@ -1,7 +1,10 @@
-// What `beamtrace info` reports: totals by kind and function, nodes, processes, time range, size.
+// What `beamtrace info` reports: totals by kind, node and function, processes, time range, drops —
+// from the block summaries the index points at (a small read per block), or by decoding every
+// event when the capture cannot be counted that way.
+import SystemPackage
 import TraceModel
 
-public struct CaptureSummary: Sendable {
+public struct CaptureSummary: Sendable, Equatable {
     public var events = 0
     public var kinds: [EventKind: Int] = [:]
     /// call, return_from and exception_from events per function.
@@ -10,8 +13,9 @@ public struct CaptureSummary: Sendable {
     public var endTime: Int64?
     public var drops: Int64 = 0
     public var processesSeen = Set<ProcessID>()
-    public var functionsSeen = Set<FunctionID>()
     public var nodesSeen = Set<NodeID>()
+    /// Events by node id.
+    public var eventsByNode: [NodeID: Int] = [:]
 }
 
 extension CaptureReader {
@@ -21,22 +25,19 @@ extension CaptureReader {
         var kindCounts = [Int](repeating: 0, count: 64)
         // Flat tables by id instead of sets: this runs once per event.
         var calls = [Int](repeating: 0, count: dictionaries.functions.count)
-        var functionSeen = [Bool](repeating: false, count: dictionaries.functions.count)
         var processSeen = [Bool](repeating: false, count: dictionaries.processes.count)
-        var nodeSeen = [Bool](repeating: false, count: dictionaries.nodes.count)
+        var nodeEvents = [Int](repeating: 0, count: dictionaries.nodes.count)
         var events = 0, drops: Int64 = 0
         var start: Int64?, end: Int64?
         try forEach { event, _ in
             events += 1
             kindCounts[Int(event.kind.rawValue)] += 1
             let mfa = Int(event.mfa)
-            if mfa != 0, mfa < calls.count {
-                functionSeen[mfa] = true
-                if event.kind == .call || event.kind == .returnFrom || event.kind == .exceptionFrom { calls[mfa] += 1 }
-            }
+            if mfa != 0, mfa < calls.count,
+               event.kind == .call || event.kind == .returnFrom || event.kind == .exceptionFrom { calls[mfa] += 1 }
             if event.kind == .drop { drops += event.value }
             if Int(event.pid) < processSeen.count { processSeen[Int(event.pid)] = true }
-            if Int(event.node) < nodeSeen.count { nodeSeen[Int(event.node)] = true }
+            if Int(event.node) < nodeEvents.count { nodeEvents[Int(event.node)] += 1 }
             if !event.flags.contains(.noTimestamp) || event.kind != .drop {
                 if start == nil { start = event.time }
                 end = event.time
@@ -49,9 +50,73 @@ extension CaptureReader {
         s.endTime = end
         for kind in EventKind.allCases where kindCounts[Int(kind.rawValue)] > 0 { s.kinds[kind] = kindCounts[Int(kind.rawValue)] }
         for (id, count) in calls.enumerated() where count > 0 { s.callsByFunction[FunctionID(id)] = count }
-        for (id, seen) in functionSeen.enumerated() where seen { s.functionsSeen.insert(FunctionID(id)) }
         for (id, seen) in processSeen.enumerated() where seen && id != 0 { s.processesSeen.insert(ProcessID(id)) }
-        for (id, seen) in nodeSeen.enumerated() where seen && id != 0 { s.nodesSeen.insert(NodeID(id)) }
+        for (id, count) in nodeEvents.enumerated() where count > 0 && id != 0 {
+            s.nodesSeen.insert(NodeID(id))
+            s.eventsByNode[NodeID(id)] = count
+        }
         return s
+    }
+
+    /// The same totals as `summary()` from the block summaries alone (one small read per block),
+    /// or why they cannot be used: the capture has problems (then only every event tells), or its
+    /// blocks were written without summaries. Each summary is checked against its index entry.
+    public func indexSummary() -> (summary: CaptureSummary?, why: String?) {
+        guard problems.isEmpty else { return (nil, "the capture has problems (listed above)") }
+        guard blocks.allSatisfy(\.hasSummary) else {
+            return (nil, "its blocks carry no summaries (written by a beamtrace before format 2 block summaries)")
+        }
+        var s = CaptureSummary()
+        var kindCounts = [Int](repeating: 0, count: 64)
+        var calls = [Int](repeating: 0, count: dictionaries.functions.count)
+        var processSeen = [Bool](repeating: false, count: dictionaries.processes.count)
+        var nodeEvents = [Int](repeating: 0, count: dictionaries.nodes.count)
+        var tail: [UInt8] = []
+        var start: Int64?, end: Int64?
+        for block in blocks {
+            guard let fd = descriptors[Int(block.segment)] else { return (nil, "segment \(block.segment) is not open") }
+            // One read: usually the whole summary and the trailer; a long summary takes a second.
+            let trailer = Format.recordTrailerSize
+            let bodyLength = Int(block.recordLength) - Format.recordOverhead
+            var want = min(4096, bodyLength) + trailer
+            var summary: BlockSummary?
+            for _ in 0..<2 {
+                let at = Int64(block.offset) + Int64(block.recordLength) - Int64(want)
+                guard (try? SegmentIO.read(fd, at: at, count: want, into: &tail)) == want else { break }
+                let (whole, fits) = tail.withUnsafeBytes { raw -> (Int?, Bool) in
+                    let body = UnsafeRawBufferPointer(rebasing: raw[0..<(want - trailer)])
+                    guard let whole = BlockSummary.length(atEndOf: body) else { return (nil, false) }
+                    if whole > body.count { return (whole, false) }
+                    summary = BlockSummary.split(UnsafeRawBufferPointer(rebasing: body[(body.count - whole)...]),
+                                                 prefix: 0).summary
+                    return (whole, true)
+                }
+                if fits { break }
+                guard let whole, whole <= bodyLength - Format.blockHeaderSize else { break }
+                want = whole + trailer
+            }
+            guard let summary, summary.facts.sameBlockFacts(block) else {
+                return (nil, "the summary of block \(block.sequence) (segment \(block.segment)) cannot be read or "
+                        + "disagrees with its index entry")
+            }
+            s.events += Int(block.count)
+            s.drops += summary.dropTotal
+            for (kind, count) in summary.kindCounts where kind < 64 { kindCounts[Int(kind)] += Int(count) }
+            for (node, count) in summary.nodeCounts where Int(node) < nodeEvents.count { nodeEvents[Int(node)] += Int(count) }
+            for (function, count) in summary.calls where Int(function) < calls.count { calls[Int(function)] += Int(count) }
+            for pid in summary.newProcesses where Int(pid) < processSeen.count { processSeen[Int(pid)] = true }
+            if let first = summary.firstTime { start = min(start ?? first, first) }
+            if let last = summary.lastTime { end = max(end ?? last, last) }
+        }
+        s.startTime = start
+        s.endTime = end
+        for kind in EventKind.allCases where kindCounts[Int(kind.rawValue)] > 0 { s.kinds[kind] = kindCounts[Int(kind.rawValue)] }
+        for (id, count) in calls.enumerated() where count > 0 { s.callsByFunction[FunctionID(id)] = count }
+        for (id, seen) in processSeen.enumerated() where seen && id != 0 { s.processesSeen.insert(ProcessID(id)) }
+        for (id, count) in nodeEvents.enumerated() where count > 0 && id != 0 {
+            s.nodesSeen.insert(NodeID(id))
+            s.eventsByNode[NodeID(id)] = count
+        }
+        return (s, nil)
     }
 }

@@ -207,7 +207,16 @@ extension CaptureReader {
             facts.eventsBeforeSeal = facts.events
             facts.recordsBeforeSeal = facts.records
         }
-        if trustIndex, let indexed = verifiedIndex(h, fd: fd) {
+        var unconfirmed: [IndexEntry]?
+        var indexed: [IndexEntry]?
+        if trustIndex {
+            switch verifiedIndex(h, fd: fd) {
+            case .trusted(let entries): indexed = entries
+            case .unconfirmed(let entries): unconfirmed = entries
+            case .none: break
+            }
+        }
+        if let indexed {
             var buffer: [UInt8] = []
             for entry in indexed {
                 if entry.kind != .block {
@@ -227,26 +236,56 @@ extension CaptureReader {
                 position = Int64(entry.offset) + Int64(entry.recordLength)
             }
         }
+        // Processes new to the segment can be checked only when the scan sees all of its blocks.
+        var summarizer = BlockSummarizer()
+        var wholeSegmentScanned = position == Int64(Format.segmentHeaderSize(version: h.version))
+        var summaryProblems: [CaptureProblem] = []
         let scanProblems = SegmentScanner.scan(fd: fd, segment: h.fileNumber, from: position, fileSize: h.size) { record in
             var entry = IndexEntry(kind: IndexEntry.RecordKind(rawValue: record.type.rawValue) ?? .meta,
                                    segment: UInt32(h.fileNumber), offset: UInt64(record.offset),
                                    recordLength: UInt32(record.length))
             entry.recordCRC = record.crc
+            entry.recordFlags = record.flags
             switch record.type {
             case .block:
                 var batch = EventBatch()
                 var decoder = BlockDecoder()
                 let dictionaries = self.dictionaries
-                let (failure, header) = record.body.withUnsafeBytes { raw in
-                    (decoder.decode(raw, dictionaries: dictionaries, into: &batch), BlockDecoder.header(raw))
+                let flagged = record.flags & Format.RecordFlag.summary != 0
+                let (failure, header, stored) = record.body.withUnsafeBytes { raw -> (String?, BlockHeader?, BlockSummary?) in
+                    let (summary, columnsEnd) = flagged ? BlockSummary.split(raw) : (nil, raw.count)
+                    let columns = UnsafeRawBufferPointer(rebasing: raw[0..<(summary == nil ? raw.count : columnsEnd)])
+                    return (decoder.decode(columns, dictionaries: dictionaries, into: &batch), BlockDecoder.header(raw), summary)
                 }
                 if let failure {
                     problems.append(CaptureProblem(kind: .corruptRecord, segment: h.fileNumber, offset: record.offset,
                                                    bytes: Int64(record.length), detail: "block \(header?.sequence ?? 0): \(failure)",
                                                    eventsLost: header.map { Int64($0.count) }))
+                    wholeSegmentScanned = false
                     return
                 }
-                entry.describe(batch, sequence: header?.sequence ?? 0)
+                let sequence = header?.sequence ?? 0
+                entry.describe(batch, sequence: sequence)
+                let computed = summarizer.summarize(batch, sequence: sequence)
+                if flagged {
+                    var disagreement: String?
+                    if var stored {
+                        if !wholeSegmentScanned { stored.newProcesses = computed.newProcesses }
+                        if stored != computed {
+                            disagreement = stored.facts.firstDifference(from: computed.facts).map { "its summary " + $0 }
+                                ?? "its summary's counts (by kind, node, function or new processes) differ from its events"
+                        }
+                    } else {
+                        disagreement = "its summary does not decode"
+                    }
+                    if let disagreement {
+                        summaryProblems.append(CaptureProblem(kind: .badSummary, segment: h.fileNumber, offset: record.offset,
+                                                              bytes: Int64(record.length),
+                                                              detail: "block \(sequence): \(disagreement) although its CRC is "
+                                                              + "good (a forged block?); its events are read, the summary is "
+                                                              + "not used"))
+                    }
+                }
             case .seal:
                 applySeal(record.body, offset: record.offset)
             case .meta, .dictionary:
@@ -257,7 +296,12 @@ extension CaptureReader {
             }
             if note(entry) { entries.append(entry) }
         }
-        problems += scanProblems
+        problems += scanProblems + summaryProblems
+        if let unconfirmed, let why = Self.disagreement(index: unconfirmed, segment: entries) {
+            problems.append(CaptureProblem(kind: .staleIndex, segment: h.fileNumber, offset: 0, bytes: 0,
+                                           detail: why + " (its blocks carry no summaries, so the index was checked "
+                                           + "against the blocks themselves)"))
+        }
         if problems.count > firstProblem {
             problems[firstProblem...].sort { $0.offset < $1.offset }
             facts.damaged = problems[firstProblem...].contains {
@@ -287,19 +331,29 @@ extension CaptureReader {
         return facts
     }
 
-    /// The entries of a segment's index sidecar, each checked against the record it points at; nil
-    /// (with a problem, unless there is simply no usable index) when the segment must be scanned.
-    private func verifiedIndex(_ h: SegmentHeader, fd: FileDescriptor) -> [IndexEntry]? {
+    enum IndexCheck {
+        /// No usable index (none, version 1, or one that disagrees: reported): the segment is scanned.
+        case none
+        /// Every entry confirmed by what it points at.
+        case trusted([IndexEntry])
+        /// Framing confirmed, but the blocks carry no summaries (written before them): the segment
+        /// is scanned and the entries compared with what the scan finds.
+        case unconfirmed([IndexEntry])
+    }
+
+    /// The entries of a segment's index sidecar, each checked against the record it points at
+    /// (docs/FORMAT.md "Index sidecar").
+    private func verifiedIndex(_ h: SegmentHeader, fd: FileDescriptor) -> IndexCheck {
         let path = directory + "/" + Format.indexName(h.fileNumber)
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        guard let data = FileManager.default.contents(atPath: path) else { return .none }
         let bytes = [UInt8](data)
-        func stale(_ why: String, at offset: Int = 0) -> [IndexEntry]? {
+        func stale(_ why: String, at offset: Int = 0) -> IndexCheck {
             problems.append(CaptureProblem(kind: .staleIndex, segment: h.fileNumber, offset: Int64(offset), bytes: 0,
                                            detail: why))
-            return nil
+            return .none
         }
         guard bytes.count >= Format.indexHeaderSize, Array(bytes[0..<8]) == Format.indexMagic else {
-            return bytes.isEmpty ? nil : stale("\(Format.indexName(h.fileNumber)) has no index header")
+            return bytes.isEmpty ? .none : stale("\(Format.indexName(h.fileNumber)) has no index header")
         }
         let (version, entrySize) = bytes.withUnsafeBytes { raw -> (UInt32, UInt32) in
             var c = ByteCursor(raw, offset: 8)
@@ -307,7 +361,7 @@ extension CaptureReader {
         }
         if version == 1 && entrySize == UInt32(Format.indexEntrySizeV1) {
             // A version-1 index has no CRCs to check its entries by: the segment is read instead.
-            return nil
+            return .none
         }
         guard version == Format.indexVersion, entrySize == UInt32(Format.indexEntrySize) else {
             return stale("index version \(version) with \(entrySize)-byte entries is unknown")
@@ -318,9 +372,11 @@ extension CaptureReader {
         var result: [IndexEntry] = []
         var expected = UInt64(Format.segmentHeaderSize(version: h.version))
         var record: [UInt8] = []
-        var trailer: [UInt8] = []
+        var tail: [UInt8] = []
         var at = Format.indexHeaderSize
         var k = 0
+        var summarized = 0, blocks = 0
+        let none = IndexEntry(kind: .meta, segment: 0, offset: 0, recordLength: 0)
         while at + Format.indexEntrySize <= bytes.count {
             let bad: String? = bytes.withUnsafeBytes { raw -> String? in
                 let slice = UnsafeRawBufferPointer(rebasing: raw[at..<(at + Format.indexEntrySize)])
@@ -331,20 +387,29 @@ extension CaptureReader {
                 guard e.offset == expected else { return "says offset \(e.offset) where the previous record ends at \(expected)" }
                 guard e.recordLength >= UInt32(Format.recordOverhead), e.offset <= UInt64(h.size),
                       Int64(e.offset) + Int64(e.recordLength) <= h.size else { return "points past the end of the segment" }
+                if e.kind != .block {
+                    guard e.recordFlags == 0, e.sameBlockFacts(none) else { return "gives block facts to a \(e.kind) record" }
+                }
+                let summaryLength = e.hasSummary ? BlockSummary.fixedSize : 0
                 let headLength = e.kind == .block ? Format.recordHeaderSize + Format.blockHeaderSize : Format.recordHeaderSize
+                let tailLength = Format.recordTrailerSize + summaryLength
+                guard Int(e.recordLength) >= Format.recordHeaderSize + tailLength + (e.kind == .block ? Format.blockHeaderSize : 0)
+                else { return "gives length \(e.recordLength), too short for its record" }
                 guard (try? SegmentIO.read(fd, at: Int64(e.offset), count: headLength, into: &record)) == headLength,
-                      (try? SegmentIO.read(fd, at: Int64(e.offset) + Int64(e.recordLength) - 8, count: 8, into: &trailer)) == 8
+                      (try? SegmentIO.read(fd, at: Int64(e.offset) + Int64(e.recordLength) - Int64(tailLength),
+                                           count: tailLength, into: &tail)) == tailLength
                 else { return "points at bytes that cannot be read" }
                 let facts: String? = record.withUnsafeBytes { r -> String? in
                     var rc = ByteCursor(r)
                     guard rc.u32() == Format.recordMagic else { return "points at no record" }
-                    guard rc.u8() == e.kind.rawValue, rc.u8() != nil, rc.u16() != nil else { return "gives the wrong record type" }
+                    guard rc.u8() == e.kind.rawValue else { return "gives the wrong record type" }
+                    guard rc.u8() == e.recordFlags, rc.u16() != nil else { return "gives record flags the record does not have" }
                     let length = rc.u32() ?? 0
                     guard UInt64(length) + UInt64(Format.recordOverhead) == UInt64(e.recordLength) else {
                         return "gives length \(e.recordLength), the record is \(UInt64(length) + 20) bytes"
                     }
-                    let trailerOK = trailer.withUnsafeBytes { t -> Bool in
-                        var tc = ByteCursor(t)
+                    let trailerOK = tail.withUnsafeBytes { t -> Bool in
+                        var tc = ByteCursor(t, offset: summaryLength)
                         return tc.u32() == e.recordCRC && tc.u32() == length
                     }
                     guard trailerOK else { return "gives a CRC or length the record's trailer does not have" }
@@ -355,12 +420,22 @@ extension CaptureReader {
                     if block.sequence != e.sequence { return "gives sequence \(e.sequence), the block has \(block.sequence)" }
                     if block.count != Int(e.count) { return "gives \(e.count) events, the block has \(block.count)" }
                     if block.timeMin != e.timeMin || block.timeMax != e.timeMax { return "gives times the block does not have" }
-                    return nil
+                    guard e.hasSummary else { return nil }
+                    // Every other fact is confirmed by the summary at the end of the block.
+                    let fixed = tail.withUnsafeBytes { t in
+                        BlockSummary.decodeFixed(UnsafeRawBufferPointer(rebasing: t[0..<BlockSummary.fixedSize]))
+                    }
+                    guard let summary = fixed?.summary else { return "points at a block whose summary does not decode" }
+                    return e.firstDifference(from: summary.facts).map { $0 + " (its summary says otherwise)" }
                 }
                 if let facts { return facts }
                 var entry = e
                 entry.segment = UInt32(h.fileNumber)
                 result.append(entry)
+                if e.kind == .block {
+                    blocks += 1
+                    if e.hasSummary { summarized += 1 }
+                }
                 expected = e.offset + UInt64(e.recordLength)
                 return nil
             }
@@ -368,7 +443,21 @@ extension CaptureReader {
             at += Format.indexEntrySize
             k += 1
         }
-        return result
+        return summarized == blocks ? .trusted(result) : .unconfirmed(result)
+    }
+
+    /// Where an index that could not be confirmed record by record disagrees with the records the
+    /// scan found (entries past the index's end are a lagging index, not a disagreement).
+    static func disagreement(index: [IndexEntry], segment: [IndexEntry]) -> String? {
+        for (k, (e, found)) in zip(index, segment).enumerated() {
+            if e.kind != found.kind || e.offset != found.offset || e.recordLength != found.recordLength
+                || e.recordCRC != found.recordCRC || e.recordFlags != found.recordFlags {
+                return "entry \(k) does not describe the record at offset \(e.offset)"
+            }
+            if let why = e.firstDifference(from: found) { return "entry \(k) (block \(found.sequence)) \(why)" }
+        }
+        if index.count > segment.count { return "it lists \(index.count) records, the segment holds \(segment.count)" }
+        return nil
     }
 
     /// Applies a meta or dictionary record; true when it decoded completely.

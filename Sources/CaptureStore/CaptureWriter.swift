@@ -185,6 +185,7 @@ final class WriterState: @unchecked Sendable {
     /// The writer's own copy of the caller's dictionaries, grown by deltas (only this queue touches it).
     private var dictionaries = TraceDictionaries()
     private var encoder = BlockEncoder()
+    private var summarizer = BlockSummarizer()
     private var record = ByteWriter(capacity: 1 << 20)
     private var lastSync = ContinuousClock.now
     private var dirty = false
@@ -229,6 +230,7 @@ final class WriterState: @unchecked Sendable {
             beginRecord(.block)
             encoder.encode(sorted, dictionaries: dictionaries, sequence: sequence, droppedBefore: droppedSoFar,
                            into: &record, entry: &entry)
+            summarizer.append(sorted, sequence: sequence, to: &record, entry: &entry)
             endRecord()
             entry = try append(entry)
             droppedSoFar &+= UInt64(entry.drops)
@@ -312,6 +314,7 @@ final class WriterState: @unchecked Sendable {
         header.u32(UInt32(segmentNumber))
         header.bytes.append(contentsOf: meta.captureIDBytes)
         segmentFirstSequence = lastSequence + 1
+        summarizer.startSegment()
         segmentBlocks = 0
         segmentEvents = 0
         segmentRecords = 0

@@ -25,6 +25,12 @@ enum Format {
         case seal = 4
     }
 
+    /// Record flags (byte 5 of a record): what a record carries besides its usual body.
+    enum RecordFlag {
+        /// A block whose body ends with its `BlockSummary` (after the columns).
+        static let summary: UInt8 = 1
+    }
+
     /// Seal body: segment number u32 | final u8 (1: the capture was closed here) | 3 reserved |
     /// blocks u32 | records before the seal u32 | events u64 | first block sequence u64 | last block sequence u64.
     static let sealBodySize = 40

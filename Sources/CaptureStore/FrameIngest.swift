@@ -50,12 +50,16 @@ public struct FrameIngest: Sendable {
 
     public var isClean: Bool { damageCount == 0 }
 
-    private mutating func record(_ d: IngestDamage) throws {
+    /// Records skipped bytes (with `strict`, throws `IngestStopped` after recording them).
+    mutating func noteDamage(_ d: IngestDamage) throws {
         damageCount += 1
         bytesSkipped += d.bytes
         if damage.count < 100 { damage.append(d) }
         if strict { throw IngestStopped(damage: d) }
     }
+
+    mutating func noteFrameSkipped() { framesSkipped += 1 }
+    mutating func noteDropped(_ count: Int64) { dropped += count }
 
     @inline(__always)
     private static func u32(_ b: UnsafeRawBufferPointer, _ o: Int) -> Int {
@@ -88,7 +92,7 @@ public struct FrameIngest: Sendable {
                                                     into: &batch)) != nil, batch.count > before {
                                 skipping = nil
                                 let at = streamOffset + Int64(p)
-                                try record(IngestDamage(source: source, offset: skip.start, bytes: at - skip.start,
+                                try noteDamage(IngestDamage(source: source, offset: skip.start, bytes: at - skip.start,
                                                         why: skip.why + "; resumed at the next frame, byte \(at)"))
                                 p += 5 + size
                                 continue
@@ -128,7 +132,7 @@ public struct FrameIngest: Sendable {
                         || (next + 5 <= n && (buffer[next] == 1 || (buffer[next] == 0 && Self.u32(buffer, next + 1) <= maxFrameSize)))
                     if framed {
                         framesSkipped += 1
-                        try record(IngestDamage(source: source, offset: at, bytes: Int64(5 + size),
+                        try noteDamage(IngestDamage(source: source, offset: at, bytes: Int64(5 + size),
                                                 why: "a trace message that does not decode: \(error)"))
                         p = next
                     } else if next + 5 > n && !atEnd {
@@ -166,7 +170,7 @@ public struct FrameIngest: Sendable {
             tail = d
             bytesSkipped += d.bytes
         } else {
-            try record(IngestDamage(source: source, offset: skip.start, bytes: end - skip.start,
+            try noteDamage(IngestDamage(source: source, offset: skip.start, bytes: end - skip.start,
                                     why: skip.why + "; nothing decodable after it"))
         }
     }

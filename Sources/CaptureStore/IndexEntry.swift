@@ -6,6 +6,9 @@ import TraceModel
 public struct IndexEntry: Sendable, Hashable {
     public enum RecordKind: UInt8, Sendable { case meta = 1, dictionary = 2, block = 3, seal = 4 }
     public var kind: RecordKind
+    /// The record's flags byte (its header's byte 5; `Format.RecordFlag`). 0 in entries written
+    /// before block summaries, whose records all have flags 0.
+    public var recordFlags: UInt8 = 0
     public var segment: UInt32
     /// Offset of the record (its "BTRC" magic) in the segment file.
     public var offset: UInt64
@@ -35,6 +38,9 @@ public struct IndexEntry: Sendable, Hashable {
     }
 
     public static func == (a: IndexEntry, b: IndexEntry) -> Bool { a.encoded() == b.encoded() }
+
+    /// The block record ends with a `BlockSummary`.
+    var hasSummary: Bool { kind == .block && recordFlags & Format.RecordFlag.summary != 0 }
     public func hash(into hasher: inout Hasher) { hasher.combine(encoded()) }
 
     @inline(__always) static func functionBits(_ id: FunctionID) -> (Int, Int) {
@@ -92,7 +98,7 @@ public struct IndexEntry: Sendable, Hashable {
 
     func encoded() -> [UInt8] {
         var w = ByteWriter(capacity: Format.indexEntrySize)
-        w.u8(kind.rawValue); w.u8(0); w.u16(0)
+        w.u8(kind.rawValue); w.u8(recordFlags); w.u16(0)
         w.u32(segment)
         w.u64(offset)
         w.u32(recordLength)
@@ -149,13 +155,14 @@ public struct IndexEntry: Sendable, Hashable {
 
     /// Decodes one entry (112 bytes in index version 1, 120 in version 2; the CRC is not checked here).
     static func decode(_ c: inout ByteCursor, version: UInt32 = Format.indexVersion) -> IndexEntry? {
-        guard let kindRaw = c.u8(), let kind = RecordKind(rawValue: kindRaw), c.bytes(3) != nil,
+        guard let kindRaw = c.u8(), let kind = RecordKind(rawValue: kindRaw), let flags = c.u8(), c.u16() != nil,
               let segment = c.u32(), let offset = c.u64(), let length = c.u32(), let count = c.u32(),
               let sequence = c.u64(), let timeMin = c.i64(), let timeMax = c.i64(), let pidMin = c.u32(),
               let pidMax = c.u32(), let kinds = c.u64(), let f0 = c.u64(), let f1 = c.u64(), let f2 = c.u64(),
               let f3 = c.u64(), let nodes = c.u64(), let maxQueue = c.u32(), let drops = c.u32()
         else { return nil }
         var e = IndexEntry(kind: kind, segment: segment, offset: offset, recordLength: length)
+        e.recordFlags = version >= 2 ? flags : 0
         e.count = count
         e.sequence = sequence
         e.timeMin = timeMin

@@ -12,6 +12,8 @@ struct ScannedRecord {
     var body: [UInt8]
     /// The CRC-32C in its trailer (checked).
     var crc: UInt32
+    /// The record's flags byte (`Format.RecordFlag`).
+    var flags: UInt8 = 0
 }
 
 enum SegmentScanner {
@@ -75,7 +77,8 @@ enum SegmentScanner {
                         var c = ByteCursor(raw, offset: range.upperBound)
                         return c.u32() ?? 0
                     }
-                    found(ScannedRecord(type: type, offset: offset, length: Int(total), body: Array(buffer[range]), crc: crc))
+                    found(ScannedRecord(type: type, offset: offset, length: Int(total), body: Array(buffer[range]), crc: crc,
+                                        flags: buffer[5]))
                     offset += total
                     continue
                 case .failure(let failure):

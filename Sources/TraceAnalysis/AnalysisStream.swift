@@ -123,15 +123,6 @@ extension AnalysisStreamConsumer {
     public func end(_ analysis: CaptureAnalysis) {}
 }
 
-/// Sees each event a CaptureAnalysis consumes and each span it opens and closes.
-protocol AnalysisObserver: AnyObject {
-    func attach(_ analysis: CaptureAnalysis)
-    func willConsume(_ event: TraceEvent?, payload: UnsafeRawBufferPointer)
-    func spanOpened(_ span: Span)
-    func spanClosed(_ span: Span)
-    func consumed(_ event: TraceEvent, payload: UnsafeRawBufferPointer)
-}
-
 public enum AnalysisStream {
     public struct Options: Sendable {
         /// Emit estimated queue-length counters when the capture has no samples.
@@ -168,8 +159,8 @@ public enum AnalysisStream {
     }
 }
 
-/// Turns what the analysis sees into stream calls.
-final class StreamBridge: AnalysisObserver {
+/// Turns what the analysis sees (each event it consumes, each span it opens and closes) into stream calls.
+final class StreamBridge {
     let consumer: any AnalysisStreamConsumer
     @exclusivity(unchecked) var meter: ProgressMeter
     /// Set while the replay runs (released at its end: no cycle outlives it).
@@ -285,8 +276,10 @@ final class StreamBridge: AnalysisObserver {
 extension CaptureAnalysis {
     /// A process's queue length as estimated so far (nil until one of its callbacks was seen).
     func estimatedQueueLength(_ pid: ProcessID) -> Int64? {
-        guard let estimate = queues.estimate(pid), estimate.sawHandled else { return nil }
-        return estimate.length
+        let index = Int(pid)
+        guard index < queues.estimateTable.count, queues.estimateTable[index].live,
+              queues.estimateTable[index].sawHandled else { return nil }
+        return queues.estimateTable[index].length
     }
 }
 

@@ -13,21 +13,18 @@ public struct CallStacks: Sendable {
         var spanIndex: Int
     }
 
-    /// A class so the hot path mutates it in place (a struct in a collection copies its frames).
-    final class ProcessStack: @unchecked Sendable {
-        var node: NodeID
-        @exclusivity(unchecked) var frames: [Frame] = []
-        @exclusivity(unchecked) var firstSeen: Int64
-        @exclusivity(unchecked) var lastSeen: Int64
-        init(node: NodeID, firstSeen: Int64, lastSeen: Int64) {
-            self.node = node
-            self.firstSeen = firstSeen
-            self.lastSeen = lastSeen
-        }
+    /// A process's stack, stored by value in `stacks` and mutated in place through the array (no
+    /// class per process: no reference counting on the hot path).
+    struct ProcessStack: Sendable {
+        var live = false
+        var node: NodeID = 0
+        var frames: [Frame] = []
+        var firstSeen: Int64 = 0
+        var lastSeen: Int64 = 0
     }
 
-    /// Indexed by ProcessID (dictionary ids are dense).
-    private var stacks: [ProcessStack?] = []
+    /// Indexed by ProcessID (dictionary ids are dense); `live` false for processes without a stack.
+    private var stacks: [ProcessStack] = []
     /// Spans in the order they started (or, for returns without calls, were seen); a span's
     /// `parent` indexes into this array.
     public private(set) var spans: [Span] = []
@@ -43,17 +40,22 @@ public struct CallStacks: Sendable {
         self.keepSpans = keepSpans
     }
 
-    private func existing(_ pid: ProcessID) -> ProcessStack? {
-        Int(pid) < stacks.count ? stacks[Int(pid)] : nil
-    }
+    @inline(__always)
+    private func isLive(_ index: Int) -> Bool { index < stacks.count && stacks[index].live }
 
-    private mutating func stack(for event: TraceEvent) -> ProcessStack {
-        if let stack = existing(event.pid) { return stack }
-        let stack = ProcessStack(node: event.node, firstSeen: event.time, lastSeen: event.time)
+    /// The index of the event's process stack, created (live) when it had none.
+    @inline(__always)
+    private mutating func stack(for event: TraceEvent) -> Int {
         let index = Int(event.pid)
-        if index >= stacks.count { stacks.append(contentsOf: repeatElement(nil, count: index - stacks.count + 1)) }
-        stacks[index] = stack
-        return stack
+        if index < stacks.count {
+            if !stacks[index].live {
+                stacks[index] = ProcessStack(live: true, node: event.node, firstSeen: event.time, lastSeen: event.time)
+            }
+            return index
+        }
+        stacks.append(contentsOf: repeatElement(ProcessStack(), count: index - stacks.count + 1))
+        stacks[index] = ProcessStack(live: true, node: event.node, firstSeen: event.time, lastSeen: event.time)
+        return index
     }
 
     /// Feeds one event. `opened` is called for each span as it starts (its end and ending are not
@@ -62,39 +64,40 @@ public struct CallStacks: Sendable {
     public mutating func consume(_ event: TraceEvent, opened: (Span) -> Void = { _ in }, closed: (Span) -> Void) {
         switch event.kind {
         case .call:
-            let stack = stack(for: event)
-            stack.lastSeen = event.time
-            if stack.frames.count >= Self.maxDepth {
+            let s = stack(for: event)
+            stacks[s].lastSeen = event.time
+            if stacks[s].frames.count >= Self.maxDepth {
                 // Calls whose returns are not traced would pile up forever: the whole stack ends as
                 // a gap (no open call survives it, so spans still nest).
-                while !stack.frames.isEmpty {
-                    close(stack, at: event.time, ending: .gap, pid: event.pid, closed: closed)
+                while !stacks[s].frames.isEmpty {
+                    close(s, at: event.time, ending: .gap, closed: closed)
                 }
             }
-            let parent = stack.frames.last?.spanIndex ?? -1
+            let depth = stacks[s].frames.count
+            let parent = stacks[s].frames.last?.spanIndex ?? -1
             var span = Span(node: event.node, pid: event.pid, mfa: event.mfa, start: event.time, end: event.time,
-                            ending: .unfinished, startKnown: true, depth: stack.frames.count, parent: parent,
+                            ending: .unfinished, startKnown: true, depth: depth, parent: parent,
                             selfTime: 0)
             let index = append(&span)
-            stack.frames.append(Frame(mfa: event.mfa, start: event.time, childTime: 0, spanIndex: index))
+            stacks[s].frames.append(Frame(mfa: event.mfa, start: event.time, childTime: 0, spanIndex: index))
             opened(span)
         case .returnFrom, .exceptionFrom:
-            let stack = stack(for: event)
-            stack.lastSeen = event.time
+            let s = stack(for: event)
+            stacks[s].lastSeen = event.time
             let ending: Span.Ending = event.kind == .returnFrom ? .returned : .exception
-            if let position = stack.frames.lastIndex(where: { $0.mfa == event.mfa }) {
+            if let position = stacks[s].frames.lastIndex(where: { $0.mfa == event.mfa }) {
                 // Frames above it ended without a return of their own.
-                while stack.frames.count > position + 1 {
-                    close(stack, at: event.time, ending: .unwound, pid: event.pid, closed: closed)
+                while stacks[s].frames.count > position + 1 {
+                    close(s, at: event.time, ending: .unwound, closed: closed)
                 }
-                close(stack, at: event.time, ending: ending, pid: event.pid, closed: closed)
+                close(s, at: event.time, ending: ending, closed: closed)
             } else {
                 // The call came before the capture (or before a gap): its start is unknown. Everything
                 // we hold for this process is inside it, so it is their parent, at depth 0.
-                while !stack.frames.isEmpty {
-                    close(stack, at: event.time, ending: .unwound, pid: event.pid, closed: closed)
+                while !stacks[s].frames.isEmpty {
+                    close(s, at: event.time, ending: .unwound, closed: closed)
                 }
-                var span = Span(node: event.node, pid: event.pid, mfa: event.mfa, start: stack.firstSeen,
+                var span = Span(node: event.node, pid: event.pid, mfa: event.mfa, start: stacks[s].firstSeen,
                                 end: event.time, ending: ending, startKnown: false, depth: 0, parent: -1,
                                 selfTime: 0)
                 _ = append(&span)
@@ -102,39 +105,40 @@ public struct CallStacks: Sendable {
             }
         case .returnTo:
             // Back in M:F/A: every frame above its frame has returned.
-            guard let stack = existing(event.pid) else { return }
-            stack.lastSeen = event.time
-            if let position = stack.frames.lastIndex(where: { $0.mfa == event.mfa }) {
-                while stack.frames.count > position + 1 {
-                    close(stack, at: event.time, ending: .unwound, pid: event.pid, closed: closed)
+            let s = Int(event.pid)
+            guard isLive(s) else { return }
+            stacks[s].lastSeen = event.time
+            if let position = stacks[s].frames.lastIndex(where: { $0.mfa == event.mfa }) {
+                while stacks[s].frames.count > position + 1 {
+                    close(s, at: event.time, ending: .unwound, closed: closed)
                 }
             }
         case .exit:
-            guard let stack = existing(event.pid) else { return }
-            stacks[Int(event.pid)] = nil
-            while !stack.frames.isEmpty {
-                close(stack, at: event.time, ending: .processExited, pid: event.pid, closed: closed)
+            let s = Int(event.pid)
+            guard isLive(s) else { return }
+            while !stacks[s].frames.isEmpty {
+                close(s, at: event.time, ending: .processExited, closed: closed)
             }
+            stacks[s] = ProcessStack()
         case .drop:
             // Lost messages on this node: no open call there can be measured across the gap.
-            for (index, entry) in stacks.enumerated() {
-                guard let stack = entry, stack.node == event.node || event.node == 0 else { continue }
-                while !stack.frames.isEmpty {
-                    close(stack, at: event.time, ending: .gap, pid: ProcessID(index), closed: closed)
+            for s in stacks.indices where stacks[s].live && (stacks[s].node == event.node || event.node == 0) {
+                while !stacks[s].frames.isEmpty {
+                    close(s, at: event.time, ending: .gap, closed: closed)
                 }
-                stack.firstSeen = event.time
+                stacks[s].firstSeen = event.time
             }
         default:
-            existing(event.pid)?.lastSeen = event.time
+            let s = Int(event.pid)
+            if isLive(s) { stacks[s].lastSeen = event.time }
         }
     }
 
     /// Ends the replay: spans still open are marked unfinished at `end` (their age so far).
     public mutating func finish(at end: Int64, closed: (Span) -> Void) {
-        for (index, entry) in stacks.enumerated() {
-            guard let stack = entry else { continue }
-            while !stack.frames.isEmpty {
-                close(stack, at: end, ending: .unfinished, pid: ProcessID(index), closed: closed)
+        for s in stacks.indices where stacks[s].live {
+            while !stacks[s].frames.isEmpty {
+                close(s, at: end, ending: .unfinished, closed: closed)
             }
         }
         stacks.removeAll()
@@ -142,31 +146,33 @@ public struct CallStacks: Sendable {
 
     /// Every process with open frames: (pid, node, frames outermost first) for checkpoints.
     public var openStacks: [(pid: ProcessID, node: NodeID, frames: [(mfa: FunctionID, start: Int64)])] {
-        stacks.enumerated().compactMap { index, entry in
-            guard let stack = entry, !stack.frames.isEmpty else { return nil }
+        stacks.indices.compactMap { index in
+            let stack = stacks[index]
+            guard stack.live, !stack.frames.isEmpty else { return nil }
             return (ProcessID(index), stack.node, stack.frames.map { ($0.mfa, $0.start) })
         }
     }
 
     /// Puts back a process's open frames (from a checkpoint); spans of them are not kept.
     public mutating func restore(pid: ProcessID, node: NodeID, frames: [(mfa: FunctionID, start: Int64)], at time: Int64) {
-        let stack = stack(for: TraceEvent(time: time, node: node, pid: pid, kind: .call))
-        stack.frames = frames.map { Frame(mfa: $0.mfa, start: $0.start, childTime: 0, spanIndex: -1) }
+        let s = stack(for: TraceEvent(time: time, node: node, pid: pid, kind: .call))
+        stacks[s].frames = frames.map { Frame(mfa: $0.mfa, start: $0.start, childTime: 0, spanIndex: -1) }
     }
 
     /// The open frames of a process, outermost first, as (function, start).
     public func openCalls(of pid: ProcessID) -> [(mfa: FunctionID, start: Int64)] {
-        existing(pid)?.frames.map { ($0.mfa, $0.start) } ?? []
+        isLive(Int(pid)) ? stacks[Int(pid)].frames.map { ($0.mfa, $0.start) } : []
     }
 
     /// True when the process is inside at least one traced call.
-    public func hasOpenCalls(_ pid: ProcessID) -> Bool { !(existing(pid)?.frames.isEmpty ?? true) }
+    public func hasOpenCalls(_ pid: ProcessID) -> Bool { isLive(Int(pid)) && !stacks[Int(pid)].frames.isEmpty }
 
     public var processesWithOpenCalls: [ProcessID] {
-        stacks.indices.filter { stacks[$0].map { !$0.frames.isEmpty } ?? false }.map { ProcessID($0) }
+        stacks.indices.filter { stacks[$0].live && !stacks[$0].frames.isEmpty }.map { ProcessID($0) }
     }
 
     /// Numbers the span (and keeps it when `keepSpans`); with spans kept, the id is its index.
+    @inline(__always)
     private mutating func append(_ span: inout Span) -> Int {
         span.id = nextSpanID
         nextSpanID += 1
@@ -174,13 +180,19 @@ public struct CallStacks: Sendable {
         return span.id
     }
 
-    private mutating func close(_ stack: ProcessStack, at time: Int64, ending: Span.Ending, pid: ProcessID,
-                                closed: (Span) -> Void) {
-        guard let frame = stack.frames.popLast() else { return }
+    /// Pops the top frame of stack `s` (its index, the ProcessID) as a span ending at `time`.
+    @inline(__always)
+    private mutating func close(_ s: Int, at time: Int64, ending: Span.Ending, closed: (Span) -> Void) {
+        guard let frame = stacks[s].frames.popLast() else { return }
         let total = time - frame.start
-        if !stack.frames.isEmpty { stack.frames[stack.frames.count - 1].childTime += total }
-        var span = Span(node: stack.node, pid: pid, mfa: frame.mfa, start: frame.start, end: time, ending: ending,
-                        startKnown: true, depth: stack.frames.count, parent: stack.frames.last?.spanIndex ?? -1,
+        let depth = stacks[s].frames.count
+        var parent = -1
+        if depth > 0 {
+            stacks[s].frames[depth - 1].childTime += total
+            parent = stacks[s].frames[depth - 1].spanIndex
+        }
+        var span = Span(node: stacks[s].node, pid: ProcessID(s), mfa: frame.mfa, start: frame.start, end: time,
+                        ending: ending, startKnown: true, depth: depth, parent: parent,
                         selfTime: max(0, total - frame.childTime))
         span.id = frame.spanIndex
         if keepSpans, frame.spanIndex >= 0, frame.spanIndex < spans.count {

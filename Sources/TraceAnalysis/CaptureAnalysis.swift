@@ -68,26 +68,27 @@ public final class CaptureAnalysis: @unchecked Sendable {
     @exclusivity(unchecked) private var receivesByNode: [Bool] = []
     /// The last sample of each sampled process: when, its status (waiting, running...) and its
     /// current function.
-    public private(set) var lastSample: [ProcessID: (time: Int64, status: String?, mfa: FunctionID)] = [:]
+    @exclusivity(unchecked) public private(set) var lastSample: [ProcessID: (time: Int64, status: String?, mfa: FunctionID)] = [:]
     /// Processes the samples show waiting in a call (hangs that began before the capture).
-    var sampledWaits: [ProcessID: SampledWait] = [:]
+    @exclusivity(unchecked) var sampledWaits: [ProcessID: SampledWait] = [:]
     /// Per sampled process, since its last activity of its own (a send, call, return...) or change
     /// of current function: how many samples, and how many found it `waiting` in a receive.
-    var idleSamples: [ProcessID: (mfa: FunctionID, samples: Int, waiting: Int)] = [:]
+    @exclusivity(unchecked) var idleSamples: [ProcessID: (mfa: FunctionID, samples: Int, waiting: Int)] = [:]
     /// gen:do_call/4 and erpc:call/5, where a caller waits for its reply.
     let waitFunctions: Set<FunctionID>
     /// erpc:call/5 and erts_internal:dist_spawn_init/1 (how an erpc call's process starts), 0 when absent.
     let erpcCall: FunctionID
     let distSpawnInit: FunctionID
-    public private(set) var monitorEvents: [MonitorEvent] = []
+    @exclusivity(unchecked) public private(set) var monitorEvents: [MonitorEvent] = []
     /// Last event time per process, indexed by ProcessID.
     @exclusivity(unchecked) public private(set) var lastSeenTable: [Int64] = []
-    public private(set) var exited: Set<ProcessID> = []
+    @exclusivity(unchecked) public private(set) var exited: Set<ProcessID> = []
     /// Time and count of each process's outermost traced calls, by function: what it was busy with.
-    public private(set) var busy: [ProcessID: [FunctionID: (time: Int64, calls: Int)]] = [:]
+    @exclusivity(unchecked) public private(set) var busy: [ProcessID: [FunctionID: (time: Int64, calls: Int)]] = [:]
     @exclusivity(unchecked) private var lastBusy: (pid: ProcessID, mfa: FunctionID, time: Int64, calls: Int)?
     /// Sees every event and every span open and close (the streaming seam, AnalysisStream).
-    var observer: (any AnalysisObserver)?
+    /// A concrete final class, not an existential: its calls are direct on the hot path.
+    @exclusivity(unchecked) var observer: StreamBridge?
 
     public init(dictionaries: TraceDictionaries, options: AnalysisOptions = AnalysisOptions()) {
         self.dictionaries = dictionaries
@@ -113,7 +114,7 @@ public final class CaptureAnalysis: @unchecked Sendable {
         try run(reader, options: options, observer: nil)
     }
 
-    static func run(_ reader: CaptureReader, options: AnalysisOptions, observer: (any AnalysisObserver)?) throws -> CaptureAnalysis {
+    static func run(_ reader: CaptureReader, options: AnalysisOptions, observer: StreamBridge?) throws -> CaptureAnalysis {
         let analysis = CaptureAnalysis(dictionaries: reader.dictionaries, options: options)
         analysis.observer = observer
         observer?.attach(analysis)

@@ -70,20 +70,22 @@ public struct SenderCount: Sendable, Codable {
 
 /// Collects queue evidence during a replay.
 public struct QueueTracker: Sendable {
-    /// A class so the hot path updates it in place.
-    final class Estimate: @unchecked Sendable {
-        @exclusivity(unchecked) var sendsIn: Int64 = 0
-        @exclusivity(unchecked) var receives: Int64 = 0
-        @exclusivity(unchecked) var handled: Int64 = 0
-        @exclusivity(unchecked) var sawHandled = false
-        @exclusivity(unchecked) var series = QueueSeries()
-        @exclusivity(unchecked) private var senderCounts: [ProcessID: Int] = [:]
+    /// Stored by value in `estimateTable` and updated in place through it (no reference counting
+    /// on the hot path).
+    struct Estimate: Sendable {
+        var live = false
+        var sendsIn: Int64 = 0
+        var receives: Int64 = 0
+        var handled: Int64 = 0
+        var sawHandled = false
+        var series = QueueSeries()
+        private var senderCounts: [ProcessID: Int] = [:]
         /// Consecutive sends from one sender are counted locally and added to the table in one go.
-        @exclusivity(unchecked) private var run: (sender: ProcessID, count: Int) = (0, 0)
+        private var run: (sender: ProcessID, count: Int) = (0, 0)
         var length: Int64 { max(0, max(sendsIn, receives) - handled) }
 
         @inline(__always)
-        func countSender(_ sender: ProcessID) {
+        mutating func countSender(_ sender: ProcessID) {
             if run.sender == sender {
                 run.count += 1
             } else {
@@ -101,8 +103,8 @@ public struct QueueTracker: Sendable {
 
     var sampled: [ProcessID: QueueSeries] = [:]
     var lastSampleFunction: [ProcessID: FunctionID] = [:]
-    /// Indexed by ProcessID (dictionary ids are dense).
-    var estimateTable: [Estimate?] = []
+    /// Indexed by ProcessID (dictionary ids are dense); `live` false where nothing was estimated.
+    var estimateTable: [Estimate] = []
     /// By FunctionID: true for gen_server/gen_statem callbacks that consume one message.
     let isHandler: [Bool]
     let nameToPid: [ProcessID: ProcessID]
@@ -131,26 +133,25 @@ public struct QueueTracker: Sendable {
     func resolve(_ pid: ProcessID) -> ProcessID { nameToPid.isEmpty ? pid : nameToPid[pid] ?? pid }
 
     func estimate(_ pid: ProcessID) -> Estimate? {
-        Int(pid) < estimateTable.count ? estimateTable[Int(pid)] : nil
+        Int(pid) < estimateTable.count && estimateTable[Int(pid)].live ? estimateTable[Int(pid)] : nil
     }
 
-    mutating func estimateCreating(_ pid: ProcessID) -> Estimate {
-        if let existing = estimate(pid) { return existing }
+    /// The index of the process's estimate in `estimateTable`, created when it had none.
+    @inline(__always)
+    mutating func estimateCreating(_ pid: ProcessID) -> Int {
         let index = Int(pid)
         if index >= estimateTable.count {
-            estimateTable.append(contentsOf: repeatElement(nil, count: index - estimateTable.count + 1))
+            estimateTable.append(contentsOf: repeatElement(Estimate(), count: index - estimateTable.count + 1))
         }
-        let created = Estimate()
-        estimateTable[index] = created
-        return created
+        estimateTable[index].live = true
+        return index
     }
 
     var estimates: [ProcessID: Estimate] {
         var result: [ProcessID: Estimate] = [:]
-        for (index, entry) in estimateTable.enumerated() { if let entry { result[ProcessID(index)] = entry } }
+        for (index, entry) in estimateTable.enumerated() where entry.live { result[ProcessID(index)] = entry }
         return result
     }
-
 
     mutating func consume(_ event: TraceEvent, payload: UnsafeRawBufferPointer) {
         switch event.kind {
@@ -160,23 +161,28 @@ public struct QueueTracker: Sendable {
         case .send:
             let target = resolve(event.peer)
             guard target != 0 else { return }
-            let estimate = estimateCreating(target)
-            estimate.countSender(event.pid)
-            estimate.sendsIn += 1
-            if estimate.sawHandled { estimate.series.add(time: event.time, length: estimate.length) }
+            let e = estimateCreating(target)
+            estimateTable[e].countSender(event.pid)
+            estimateTable[e].sendsIn += 1
+            if estimateTable[e].sawHandled {
+                estimateTable[e].series.add(time: event.time, length: estimateTable[e].length)
+            }
         case .receive:
             if PayloadPatterns.isAtom(payload, "timeout") { return }
-            let estimate = estimateCreating(event.pid)
-            estimate.receives += 1
-            if estimate.sawHandled { estimate.series.add(time: event.time, length: estimate.length) }
+            let e = estimateCreating(event.pid)
+            estimateTable[e].receives += 1
+            if estimateTable[e].sawHandled {
+                estimateTable[e].series.add(time: event.time, length: estimateTable[e].length)
+            }
         case .call where Int(event.mfa) < isHandler.count && isHandler[Int(event.mfa)]:
-            let estimate = estimateCreating(event.pid)
-            estimate.handled += 1
-            estimate.sawHandled = true
-            estimate.series.add(time: event.time, length: estimate.length)
+            let e = estimateCreating(event.pid)
+            estimateTable[e].handled += 1
+            estimateTable[e].sawHandled = true
+            estimateTable[e].series.add(time: event.time, length: estimateTable[e].length)
         case .exit:
-            if let estimate = estimate(event.pid), estimate.sawHandled {
-                estimate.series.add(time: event.time, length: 0)
+            let e = Int(event.pid)
+            if e < estimateTable.count, estimateTable[e].live, estimateTable[e].sawHandled {
+                estimateTable[e].series.add(time: event.time, length: 0)
             }
         default:
             break

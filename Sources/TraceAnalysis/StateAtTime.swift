@@ -162,12 +162,14 @@ extension CaptureAnalysis {
         }
         for snapshot in checkpoint.queues {
             if snapshot.sendsIn + snapshot.receives + snapshot.handled > 0 || snapshot.sawHandled {
-                let estimate = queues.estimateCreating(snapshot.pid)
-                estimate.sendsIn = snapshot.sendsIn
-                estimate.receives = snapshot.receives
-                estimate.handled = snapshot.handled
-                estimate.sawHandled = snapshot.sawHandled
-                if snapshot.sawHandled { estimate.series.add(time: checkpoint.time, length: estimate.length) }
+                let e = queues.estimateCreating(snapshot.pid)
+                queues.estimateTable[e].sendsIn = snapshot.sendsIn
+                queues.estimateTable[e].receives = snapshot.receives
+                queues.estimateTable[e].handled = snapshot.handled
+                queues.estimateTable[e].sawHandled = snapshot.sawHandled
+                if snapshot.sawHandled {
+                    queues.estimateTable[e].series.add(time: checkpoint.time, length: queues.estimateTable[e].length)
+                }
             }
             if let sample = snapshot.lastSample {
                 queues.sampled[snapshot.pid, default: QueueSeries()].add(time: checkpoint.time, length: sample)

@@ -22,7 +22,10 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
 
     public let options: Options
     let out: ExportOutput
-    @exclusivity(unchecked) private var text: ExportText?
+    @exclusivity(unchecked) private var text = ExportText(StreamContext(dictionaries: TraceDictionaries(), meta: CaptureMeta(),
+                                                                       startTime: 0, endTime: 0, eventsToRead: 0))
+    /// Printed terms, reused.
+    @exclusivity(unchecked) private var scratch: [UInt8] = []
     private var base: Int64 = 0
     @exclusivity(unchecked) private var first = true
     @exclusivity(unchecked) private var functionNames: [[UInt8]?] = []
@@ -39,9 +42,8 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
     }
 
     public func begin(_ context: StreamContext) {
-        let text = ExportText(context)
+        text = ExportText(context)
         text.termWidth = options.termWidth
-        self.text = text
         base = context.startTime
         functionNames = Array(repeating: nil, count: context.dictionaries.functions.count + 1)
         threadSeen = Array(repeating: false, count: context.dictionaries.processes.count + 1)
@@ -64,13 +66,16 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
         let node = nodeOf(span)
         open("B")
         common(node: node, tid: tid, time: span.start)
-        out.write(",\"name\":")
-        out.write(functionName(span.mfa))
-        out.write(",\"cat\":\"call\"")
-        if options.arguments, let args = text?.arguments(arguments) {
-            out.write(",\"args\":{\"args\":")
-            out.write(JSONText.quoted(args))
-            out.write(byte: UInt8(ascii: "}"))
+        out.put(",\"name\":")
+        writeFunctionName(span.mfa)
+        out.put(",\"cat\":\"call\"")
+        if options.arguments {
+            scratch.removeAll(keepingCapacity: true)
+            if text.appendArguments(arguments, to: &scratch) {
+                out.put(",\"args\":{\"args\":")
+                JSONText.appendQuoted(scratch, to: &out.buffer)
+                out.write(byte: UInt8(ascii: "}"))
+            }
         }
         out.write(byte: UInt8(ascii: "}"))
         stats.slices += 1
@@ -86,7 +91,7 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
             out.write(",\"dur\":")
             out.write(microsFromNanos: span.total)
             out.write(",\"name\":")
-            out.write(functionName(span.mfa))
+            writeFunctionName(span.mfa)
             out.write(",\"cat\":\"call\",\"args\":{\"info\":\"started before the capture\"")
             if span.ending != .returned { out.write(",\"ending\":\"\(span.ending.rawValue)\"") }
             out.write("}}")
@@ -95,17 +100,18 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
         }
         open("E")
         common(node: node, tid: tid, time: span.end)
-        let value = options.arguments ? text?.term(result) : nil
-        if span.ending != .returned || value != nil {
-            out.write(",\"args\":{")
+        scratch.removeAll(keepingCapacity: true)
+        let value = options.arguments && text.appendTerm(result, to: &scratch)
+        if span.ending != .returned || value {
+            out.put(",\"args\":{")
             var comma = false
             if span.ending != .returned {
                 out.write("\"ending\":\"\(span.ending.rawValue)\"")
                 comma = true
             }
-            if let value {
-                out.write(comma ? ",\"result\":" : "\"result\":")
-                out.write(JSONText.quoted(value))
+            if value {
+                if comma { out.put(",\"result\":") } else { out.put("\"result\":") }
+                JSONText.appendQuoted(scratch, to: &out.buffer)
             }
             out.write(byte: UInt8(ascii: "}"))
         }
@@ -136,25 +142,25 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
         let tid = thread(e.pid, node: e.node)
         let node = nodeOf(pid: e.pid, e.node)
         open("i")
-        out.write(",\"s\":\"t\"")
+        out.put(",\"s\":\"t\"")
         common(node: node, tid: tid, time: e.time)
         nameAndDetail(e, payload)
         stats.instants += 1
         switch e.kind {
         case .send:
             open("s")
-            out.write(",\"id\":")
+            out.put(",\"id\":")
             out.write(decimal: instant.flow)
             common(node: node, tid: tid, time: e.time)
-            out.write(",\"name\":\"message\",\"cat\":\"message\"}")
+            out.put(",\"name\":\"message\",\"cat\":\"message\"}")
             stats.flowsStarted += 1
         case .receive:
             if let matched = instant.matched {
                 open("f")
-                out.write(",\"id\":")
+                out.put(",\"id\":")
                 out.write(decimal: matched.flow)
                 common(node: node, tid: tid, time: e.time)
-                out.write(",\"name\":\"message\",\"cat\":\"message\",\"bp\":\"e\"}")
+                out.put(",\"name\":\"message\",\"cat\":\"message\",\"bp\":\"e\"}")
                 stats.flowsEnded += 1
             }
         default:
@@ -170,7 +176,7 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
         if let known = counterNames[key] {
             name = known
         } else {
-            name = JSONText.quotedBytes(text?.counterName(counter) ?? counter.kind.rawValue)
+            name = JSONText.quotedBytes(text.counterName(counter))
             counterNames[key] = name
         }
         open("C")
@@ -188,43 +194,46 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
 
     // MARK: pieces
 
+    /// Starts an event record (and flushes the output first when its buffer is full).
     @inline(__always)
     private func open(_ phase: StaticString) {
+        out.reserve()
         if first {
             first = false
         } else {
             out.write(byte: UInt8(ascii: ","))
             out.write(byte: UInt8(ascii: "\n"))
         }
-        out.write("{\"ph\":\"")
-        phase.withUTF8Buffer { out.write(UnsafeRawBufferPointer($0)) }
+        out.put("{\"ph\":\"")
+        out.put(phase)
         out.write(byte: UInt8(ascii: "\""))
     }
 
     @inline(__always)
     private func common(node: NodeID, tid: Int64, time: Int64) {
-        out.write(",\"pid\":")
+        out.put(",\"pid\":")
         out.write(decimal: Int64(node))
-        out.write(",\"tid\":")
+        out.put(",\"tid\":")
         out.write(decimal: tid)
-        out.write(",\"ts\":")
+        out.put(",\"ts\":")
         out.write(microsFromNanos: time - base)
     }
 
     private func nameAndDetail(_ e: TraceEvent, _ payload: StreamPayload) {
-        out.write(",\"name\":")
+        out.put(",\"name\":")
         out.write(kindNames[Int(e.kind.rawValue)])
         switch e.kind {
         case .send, .receive, .spawn, .spawned, .link, .unlink, .gettingLinked, .gettingUnlinked:
-            if e.peer != 0, let other = text?.quotedProcess(e.peer) {
-                out.write(",\"args\":{\"peer\":")
-                out.write(other)
+            if e.peer != 0 {
+                out.put(",\"args\":{\"peer\":")
+                text.appendQuotedProcess(e.peer, to: &out.buffer)
                 out.write(byte: UInt8(ascii: "}"))
             }
         case .exit, .monitor, .marker:
-            if let value = text?.term(payload) {
-                out.write(",\"args\":{\"reason\":")
-                out.write(JSONText.quoted(value))
+            scratch.removeAll(keepingCapacity: true)
+            if text.appendTerm(payload, to: &scratch) {
+                out.put(",\"args\":{\"reason\":")
+                JSONText.appendQuoted(scratch, to: &out.buffer)
                 out.write(byte: UInt8(ascii: "}"))
             }
         case .drop:
@@ -237,10 +246,20 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
         out.write(byte: UInt8(ascii: "}"))
     }
 
+    @inline(__always)
+    private func writeFunctionName(_ mfa: FunctionID) {
+        let index = Int(mfa)
+        if index < functionNames.count, functionNames[index] != nil {
+            functionNames[index]?.withUnsafeBytes { out.buffer.append(contentsOf: $0) }
+            return
+        }
+        out.write(functionName(mfa))
+    }
+
     private func functionName(_ mfa: FunctionID) -> [UInt8] {
         let index = Int(mfa)
         if index < functionNames.count, let name = functionNames[index] { return name }
-        let name = JSONText.quotedBytes(text?.function(mfa) ?? "?")
+        let name = JSONText.quotedBytes(text.function(mfa))
         if index < functionNames.count { functionNames[index] = name }
         return name
     }
@@ -248,7 +267,7 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
     private func nodeOf(_ span: Span) -> NodeID { nodeOf(pid: span.pid, span.node) }
 
     private func nodeOf(pid: ProcessID, _ fallback: NodeID) -> NodeID {
-        processFor(node: text?.node(of: pid, fallback) ?? fallback)
+        processFor(node: text.node(of: pid, fallback))
     }
 
     /// The JSON process of a node, named on first use.
@@ -261,7 +280,7 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
             out.write(",\"pid\":")
             out.write(decimal: Int64(node))
             out.write(",\"tid\":0,\"name\":\"process_name\",\"args\":{\"name\":")
-            out.write(JSONText.quoted(text?.node(node) ?? "session"))
+            out.write(JSONText.quoted(text.node(node)))
             out.write("}}")
         }
         return node
@@ -281,7 +300,7 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
         out.write(",\"tid\":")
         out.write(decimal: tid)
         out.write(",\"name\":\"thread_name\",\"args\":{\"name\":")
-        out.write(JSONText.quoted(text?.process(pid) ?? "\(pid)"))
+        out.write(JSONText.quoted(text.process(pid)))
         out.write("}}")
         return tid
     }

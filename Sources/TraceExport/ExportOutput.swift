@@ -57,6 +57,18 @@ public final class ExportOutput {
         if buffer.count >= flushAt { try? flush() }
     }
 
+    /// A literal (no String on the hot path).
+    @inline(__always)
+    public func put(_ text: StaticString) {
+        text.withUTF8Buffer { buffer.append(contentsOf: $0) }
+    }
+
+    /// Flushes when the buffer is full: records written straight into `buffer` call it once each.
+    @inline(__always)
+    func reserve() {
+        if buffer.count >= flushAt { try? flush() }
+    }
+
     @inline(__always)
     public func write(byte: UInt8) {
         buffer.append(byte)

@@ -38,6 +38,17 @@ final class ExportText {
         return quoted
     }
 
+    /// Appends `quotedProcess(pid)` (no copy of the cached bytes' array on the way).
+    @inline(__always)
+    func appendQuotedProcess(_ pid: ProcessID, to out: inout [UInt8]) {
+        let index = Int(pid)
+        if index < processCache.count, processCache[index] != nil {
+            processCache[index]?.withUnsafeBytes { out.append(contentsOf: $0) }
+            return
+        }
+        out.append(contentsOf: quotedProcess(pid))
+    }
+
     func function(_ id: FunctionID) -> String {
         let index = Int(id)
         if index < functionCache.count, let text = functionCache[index] { return text }
@@ -73,6 +84,22 @@ final class ExportText {
         return term.erlangText(ErlangPrintOptions(maxDepth: 8, maxWidth: termWidth))
     }
 
+    /// Appends `arguments(payload)` as UTF-8; false, with nothing appended, when none were recorded.
+    @inline(__always)
+    func appendArguments(_ payload: StreamPayload, to out: inout [UInt8]) -> Bool {
+        guard !payload.isEmpty, var text = arguments(payload) else { return false }
+        text.withUTF8 { out.append(contentsOf: $0) }
+        return true
+    }
+
+    /// Appends `term(payload)` as UTF-8; false, with nothing appended, when the payload is empty.
+    @inline(__always)
+    func appendTerm(_ payload: StreamPayload, to out: inout [UInt8]) -> Bool {
+        guard !payload.isEmpty, var text = term(payload) else { return false }
+        text.withUTF8 { out.append(contentsOf: $0) }
+        return true
+    }
+
     /// What a counter track is called: `message_queue_len <0.85.0> sink`, `memory_total`.
     func counterName(_ counter: StreamCounter) -> String {
         counter.pid == 0 ? counter.kind.rawValue
@@ -104,4 +131,36 @@ enum JSONText {
     }
 
     static func quotedBytes(_ text: String) -> [UInt8] { Array(quoted(text).utf8) }
+
+    /// Appends UTF-8 `text` as a JSON string literal, quotes included (the same escapes as `quoted`).
+    static func appendQuoted(_ text: [UInt8], to out: inout [UInt8]) {
+        out.append(34)
+        var i = 0
+        let n = text.count
+        while i < n {
+            let c = text[i]
+            switch c {
+            case 34: out.append(92); out.append(34)
+            case 92: out.append(92); out.append(92)
+            case 10: out.append(92); out.append(110)
+            case 13: out.append(92); out.append(114)
+            case 9: out.append(92); out.append(116)
+            case 0..<0x20:
+                appendEscape(UInt32(c), to: &out)
+            case 0xE2 where i + 2 < n && text[i + 1] == 0x80 && (text[i + 2] == 0xA8 || text[i + 2] == 0xA9):
+                appendEscape(text[i + 2] == 0xA8 ? 0x2028 : 0x2029, to: &out)
+                i += 2
+            default:
+                out.append(c)
+            }
+            i += 1
+        }
+        out.append(34)
+    }
+
+    private static func appendEscape(_ scalar: UInt32, to out: inout [UInt8]) {
+        let hex: [UInt8] = Array("0123456789abcdef".utf8)
+        out.append(contentsOf: [92, 117])
+        for shift in stride(from: 12, through: 0, by: -4) { out.append(hex[Int((scalar >> UInt32(shift)) & 0xF)]) }
+    }
 }

@@ -45,7 +45,10 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
 
     public let options: Options
     let out: ExportOutput
-    @exclusivity(unchecked) private var text: ExportText?
+    @exclusivity(unchecked) private var text = ExportText(StreamContext(dictionaries: TraceDictionaries(), meta: CaptureMeta(),
+                                                                       startTime: 0, endTime: 0, eventsToRead: 0))
+    /// Printed terms, reused.
+    @exclusivity(unchecked) private var scratch: [UInt8] = []
     private var base: Int64 = 0
     @exclusivity(unchecked) private var lastTime: Int64 = 0
     @exclusivity(unchecked) private var functionIIDs: [UInt64] = []
@@ -66,9 +69,8 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
     }
 
     public func begin(_ context: StreamContext) {
-        let text = ExportText(context)
+        text = ExportText(context)
         text.termWidth = options.termWidth
-        self.text = text
         base = context.startTime
         lastTime = Self.origin
         functionIIDs = Array(repeating: 0, count: context.dictionaries.functions.count + 1)
@@ -129,7 +131,10 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
         event.uint(9, EventType.sliceBegin.rawValue)
         event.uint(11, track)
         event.uint(10, name)
-        if options.arguments, let args = text?.arguments(arguments) { annotate(.args, args) }
+        if options.arguments {
+            scratch.removeAll(keepingCapacity: true)
+            if text.appendArguments(arguments, to: &scratch) { annotate(.args, scratch) }
+        }
         emit(time: span.start)
         stats.slices += 1
     }
@@ -150,7 +155,10 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
         event.uint(9, EventType.sliceEnd.rawValue)
         event.uint(11, track)
         if span.ending != .returned { annotate(.reason, span.ending.rawValue) }
-        if options.arguments, let value = text?.term(result) { annotate(.result, value) }
+        if options.arguments {
+            scratch.removeAll(keepingCapacity: true)
+            if text.appendTerm(result, to: &scratch) { annotate(.result, scratch) }
+        }
         emit(time: span.end)
     }
 
@@ -171,7 +179,8 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
                 stats.flowsEnded += 1
             }
         case .exit, .monitor, .marker:
-            if let value = text?.term(payload) { annotate(.reason, value) }
+            scratch.removeAll(keepingCapacity: true)
+            if text.appendTerm(payload, to: &scratch) { annotate(.reason, scratch) }
         case .drop:
             annotate(.value, String(e.value))
         default:
@@ -198,10 +207,20 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
     // MARK: packets
 
     private func annotate(_ name: Annotation, _ value: String) {
-        var annotation = ProtobufWriter(capacity: 32)
-        annotation.uint(1, name.rawValue)
-        annotation.string(6, value)
-        event.message(4, annotation.bytes)
+        annotate(name, Array(value.utf8))
+    }
+
+    /// A DebugAnnotation {name_iid, string_value} written straight into the track event.
+    @inline(__always)
+    private func annotate(_ name: Annotation, _ value: [UInt8]) {
+        let length = 1 + ProtobufWriter.varintSize(name.rawValue) + 1
+            + ProtobufWriter.varintSize(UInt64(value.count)) + value.count
+        event.tag(4, 2)
+        event.varint(UInt64(length))
+        event.uint(1, name.rawValue)
+        event.tag(6, 2)
+        event.varint(UInt64(value.count))
+        event.bytes.append(contentsOf: value)
     }
 
     /// Writes the pending track event (and any names interned for it) as one packet at `time`.
@@ -224,15 +243,16 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
         // The track event goes straight from its scratch buffer to the output (no copies).
         packet.tag(Field.trackEvent, 2)
         packet.varint(UInt64(event.bytes.count))
-        out.write(byte: 0x0A)
+        out.reserve()
+        out.buffer.append(0x0A)
         var n = UInt64(packet.bytes.count + event.bytes.count)
         while n >= 0x80 {
-            out.write(byte: UInt8(truncatingIfNeeded: n) | 0x80)
+            out.buffer.append(UInt8(truncatingIfNeeded: n) | 0x80)
             n >>= 7
         }
-        out.write(byte: UInt8(n))
-        packet.bytes.withUnsafeBytes { out.write($0) }
-        event.bytes.withUnsafeBytes { out.write($0) }
+        out.buffer.append(UInt8(n))
+        out.buffer.append(contentsOf: packet.bytes)
+        out.buffer.append(contentsOf: event.bytes)
         stats.packets += 1
     }
 
@@ -251,7 +271,7 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
     private func functionIID(_ mfa: FunctionID) -> UInt64 {
         let index = Int(mfa)
         if index < functionIIDs.count, functionIIDs[index] != 0 { return functionIIDs[index] }
-        let iid = intern(text?.function(mfa) ?? "?")
+        let iid = intern(text.function(mfa))
         if index < functionIIDs.count { functionIIDs[index] = iid }
         return iid
     }
@@ -283,7 +303,7 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
             descriptor.uint(1, Self.nodeTrackBase + UInt64(node))
             descriptor.message(3) { process in
                 process.int(1, Int64(node))
-                process.string(6, text?.node(node) ?? "session")
+                process.string(6, text.node(node))
             }
             writeDescriptor(descriptor.bytes)
         }
@@ -295,14 +315,14 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
         if index < threadSeen.count, threadSeen[index] { return UInt64(pid) }
         if index >= threadSeen.count { threadSeen.append(contentsOf: repeatElement(false, count: index - threadSeen.count + 1)) }
         threadSeen[index] = true
-        let node = text?.node(of: pid, eventNode) ?? eventNode
+        let node = text.node(of: pid, eventNode)
         _ = nodeTrack(node)
         var descriptor = ProtobufWriter(capacity: 64)
         descriptor.uint(1, UInt64(pid))
         descriptor.message(4) { thread in
             thread.int(1, Int64(node))
             thread.int(2, tidBase + Int64(pid))
-            thread.string(5, text?.process(pid) ?? "\(pid)")
+            thread.string(5, text.process(pid))
         }
         writeDescriptor(descriptor.bytes)
         return UInt64(pid)
@@ -317,7 +337,7 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
             var descriptor = ProtobufWriter(capacity: 64)
             descriptor.uint(1, uuid)
             descriptor.uint(5, node)
-            descriptor.string(2, text?.counterName(counter) ?? counter.kind.rawValue)
+            descriptor.string(2, text.counterName(counter))
             descriptor.message(8) { counterDescriptor in
                 if counter.kind == .memory || counter.kind == .nodeMemory { counterDescriptor.uint(3, 3) }  // UNIT_SIZE_BYTES
             }

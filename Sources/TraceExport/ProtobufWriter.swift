@@ -48,6 +48,10 @@ public struct ProtobufWriter {
         }
     }
 
+    /// Bytes a varint of `value` takes.
+    @inline(__always)
+    public static func varintSize(_ value: UInt64) -> Int { value == 0 ? 1 : (70 - value.leadingZeroBitCount) / 7 }
+
     @inline(__always)
     public mutating func message(_ field: UInt32, _ body: [UInt8]) {
         tag(field, 2)

@@ -2,6 +2,7 @@
 // (`14:52:20.159690`, with the date on the first line and whenever it changes), relative to the
 // capture's start (`+1.234567 s`) or as the raw nanoseconds the capture stores. Captures on a
 // monotonic clock (imported dbg files without `timestamp`) have no wall clock: they print relative.
+import BeamTerm
 import Foundation
 
 /// How instants are printed (`--time abs|rel|ns`).
@@ -23,6 +24,11 @@ public struct TimeText: Sendable {
     /// True when the capture's clock is nanoseconds since 1970 (live recordings, `timestamp` imports).
     public let isWallClock: Bool
     private var lastDay: Int64 = .min
+    /// The last second printed, its `HH:MM:SS.` and its date, so a stream formats each second once.
+    private var cachedSecond: Int64 = .min
+    private var cachedClock: [UInt8] = []
+    private var cachedDate: [UInt8] = []
+    private var cachedDay: Int64 = .min
 
     /// `style` nil picks the default: wall clock when the capture has one, else relative. Asking for
     /// `abs` on a monotonic capture gives relative (there is no wall clock to show).
@@ -42,6 +48,59 @@ public struct TimeText: Sendable {
             return parts.date + " " + parts.time
         }
         return parts.time
+    }
+
+    /// `text(_:)` appended to a byte buffer (no String per line).
+    public mutating func write(_ ns: Int64, into out: inout [UInt8]) {
+        switch style {
+        case .ns: NumberText.append(ns, to: &out)
+        case .rel: Self.writeRelative(ns &- start, into: &out)
+        case .abs:
+            let micros = clock(ns)
+            if cachedDay != lastDay {
+                lastDay = cachedDay
+                out.append(contentsOf: cachedDate)
+                out.append(32)
+            }
+            out.append(contentsOf: cachedClock)
+            NumberText.appendPadded(micros, width: 6, to: &out)
+        }
+    }
+
+    /// `instant(_:)` appended to a byte buffer.
+    public mutating func writeInstant(_ ns: Int64, into out: inout [UInt8]) {
+        switch style {
+        case .ns: NumberText.append(ns, to: &out)
+        case .rel: Self.writeRelative(ns &- start, into: &out)
+        case .abs:
+            let micros = clock(ns)
+            out.append(contentsOf: cachedDate)
+            out.append(32)
+            out.append(contentsOf: cachedClock)
+            NumberText.appendPadded(micros, width: 6, to: &out)
+        }
+    }
+
+    /// Fills the cached second for `ns`; returns its microseconds.
+    private mutating func clock(_ ns: Int64) -> Int {
+        let seconds = ns >= 0 ? ns / 1_000_000_000 : (ns - 999_999_999) / 1_000_000_000
+        if seconds != cachedSecond {
+            let parts = Self.wallClock(seconds * 1_000_000_000)
+            cachedSecond = seconds
+            cachedDate = Array(parts.date.utf8)
+            cachedClock = Array(parts.time.utf8.prefix(9))  // HH:MM:SS.
+            cachedDay = parts.day
+        }
+        return Int((ns - seconds * 1_000_000_000) / 1000)
+    }
+
+    static func writeRelative(_ delta: Int64, into out: inout [UInt8]) {
+        out.append(delta < 0 ? 45 : 43)
+        let micros = (delta.magnitude + 500) / 1000
+        NumberText.append(Int64(micros / 1_000_000), to: &out)
+        out.append(46)
+        NumberText.appendPadded(Int(micros % 1_000_000), width: 6, to: &out)
+        out.append(contentsOf: [32, 115])
     }
 
     /// The instant on its own (always with the date in `abs`).

@@ -41,6 +41,8 @@ public struct TraceMessageDecoder {
     /// The node of each process id, for the event's node column.
     var processNodes: [NodeID] = [0]
     var redactScratch: [UInt8] = []
+    /// The depth the agent cut the payload of the message being decoded to (see TermCut).
+    var agentCutDepth: UInt8?
     /// The last pids interned, by raw bytes: trace streams name the same few processes in a row.
     var recentPids: (RecentPid, RecentPid) = (RecentPid(), RecentPid())
 
@@ -110,6 +112,16 @@ public struct TraceMessageDecoder {
             throw TraceDecodingError("expected a tuple starting with trace, trace_ts or seq_trace", offset: headOffset)
         }
         let headText = scan.slice(head.start, head.start + head.length)
+        if arity == 3, Self.equals(headText, "beamtrace_cut") {
+            // The agent cut this message's payload on the node: {beamtrace_cut, Depth, TraceTuple}.
+            guard let depth = scan.integer(), (0...255).contains(depth) else {
+                throw TraceDecodingError("malformed beamtrace_cut depth", offset: scan.offset)
+            }
+            agentCutDepth = UInt8(depth)
+            defer { agentCutDepth = nil }
+            try decodeTuple(&scan, into: &batch)
+            return
+        }
         if Self.equals(headText, "seq_trace") {
             try decodeSeqTrace(&scan, arity: arity, into: &batch)
             return
@@ -392,14 +404,34 @@ public struct TraceMessageDecoder {
             event.flags.insert(.payloadRedacted)
             if redactScratch.count > limit {
                 event.flags.insert(.payloadTruncated)
-                batch.payloadBytes.append(contentsOf: redactScratch[..<limit])
+                let cut = redactScratch.withUnsafeBytes { raw in
+                    var ranges: [Range<Int>] = []
+                    var walk = TermCursor(raw)
+                    while walk.offset < raw.count {
+                        let from = walk.offset
+                        guard walk.skipTerm() else { return false }
+                        ranges.append(from..<walk.offset)
+                    }
+                    return TermCut.cut(raw, ranges: ranges, limit: limit, into: &batch.payloadBytes)
+                }
+                if !cut { batch.payloadBytes.append(contentsOf: redactScratch[..<limit]) }
             } else {
                 batch.payloadBytes.append(contentsOf: redactScratch)
             }
             return
         }
+        if let depth = agentCutDepth, total <= limit {
+            event.flags.insert(.payloadTruncated)
+            batch.payloadBytes.append(Payload.cutTag)
+            batch.payloadBytes.append(depth)
+        } else if total > limit {
+            // Cut to what io_lib:format("~P", [Term, Depth]) shows, for the largest depth that fits.
+            event.flags.insert(.payloadTruncated)
+            let all = scan.slice(0, scan.count)
+            let ranges = [ranges.0, ranges.1, ranges.2].filter { !$0.isEmpty }
+            if TermCut.cut(all, ranges: ranges, limit: limit, into: &batch.payloadBytes) { return }
+        }
         var budget = total > limit ? limit : total
-        if total > limit { event.flags.insert(.payloadTruncated) }
         // No array of the three ranges: this runs once per event and must not allocate.
         func copy(_ range: Range<Int>, _ budget: inout Int, _ batch: inout EventBatch) {
             guard !range.isEmpty, budget > 0 else { return }

@@ -17,7 +17,7 @@ final class CaptureSink: @unchecked Sendable {
         var drops = 0
         var undecodable = 0
         /// The ingest loop import uses too; one per node (it remembers a stream's skipped run).
-        var ingest = FrameIngest()
+        var ingest: FrameIngest
         /// Bytes of frames received from the node so far (the offsets in problems).
         var streamOffset: Int64 = 0
     }
@@ -41,6 +41,9 @@ final class CaptureSink: @unchecked Sendable {
     var traceEvents: Int { locked { _traceEvents } }
     var drops: Int { locked { _drops } }
     private var limitHit = false
+    /// With `strict`: the bad input that stopped the recording (nothing after it is taken).
+    private var strictStop: String?
+    private let strict: Bool
     private var problems: [String] = []
     private let encoder = TermEncoder()
 
@@ -58,11 +61,13 @@ final class CaptureSink: @unchecked Sendable {
         meta.payloadLimit = options.payloadLimit
         session(&meta)
         let writer = try CaptureWriter(creating: options.output, meta: meta, options: writerOptions)
-        return CaptureSink(writer: writer, payloadLimit: options.payloadLimit, maxEvents: options.limits.maxEvents)
+        return CaptureSink(writer: writer, payloadLimit: options.payloadLimit, maxEvents: options.limits.maxEvents,
+                           strict: options.strict)
     }
 
-    init(writer: CaptureWriter, payloadLimit: Int, maxEvents: Int?) {
+    init(writer: CaptureWriter, payloadLimit: Int, maxEvents: Int?, strict: Bool = false) {
         self.writer = writer
+        self.strict = strict
         self.decoder = TraceMessageDecoder(options: TraceDecoderOptions(payloadLimit: payloadLimit))
         self.maxEvents = maxEvents
     }
@@ -77,12 +82,20 @@ final class CaptureSink: @unchecked Sendable {
     func addNode(name: String, offset: Int64) -> Int {
         locked {
             let id = decoder.dictionaries.intern(node: name)
-            nodes.append(NodeState(name: name, nodeID: id, offset: offset))
+            nodes.append(NodeState(name: name, nodeID: id, offset: offset, ingest: FrameIngest(strict: strict)))
             return nodes.count - 1
         }
     }
 
     func nodeState(_ index: Int) -> NodeState { locked { nodes[index] } }
+
+    /// What the ingest loop skipped on every node: messages, bytes and the first places.
+    var skipped: (messages: Int, bytes: Int64, places: [IngestDamage]) {
+        locked {
+            (nodes.reduce(0) { $0 + $1.ingest.framesSkipped }, nodes.reduce(0) { $0 + $1.ingest.bytesSkipped },
+             Array(nodes.flatMap(\.ingest.damage).prefix(100)))
+        }
+    }
 
     var problemList: [String] { locked { problems } }
 
@@ -90,34 +103,31 @@ final class CaptureSink: @unchecked Sendable {
     /// the rest is cut and `limitReached` is set (once).
     func ingestFrames(_ bytes: [UInt8], node index: Int, stream: Bool = false) throws -> IngestResult {
         try locked {
-            guard !limitHit else { return IngestResult(accepted: 0, limitReached: false, consumed: bytes.count) }
+            guard !limitHit, strictStop == nil else { return IngestResult(accepted: 0, limitReached: false, consumed: bytes.count) }
             batch.removeAll()
             decoder.lastTime = nodes[index].lastTime
             var state = nodes[index]
             let before = (skipped: state.ingest.framesSkipped, dropped: state.ingest.dropped, damage: state.ingest.damageCount)
-            let consumed = try bytes.withUnsafeBytes { raw in
-                try state.ingest.consume(raw, streamOffset: state.streamOffset, source: state.name, atEnd: !stream,
-                                         decoder: &decoder, into: &batch)
-            }
-            state.streamOffset += Int64(consumed)
-            if !stream {
-                try state.ingest.finish(source: state.name, at: state.streamOffset)
-                if let tail = state.ingest.tail, tail.offset >= state.streamOffset - Int64(consumed) {
-                    problems.append("\(state.name): a batch ended inside a frame (\(tail.bytes) bytes cut)")
+            var stopped: IngestStopped?
+            var consumed = bytes.count
+            do {
+                consumed = try bytes.withUnsafeBytes { raw in
+                    try state.ingest.consume(raw, streamOffset: state.streamOffset, source: state.name, atEnd: !stream,
+                                             decoder: &decoder, into: &batch)
                 }
-                state.streamOffset += Int64(bytes.count - consumed)
-            }
-            let undecodable = state.ingest.framesSkipped - before.skipped
-            let dropCount = Int(state.ingest.dropped - before.dropped)
-            var firstError: String?
-            if state.ingest.damageCount > before.damage {
-                let new = state.ingest.damage.suffix(state.ingest.damageCount - before.damage)
-                firstError = new.first.map { "\($0)" }
-                let skippedRuns = new.filter { !$0.why.hasPrefix("a trace message that does not decode") }
-                if let run = skippedRuns.first, problems.count < 100 { problems.append("\(run)") }
+                state.streamOffset += Int64(consumed)
+                if !stream {
+                    try state.ingest.finish(source: state.name, at: state.streamOffset)
+                    if let tail = state.ingest.tail, tail.offset >= state.streamOffset - Int64(consumed) {
+                        problems.append("\(state.name): a batch ended inside a frame (\(tail.bytes) bytes cut)")
+                    }
+                    state.streamOffset += Int64(bytes.count - consumed)
+                }
+            } catch let error as IngestStopped {
+                stopped = error
             }
             nodes[index] = state
-            var result = try finishBatch(node: index, dropCount: dropCount, undecodable: undecodable, firstError: firstError)
+            var result = try finish(node: index, before: before, stopped: stopped)
             result.consumed = consumed
             return result
         }
@@ -161,46 +171,62 @@ final class CaptureSink: @unchecked Sendable {
 
     private var splitter = TermListSplitter()
 
+    /// The session's failure when `--strict` stopped it at bad input.
+    static func strictStopText(_ stopped: IngestStopped) -> String {
+        let d = stopped.damage
+        return "a bad trace message from \(d.source) at byte \(d.offset) of its stream (\(d.why)) stopped the recording "
+            + "(--strict); every event before it is kept"
+    }
+
     /// Decodes an agent batch (`term_to_binary` of a list of trace messages, newest first; see
-    /// beamtrace_agent.erl) into the capture, oldest first. Each element is decoded in place: the
-    /// byte before it is set to 131 (the version byte the decoder wants) for the moment of decoding.
-    func ingestAgentBatch(_ input: [UInt8], node index: Int) throws -> IngestResult {
+    /// beamtrace_agent.erl) into the capture, oldest first, through the node's `FrameIngest` (the
+    /// loop import uses): a message that does not decode is counted and skipped.
+    func ingestAgentBatch(_ input: [UInt8], node index: Int, notABinary: String? = nil) throws -> IngestResult {
         try locked {
-            guard !limitHit else { return IngestResult(accepted: 0, limitReached: false, consumed: input.count) }
+            guard !limitHit, strictStop == nil else { return IngestResult(accepted: 0, limitReached: false, consumed: input.count) }
             var bytes = input
             batch.removeAll()
             decoder.lastTime = nodes[index].lastTime
-            var undecodable = 0
-            var firstError: String?
-            var dropCount = 0
-            let whole = bytes.withUnsafeBytes { splitter.split($0) }
-            if !whole {
-                problems.append("\(nodes[index].name): a batch is not a proper list of terms; \(splitter.ranges.count) "
-                                + "element(s) before the damage were kept")
-            }
-            let ranges = splitter.ranges
-            bytes.withUnsafeMutableBytes { raw in
-                for range in ranges.reversed() {
-                    let element = UnsafeRawBufferPointer(rebasing: raw[range])
-                    if let drops = TermListSplitter.dropCount(element) {
-                        decoder.appendDrop(count: drops, into: &batch)
-                        dropCount += Int(drops)
-                        continue
+            var state = nodes[index]
+            let before = (skipped: state.ingest.framesSkipped, dropped: state.ingest.dropped, damage: state.ingest.damageCount)
+            var stopped: IngestStopped?
+            do {
+                if let notABinary {
+                    try state.ingest.skipInput(source: state.name, offset: state.streamOffset, bytes: 0,
+                                               why: "an agent batch whose data is not a binary: \(notABinary.prefix(80))")
+                } else {
+                    try bytes.withUnsafeMutableBytes { raw in
+                        try state.ingest.consumeAgentBatch(raw, streamOffset: state.streamOffset, source: state.name,
+                                                           splitter: &splitter, decoder: &decoder, into: &batch)
                     }
-                    let saved = raw[range.lowerBound - 1]
-                    raw[range.lowerBound - 1] = 131
-                    do {
-                        try decoder.decode(UnsafeRawBufferPointer(rebasing: raw[(range.lowerBound - 1)..<range.upperBound]),
-                                           into: &batch)
-                    } catch {
-                        undecodable += 1
-                        if firstError == nil { firstError = "\(error)" }
-                    }
-                    raw[range.lowerBound - 1] = saved
                 }
+            } catch let error as IngestStopped {
+                stopped = error
             }
-            return try finishBatch(node: index, dropCount: dropCount, undecodable: undecodable, firstError: firstError)
+            state.streamOffset += Int64(input.count)
+            nodes[index] = state
+            return try finish(node: index, before: before, stopped: stopped)
         }
+    }
+
+    /// After one input of node `index`: its damage noted, the good events written; a strict stop
+    /// (`stopped`) is remembered and thrown once they are.
+    private func finish(node index: Int, before: (skipped: Int, dropped: Int64, damage: Int),
+                        stopped: IngestStopped?) throws -> IngestResult {
+        let state = nodes[index]
+        let undecodable = state.ingest.framesSkipped - before.skipped
+        let dropCount = Int(state.ingest.dropped - before.dropped)
+        var firstError: String?
+        if state.ingest.damageCount > before.damage {
+            let new = state.ingest.damage.suffix(max(0, min(state.ingest.damage.count, state.ingest.damageCount - before.damage)))
+            firstError = new.first.map { "\($0)" }
+            let skippedRuns = new.filter { !$0.why.hasPrefix("a trace message that does not decode") }
+            if let run = skippedRuns.first, problems.count < 100 { problems.append("\(run)") }
+        }
+        if let stopped { strictStop = "\(stopped)" }
+        let result = try finishBatch(node: index, dropCount: dropCount, undecodable: undecodable, firstError: firstError)
+        if let stopped { throw stopped }
+        return result
     }
 
     private func shift(from start: Int, offset: Int64) {

@@ -179,6 +179,7 @@ struct IPRecording {
                                 problems: problems)
         summary.failure = failure
         summary.eventsInCapture = sink.eventsInCapture
+        (summary.messagesSkipped, summary.bytesSkipped, summary.skipped) = sink.skipped
         return summary
     }
 
@@ -237,6 +238,9 @@ struct IPRecording {
                     let result = try sink.ingestFrames(pending, node: sinkIndex, stream: true)
                     pending.removeFirst(result.consumed)
                     if result.limitReached { signals.yield(.limit("max_events")) }
+                } catch let stopped as IngestStopped {
+                    signals.yield(.failure(CaptureSink.strictStopText(stopped)))
+                    break
                 } catch {
                     signals.yield(.failure("reading the ip trace stream of \(node.name) failed: \(error)"))
                     break

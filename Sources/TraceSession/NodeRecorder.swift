@@ -3,6 +3,7 @@
 // them into the capture and acknowledges batches (the agent's flow control).
 import BeamDistribution
 import BeamTerm
+import CaptureStore
 import Foundation
 import Logging
 
@@ -88,11 +89,19 @@ final class NodeRecorder: @unchecked Sendable {
         do {
             switch tag {
             case "beamtrace_batch" where t.count == 4:
-                guard case .binary(let bytes) = t[3] else { return }
-                let result = try sink.ingestAgentBatch(bytes, node: sinkIndex)
-                if case .pid(let tracer) = t[1] {
-                    try? mailbox.send(to: .pid(tracer), .tuple([.atom("beamtrace_ack"), t[2]]))
+                // Acknowledged whatever happens to it: the agent's flow control waits for acks.
+                defer {
+                    if case .pid(let tracer) = t[1] {
+                        try? mailbox.send(to: .pid(tracer), .tuple([.atom("beamtrace_ack"), t[2]]))
+                    }
                 }
+                guard case .binary(let bytes) = t[3] else {
+                    // Not a binary at all: counted and skipped like any other batch that does not decode.
+                    let result = try sink.ingestAgentBatch([], node: sinkIndex, notABinary: t[3].erlangText())
+                    if result.limitReached { signals.yield(.limit("max_events")) }
+                    return
+                }
+                let result = try sink.ingestAgentBatch(bytes, node: sinkIndex)
                 if result.limitReached { signals.yield(.limit("max_events")) }
             case "beamtrace_samples" where t.count == 5:
                 guard let time = t[2].intValue else { return }
@@ -117,6 +126,8 @@ final class NodeRecorder: @unchecked Sendable {
             default:
                 logger.debug("unexpected message from agent", metadata: ["node": "\(name)", "tag": "\(tag)"])
             }
+        } catch let stopped as IngestStopped {
+            signals.yield(.failure(CaptureSink.strictStopText(stopped)))
         } catch {
             signals.yield(.failure("writing the capture failed: \(error)"))
         }

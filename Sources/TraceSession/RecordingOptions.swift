@@ -1,6 +1,7 @@
 // The knobs of a recording session: which nodes, what to trace, the limits that keep the nodes
 // safe (all on by default), sampling, and where the capture goes.
 import BeamDistribution
+import CaptureStore
 import Foundation
 
 /// Limits in force during a session. The defaults are safe; each is recorded as the stop reason when hit.
@@ -69,6 +70,9 @@ public struct RecordingOptions: Sendable {
     public var batchInterval: Duration = .milliseconds(5)
     /// Batches in flight per node before the agent holds back.
     public var batchesInFlight = 8
+    /// Stop the session at the first trace message or batch that does not decode (default: count
+    /// it, skip it, go on), as `import --strict` does.
+    public var strict = false
 
     public init(nodes: [String], cookie: Cookie, spec: TraceSpec, output: String,
                 distribution: DistributionOptions = DistributionOptions()) {
@@ -135,4 +139,9 @@ public struct RecordingSummary: Sendable {
     public var eventsInCapture = 0
     /// What refining the nodes' clock offsets from send -> receive pairs did (multi-node sessions).
     public var clockRefinement: ClockRefinement? = nil
+    /// Trace messages that did not decode and were skipped, the bytes skipped in all, and where
+    /// (node and byte of its stream; the first 100 places).
+    public var messagesSkipped = 0
+    public var bytesSkipped: Int64 = 0
+    public var skipped: [IngestDamage] = []
 }

@@ -350,6 +350,7 @@ public final class TraceSession: Sendable {
                                        nodes: summaryNodes, problems: problems, clockRefinement: refinement)
         summary.failure = failure
         summary.eventsInCapture = sink.eventsInCapture
+        (summary.messagesSkipped, summary.bytesSkipped, summary.skipped) = sink.skipped
         return summary
     }
 
@@ -481,6 +482,7 @@ public final class TraceSession: Sendable {
             MapPair(.atom("long_gc"), int(options.longGCMilliseconds)),
             MapPair(.atom("long_schedule"), int(options.longScheduleMilliseconds)),
             MapPair(.atom("large_heap"), int(options.largeHeapWords)),
+            MapPair(.atom("payload_limit"), int(options.payloadLimit)),
         ]
         return .map(unordered: pairs)
     }

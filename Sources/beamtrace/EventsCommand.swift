@@ -91,8 +91,8 @@ struct EventsCommand: ParsableCommand {
     }
 }
 
-/// Buffered stdout for events: text lines through `EventPrinter`, or JSON written by hand (one
-/// object per line, no JSONSerialization per event).
+/// Buffered stdout for events: text lines through `EventPrinter.write`, or JSON written byte by byte
+/// (one object per line, no JSONSerialization and no String per event), in large writes.
 struct EventOutput {
     let json: Bool
     let limit: Int
@@ -101,15 +101,17 @@ struct EventOutput {
     /// The time printer carried across `--follow` rounds (so the date prints once).
     var time: TimeText?
     /// JSON-escaped texts of dictionary entries, each made once (ids repeat on every event).
-    private var processJSON: [ProcessID: [UInt8]] = [:]
-    private var nameJSON: [ProcessID: [UInt8]] = [:]
-    private var functionJSON: [FunctionID: [UInt8]] = [:]
-    private var nodeJSON: [NodeID: [UInt8]] = [:]
+    private var processJSON: [[UInt8]?] = []
+    private var nameJSON: [[UInt8]?] = []
+    private var functionJSON: [[UInt8]?] = []
+    private var nodeJSON: [[UInt8]?] = []
+    private var scratch: [UInt8] = []
+    static let flushSize = 1 << 20
 
     init(json: Bool, limit: Int) {
         self.json = json
         self.limit = limit
-        buffer.reserveCapacity(1 << 17)
+        buffer.reserveCapacity(Self.flushSize + (1 << 16))
     }
 
     mutating func write(_ event: TraceEvent, payload: UnsafeRawBufferPointer, printer: inout EventPrinter,
@@ -117,34 +119,50 @@ struct EventOutput {
         guard printed < limit else { return false }
         printed += 1
         if json {
-            writeJSON(event, payload: payload, printer: printer)
+            writeJSON(event, payload: payload, printer: &printer)
         } else {
-            buffer.append(contentsOf: printer.line(event, payload: payload).utf8)
+            printer.write(event, payload: payload, into: &buffer)
         }
         buffer.append(10)
-        if buffer.count > 1 << 16 { flush() }
+        if buffer.count >= Self.flushSize { flush() }
         return printed < limit
     }
 
     mutating func flush() {
         guard !buffer.isEmpty else { return }
-        FileHandle.standardOutput.write(Data(buffer))
+        buffer.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = Foundation.write(1, raw.baseAddress! + done, raw.count - done)
+                if n > 0 {
+                    done += n
+                } else if n < 0 && errno == EINTR {
+                    continue
+                } else {
+                    break  // stdout closed (a pipe into head): nothing more can be written
+                }
+            }
+        }
         buffer.removeAll(keepingCapacity: true)
     }
 
-    private static func cached<K: Hashable>(_ cache: inout [K: [UInt8]], _ key: K, into buffer: inout [UInt8],
-                                            _ make: () -> String) {
-        if let bytes = cache[key] {
+    private static func cached(_ cache: inout [[UInt8]?], _ key: UInt32, into buffer: inout [UInt8],
+                               _ make: () -> String) {
+        let i = Int(key)
+        if i < cache.count, let bytes = cache[i] {
             buffer.append(contentsOf: bytes)
             return
         }
         var bytes: [UInt8] = []
-        appendString(make(), to: &bytes)
-        cache[key] = bytes
+        appendString(make().utf8, to: &bytes)
+        if i < 1 << 24 {
+            if i >= cache.count { cache.append(contentsOf: repeatElement(nil, count: i + 1 - cache.count)) }
+            cache[i] = bytes
+        }
         buffer.append(contentsOf: bytes)
     }
 
-    private mutating func writeJSON(_ event: TraceEvent, payload: UnsafeRawBufferPointer, printer: EventPrinter) {
+    private mutating func writeJSON(_ event: TraceEvent, payload: UnsafeRawBufferPointer, printer: inout EventPrinter) {
         let d = printer.dictionaries
         buffer.append(contentsOf: "{\"kind\":\"".utf8)
         buffer.append(contentsOf: event.kind.otpName.utf8)
@@ -154,14 +172,25 @@ struct EventOutput {
             Self.cached(&functionJSON, event.mfa, into: &buffer) { printer.function(event.mfa) }
         }
         buffer.append(contentsOf: ",\"node\":".utf8)
-        Self.cached(&nodeJSON, event.node, into: &buffer) { d.nodeName(event.node) }
-        if let terms = Payload.terms(payload, flags: event.flags) {
+        Self.cached(&nodeJSON, UInt32(event.node), into: &buffer) { d.nodeName(event.node) }
+        if let terms = printer.terms(payload, flags: event.flags) {
             buffer.append(contentsOf: ",\"payload\":[".utf8)
-            for (i, term) in terms.enumerated() {
+            for i in 0..<terms.count {
                 if i > 0 { buffer.append(44) }
-                string(printer.term(term))
+                scratch.removeAll(keepingCapacity: true)
+                switch terms {
+                case .raw(let bytes, let starts):
+                    var offset = starts[i]
+                    if !printer.writeTerm(bytes, offset: &offset, into: &scratch) { scratch.removeAll() }
+                case .decoded(let decoded):
+                    scratch.append(contentsOf: printer.term(decoded[i]).utf8)
+                }
+                Self.appendString(scratch, to: &buffer)
             }
             buffer.append(93)
+            if event.flags.contains(.payloadTruncated) {
+                buffer.append(contentsOf: ",\"payload_truncated\":true".utf8)
+            }
         } else if !payload.isEmpty {
             buffer.append(contentsOf: ",\"payload_truncated\":true".utf8)
         }
@@ -175,24 +204,27 @@ struct EventOutput {
             buffer.append(contentsOf: ",\"name\":".utf8)
             Self.cached(&nameJSON, event.pid, into: &buffer) { d.atom(entry.registeredName) }
         }
-        buffer.append(contentsOf: ",\"time\":\(event.time),\"time_text\":".utf8)
-        string(printer.time.instant(event.time))
-        buffer.append(contentsOf: ",\"value\":\(event.value)}".utf8)
+        buffer.append(contentsOf: ",\"time\":".utf8)
+        NumberText.append(event.time, to: &buffer)
+        buffer.append(contentsOf: ",\"time_text\":\"".utf8)
+        printer.time.writeInstant(event.time, into: &buffer)  // digits, signs, dates: nothing to escape
+        buffer.append(contentsOf: "\",\"value\":".utf8)
+        NumberText.append(event.value, to: &buffer)
+        buffer.append(125)
     }
 
-    private mutating func string(_ text: String) { Self.appendString(text, to: &buffer) }
+    private static let hex = Array("0123456789abcdef".utf8)
 
-    private static func appendString(_ text: String, to buffer: inout [UInt8]) {
+    private static func appendString(_ text: some Sequence<UInt8>, to buffer: inout [UInt8]) {
         buffer.append(34)
-        for byte in text.utf8 {
+        for byte in text {
             switch byte {
-            case 34: buffer.append(contentsOf: [92, 34])
-            case 92: buffer.append(contentsOf: [92, 92])
-            case 10: buffer.append(contentsOf: [92, 110])
-            case 13: buffer.append(contentsOf: [92, 114])
-            case 9: buffer.append(contentsOf: [92, 116])
+            case 34: buffer.append(92); buffer.append(34)
+            case 92: buffer.append(92); buffer.append(92)
+            case 10: buffer.append(92); buffer.append(110)
+            case 13: buffer.append(92); buffer.append(114)
+            case 9: buffer.append(92); buffer.append(116)
             case 0..<32:
-                let hex = Array("0123456789abcdef".utf8)
                 buffer.append(contentsOf: [92, 117, 48, 48, hex[Int(byte >> 4)], hex[Int(byte & 15)]])
             default: buffer.append(byte)
             }

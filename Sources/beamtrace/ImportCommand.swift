@@ -26,7 +26,7 @@ struct ImportCommand: ParsableCommand {
 
     @Argument(help: "Trace sources.") var sources: [String]
     @Option(name: .shortAndLong, help: "The capture directory to create.") var output: String
-    @Option(help: "Keep at most this many bytes of each event's arguments/message/return value.") var payloadLimit = 256
+    @Option(help: "Keep at most this many bytes of each event's arguments/message/return value (larger ones are cut to a depth, as io_lib:format(\"~P\") prints them).") var payloadLimit = 256
     @Flag(help: "Keep only the shape of arguments, messages, return values and reasons.") var redact = false
     @Option(help: "Rotate segments at this many MiB.") var segmentMib = 64
     @Flag(help: "Stop at the first bad frame (default: skip it, count it, go on).") var strict = false

@@ -18,21 +18,43 @@ struct InfoCommand: ParsableCommand {
 
     @Argument(help: "The capture directory.") var capture: String
     @Flag(help: "Print JSON.") var json = false
+    @Flag(help: ArgumentHelp("Count by decoding every block (CRC-checked) instead of from the block summaries the index "
+                             + "points at, and check that both agree."))
+    var verify = false
     @OptionGroup var times: TimeOptions
     @OptionGroup var syntax: SyntaxOptions
 
     func run() throws {
         let reader: CaptureReader
         let summary: CaptureSummary
+        // From the block summaries when they can be trusted (a small read per block); otherwise, and
+        // with --verify, by decoding every event.
+        var countedFrom = "index"
+        var note: String?
         do {
             reader = try CaptureReader(opening: capture)
-            summary = try reader.summary()
+            let (quick, why) = reader.indexSummary()
+            if let quick, !verify {
+                summary = quick
+            } else {
+                summary = try reader.summary()
+                countedFrom = "blocks"
+                if verify {
+                    if let quick, quick != summary {
+                        note = "the block summaries disagree with the events (the events are shown): "
+                            + Self.difference(quick, summary)
+                    }
+                } else if let why {
+                    note = "counted by decoding every block: \(why)"
+                }
+            }
         } catch {
             throw CLIError("\(error)")
         }
         let d = reader.dictionaries
         let elixir = syntax.useElixir(d)
         for problem in reader.problems { FileHandle.standardError.write(Data("warning: \(problem)\n".utf8)) }
+        if let note { FileHandle.standardError.write(Data("\(verify ? "warning" : "note"): \(note)\n".utf8)) }
         var functions: [String: Int] = [:]
         for (id, count) in summary.callsByFunction { functions[d.functionText(id, elixir: elixir), default: 0] += count }
         let nodes = summary.nodesSeen.sorted().map { d.nodeName($0) }
@@ -45,6 +67,9 @@ struct InfoCommand: ParsableCommand {
                 "events": summary.events,
                 "kinds": kinds,
                 "nodes": nodes,
+                "events_by_node": Dictionary(summary.eventsByNode.map { (d.nodeName($0.key), $0.value) },
+                                             uniquingKeysWith: +),
+                "counted_from": countedFrom,
                 "start_ns": summary.startTime.map { $0 as Any } ?? NSNull(),
                 "end_ns": summary.endTime.map { $0 as Any } ?? NSNull(),
                 "start": summary.startTime.map { time.instant($0) as Any } ?? NSNull(),
@@ -71,6 +96,7 @@ struct InfoCommand: ParsableCommand {
             if let session { object["session"] = session }
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
             print(String(decoding: data, as: UTF8.self))
+            if verify, note != nil { throw ExitCode(2) }
             return
         }
         var out: [String] = []
@@ -107,6 +133,20 @@ struct InfoCommand: ParsableCommand {
             out.append("  \(name.padding(toLength: 40, withPad: " ", startingAt: 0)) \(count)")
         }
         print(out.joined(separator: "\n"))
+        if verify, note != nil { throw ExitCode(2) }
+    }
+
+    /// Which totals two summaries disagree on.
+    static func difference(_ a: CaptureSummary, _ b: CaptureSummary) -> String {
+        var parts: [String] = []
+        if a.events != b.events { parts.append("events \(a.events) vs \(b.events)") }
+        if a.kinds != b.kinds { parts.append("counts by kind") }
+        if a.callsByFunction != b.callsByFunction { parts.append("calls by function") }
+        if a.eventsByNode != b.eventsByNode { parts.append("events by node") }
+        if a.processesSeen != b.processesSeen { parts.append("processes \(a.processesSeen.count) vs \(b.processesSeen.count)") }
+        if a.startTime != b.startTime || a.endTime != b.endTime { parts.append("time range") }
+        if a.drops != b.drops { parts.append("drops \(a.drops) vs \(b.drops)") }
+        return parts.joined(separator: ", ")
     }
 
     static func sessionObject(_ text: String?) -> [String: Any]? {

@@ -73,6 +73,10 @@ struct RecordCommand: ParsableCommand {
     @Flag(help: "Use strict_monotonic_timestamp (unique, ordered times; slightly more costly).")
     var strictTimestamps = false
 
+    @Flag(help: ArgumentHelp("Stop the recording (exit 1) at the first trace message or batch that does not decode; "
+                             + "default: skip it, count it, go on. Either way every good event before it is kept."))
+    var strict = false
+
     @Option(help: "Stop after this long (units ns us ms s m h, e.g. 30s, 5m, 2h; `none` for no time limit).")
     var duration: DurationArgument = DurationArgument(.seconds(30))
 
@@ -110,7 +114,7 @@ struct RecordCommand: ParsableCommand {
     @Option(help: "system_monitor: report heaps larger than this many words.")
     var largeHeap = 8 << 20
 
-    @Option(help: "Payload bytes kept per event (arguments, messages, return values).")
+    @Option(help: "Payload bytes kept per event (arguments, messages, return values); larger ones are kept cut to a depth, as io_lib:format(\"~P\") prints them.")
     var payloadLimit = 256
 
     @Option(help: "agent, or ip (OTP's ip trace port: listens on all interfaces without authentication).")
@@ -179,6 +183,7 @@ struct RecordCommand: ParsableCommand {
         options.longScheduleMilliseconds = longSchedule
         options.largeHeapWords = largeHeap
         options.payloadLimit = payloadLimit
+        options.strict = strict
         options.transport = transport
         options.commandLine = Self.withoutCookie(CommandLine.arguments)
         if untilQueue != nil && options.sampleInterval == nil {
@@ -232,6 +237,12 @@ struct RecordCommand: ParsableCommand {
         lines.append("recorded \(summary.events) events (\(summary.drops) dropped) from \(summary.nodes.count) node(s) "
                      + (kept ? "into \(summary.output), \(summary.bytesWritten) bytes" : "(no capture kept)"))
         lines.append("stopped: \(summary.stopReason)")
+        if summary.messagesSkipped > 0 || summary.bytesSkipped > 0 {
+            let places = summary.skipped.prefix(3).map { "\($0.source) byte \($0.offset) (\($0.why))" }
+            lines.append("skipped: \(summary.messagesSkipped) trace message(s) that did not decode, \(summary.bytesSkipped) "
+                         + "bytes, at " + places.joined(separator: "; ")
+                         + (summary.skipped.count > 3 ? "; and \(summary.skipped.count - 3) more place(s)" : ""))
+        }
         if let failure = summary.failure {
             lines[0] = "recorded \(summary.events) events (\(summary.drops) dropped) from \(summary.nodes.count) node(s); "
                 + "the capture \(summary.output) holds the \(summary.eventsInCapture) events written before the failure"
@@ -266,6 +277,8 @@ struct RecordCommand: ParsableCommand {
             "bytes_written": summary.bytesWritten, "start_reason": summary.startReason,
             "stop_reason": summary.stopReason, "problems": summary.problems,
             "failure": summary.failure ?? NSNull(), "events_in_capture": summary.eventsInCapture,
+            "messages_skipped": summary.messagesSkipped, "bytes_skipped": summary.bytesSkipped,
+            "skipped": summary.skipped.map { ["node": $0.source, "offset": $0.offset, "bytes": $0.bytes, "why": $0.why] },
             "duration_s": Double(summary.duration.components.seconds)
                 + Double(summary.duration.components.attoseconds) / 1e18,
             "nodes": summary.nodes.map { node -> [String: Any] in

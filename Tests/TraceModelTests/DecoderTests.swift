@@ -197,7 +197,9 @@ seq(Tracer) ->
             try redacting.decode(bytes, into: &b)
             if a.flags[0].contains(.payloadTruncated) {
                 sawTruncated = true
-                #expect(a.payload(0).count == 4)
+                // Cut to a depth that fits the 4 bytes (here: none, so only the 2-byte header).
+                #expect(a.payload(0).count <= 4)
+                #expect(a.payload(0).withUnsafeBytes { Payload.cut($0, flags: a.flags[0]) } != nil)
             }
             if b.flags[0].contains(.payloadRedacted) {
                 sawRedacted = true

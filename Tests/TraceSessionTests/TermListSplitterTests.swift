@@ -4,7 +4,7 @@ import BeamTerm
 import Foundation
 import Testing
 import TestSupport
-@testable import TraceSession
+@testable import CaptureStore
 
 @Suite struct TermListSplitterTests {
     static let source = #"""

@@ -23,7 +23,7 @@
 %%   {beamtrace_done, Tracer, Stats}                 the tracer's last batch has been sent
 %%   {beamtrace_stopped, Controller, Reason, Stats}  everything switched off; unloading follows
 -module(beamtrace_agent).
--export([start/2, compile_ms/3, loaded_info/0, guard/1, names/1]).
+-export([start/2, compile_ms/3, loaded_info/0, guard/1, names/1, cut_message/2]).
 -export([controller_init/3, tracer_init/2, guard_init/1]).
 
 %% No macros: the source is compiled on the node with erl_scan/erl_parse/compile:forms (no epp).
@@ -172,7 +172,8 @@ defaults() ->
       system_monitor => true,
       long_gc => 100,
       long_schedule => 100,
-      large_heap => 8388608}.       % words
+      large_heap => 8388608,        % words
+      payload_limit => 256}.        % bytes of a message's payload terms; beyond: cut (see cut/2)
 
 %% ---------------------------------------------------------------------------------------------
 %% Controller
@@ -500,7 +501,7 @@ describe(P, L) ->
 -record(t, {recorder, controller, seq = 0, in_flight = 0, max_in_flight, batch, max_pending,
             sent = 0, granted = 0, max_events, dropped = 0, pending_drop = 0, win_allow, win_used = 0,
             soft_q, hard_q, drop_reason = none, drops = #{}, batches = 0, bytes = 0, over_limit = 0,
-            stopping = false}).
+            stopping = false, payload_limit = 256}).
 
 tracer_init(Controller, {Recorder, C}) ->
     process_flag(priority, high),
@@ -515,7 +516,8 @@ tracer_init(Controller, {Recorder, C}) ->
            max_in_flight = maps:get(max_in_flight, C), batch = maps:get(batch_events, C),
            max_pending = maps:get(max_pending, C),
            max_events = case maps:get(max_events, C) of 0 -> infinity; N -> N end,
-           win_allow = WinAllow, soft_q = maps:get(soft_queue, C), hard_q = maps:get(hard_queue, C)},
+           win_allow = WinAllow, soft_q = maps:get(soft_queue, C), hard_q = maps:get(hard_queue, C),
+           payload_limit = maps:get(payload_limit, C)},
     Flush = ticker_start(maps:get(batch_ms, C), flush_tick),
     Rates = case WinAllow of
                 infinity -> [];
@@ -596,7 +598,7 @@ send_batch([], S) ->
     S;
 send_batch(Acc, S) ->
     Seq = S#t.seq + 1,
-    Bin = term_to_binary(Acc),
+    Bin = bounded_batch(Acc, term_to_binary(Acc), S#t.payload_limit),
     S#t.recorder ! {beamtrace_batch, self(), Seq, Bin},
     S#t{seq = Seq, in_flight = S#t.in_flight + 1, batches = S#t.batches + 1,
         bytes = S#t.bytes + byte_size(Bin)}.
@@ -741,3 +743,194 @@ resume(Acc, N, S) ->
             {Left, S2} = grant(S1),
             tloop(Acc1, N + 1, Left, S2)
     end.
+
+%% ---------------------------------------------------------------------------------------------
+%% Cutting oversized payloads (the same rules as BeamTerm's TermCut.swift, which cuts at import).
+%% The hot loop pays one size comparison per batch: only a batch bigger than its events could be
+%% with payloads within the limit is looked at message by message, and its big messages are cut to
+%% what io_lib:format("~P", [Term, Depth]) shows of them, for the largest Depth =< 20 that fits
+%% the limit. Such a message travels as {beamtrace_cut, Depth, TraceTuple}. The cut itself walks
+%% at most a budget of nodes per attempt (never the whole of a huge term).
+
+bounded_batch(Acc, Bin, Limit) ->
+    case byte_size(Bin) > length(Acc) * (Limit + 256) of
+        false -> Bin;
+        true -> term_to_binary([cut_message(M, Limit) || M <- Acc])
+    end.
+
+cut_message(Msg, Limit) when is_tuple(Msg), tuple_size(Msg) >= 4,
+                             (element(1, Msg) =:= trace orelse element(1, Msg) =:= trace_ts) ->
+    Slots = payload_slots(Msg),
+    Terms = [slot_get(Msg, Slot) || Slot <- Slots],
+    case Terms =/= [] andalso payload_size(Terms) > Limit of
+        false ->
+            Msg;
+        true ->
+            {D, Cut} = cut_terms(Terms, Limit - 2, 0, 20, [cut_mark() || _ <- Terms]),
+            {beamtrace_cut, D, lists:foldl(fun({Slot, T}, M) -> slot_put(M, Slot, T) end, Msg,
+                                           lists:zip(Slots, Cut))}
+    end;
+cut_message(Msg, _Limit) ->
+    Msg.
+
+payload_size(Terms) -> lists:sum([erlang:external_size(T) - 1 || T <- Terms]).
+
+%% The elements the recorder's decoder keeps as the payload: {I} an element, {I, J} element J of
+%% the tuple at element I.
+payload_slots(Msg) ->
+    Last = case element(1, Msg) of
+               trace_ts -> tuple_size(Msg) - 1;
+               trace -> tuple_size(Msg)
+           end,
+    Extra = [{I} || I <- lists:seq(5, Last)],
+    case element(3, Msg) of
+        call when is_tuple(element(4, Msg)), tuple_size(element(4, Msg)) =:= 3 ->
+            case is_list(element(3, element(4, Msg))) of
+                true -> [{4, 3} | Extra];
+                false -> Extra
+            end;
+        Tag when Tag =:= return_from; Tag =:= exception_from -> [{I} || I <- lists:seq(5, Last)];
+        Tag when Tag =:= send; Tag =:= send_to_non_existing_process -> [{I} || I <- lists:seq(4, Last)];
+        Tag when Tag =:= 'receive'; Tag =:= exit -> [{4}];
+        Tag when Tag =:= spawn; Tag =:= spawned ->
+            case Last >= 5 andalso is_tuple(element(5, Msg)) andalso tuple_size(element(5, Msg)) =:= 3 of
+                true -> [{5, 3}];
+                false -> []
+            end;
+        Tag when Tag =:= gc_minor_start; Tag =:= gc_minor_end; Tag =:= gc_major_start;
+                 Tag =:= gc_major_end; Tag =:= gc_max_heap_size -> [{4}];
+        _ -> []
+    end.
+
+slot_get(Msg, {I}) -> element(I, Msg);
+slot_get(Msg, {I, J}) -> element(J, element(I, Msg)).
+
+slot_put(Msg, {I}, T) -> setelement(I, Msg, T);
+slot_put(Msg, {I, J}, T) -> setelement(I, Msg, setelement(J, element(I, Msg), T)).
+
+cut_mark() -> '$beamtrace_cut'.
+
+%% The largest depth in Low..High whose cut fits Limit bytes (binary search; sizes grow with depth).
+cut_terms(_Terms, _Limit, Low, High, Best) when Low >= High ->
+    {Low, Best};
+cut_terms(Terms, Limit, Low, High, Best) ->
+    Mid = (Low + High + 1) div 2,
+    case catch [cut(T, Mid, Limit) || T <- Terms] of
+        Cut when is_list(Cut) ->
+            case payload_size(Cut) =< Limit of
+                true -> cut_terms(Terms, Limit, Mid, High, Cut);
+                false -> cut_terms(Terms, Limit, Low, Mid - 1, Best)
+            end;
+        _ ->
+            cut_terms(Terms, Limit, Low, Mid - 1, Best)
+    end.
+
+%% cut(Term, Depth, Budget): Term cut to ~P depth Depth; throws too_big after Budget nodes.
+cut(T, D, Budget) ->
+    put(beamtrace_cut_budget, Budget),
+    try cut(T, D) after erase(beamtrace_cut_budget) end.
+
+spend() ->
+    case get(beamtrace_cut_budget) of
+        N when N =< 0 -> throw(too_big);
+        N -> put(beamtrace_cut_budget, N - 1)
+    end.
+
+cut(T, D) when is_tuple(T) ->
+    spend(),
+    case tuple_size(T) of
+        0 -> T;
+        N ->
+            Kept = min(N, D - 1),
+            Es = [cut(element(I, T), D - I) || I <- lists:seq(1, Kept)],
+            list_to_tuple(case Kept < N of true -> Es ++ [cut_mark()]; false -> Es end)
+    end;
+cut([], _D) ->
+    [];
+cut(L, D) when is_list(L) ->
+    spend(),
+    case is_string(L, 65536) of
+        _ when D =:= 1 -> [cut_mark()];
+        true -> cut_string(L, 4 * (D - 1), []);
+        false -> cut_list(L, D)
+    end;
+cut(M, D) when is_map(M) ->
+    spend(),
+    case maps:size(M) of
+        0 -> M;
+        N ->
+            Kept = min(N, D - 1),
+            Pairs = take_pairs(maps:next(maps:iterator(M)), Kept),
+            Cut = maps:from_list([{cut(K, D - 1), cut(V, D - 1)} || {K, V} <- Pairs]),
+            case Kept < N of
+                true -> Cut#{cut_mark() => cut_mark()};
+                false -> Cut
+            end
+    end;
+cut(B, D) when is_bitstring(B) ->
+    spend(),
+    cut_binary(B, D);
+cut(T, _D) ->
+    T.
+
+take_pairs(_, 0) -> [];
+take_pairs(none, _) -> [];
+take_pairs({K, V, I}, N) -> [{K, V} | take_pairs(maps:next(I), N - 1)].
+
+%% Elements I (from 1) at depth D - I while the running depth is above 1; then the mark. An
+%% improper tail goes at the running depth - 1.
+cut_list(L, D) when D =< 1, L =/= [] -> cut_mark();
+cut_list([], _D) -> [];
+cut_list([H | T], D) -> spend(), [cut(H, D - 1) | cut_list(T, D - 1)];
+cut_list(Tail, D) -> cut(Tail, D - 1).
+
+%% A proper list of printable latin1 characters (io_lib's printable_latin1_list), which ~P prints
+%% whole; past Max elements it is taken for one.
+is_string([], _Max) -> true;
+is_string(_, 0) -> true;
+is_string([C | T], Max) when is_integer(C) ->
+    printable_char(C) andalso is_string(T, Max - 1);
+is_string(_, _Max) -> false.
+
+printable_char(C) ->
+    (C >= 32 andalso C =< 126) orelse (C >= 160 andalso C =< 255) orelse (C >= 8 andalso C =< 13)
+        orelse C =:= 27.
+
+%% A printable string: whole up to N characters; longer, its first N with the mark as the tail.
+cut_string([], _N, Acc) -> lists:reverse(Acc);
+cut_string(_, 0, Acc) -> lists:reverse(Acc, cut_mark());
+cut_string([C | T], N, Acc) -> cut_string(T, N - 1, [C | Acc]).
+
+cut_bin_mark(Prefix) -> {cut_mark(), binary, Prefix}.
+
+cut_binary(<<>> = B, _D) ->
+    B;
+cut_binary(_B, 1) ->
+    cut_bin_mark(<<>>);
+cut_binary(B, D) when bit_size(B) rem 8 =/= 0 ->
+    %% A bit string is never text to ~P: it shows D - 1 bytes.
+    D1 = D - 1,
+    case byte_size(B) =< D1 of
+        true -> B;
+        false -> <<P:D1/binary, _/bitstring>> = B, cut_bin_mark(P)
+    end;
+cut_binary(B, D) ->
+    D1 = D - 1,
+    Size = byte_size(B),
+    Shown = min(4 * D1, Size),
+    Printable = printable_bytes(B, 0, Shown),
+    if
+        Printable =:= Shown, Shown =:= Size -> B;
+        Printable =:= Shown -> cut_bin_mark(binary:part(B, 0, Shown));
+        Printable >= D1 -> cut_bin_mark(binary:part(B, 0, Printable));
+        Size =< D1 -> B;
+        true -> cut_bin_mark(binary:part(B, 0, D1))
+    end.
+
+printable_bytes(B, I, N) when I < N ->
+    case printable_char(binary:at(B, I)) of
+        true -> printable_bytes(B, I + 1, N);
+        false -> I
+    end;
+printable_bytes(_B, I, _N) ->
+    I.

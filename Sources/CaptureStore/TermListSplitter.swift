@@ -4,9 +4,11 @@
 // `{beamtrace_drop, Count}`).
 import BeamTerm
 
-struct TermListSplitter {
+public struct TermListSplitter: Sendable {
+    public init() {}
+
     /// Element ranges, in list order.
-    var ranges: [Range<Int>] = []
+    public private(set) var ranges: [Range<Int>] = []
 
     /// Fills `ranges`; returns false (with what was found so far) when the bytes are not a proper list.
     mutating func split(_ bytes: UnsafeRawBufferPointer) -> Bool {

@@ -1,0 +1,452 @@
+// Prints terms in Erlang syntax straight from their External Term Format bytes into a byte buffer,
+// with no `Term` and no `String` per term: the fast path of `Term.erlangText` (same text, same depth
+// and width limits, see Term+Printing.swift). Integers, atoms, tuples, lists, strings, binaries and
+// pids print from the bytes; rarer parts (floats, bignums, maps, ports, references, funs, non-ASCII
+// atoms) are decoded and printed by `ErlangPrinter`. A cut term (see TermCut.swift) prints its cuts
+// as `...` the way `io_lib:format("~P")` does.
+
+public struct ErlangTermWriter: Sendable {
+    public let options: ErlangPrintOptions
+    let localNode: [UInt8]?
+
+    public init(options: ErlangPrintOptions = ErlangPrintOptions()) {
+        self.options = options
+        localNode = options.localNode.map { Array($0.name.utf8) }
+    }
+
+    /// Appends the text of the term at `offset` (no version byte) and moves `offset` past it. False,
+    /// with `out` and `offset` unchanged, when the bytes there are not one whole term.
+    @discardableResult
+    public func write(_ bytes: UnsafeRawBufferPointer, offset: inout Int, into out: inout [UInt8]) -> Bool {
+        let start = out.count
+        let depth = options.maxDepth ?? -1
+        let budget = options.maxWidth.map { $0 * 4 + 8 } ?? .max
+        // The walk borrows the local node's bytes: no reference counting per term.
+        func run(_ local: UnsafeRawBufferPointer?, _ out: inout [UInt8]) -> Int? {
+            var walk = Walk(local: local, buffer: bytes, cursor: TermCursor(bytes, offset: offset), start: start,
+                            budget: budget)
+            return walk.term(&out, depth: depth) ? walk.cursor.offset : nil
+        }
+        let end: Int?
+        if let localNode {
+            end = localNode.withUnsafeBytes { run($0, &out) }
+        } else {
+            end = run(nil, &out)
+        }
+        guard let end else {
+            out.removeSubrange(start...)
+            return false
+        }
+        offset = end
+        if let width = options.maxWidth { Self.cut(&out, from: start, width: width) }
+        return true
+    }
+
+    /// Appends the text of a term value (through the same rules).
+    public func write(_ term: Term, into out: inout [UInt8]) {
+        out.append(contentsOf: term.erlangText(options).utf8)
+    }
+
+    /// Text longer than `width` characters keeps its first `width - 3` and ends in `...`.
+    static func cut(_ out: inout [UInt8], from start: Int, width: Int) {
+        var scalars = 0
+        var keep = -1
+        let limit = max(0, width - 3)
+        for i in start..<out.count where out[i] & 0xC0 != 0x80 {
+            if scalars == limit { keep = i }
+            scalars += 1
+            if scalars > width { break }
+        }
+        guard scalars > width else { return }
+        out.removeSubrange((keep < 0 ? out.count : keep)...)
+        out.append(contentsOf: [46, 46, 46])
+    }
+
+    struct Walk {
+        let local: UnsafeRawBufferPointer?
+        let buffer: UnsafeRawBufferPointer
+        var cursor: TermCursor
+        let start: Int
+        /// Bytes after which the width limit has surely been passed (4 bytes per character at most).
+        let budget: Int
+
+        func full(_ out: [UInt8]) -> Bool { out.count - start > budget }
+
+        func byte(_ at: Int) -> UInt8 { buffer.load(fromByteOffset: at, as: UInt8.self) }
+
+        /// `depth` counts down as in ErlangPrinter; -1 is unlimited.
+        mutating func term(_ out: inout [UInt8], depth: Int) -> Bool {
+            guard let tag = cursor.peek() else { return false }
+            if depth == 0 {
+                out.append(contentsOf: [46, 46, 46])
+                return cursor.skipTerm()
+            }
+            let next = depth < 0 ? -1 : depth - 1
+            let at = cursor.offset
+            switch tag {
+            case ExternalTag.smallInteger, ExternalTag.integer:
+                guard let value = cursor.integer() else { return false }
+                NumberText.append(value, to: &out)
+                return true
+            case ExternalTag.atom, ExternalTag.smallAtom, ExternalTag.atomUTF8, ExternalTag.smallAtomUTF8:
+                guard let text = cursor.atomText() else { return false }
+                if CutMarker.isMarker(buffer, text.start, text.length) {
+                    out.append(contentsOf: [46, 46, 46])
+                    return true
+                }
+                if ErlangTermWriter.isASCII(buffer, text.start, text.length) {
+                    ErlangTermWriter.atom(buffer, text.start, text.length, into: &out)
+                    return true
+                }
+                cursor.offset = at
+                return fallback(&out, depth: depth)
+            case ExternalTag.smallTuple, ExternalTag.largeTuple:
+                guard let arity = cursor.tupleArity() else { return false }
+                if arity == 3, isCutBinary() { return cutBinary(&out, depth: depth) }
+                out.append(123)
+                guard sequence(&out, count: arity, depth: depth, next: next) else { return false }
+                out.append(125)
+                return true
+            case ExternalTag.nil:
+                _ = cursor.u8()
+                out.append(contentsOf: [91, 93])
+                return true
+            case ExternalTag.string:
+                _ = cursor.u8()
+                guard let n = cursor.u16(), cursor.remaining >= n else { return false }
+                let bytes = cursor.slice(cursor.offset, cursor.offset + n)
+                _ = cursor.skip(n)
+                if n > 0, bytes.allSatisfy({ ErlangPrinter.isPrintableLatin1(UInt32($0)) }) {
+                    ErlangTermWriter.quoted(bytes, quote: 34, into: &out)
+                } else if n == 0 {
+                    out.append(contentsOf: [91, 93])
+                } else {
+                    // As a list of small integers, element by element as ErlangPrinter does.
+                    out.append(91)
+                    for (i, b) in bytes.enumerated() {
+                        if depth > 0 && i >= depth - 1 {
+                            out.append(contentsOf: i > 0 ? [124, 46, 46, 46] : [46, 46, 46])
+                            out.append(93)
+                            return true
+                        }
+                        if i > 0 { out.append(44) }
+                        if next == 0 { out.append(contentsOf: [46, 46, 46]) } else { NumberText.append(Int64(b), to: &out) }
+                    }
+                    out.append(93)
+                }
+                return true
+            case ExternalTag.list:
+                return list(&out, depth: depth, next: next)
+            case ExternalTag.binary:
+                _ = cursor.u8()
+                guard let n = cursor.u32().map(Int.init), cursor.remaining >= n else { return false }
+                let bytes = cursor.slice(cursor.offset, cursor.offset + n)
+                _ = cursor.skip(n)
+                out.append(contentsOf: [60, 60])
+                binaryBody(bytes, depth: depth, cut: false, into: &out)
+                out.append(contentsOf: [62, 62])
+                return true
+            case ExternalTag.newPid, ExternalTag.pid:
+                guard let pid = cursor.pid() else { return false }
+                out.append(60)
+                nodePart(pid.nodeStart, pid.nodeLength, latin1: pid.nodeIsLatin1, into: &out)
+                out.append(46)
+                NumberText.append(Int64(pid.id), to: &out)
+                out.append(46)
+                NumberText.append(Int64(pid.serial), to: &out)
+                out.append(62)
+                return true
+            default:
+                return fallback(&out, depth: depth)
+            }
+        }
+
+        /// Tuple elements (or list elements without their tail) as ErlangPrinter's writeSequence.
+        mutating func sequence(_ out: inout [UInt8], count: Int, depth: Int, next: Int) -> Bool {
+            for i in 0..<count {
+                if depth > 0 && i >= depth - 1 {
+                    out.append(contentsOf: i > 0 ? [44, 46, 46, 46] : [46, 46, 46])
+                    for _ in i..<count where !cursor.skipTerm() { return false }
+                    return true
+                }
+                if i > 0 { out.append(44) }
+                guard term(&out, depth: next) else { return false }
+                if full(out) { return skipRest(count - i - 1) }
+            }
+            return true
+        }
+
+        mutating func skipRest(_ n: Int) -> Bool {
+            for _ in 0..<max(0, n) where !cursor.skipTerm() { return false }
+            return true
+        }
+
+        mutating func list(_ out: inout [UInt8], depth: Int, next: Int) -> Bool {
+            _ = cursor.u8()
+            guard let n = cursor.u32().map(Int.init), n <= cursor.remaining else { return false }
+            let elementsStart = cursor.offset
+            // A list of printable latin1 integers with a proper tail prints as a string.
+            var printable = n > 0
+            var scan = cursor
+            var i = 0
+            while printable && i < n {
+                guard let tag = scan.peek(), tag == ExternalTag.smallInteger || tag == ExternalTag.integer,
+                      let value = scan.integer(), value >= 0, value <= 255,
+                      ErlangPrinter.isPrintableLatin1(UInt32(value)) else { printable = false; break }
+                i += 1
+            }
+            let cutString = printable && scan.peek() != ExternalTag.nil && {
+                var c = scan
+                guard let text = c.atomText() else { return false }
+                return CutMarker.isMarker(buffer, text.start, text.length)
+            }()
+            if printable, scan.peek() == ExternalTag.nil || cutString {
+                guard scan.skipTerm() else { return false }
+                out.append(34)
+                var c = cursor
+                for _ in 0..<n {
+                    guard let value = c.integer() else { return false }
+                    ErlangTermWriter.escaped(UInt32(value), quote: 34, into: &out)
+                }
+                out.append(34)
+                if cutString { out.append(contentsOf: [46, 46, 46]) }
+                cursor = scan
+                return true
+            }
+            cursor.offset = elementsStart
+            // Element by element: [a,b|...] when the depth cuts it, [a|Tail] when improper.
+            out.append(91)
+            for k in 0..<n {
+                if depth > 0 && k >= depth - 1 {
+                    out.append(contentsOf: k > 0 ? [124, 46, 46, 46] : [46, 46, 46])
+                    guard skipRest(n - k + 1) else { return false }
+                    out.append(93)
+                    return true
+                }
+                if k > 0 { out.append(44) }
+                guard term(&out, depth: next) else { return false }
+                if full(out) { return skipRest(n - k) }
+            }
+            if cursor.peek() == ExternalTag.nil {
+                _ = cursor.u8()
+            } else {
+                if isMarkerHere() {
+                    guard cursor.skipTerm() else { return false }
+                    out.append(contentsOf: [124, 46, 46, 46])
+                } else {
+                    out.append(124)
+                    guard term(&out, depth: next) else { return false }
+                }
+            }
+            out.append(93)
+            return true
+        }
+
+        func isMarkerHere() -> Bool {
+            var c = cursor
+            guard let text = c.atomText() else { return false }
+            return CutMarker.isMarker(buffer, text.start, text.length)
+        }
+
+        /// `{'$beamtrace_cut', binary, Prefix}`: a binary cut to its first bytes.
+        func isCutBinary() -> Bool {
+            var c = cursor
+            guard let text = c.atomText(), CutMarker.isMarker(buffer, text.start, text.length),
+                  let kind = c.atomText() else { return false }
+            return ErlangTermWriter.equals(buffer, kind.start, kind.length, "binary") && c.peek() == ExternalTag.binary
+        }
+
+        mutating func cutBinary(_ out: inout [UInt8], depth: Int) -> Bool {
+            _ = cursor.atomText()
+            _ = cursor.atomText()
+            _ = cursor.u8()
+            guard let n = cursor.u32().map(Int.init), cursor.remaining >= n else { return false }
+            let bytes = cursor.slice(cursor.offset, cursor.offset + n)
+            _ = cursor.skip(n)
+            out.append(contentsOf: [60, 60])
+            binaryBody(bytes, depth: depth, cut: true, into: &out)
+            out.append(contentsOf: [62, 62])
+            return true
+        }
+
+        /// As ErlangPrinter.writeBinaryBody; a cut binary ends in `...` as `~P` prints it.
+        func binaryBody(_ bytes: UnsafeRawBufferPointer, depth: Int, cut: Bool, into out: inout [UInt8]) {
+            if bytes.isEmpty {
+                if cut { out.append(contentsOf: [46, 46, 46]) }
+                return
+            }
+            if ErlangTermWriter.isASCII(bytes) && bytes.allSatisfy({ ErlangPrinter.isPrintableLatin1(UInt32($0)) }) {
+                ErlangTermWriter.quoted(bytes, quote: 34, into: &out)
+                if cut { out.append(contentsOf: [46, 46, 46]) }
+                return
+            }
+            let array = Array(bytes)
+            if let scalars = ErlangPrinter.printableUTF8(array) {
+                out.append(contentsOf: ErlangString.quoted(scalars, quote: "\"").utf8)
+                if scalars.count != array.count { out.append(contentsOf: "/utf8".utf8) }
+                if cut { out.append(contentsOf: [46, 46, 46]) }
+                return
+            }
+            if ErlangPrinter.isPrintableLatin1(array) {
+                ErlangTermWriter.quoted(bytes, quote: 34, into: &out)
+                if cut { out.append(contentsOf: [46, 46, 46]) }
+                return
+            }
+            // A cut binary that is not text keeps just the bytes `~P` shows.
+            var shown = bytes.count
+            var dots = cut
+            if depth > 0 && shown > depth - 1 {
+                shown = max(0, depth - 1)
+                dots = true
+            }
+            for i in 0..<shown {
+                if i > 0 { out.append(44) }
+                NumberText.append(Int64(bytes[i]), to: &out)
+            }
+            if dots { out.append(contentsOf: shown == 0 ? [46, 46, 46] : [44, 46, 46, 46]) }
+        }
+
+        func nodePart(_ start: Int, _ length: Int, latin1: Bool, into out: inout [UInt8]) {
+            if let local, local.count == length,
+               memcmpEqual(local.baseAddress, buffer.baseAddress.map { $0 + start }, length) {
+                out.append(48)
+                return
+            }
+            for i in start..<(start + length) {
+                let b = byte(i)
+                if latin1 && b >= 128 {
+                    out.append(0xC0 | (b >> 6))
+                    out.append(0x80 | (b & 0x3F))
+                } else {
+                    out.append(b)
+                }
+            }
+        }
+
+        /// Decodes the term here and prints it with ErlangPrinter.
+        mutating func fallback(_ out: inout [UInt8], depth: Int) -> Bool {
+            var offset = cursor.offset
+            guard let term = try? TermDecoder().decode(buffer, offset: &offset, versioned: false) else { return false }
+            cursor.offset = offset
+            let node = local.map { Atom(String(decoding: $0, as: UTF8.self)) }
+            var printer = ErlangPrinter(options: ErlangPrintOptions(localNode: node))
+            printer.write(term, depth: depth)
+            out.append(contentsOf: printer.finish().utf8)
+            return true
+        }
+    }
+
+    static func isASCII(_ buffer: UnsafeRawBufferPointer, _ start: Int, _ length: Int) -> Bool {
+        for i in start..<(start + length) where buffer.load(fromByteOffset: i, as: UInt8.self) >= 128 { return false }
+        return true
+    }
+
+    static func isASCII(_ bytes: UnsafeRawBufferPointer) -> Bool { isASCII(bytes, 0, bytes.count) }
+
+    static func equals(_ buffer: UnsafeRawBufferPointer, _ start: Int, _ length: Int, _ text: StaticString) -> Bool {
+        guard length == text.utf8CodeUnitCount else { return false }
+        for i in 0..<length where buffer.load(fromByteOffset: start + i, as: UInt8.self) != text.utf8Start[i] {
+            return false
+        }
+        return true
+    }
+
+    /// An ASCII atom, quoted as io_lib:write_atom/1 does.
+    static func atom(_ buffer: UnsafeRawBufferPointer, _ start: Int, _ length: Int, into out: inout [UInt8]) {
+        let bytes = UnsafeRawBufferPointer(rebasing: buffer[start..<(start + length)])
+        if !atomNeedsQuotes(bytes) {
+            out.append(contentsOf: bytes)
+        } else {
+            quoted(bytes, quote: 39, into: &out)
+        }
+    }
+
+    static func atomNeedsQuotes(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let first = bytes.first, first >= 97 && first <= 122 else { return true }
+        for b in bytes.dropFirst() {
+            let ok = (b >= 97 && b <= 122) || (b >= 65 && b <= 90) || (b >= 48 && b <= 57) || b == 95 || b == 64
+            if !ok { return true }
+        }
+        guard bytes.count >= 2 && bytes.count <= 7 else { return false }
+        return ErlangAtom.reservedWords.contains(String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// Latin-1 bytes (each one character) quoted as ErlangString.quoted does.
+    static func quoted(_ bytes: UnsafeRawBufferPointer, quote: UInt8, into out: inout [UInt8]) {
+        out.append(quote)
+        for b in bytes { escaped(UInt32(b), quote: quote, into: &out) }
+        out.append(quote)
+    }
+
+    /// One character (0...255) of a quoted string or atom.
+    @inline(__always)
+    static func escaped(_ c: UInt32, quote: UInt8, into out: inout [UInt8]) {
+        switch c {
+        case UInt32(quote): out.append(92); out.append(quote)
+        case 92: out.append(92); out.append(92)
+        case 32...126: out.append(UInt8(c))
+        case 160...255:
+            out.append(UInt8(0xC0 | (c >> 6)))
+            out.append(UInt8(0x80 | (c & 0x3F)))
+        case 10: out.append(92); out.append(110)
+        case 13: out.append(92); out.append(114)
+        case 9: out.append(92); out.append(116)
+        case 11: out.append(92); out.append(118)
+        case 8: out.append(92); out.append(98)
+        case 12: out.append(92); out.append(102)
+        case 27: out.append(92); out.append(101)
+        case 127: out.append(92); out.append(100)
+        default:
+            out.append(92)
+            out.append(UInt8(48 + (c >> 6)))
+            out.append(UInt8(48 + ((c >> 3) & 7)))
+            out.append(UInt8(48 + (c & 7)))
+        }
+    }
+}
+
+@inline(__always)
+func memcmpEqual(_ a: UnsafeRawPointer?, _ b: UnsafeRawPointer?, _ n: Int) -> Bool {
+    guard n > 0 else { return true }
+    guard let a, let b else { return false }
+    for i in 0..<n where a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) {
+        return false
+    }
+    return true
+}
+
+/// Decimal integers into bytes.
+public enum NumberText {
+    @inline(__always)
+    public static func append(_ value: Int64, to out: inout [UInt8]) {
+        if value >= 0 && value < 10 {
+            out.append(UInt8(48 + value))
+            return
+        }
+        var magnitude = value.magnitude
+        if value < 0 { out.append(45) }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch, enough for 20 digits
+        var n = 0
+        withUnsafeMutableBytes(of: &digits) { raw in
+            repeat {
+                raw[23 - n] = UInt8(48 + magnitude % 10)
+                magnitude /= 10
+                n += 1
+            } while magnitude > 0
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[(24 - n)...]))
+        }
+    }
+
+    /// Exactly `width` digits, zero-padded (for non-negative values below 10^width).
+    @inline(__always)
+    public static func appendPadded(_ value: Int, width: Int, to out: inout [UInt8]) {
+        var divisor = 1
+        for _ in 1..<max(width, 1) { divisor *= 10 }
+        var v = value
+        while divisor > 0 {
+            out.append(UInt8(48 + (v / divisor) % 10))
+            v %= divisor
+            divisor /= 10
+        }
+    }
+}
