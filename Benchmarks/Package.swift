@@ -67,6 +67,17 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "ClickHouse",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "CaptureStore", package: rootPackage),
+                .product(name: "TraceExport", package: rootPackage),
+                .product(name: "TestSupport", package: rootPackage),
+            ],
+            path: "Benchmarks/ClickHouse",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "Scale",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
@@ -74,6 +85,16 @@ let package = Package(
                 .product(name: "TraceAnalysis", package: rootPackage),
             ],
             path: "Benchmarks/Scale",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "HangWaits",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "CaptureStore", package: rootPackage),
+                .product(name: "TraceAnalysis", package: rootPackage),
+            ],
+            path: "Benchmarks/HangWaits",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(

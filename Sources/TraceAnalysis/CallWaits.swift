@@ -95,12 +95,19 @@ struct CallWaits: Sendable {
     private var handoffs: [ProcessID: (caller: ProcessID, node: NodeID, tag: RefKey, time: Int64)] = [:]
     /// multi_calls waiting (their callees' receives name the servers).
     private var multiCalls = 0
+    /// Off: every event is ignored (a pass that does not need the waiting model).
+    let enabled: Bool
+
+    init(enabled: Bool = true) {
+        self.enabled = enabled
+    }
 
     var isEmpty: Bool { waiting.isEmpty }
 
     /// A send: a new call (or one more server of a multi_call), a callee's reply, a multi_call's
     /// handoff to its middleman, or the caller's own activity.
     mutating func send(_ event: TraceEvent, payload: UnsafeRawBufferPointer, callee: ProcessID) {
+        guard enabled else { return }
         if let request = GenProtocol.anyRequest(payload) {
             if let node = request.node {
                 multiCallRequest(event, tag: request.tag, node: node, payload: payload, offset: request.requestOffset)
@@ -158,7 +165,7 @@ struct CallWaits: Sendable {
     /// A receive: a caller's reply, `'DOWN'`, nodedown or timeout; a server taking a multi_call's
     /// request (which names it); an erpc process's arguments.
     mutating func receive(_ event: TraceEvent, payload: UnsafeRawBufferPointer) {
-        guard !waiting.isEmpty else { return }
+        guard enabled, !waiting.isEmpty else { return }
         if !waitedOnBy.isEmpty, let caller = waitedOnBy[event.pid], var call = waiting[caller], call.kind == .erpc,
            call.callee == event.pid, call.request == "?", let request = GenProtocol.erpcRequest(payload) {
             call.tag = request.tag
@@ -214,6 +221,7 @@ struct CallWaits: Sendable {
 
     /// A spawn: remembered, for a multi_call's handoff to its middleman.
     mutating func spawn(_ event: TraceEvent) {
+        guard enabled else { return }
         active(event.pid)
         lastSpawn[event.pid] = event.peer
     }
@@ -221,6 +229,7 @@ struct CallWaits: Sendable {
     /// A process `spawned` by another: an erpc call when it runs `erpc:execute_call/4` for its parent
     /// (on another node, through `erts_internal:dist_spawn_init/1`).
     mutating func spawnedForErpc(_ event: TraceEvent, callerNode: NodeID) {
+        guard enabled else { return }
         let caller = event.peer
         if waiting[caller] != nil { end(caller, "active") }
         var call = WaitingCall(caller: caller, callerNode: callerNode, callee: event.pid, since: event.time, request: "?",

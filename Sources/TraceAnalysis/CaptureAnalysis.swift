@@ -21,6 +21,9 @@ public struct AnalysisOptions: Sendable {
     public var queueTarget: Int64
     /// What to keep of latency: `.none` where nothing prints percentiles (hang, queues, timelines).
     public var latency: LatencyStats.Detail
+    /// Follow the call protocols (the waiting model, CallWaits): `hang` needs it; a pass that only
+    /// measures can leave it off.
+    public var followCalls = true
 
     public init(keepSpans: Bool = false, grouping: LatencyStats.Grouping = .function, query: EventQuery = .all,
                 queueTarget: Int64 = 100_000, latency: LatencyStats.Detail = .percentilesAndSample) {
@@ -59,7 +62,7 @@ public final class CaptureAnalysis: @unchecked Sendable {
     public var waitingCalls: [ProcessID: WaitingCall] { waits.waiting }
     /// How the gen calls of the replay ended: reply, down, timeout, exit, active, drop.
     public var callEndings: [String: Int] { waits.endings }
-    @exclusivity(unchecked) var waits = CallWaits()
+    @exclusivity(unchecked) var waits: CallWaits
     /// Nodes on which some `'receive'` was traced: only there can a call's reply be seen.
     public var nodesWithReceives: Set<NodeID> {
         Set(receivesByNode.indices.filter { receivesByNode[$0] }.map { NodeID($0) })
@@ -96,6 +99,7 @@ public final class CaptureAnalysis: @unchecked Sendable {
         stacks = CallStacks(keepSpans: options.keepSpans)
         latency = LatencyStats(grouping: options.grouping, detail: options.latency)
         queues = QueueTracker(dictionaries: dictionaries)
+        waits = CallWaits(enabled: options.followCalls)
         var functions: Set<FunctionID> = []
         var erpcCall: FunctionID = 0, distSpawnInit: FunctionID = 0
         for index in dictionaries.functions.indices where index != 0 {

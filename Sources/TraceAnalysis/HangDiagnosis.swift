@@ -109,7 +109,7 @@ extension CaptureAnalysis {
                 explained.insert(pid)
                 let callee = cycle[(i + 1) % cycle.count]
                 let since = waits[pid]?.since ?? end
-                var evidence = callEvidence(pid, waits[pid], end: end)
+                var evidence = callEvidence(pid, waits[pid], end: end, waits: waits)
                 evidence["cycle"] = .array(cycle.map { .string(who($0)) })
                 suspects.append(suspect(pid, .deadlock, score: 100 + Double(end - since) / 1e9, evidence: evidence,
                                         summary: "\(who(pid)) waits for \(who(callee)) in a gen call for "
@@ -129,7 +129,7 @@ extension CaptureAnalysis {
             guard !firstHops.isEmpty else {
                 // Waiting in a call whose callee the capture cannot name (several monitors).
                 if !OTPMachinery.contains(caller, dictionaries) {
-                    var evidence = callEvidence(caller, call, end: end)
+                    var evidence = callEvidence(caller, call, end: end, waits: waits)
                     evidence["waiting_for"] = .string("unknown")
                     let candidates = call.candidates.isEmpty ? "" : ", to one of " + call.candidates.map { who($0) }
                         .joined(separator: ", ") + " (it monitors them; neither its stack nor the trace says which)"
@@ -157,7 +157,7 @@ extension CaptureAnalysis {
             if otpOnly { continue }
             for other in callerChains { if let last = other.last { byRoot[last, default: []].append((caller, other)) } }
             if call.kind == .multiCall && !OTPMachinery.contains(caller, dictionaries) {
-                var evidence = callEvidence(caller, call, end: end)
+                var evidence = callEvidence(caller, call, end: end, waits: waits)
                 evidence["chain"] = .array(chain.map { .string(who($0)) })
                 evidence["root"] = .string(who(root))
                 let fraction = duration > 0 ? Double(end - call.since) / Double(duration) : 0
@@ -166,7 +166,7 @@ extension CaptureAnalysis {
                 explained.insert(caller)
             } else if !OTPMachinery.contains(caller, dictionaries) {
                 let fraction = duration > 0 ? Double(end - call.since) / Double(duration) : 0
-                var evidence = callEvidence(caller, call, end: end)
+                var evidence = callEvidence(caller, call, end: end, waits: waits)
                 evidence["chain"] = .array(chain.map { .string(who($0)) })
                 evidence["root"] = .string(who(root))
                 let onDeadlock = inCycle.contains(root)
@@ -176,6 +176,9 @@ extension CaptureAnalysis {
                                             + callWords(call) + " for "
                                             + "\(who(chain[1], withNode: call.kind == .erpc))"
                                             + (onDeadlock ? ", which is deadlocked" : "")
+                                            + (call.callee == 0 && !call.candidates.isEmpty
+                                               ? " (inferred: of the \(call.candidates.count) processes it monitors, "
+                                                 + "the one that is itself stuck)" : "")
                                             + (call.sampled ? " (first seen in a sample at \(timeText(call.since)))" : "")))
                 explained.insert(caller)
             }
@@ -348,15 +351,24 @@ extension CaptureAnalysis {
 
     /// What a waiter's chains follow: its definite edges, or, for a sampled waiter that monitors
     /// several processes none of which its stack names, the one candidate that is itself stuck
-    /// (waiting in a call, or inside a call or callback older than the stuck time) when exactly one is.
+    /// (waiting in a call, inside a traced call older than the stuck time, or sampled inside a
+    /// gen_server/gen_statem callback: in the middle of handling a message) when exactly one is.
     func edges(_ call: WaitingCall, _ waits: [ProcessID: WaitingCall], end: Int64) -> [ProcessID] {
         let definite = definiteEdges(call)
         guard definite.isEmpty, !call.candidates.isEmpty else { return definite }
+        return inferredCallee(call, waits, end: end).map { [$0] } ?? []
+    }
+
+    func inferredCallee(_ call: WaitingCall, _ waits: [ProcessID: WaitingCall], end: Int64) -> ProcessID? {
+        guard call.callee == 0, !call.candidates.isEmpty else { return nil }
         let threshold = HangThresholds.stuck(duration)
         let stuck = call.candidates.filter { candidate in
-            waits[candidate] != nil || (openAtEnd[candidate]?.first.map { end - $0.start >= threshold } ?? false)
+            if waits[candidate] != nil { return true }
+            if let open = openAtEnd[candidate]?.first, end - open.start >= threshold { return true }
+            guard let mfa = lastSample[candidate]?.mfa else { return false }
+            return Int(mfa) < queues.isHandler.count && queues.isHandler[Int(mfa)]
         }
-        return stuck.count == 1 ? stuck : []
+        return stuck.count == 1 ? stuck[0] : nil
     }
 
     /// "in gen_server:multi_call", "in erpc:call", "in a gen call".
@@ -411,11 +423,12 @@ extension CaptureAnalysis {
         dictionaries.registeredNameText(pid)
     }
 
-    private func callEvidence(_ pid: ProcessID, _ call: WaitingCall?, end: Int64) -> [String: JSONValue] {
+    private func callEvidence(_ pid: ProcessID, _ call: WaitingCall?, end: Int64,
+                              waits: [ProcessID: WaitingCall]) -> [String: JSONValue] {
         var evidence: [String: JSONValue] = ["open_calls": .array(openCallTexts(pid, end: end))]
         guard let call else { return evidence }
-        evidence["waiting_for"] = .string(processText(call.callee))
-        evidence["waiting_for_name"] = .string(nameText(call.callee) ?? "")
+        evidence["waiting_for"] = .string(call.callee == 0 ? "unknown" : processText(call.callee))
+        evidence["waiting_for_name"] = .string(call.callee == 0 ? "" : nameText(call.callee) ?? "")
         evidence["waiting_since_ns"] = .int(call.since)
         evidence["waiting_s"] = .number(Double(end - call.since) / 1e9)
         evidence["request"] = .string(call.sampled ? "? (the call began before the capture, or its send was not traced)" : call.request)
@@ -429,6 +442,10 @@ extension CaptureAnalysis {
         }
         if !call.candidates.isEmpty {
             evidence["candidates"] = .array(call.candidates.map { .string(who($0, withNode: true)) })
+            if let inferred = inferredCallee(call, waits, end: end) {
+                evidence["callee_inferred"] = .string(processText(inferred))
+                evidence["callee_doing"] = .array(activity(inferred, end: end).map { .string($0) })
+            }
         }
         if call.kind == .multiCall {
             evidence["asked"] = .int(Int64(call.asked))

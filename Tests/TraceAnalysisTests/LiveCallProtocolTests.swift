@@ -206,3 +206,28 @@ struct LiveCallProtocolTests {
         #expect(chains.contains([client, "backend (\(backend))"]) || chains.contains([client, backend]), "\(chains)")
     }
 }
+
+@Suite("hang on a sampled caller whose stack does not name its callee", .serialized)
+struct LiveAmbiguousCallerTests {
+    @Test("a call through {via, global, Name} with several monitors: the candidates, and the one that is stuck")
+    func viaCallWithSeveralMonitors() throws {
+        let run = try LiveHang.record("monitors_via", already: 0.7)
+        defer { try? FileManager.default.removeItem(at: run.directory) }
+        let client = try #require(run.truth["client"]), backend = try #require(run.truth["backend"])
+        let watched = (run.truth["watched"] ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            .split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\" ")) }
+        #expect(watched.count == 2)
+        let stuck = try #require(run.suspects.first { LiveHang.pid($0) == client }, "\(run.verdict)")
+        let evidence = LiveHang.evidence(stuck)
+        // Its stack names none of the three it monitors: all three are candidates.
+        let candidates = (evidence["candidates"] as? [String] ?? []).joined(separator: " ")
+        #expect(([backend] + watched).allSatisfy { candidates.contains($0) }, "\(candidates)")
+        #expect(evidence["waiting_for"] as? String != backend, "\(evidence)")
+        // The one of them inside its handle_call is the callee the chain follows; the idle ones are not.
+        #expect(evidence["callee_inferred"] as? String == backend, "\(evidence)")
+        let top = try #require(run.suspects.first)
+        #expect(LiveHang.reason(top) == "not_answering" && LiveHang.pid(top) == backend, "\(run.verdict)")
+        #expect(!run.suspects.contains { watched.contains(LiveHang.pid($0)) }, "\(run.verdict)")
+        #expect((stuck["summary"] as? String ?? "").contains("inferred"), "\(stuck)")
+    }
+}

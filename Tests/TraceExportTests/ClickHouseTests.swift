@@ -209,7 +209,9 @@ struct ClickHouseTests {
             let id = try captureID(capture)
             let events = try CaptureReader(opening: capture).blocks.reduce(0) { $0 + Int($1.count) }
             let local = try servers.map { try count($0, "events_local", id) }
-            #expect(local.allSatisfy { $0 > 0 }, "events per shard: \(local)")
+            // Rows are sharded by (capture, pid): the shipped capture's dozen processes (its id and pids fixed)
+            // land on both shards; the workload's few, under a new capture id each run, may all hash to one.
+            if capture == Self.shipped { #expect(local.allSatisfy { $0 > 0 }, "events per shard: \(local)") }
             #expect(local.reduce(0, +) == events)
             #expect(try count(servers[1], "events", id) == events)
         }

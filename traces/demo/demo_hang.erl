@@ -9,7 +9,7 @@
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 %% Scenario: stuck_call | deadlock | frozen_queue | selective_receive | healthy | timeout |
-%% callee_died | workers | otp | cluster | multi_call | erpc | monitors.
+%% callee_died | workers | otp | cluster | multi_call | erpc | monitors | monitors_via.
 start(Scenario, TruthFile) -> start(Scenario, TruthFile, []).
 
 %% Options: `now` runs the scenario at once (a hang already under way when recording starts).
@@ -30,6 +30,13 @@ wait_traced() ->
     case erlang:trace_info(new, flags) of
         {flags, []} -> timer:sleep(10), wait_traced();
         _ -> ok
+    end.
+
+%% Until the recorder has switched tracing on at Peer too (nodes are attached one after another).
+wait_traced(Peer) ->
+    case rpc:call(Peer, erlang, trace_info, [new, flags]) of
+        {flags, [_ | _]} -> ok;
+        _ -> timer:sleep(10), wait_traced(Peer)
     end.
 
 now_ns() -> erlang:monotonic_time(nanosecond).
@@ -184,6 +191,7 @@ run(multi_call, Options) ->
         caller ->
             Peers = proplists:get_value(peers, Options, []),
             [wait_for(Peer, mc) || Peer <- Peers],
+            [wait_traced(Peer) || Peer <- Peers, not proplists:get_bool(now, Options)],
             Answering = [N || N <- Peers, rpc:call(N, sys, get_state, [mc]) =:= {mc, answer}],
             {Done, []} = gen_server:multi_call(Answering, mc, {ask, done}, infinity),
             T0 = now_ns(),
@@ -205,6 +213,7 @@ run(erpc, Options) ->
             [];
         Peer ->
             wait_for(Peer, init),
+            proplists:get_bool(now, Options) orelse wait_traced(Peer),
             Finished = erpc:call(Peer, erlang, node, [], 5000),
             T0 = now_ns(),
             Stuck = spawn(fun() -> erpc:call(Peer, ?MODULE, block, [proplists:get_value(peer_truth, Options)],
@@ -215,14 +224,20 @@ run(erpc, Options) ->
 
 %% A client that monitors two other processes, then calls a server stuck in its handle_call, by
 %% name: with the hang under way before the recording, only the samples show whom it calls.
-run(monitors, _) ->
+%% monitors_via: the same call through {via, global, demo_backend}: its stack then holds neither
+%% the server's pid nor a registered name, and the callee is one of the three it monitors.
+run(Monitors, _) when Monitors =:= monitors; Monitors =:= monitors_via ->
     Kv = healthy_kv(),
     {ok, Backend} = gen_server:start({local, backend}, ?MODULE, backend, []),
+    Dest = case Monitors of
+               monitors -> backend;
+               monitors_via -> yes = global:register_name(demo_backend, Backend), {via, global, demo_backend}
+           end,
     Watched = [spawn(fun() -> receive stop -> ok end end) || _ <- [1, 2]],
     T0 = now_ns(),
     Client = spawn(fun() ->
                            [erlang:monitor(process, W) || W <- Watched],
-                           gen_server:call(backend, {fetch, 1}, infinity)
+                           gen_server:call(Dest, {fetch, 1}, infinity)
                    end),
     [{kv, pid(Kv)}, {backend, pid(Backend)}, {client, pid(Client)}, {watched, [pid(W) || W <- Watched]},
      {t_call, T0}];

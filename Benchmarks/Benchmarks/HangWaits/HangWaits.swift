@@ -1,0 +1,116 @@
+// The waiting model's cost (CallWaits: every send and receive checked against OTP's call protocols)
+// on a real OTP trace rich in gen calls, side by side with the same analysis pass that does not
+// follow calls and with a plain decode of every event. Run:
+//   swift package --package-path Benchmarks benchmark --target HangWaits
+// The trace is made once with erl: 8 clients each making 40,000 gen_server:call's (alias tags, a
+// default timeout) to one server, every 50th a call with a 0 ms timeout that times out (the late
+// reply arrives after), traced with [call, send, 'receive', procs, monotonic_timestamp] and
+// {return_trace} on handle_call/3: about 2M events. Kept in $BEAMTRACE_BENCH_DIR (default
+// /tmp/beamtrace-bench).
+import Benchmark
+import CaptureStore
+import Foundation
+import TraceAnalysis
+
+enum HangWaitsData {
+    static let directory = ProcessInfo.processInfo.environment["BEAMTRACE_BENCH_DIR"] ?? "/tmp/beamtrace-bench"
+    static var traceFile: String { directory + "/hang-waits.trc" }
+    static var capture: String { directory + "/hang-waits.btrace" }
+
+    static let workload = """
+    -module(bt_hang_bench).
+    -behaviour(gen_server).
+    -export([make/3, init/1, handle_call/3, handle_cast/2]).
+    init(_) -> {ok, 0}.
+    handle_call({work, N}, _From, S) -> {reply, N + 1, S + 1};
+    handle_call(nap, _From, S) -> erlang:yield(), {reply, ok, S}.
+    handle_cast(_, S) -> {noreply, S}.
+    make(File, Clients, Calls) ->
+        {ok, _} = dbg:tracer(port, dbg:trace_port(file, File)),
+        {ok, _} = dbg:p(new, [call, send, 'receive', procs, monotonic_timestamp]),
+        {ok, _} = dbg:tpl(?MODULE, handle_call, 3, [{'_', [], [{return_trace}]}]),
+        {ok, S} = gen_server:start(?MODULE, [], []),
+        Parent = self(),
+        Pids = [spawn(fun() -> client(S, Calls), Parent ! {done, self()} end) || _ <- lists:seq(1, Clients)],
+        [receive {done, P} -> ok end || P <- Pids],
+        gen_server:stop(S),
+        dbg:flush_trace_port(),
+        dbg:stop_clear().
+    client(_, 0) -> ok;
+    client(S, N) when N rem 50 =:= 0 -> catch gen_server:call(S, nap, 0), client(S, N - 1);
+    client(S, N) -> N = gen_server:call(S, {work, N - 1}), client(S, N - 1).
+    """
+
+    /// Makes the dbg file and the capture once.
+    static func prepare() throws {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if !fm.fileExists(atPath: traceFile) {
+            let source = directory + "/bt_hang_bench.erl"
+            try workload.write(toFile: source, atomically: true, encoding: .utf8)
+            for (tool, arguments) in [("/usr/bin/erlc", ["-o", directory, source]),
+                                      ("/usr/bin/erl", ["-noshell", "-pa", directory, "-eval",
+                                                        "bt_hang_bench:make(\"\(traceFile)\", 8, 40000), halt()."])] {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: tool)
+                process.arguments = arguments
+                try process.run()
+                process.waitUntilExit()
+            }
+        }
+        if !fm.fileExists(atPath: capture) {
+            _ = try Importer().run(sources: [traceFile], output: capture)
+        }
+    }
+}
+
+let benchmarks: @Sendable () -> Void = {
+    do {
+        try HangWaitsData.prepare()
+    } catch {
+        print("cannot prepare the hang benchmark: \(error)")
+        return
+    }
+    if let reader = try? CaptureReader(opening: HangWaitsData.capture),
+       let analysis = try? CaptureAnalysis.run(reader, options: AnalysisOptions(latency: .none)) {
+        print("hang-waits capture: \(analysis.events) events, gen calls ended \(analysis.callEndings)")
+    }
+
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .throughput, .peakMemoryResident, .mallocCountTotal],
+        timeUnits: .milliseconds,
+        maxDuration: .seconds(60),
+        maxIterations: 5
+    )
+
+    // One iteration each over the whole capture.
+    Benchmark("hang: stacks, queues and the waiting model, then the report") { _ in
+        guard let reader = try? CaptureReader(opening: HangWaitsData.capture),
+              let analysis = try? CaptureAnalysis.run(reader, options: AnalysisOptions(latency: .none)) else { return }
+        blackHole(analysis.hangReport().suspects.count)
+    }
+
+    Benchmark("the same pass without following calls") { _ in
+        var options = AnalysisOptions(latency: .none)
+        options.followCalls = false
+        guard let reader = try? CaptureReader(opening: HangWaitsData.capture),
+              let analysis = try? CaptureAnalysis.run(reader, options: options) else { return }
+        blackHole(analysis.events)
+    }
+
+    Benchmark("latency: stacks, histograms, queues and the waiting model") { _ in
+        guard let reader = try? CaptureReader(opening: HangWaitsData.capture),
+              let analysis = try? CaptureAnalysis.run(reader) else { return }
+        blackHole(analysis.latency.functions.count)
+    }
+
+    Benchmark("plain pass: every event decoded") { _ in
+        guard let reader = try? CaptureReader(opening: HangWaitsData.capture) else { return }
+        var count = 0
+        try? reader.forEach(matching: .all) { _, _ in
+            count += 1
+            return true
+        }
+        blackHole(count)
+    }
+}
