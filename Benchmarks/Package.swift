@@ -56,14 +56,31 @@ let package = Package(
             path: "Benchmarks/Replay",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .target(
+            name: "BenchTraces",
+            dependencies: [.product(name: "CaptureStore", package: rootPackage)],
+            path: "Benchmarks/BenchTraces"
+        ),
         .executableTarget(
             name: "Export",
             dependencies: [
+                "BenchTraces",
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "CaptureStore", package: rootPackage),
                 .product(name: "TraceExport", package: rootPackage),
             ],
             path: "Benchmarks/Export",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "Events",
+            dependencies: [
+                "BenchTraces",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "CaptureStore", package: rootPackage),
+                .product(name: "TraceModel", package: rootPackage),
+            ],
+            path: "Benchmarks/Events",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(

@@ -49,6 +49,7 @@ public struct ErlangTermWriter: Sendable {
 
     /// Text longer than `width` characters keeps its first `width - 3` and ends in `...`.
     static func cut(_ out: inout [UInt8], from start: Int, width: Int) {
+        if out.count - start <= width { return }  // no more characters than bytes
         var scalars = 0
         var keep = -1
         let limit = max(0, width - 3)
@@ -59,7 +60,7 @@ public struct ErlangTermWriter: Sendable {
         }
         guard scalars > width else { return }
         out.removeSubrange((keep < 0 ? out.count : keep)...)
-        out.append(contentsOf: [46, 46, 46])
+        ErlangTermWriter.appendDots(&out)
     }
 
     struct Walk {
@@ -78,7 +79,7 @@ public struct ErlangTermWriter: Sendable {
         mutating func term(_ out: inout [UInt8], depth: Int) -> Bool {
             guard let tag = cursor.peek() else { return false }
             if depth == 0 {
-                out.append(contentsOf: [46, 46, 46])
+                ErlangTermWriter.appendDots(&out)
                 return cursor.skipTerm()
             }
             let next = depth < 0 ? -1 : depth - 1
@@ -91,7 +92,7 @@ public struct ErlangTermWriter: Sendable {
             case ExternalTag.atom, ExternalTag.smallAtom, ExternalTag.atomUTF8, ExternalTag.smallAtomUTF8:
                 guard let text = cursor.atomText() else { return false }
                 if CutMarker.isMarker(buffer, text.start, text.length) {
-                    out.append(contentsOf: [46, 46, 46])
+                    ErlangTermWriter.appendDots(&out)
                     return true
                 }
                 if ErlangTermWriter.isASCII(buffer, text.start, text.length) {
@@ -109,7 +110,7 @@ public struct ErlangTermWriter: Sendable {
                 return true
             case ExternalTag.nil:
                 _ = cursor.u8()
-                out.append(contentsOf: [91, 93])
+                out.append(91); out.append(93)
                 return true
             case ExternalTag.string:
                 _ = cursor.u8()
@@ -119,18 +120,18 @@ public struct ErlangTermWriter: Sendable {
                 if n > 0, bytes.allSatisfy({ ErlangPrinter.isPrintableLatin1(UInt32($0)) }) {
                     ErlangTermWriter.quoted(bytes, quote: 34, into: &out)
                 } else if n == 0 {
-                    out.append(contentsOf: [91, 93])
+                    out.append(91); out.append(93)
                 } else {
                     // As a list of small integers, element by element as ErlangPrinter does.
                     out.append(91)
                     for (i, b) in bytes.enumerated() {
                         if depth > 0 && i >= depth - 1 {
-                            out.append(contentsOf: i > 0 ? [124, 46, 46, 46] : [46, 46, 46])
+                            if i > 0 { out.append(124) }; ErlangTermWriter.appendDots(&out)
                             out.append(93)
                             return true
                         }
                         if i > 0 { out.append(44) }
-                        if next == 0 { out.append(contentsOf: [46, 46, 46]) } else { NumberText.append(Int64(b), to: &out) }
+                        if next == 0 { ErlangTermWriter.appendDots(&out) } else { NumberText.append(Int64(b), to: &out) }
                     }
                     out.append(93)
                 }
@@ -142,9 +143,9 @@ public struct ErlangTermWriter: Sendable {
                 guard let n = cursor.u32().map(Int.init), cursor.remaining >= n else { return false }
                 let bytes = cursor.slice(cursor.offset, cursor.offset + n)
                 _ = cursor.skip(n)
-                out.append(contentsOf: [60, 60])
+                out.append(60); out.append(60)
                 binaryBody(bytes, depth: depth, cut: false, into: &out)
-                out.append(contentsOf: [62, 62])
+                out.append(62); out.append(62)
                 return true
             case ExternalTag.newPid, ExternalTag.pid:
                 guard let pid = cursor.pid() else { return false }
@@ -165,7 +166,7 @@ public struct ErlangTermWriter: Sendable {
         mutating func sequence(_ out: inout [UInt8], count: Int, depth: Int, next: Int) -> Bool {
             for i in 0..<count {
                 if depth > 0 && i >= depth - 1 {
-                    out.append(contentsOf: i > 0 ? [44, 46, 46, 46] : [46, 46, 46])
+                    if i > 0 { out.append(44) }; ErlangTermWriter.appendDots(&out)
                     for _ in i..<count where !cursor.skipTerm() { return false }
                     return true
                 }
@@ -209,7 +210,7 @@ public struct ErlangTermWriter: Sendable {
                     ErlangTermWriter.escaped(UInt32(value), quote: 34, into: &out)
                 }
                 out.append(34)
-                if cutString { out.append(contentsOf: [46, 46, 46]) }
+                if cutString { ErlangTermWriter.appendDots(&out) }
                 cursor = scan
                 return true
             }
@@ -218,7 +219,7 @@ public struct ErlangTermWriter: Sendable {
             out.append(91)
             for k in 0..<n {
                 if depth > 0 && k >= depth - 1 {
-                    out.append(contentsOf: k > 0 ? [124, 46, 46, 46] : [46, 46, 46])
+                    if k > 0 { out.append(124) }; ErlangTermWriter.appendDots(&out)
                     guard skipRest(n - k + 1) else { return false }
                     out.append(93)
                     return true
@@ -232,7 +233,7 @@ public struct ErlangTermWriter: Sendable {
             } else {
                 if isMarkerHere() {
                     guard cursor.skipTerm() else { return false }
-                    out.append(contentsOf: [124, 46, 46, 46])
+                    out.append(124); ErlangTermWriter.appendDots(&out)
                 } else {
                     out.append(124)
                     guard term(&out, depth: next) else { return false }
@@ -263,36 +264,51 @@ public struct ErlangTermWriter: Sendable {
             guard let n = cursor.u32().map(Int.init), cursor.remaining >= n else { return false }
             let bytes = cursor.slice(cursor.offset, cursor.offset + n)
             _ = cursor.skip(n)
-            out.append(contentsOf: [60, 60])
+            out.append(60); out.append(60)
             binaryBody(bytes, depth: depth, cut: true, into: &out)
-            out.append(contentsOf: [62, 62])
+            out.append(62); out.append(62)
             return true
         }
 
         /// As ErlangPrinter.writeBinaryBody; a cut binary ends in `...` as `~P` prints it.
         func binaryBody(_ bytes: UnsafeRawBufferPointer, depth: Int, cut: Bool, into out: inout [UInt8]) {
             if bytes.isEmpty {
-                if cut { out.append(contentsOf: [46, 46, 46]) }
+                if cut { ErlangTermWriter.appendDots(&out) }
                 return
             }
-            if ErlangTermWriter.isASCII(bytes) && bytes.allSatisfy({ ErlangPrinter.isPrintableLatin1(UInt32($0)) }) {
+            // One pass: printable ASCII prints as it is; a control character is text in neither
+            // latin1 nor UTF-8, so the bytes print as numbers without trying either.
+            var ascii = true
+            var control = false
+            for b in bytes {
+                if b >= 128 { ascii = false } else if !ErlangPrinter.isPrintableLatin1(UInt32(b)) { control = true; break }
+            }
+            if control {
+                writeBytes(bytes, depth: depth, cut: cut, into: &out)
+                return
+            }
+            if ascii {
                 ErlangTermWriter.quoted(bytes, quote: 34, into: &out)
-                if cut { out.append(contentsOf: [46, 46, 46]) }
+                if cut { ErlangTermWriter.appendDots(&out) }
                 return
             }
             let array = Array(bytes)
             if let scalars = ErlangPrinter.printableUTF8(array) {
                 out.append(contentsOf: ErlangString.quoted(scalars, quote: "\"").utf8)
                 if scalars.count != array.count { out.append(contentsOf: "/utf8".utf8) }
-                if cut { out.append(contentsOf: [46, 46, 46]) }
+                if cut { ErlangTermWriter.appendDots(&out) }
                 return
             }
             if ErlangPrinter.isPrintableLatin1(array) {
                 ErlangTermWriter.quoted(bytes, quote: 34, into: &out)
-                if cut { out.append(contentsOf: [46, 46, 46]) }
+                if cut { ErlangTermWriter.appendDots(&out) }
                 return
             }
-            // A cut binary that is not text keeps just the bytes `~P` shows.
+            writeBytes(bytes, depth: depth, cut: cut, into: &out)
+        }
+
+        /// A binary as numbers; a cut one (it keeps just the bytes `~P` shows) ends in `,...`.
+        func writeBytes(_ bytes: UnsafeRawBufferPointer, depth: Int, cut: Bool, into out: inout [UInt8]) {
             var shown = bytes.count
             var dots = cut
             if depth > 0 && shown > depth - 1 {
@@ -303,7 +319,7 @@ public struct ErlangTermWriter: Sendable {
                 if i > 0 { out.append(44) }
                 NumberText.append(Int64(bytes[i]), to: &out)
             }
-            if dots { out.append(contentsOf: shown == 0 ? [46, 46, 46] : [44, 46, 46, 46]) }
+            if dots { if shown > 0 { out.append(44) }; ErlangTermWriter.appendDots(&out) }
         }
 
         func nodePart(_ start: Int, _ length: Int, latin1: Bool, into out: inout [UInt8]) {
@@ -334,6 +350,13 @@ public struct ErlangTermWriter: Sendable {
             out.append(contentsOf: printer.finish().utf8)
             return true
         }
+    }
+
+    @inline(__always)
+    static func appendDots(_ out: inout [UInt8]) {
+        out.append(46)
+        out.append(46)
+        out.append(46)
     }
 
     static func isASCII(_ buffer: UnsafeRawBufferPointer, _ start: Int, _ length: Int) -> Bool {
@@ -440,6 +463,18 @@ public enum NumberText {
     /// Exactly `width` digits, zero-padded (for non-negative values below 10^width).
     @inline(__always)
     public static func appendPadded(_ value: Int, width: Int, to out: inout [UInt8]) {
+        if width == 6 {
+            var v = value
+            var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0)
+            digits.5 = UInt8(48 + v % 10); v /= 10
+            digits.4 = UInt8(48 + v % 10); v /= 10
+            digits.3 = UInt8(48 + v % 10); v /= 10
+            digits.2 = UInt8(48 + v % 10); v /= 10
+            digits.1 = UInt8(48 + v % 10); v /= 10
+            digits.0 = UInt8(48 + v % 10)
+            withUnsafeBytes(of: &digits) { out.append(contentsOf: $0) }
+            return
+        }
         var divisor = 1
         for _ in 1..<max(width, 1) { divisor *= 10 }
         var v = value

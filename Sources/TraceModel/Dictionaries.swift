@@ -57,7 +57,7 @@ public struct TraceDictionaries: Sendable {
 
     private var atomIDs: [String: AtomID] = [:]
     private var nodeIDs: [AtomID: NodeID] = [:]
-    private var processIDs: [ProcessIdentity: ProcessID] = [:]
+    private var processIDs = ProcessIndex()
     private var functionIDs: [MFA: FunctionID] = [:]
 
     public init() {}
@@ -83,10 +83,10 @@ public struct TraceDictionaries: Sendable {
     public mutating func intern(node name: String) -> NodeID { intern(node: intern(atom: name)) }
 
     public mutating func intern(process identity: ProcessIdentity) -> ProcessID {
-        if let id = processIDs[identity] { return id }
+        if let id = processIDs.find(identity, in: processes) { return id }
         let id = ProcessID(processes.count)
         processes.append(ProcessEntry(identity: identity))
-        processIDs[identity] = id
+        processIDs.insert(id, in: processes)
         return id
     }
 
@@ -155,7 +155,7 @@ public struct TraceDictionaries: Sendable {
         while processes.count < Int(id) { processes.append(ProcessEntry(identity: .name(0))) }
         if Int(id) == processes.count {
             processes.append(entry)
-            if processIDs[entry.identity] == nil { processIDs[entry.identity] = id }
+            if processIDs.find(entry.identity, in: processes) == nil { processIDs.insert(id, in: processes) }
             return
         }
         processes[Int(id)].registeredName = entry.registeredName
@@ -169,7 +169,7 @@ public struct TraceDictionaries: Sendable {
     public func nodeName(_ id: NodeID) -> String { Int(id) < nodes.count ? atom(nodes[Int(id)]) : "?node\(id)" }
     public func nodeID(named name: String) -> NodeID? { atomIDs[name].flatMap { nodeIDs[$0] } }
     public func process(_ id: ProcessID) -> ProcessEntry? { Int(id) < processes.count && id != 0 ? processes[Int(id)] : nil }
-    public func processID(_ identity: ProcessIdentity) -> ProcessID? { processIDs[identity] }
+    public func processID(_ identity: ProcessIdentity) -> ProcessID? { processIDs.find(identity, in: processes) }
     public func function(_ id: FunctionID) -> MFA? { Int(id) < functions.count && id != 0 ? functions[Int(id)] : nil }
     public func functionID(_ mfa: MFA) -> FunctionID? { functionIDs[mfa] }
 

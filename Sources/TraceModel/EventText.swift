@@ -164,23 +164,6 @@ public struct EventPrinter: Sendable {
     private mutating func writeBody(_ event: TraceEvent, payload: UnsafeRawBufferPointer, terms: Terms?,
                                     into out: inout [UInt8]) -> Bool {
         var ok = true
-        func arg(_ i: Int, _ out: inout [UInt8]) {
-            guard let terms, i < terms.count else {
-                if event.flags.contains(.payloadTruncated) {
-                    // A payload cut to depth 0 keeps no term; an old capture's byte prefix says its size.
-                    let cut = payload.count >= 2 && payload[0] == Payload.cutTag
-                    out.append(contentsOf: (cut ? "..." : "<<\(payload.count) bytes, cut>>").utf8)
-                }
-                return
-            }
-            switch terms {
-            case .raw(let bytes, let starts):
-                var offset = starts[i]
-                if !writeTerm(bytes, offset: &offset, into: &out) { ok = false }
-            case .decoded(let decoded):
-                out.append(contentsOf: term(decoded[i]).utf8)
-            }
-        }
         let kind = event.kind
         if kind == .drop {
             out.append(contentsOf: "dropped ".utf8)
@@ -192,21 +175,21 @@ public struct EventPrinter: Sendable {
             out.append(contentsOf: "seq_trace label ".utf8)
             NumberText.append(event.value, to: &out)
             out.append(contentsOf: ": ".utf8)
-            arg(0, &out)
+            writeArg(0, terms, event, payload, &out, &ok)
             return ok
         }
         if kind == .sample && event.pid == 0 {
             out.append(contentsOf: "sample node ".utf8)
             out.append(contentsOf: dictionaries.nodeName(event.node).utf8)
             out.append(32)
-            arg(0, &out)
+            writeArg(0, terms, event, payload, &out, &ok)
             return ok
         }
         if kind == .marker {
             out.append(contentsOf: "marker ".utf8)
             NumberText.append(event.value, to: &out)
             out.append(32)
-            arg(0, &out)
+            writeArg(0, terms, event, payload, &out, &ok)
             return ok
         }
         appendProcessWithName(event.pid, &out)
@@ -219,50 +202,50 @@ public struct EventPrinter: Sendable {
             } else {
                 appendCallee(event.mfa, &out)
                 out.append(40)
-                if !appendArguments(terms, &out, ok: &ok) { arg(0, &out) }
+                if !appendArguments(terms, &out, ok: &ok) { writeArg(0, terms, event, payload, &out, &ok) }
                 out.append(41)
             }
             if event.flags.contains(.hasExtra) {
                 out.append(contentsOf: " (".utf8)
-                arg(1, &out)
+                writeArg(1, terms, event, payload, &out, &ok)
                 out.append(41)
             }
         case .returnFrom:
             out.append(contentsOf: "returned from ".utf8)
             appendFunction(event.mfa, &out)
             out.append(contentsOf: " -> ".utf8)
-            arg(0, &out)
+            writeArg(0, terms, event, payload, &out, &ok)
         case .exceptionFrom:
             out.append(contentsOf: "exception from ".utf8)
             appendFunction(event.mfa, &out)
             out.append(32)
-            arg(0, &out)
+            writeArg(0, terms, event, payload, &out, &ok)
         case .returnTo:
             out.append(contentsOf: "returned to ".utf8)
             appendFunction(event.mfa, &out)
         case .send, .sendToNonExistingProcess:
-            arg(0, &out)
+            writeArg(0, terms, event, payload, &out, &ok)
             out.append(contentsOf: " ! ".utf8)
-            if event.flags.contains(.destinationInPayload) { arg(1, &out) } else { appendProcessWithName(event.peer, &out) }
+            if event.flags.contains(.destinationInPayload) { writeArg(1, terms, event, payload, &out, &ok) } else { appendProcessWithName(event.peer, &out) }
             if kind == .sendToNonExistingProcess { out.append(contentsOf: " (no such process)".utf8) }
         case .receive:
             out.append(contentsOf: "<< ".utf8)
-            arg(0, &out)
+            writeArg(0, terms, event, payload, &out, &ok)
         case .spawn, .spawned:
             out.append(contentsOf: (kind == .spawn ? "spawn " : "spawned by ").utf8)
             appendProcess(event.peer, &out)
             out.append(contentsOf: " as ".utf8)
             appendCallee(event.mfa, &out)
             out.append(40)
-            arg(0, &out)
+            writeArg(0, terms, event, payload, &out, &ok)
             out.append(41)
         case .exit:
             out.append(contentsOf: "exit ".utf8)
-            arg(0, &out)
+            writeArg(0, terms, event, payload, &out, &ok)
         case .link, .unlink, .gettingLinked, .gettingUnlinked:
             out.append(contentsOf: kind.otpName.utf8)
             out.append(32)
-            if event.flags.contains(.destinationInPayload) { arg(0, &out) } else { appendProcess(event.peer, &out) }
+            if event.flags.contains(.destinationInPayload) { writeArg(0, terms, event, payload, &out, &ok) } else { appendProcess(event.peer, &out) }
         case .register, .unregister:
             let name = dictionaries.atom(AtomID(truncatingIfNeeded: event.value))
             out.append(contentsOf: kind.otpName.utf8)
@@ -282,18 +265,38 @@ public struct EventPrinter: Sendable {
             out.append(contentsOf: "open by ".utf8)
             appendProcess(event.peer, &out)
             out.append(contentsOf: " driver ".utf8)
-            arg(0, &out)
+            writeArg(0, terms, event, payload, &out, &ok)
         case .sample:
             out.append(contentsOf: "sample queue ".utf8)
             NumberText.append(event.value, to: &out)
             out.append(32)
-            arg(0, &out)
+            writeArg(0, terms, event, payload, &out, &ok)
         default:
             out.append(contentsOf: kind.otpName.utf8)
             out.append(32)
-            arg(0, &out)
+            writeArg(0, terms, event, payload, &out, &ok)
         }
         return ok
+    }
+
+    /// Payload term `i` (nothing when there is none; an old capture's byte-cut payload says its size).
+    private func writeArg(_ i: Int, _ terms: Terms?, _ event: TraceEvent, _ payload: UnsafeRawBufferPointer,
+                          _ out: inout [UInt8], _ ok: inout Bool) {
+        guard let terms, i < terms.count else {
+            if event.flags.contains(.payloadTruncated) {
+                // A payload cut to depth 0 keeps no term.
+                let cut = payload.count >= 2 && payload[0] == Payload.cutTag
+                out.append(contentsOf: (cut ? "..." : "<<\(payload.count) bytes, cut>>").utf8)
+            }
+            return
+        }
+        switch terms {
+        case .raw(let bytes, let starts):
+            var offset = starts[i]
+            if !writeTerm(bytes, offset: &offset, into: &out) { ok = false }
+        case .decoded(let decoded):
+            out.append(contentsOf: term(decoded[i]).utf8)
+        }
     }
 
     /// A call's argument list, `1, {a,b}`; false (nothing written) when the payload's first term
@@ -319,7 +322,7 @@ public struct EventPrinter: Sendable {
                 _ = scan.u8()
                 guard let n = scan.u16(), scan.remaining >= n else { return false }
                 for i in 0..<n {
-                    if i > 0 { out.append(contentsOf: [44, 32]) }
+                    if i > 0 { out.append(44); out.append(32) }
                     let value = bytes.load(fromByteOffset: scan.offset + i, as: UInt8.self)
                     if elixir {
                         out.append(contentsOf: term(.integer(Int64(value))).utf8)
@@ -336,7 +339,7 @@ public struct EventPrinter: Sendable {
                 guard end.peek() == ExternalTag.nil else { return false }
                 _ = scan.listHeader()
                 for i in 0..<n {
-                    if i > 0 { out.append(contentsOf: [44, 32]) }
+                    if i > 0 { out.append(44); out.append(32) }
                     var offset = scan.offset
                     if !writeTerm(bytes, offset: &offset, into: &out) {
                         ok = false

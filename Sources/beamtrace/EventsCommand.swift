@@ -91,8 +91,8 @@ struct EventsCommand: ParsableCommand {
     }
 }
 
-/// Buffered stdout for events: text lines through `EventPrinter.write`, or JSON written byte by byte
-/// (one object per line, no JSONSerialization and no String per event), in large writes.
+/// Buffered stdout for events: text lines through `EventPrinter.write`, JSON through `EventJSON`
+/// (TraceModel), in large writes.
 struct EventOutput {
     let json: Bool
     let limit: Int
@@ -100,12 +100,7 @@ struct EventOutput {
     var buffer: [UInt8] = []
     /// The time printer carried across `--follow` rounds (so the date prints once).
     var time: TimeText?
-    /// JSON-escaped texts of dictionary entries, each made once (ids repeat on every event).
-    private var processJSON: [[UInt8]?] = []
-    private var nameJSON: [[UInt8]?] = []
-    private var functionJSON: [[UInt8]?] = []
-    private var nodeJSON: [[UInt8]?] = []
-    private var scratch: [UInt8] = []
+    private var jsonWriter = EventJSON()
     static let flushSize = 1 << 20
 
     init(json: Bool, limit: Int) {
@@ -119,7 +114,7 @@ struct EventOutput {
         guard printed < limit else { return false }
         printed += 1
         if json {
-            writeJSON(event, payload: payload, printer: &printer)
+            jsonWriter.write(event, payload: payload, printer: &printer, into: &buffer)
         } else {
             printer.write(event, payload: payload, into: &buffer)
         }
@@ -144,91 +139,5 @@ struct EventOutput {
             }
         }
         buffer.removeAll(keepingCapacity: true)
-    }
-
-    private static func cached(_ cache: inout [[UInt8]?], _ key: UInt32, into buffer: inout [UInt8],
-                               _ make: () -> String) {
-        let i = Int(key)
-        if i < cache.count, let bytes = cache[i] {
-            buffer.append(contentsOf: bytes)
-            return
-        }
-        var bytes: [UInt8] = []
-        appendString(make().utf8, to: &bytes)
-        if i < 1 << 24 {
-            if i >= cache.count { cache.append(contentsOf: repeatElement(nil, count: i + 1 - cache.count)) }
-            cache[i] = bytes
-        }
-        buffer.append(contentsOf: bytes)
-    }
-
-    private mutating func writeJSON(_ event: TraceEvent, payload: UnsafeRawBufferPointer, printer: inout EventPrinter) {
-        let d = printer.dictionaries
-        buffer.append(contentsOf: "{\"kind\":\"".utf8)
-        buffer.append(contentsOf: event.kind.otpName.utf8)
-        buffer.append(34)
-        if event.mfa != 0 {
-            buffer.append(contentsOf: ",\"mfa\":".utf8)
-            Self.cached(&functionJSON, event.mfa, into: &buffer) { printer.function(event.mfa) }
-        }
-        buffer.append(contentsOf: ",\"node\":".utf8)
-        Self.cached(&nodeJSON, UInt32(event.node), into: &buffer) { d.nodeName(event.node) }
-        if let terms = printer.terms(payload, flags: event.flags) {
-            buffer.append(contentsOf: ",\"payload\":[".utf8)
-            for i in 0..<terms.count {
-                if i > 0 { buffer.append(44) }
-                scratch.removeAll(keepingCapacity: true)
-                switch terms {
-                case .raw(let bytes, let starts):
-                    var offset = starts[i]
-                    if !printer.writeTerm(bytes, offset: &offset, into: &scratch) { scratch.removeAll() }
-                case .decoded(let decoded):
-                    scratch.append(contentsOf: printer.term(decoded[i]).utf8)
-                }
-                Self.appendString(scratch, to: &buffer)
-            }
-            buffer.append(93)
-            if event.flags.contains(.payloadTruncated) {
-                buffer.append(contentsOf: ",\"payload_truncated\":true".utf8)
-            }
-        } else if !payload.isEmpty {
-            buffer.append(contentsOf: ",\"payload_truncated\":true".utf8)
-        }
-        if event.peer != 0 {
-            buffer.append(contentsOf: ",\"peer\":".utf8)
-            Self.cached(&processJSON, event.peer, into: &buffer) { printer.process(event.peer) }
-        }
-        buffer.append(contentsOf: ",\"pid\":".utf8)
-        Self.cached(&processJSON, event.pid, into: &buffer) { printer.process(event.pid) }
-        if let entry = d.process(event.pid), entry.registeredName != 0 {
-            buffer.append(contentsOf: ",\"name\":".utf8)
-            Self.cached(&nameJSON, event.pid, into: &buffer) { d.atom(entry.registeredName) }
-        }
-        buffer.append(contentsOf: ",\"time\":".utf8)
-        NumberText.append(event.time, to: &buffer)
-        buffer.append(contentsOf: ",\"time_text\":\"".utf8)
-        printer.time.writeInstant(event.time, into: &buffer)  // digits, signs, dates: nothing to escape
-        buffer.append(contentsOf: "\",\"value\":".utf8)
-        NumberText.append(event.value, to: &buffer)
-        buffer.append(125)
-    }
-
-    private static let hex = Array("0123456789abcdef".utf8)
-
-    private static func appendString(_ text: some Sequence<UInt8>, to buffer: inout [UInt8]) {
-        buffer.append(34)
-        for byte in text {
-            switch byte {
-            case 34: buffer.append(92); buffer.append(34)
-            case 92: buffer.append(92); buffer.append(92)
-            case 10: buffer.append(92); buffer.append(110)
-            case 13: buffer.append(92); buffer.append(114)
-            case 9: buffer.append(92); buffer.append(116)
-            case 0..<32:
-                buffer.append(contentsOf: [92, 117, 48, 48, hex[Int(byte >> 4)], hex[Int(byte & 15)]])
-            default: buffer.append(byte)
-            }
-        }
-        buffer.append(34)
     }
 }

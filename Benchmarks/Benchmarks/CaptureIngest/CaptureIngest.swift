@@ -3,7 +3,9 @@
 // a message with a second process. Ingest = frame read + trace decode + columnar encode + LZ4 +
 // write; scan = all columns decoded, events visited in time order. The input is made with OTP
 // itself on first use (BEAMTRACE_BENCH_TRACE names an existing one; BEAMTRACE_BENCH_LOOPS sizes it).
-// compare.sh in this folder measures dbg:trace_client and lz4/gzip/zstd on the same file.
+// compare.sh in this folder measures dbg:trace_client and lz4/gzip/zstd/xz on the same file; the
+// "lz4 -1" benchmark runs Debian's lz4 on it in the same run, as the peer of ingest. The ingest
+// benchmark also reports the capture's size in bytes per 1000 events (Thresholds: at most 6000).
 import Benchmark
 import CaptureStore
 import Foundation
@@ -56,6 +58,17 @@ enum Input {
     }()
 }
 
+/// Bytes of every file in a capture directory.
+func captureBytes(_ path: String) -> Int {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+    return names.reduce(0) { sum, name in
+        sum + (((try? FileManager.default.attributesOfItem(atPath: path + "/" + name))?[.size] as? Int) ?? 0)
+    }
+}
+
+let bytesPerThousandEvents = BenchmarkMetric.custom("captureBytesPer1000Events", polarity: .prefersSmaller,
+                                                      useScalingFactor: false)
+
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .throughput, .mallocCountTotal, .peakMemoryResident, .cpuTotal],
@@ -65,7 +78,9 @@ let benchmarks: @Sendable () -> Void = {
         maxIterations: 5
     )
 
-    Benchmark("Ingest dbg file (events/iteration = trace events)") { benchmark in
+    Benchmark("Ingest dbg file (events/iteration = trace events)",
+              configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal, .peakMemoryResident, .cpuTotal,
+                                             bytesPerThousandEvents])) { benchmark in
         let events = Input.captureOfTrace.events
         for _ in benchmark.scaledIterations {
             let output = NSTemporaryDirectory() + "beamtrace-bench/ingest-\(UUID().uuidString)"
@@ -73,6 +88,18 @@ let benchmarks: @Sendable () -> Void = {
             let report = try Importer().run(sources: [Input.trace], output: output)
             benchmark.stopMeasurement()
             blackHole(report.events == events)
+            benchmark.measurement(bytesPerThousandEvents, captureBytes(output) * 1000 / max(report.events, 1))
+            try? FileManager.default.removeItem(atPath: output)
+        }
+    }
+
+    Benchmark("lz4 -1 of the same dbg file (Debian's lz4, whole process)") { benchmark in
+        let trace = Input.trace
+        for _ in benchmark.scaledIterations {
+            let output = NSTemporaryDirectory() + "beamtrace-bench/lz4-\(UUID().uuidString)"
+            benchmark.startMeasurement()
+            Input.run("/usr/bin/lz4", ["-1", "-q", "-f", trace, output])
+            benchmark.stopMeasurement()
             try? FileManager.default.removeItem(atPath: output)
         }
     }

@@ -11,80 +11,9 @@ import Benchmark
 import CaptureStore
 import Foundation
 import TraceExport
+import BenchTraces
 
-enum ExportData {
-    static let directory = ProcessInfo.processInfo.environment["BEAMTRACE_BENCH_DIR"] ?? "/tmp/beamtrace-bench"
-    static var traceFile: String { directory + "/export.trc" }
-    static var capture: String { directory + "/export.btrace" }
-    /// Loop iterations; each makes 2 call, 2 return_from, 2 send, 2 receive events.
-    static let iterations = 700_000
-
-    static let workload = """
-    -module(bt_export_bench).
-    -export([make/2, format/1, work/1]).
-    work(X) -> X + 1.
-    make(File, N) ->
-        Echo = spawn(fun Loop() -> receive {From, M} -> From ! M, Loop() end end),
-        {ok, _} = dbg:tracer(port, dbg:trace_port(file, File)),
-        P = spawn(fun() -> receive go -> ok end, loop(Echo, N), exit(done) end),
-        {ok, _} = dbg:p(P, [call, send, 'receive', monotonic_timestamp]),
-        {ok, _} = dbg:p(Echo, [send, 'receive', monotonic_timestamp]),
-        {ok, _} = dbg:tpl(?MODULE, work, 1, [{'_', [], [{return_trace}]}]),
-        Ref = monitor(process, P),
-        P ! go,
-        receive {'DOWN', Ref, _, _, _} -> ok end,
-        dbg:flush_trace_port(),
-        dbg:stop_clear().
-    loop(_, 0) -> ok;
-    loop(Echo, N) ->
-        ?MODULE:work(N), ?MODULE:work(N),
-        Echo ! {self(), N},
-        receive N -> ok end,
-        loop(Echo, N - 1).
-    %% OTP's own text formatting of every event of the file, timed inside erl.
-    format(File) ->
-        Self = self(),
-        T0 = erlang:monotonic_time(),
-        dbg:trace_client(file, File, {fun(end_of_trace, {N, B}) -> Self ! {done, N, B}, {N, B};
-                                         (Msg, {N, B}) -> {N + 1, B + iolist_size(io_lib:format("~p~n", [Msg]))} end,
-                                      {0, 0}}),
-        receive {done, N, B} ->
-            T = erlang:convert_time_unit(erlang:monotonic_time() - T0, native, microsecond),
-            io:format("~p ~p ~p~n", [N, B, T])
-        end.
-    """
-
-    static func erl(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/erl")
-        process.arguments = ["-noshell", "-pa", directory] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
-    }
-
-    /// Makes the dbg file and the capture once.
-    static func prepare() throws {
-        let fm = FileManager.default
-        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        if !fm.fileExists(atPath: traceFile) {
-            let source = directory + "/bt_export_bench.erl"
-            try workload.write(toFile: source, atomically: true, encoding: .utf8)
-            let erlc = Process()
-            erlc.executableURL = URL(fileURLWithPath: "/usr/bin/erlc")
-            erlc.arguments = ["-o", directory, source]
-            try erlc.run()
-            erlc.waitUntilExit()
-            _ = try erl(["-eval", "bt_export_bench:make(\"\(traceFile)\", \(iterations)), halt()."])
-        }
-        if !fm.fileExists(atPath: capture) {
-            _ = try Importer().run(sources: [traceFile], output: capture)
-        }
-    }
-}
+let ExportData = OTPTrace.export
 
 let benchmarks: @Sendable () -> Void = {
     do {
@@ -118,7 +47,6 @@ let benchmarks: @Sendable () -> Void = {
     // One iteration: OTP's dbg:trace_client formatting the same events with ~p (erl's own timing is
     // printed too, without its start-up).
     Benchmark("OTP dbg:trace_client + io_lib:format(\"~p~n\") of the same events") { _ in
-        let output = (try? ExportData.erl(["-eval", "bt_export_bench:format(\"\(ExportData.traceFile)\"), halt()."])) ?? ""
-        print("dbg:trace_client ~p (events, bytes, microseconds inside erl): \(output.trimmingCharacters(in: .whitespacesAndNewlines))")
+        print("dbg:trace_client ~p (events, bytes, microseconds inside erl): \(ExportData.formatWithOTP())")
     }
 }
