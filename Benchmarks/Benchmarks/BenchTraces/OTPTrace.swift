@@ -13,6 +13,11 @@ public struct OTPTrace: Sendable {
     /// The Events benchmark's trace: 1.2M events.
     public static let events = OTPTrace(name: "events", iterations: 150_000)
 
+    public init(name: String, iterations: Int) {
+        self.name = name
+        self.iterations = iterations
+    }
+
     public let name: String
     /// Loop iterations; each makes 2 call, 2 return_from, 2 send, 2 receive events.
     public let iterations: Int
@@ -85,8 +90,6 @@ public struct OTPTrace: Sendable {
             _ = try Importer().run(sources: [traceFile], output: capture)
         }
     }
-}
-
 
     /// OTP's own text formatting of every event of the file (`dbg:trace_client` + `io_lib:format("~p~n")`),
     /// timed inside erl: "events bytes microseconds".
