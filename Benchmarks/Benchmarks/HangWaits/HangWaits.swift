@@ -84,13 +84,13 @@ let benchmarks: @Sendable () -> Void = {
     )
 
     // One iteration each over the whole capture.
-    Benchmark("hang: stacks, queues and the waiting model, then the report") { _ in
+    Benchmark("hang with the waiting model") { _ in
         guard let reader = try? CaptureReader(opening: HangWaitsData.capture),
               let analysis = try? CaptureAnalysis.run(reader, options: AnalysisOptions(latency: .none)) else { return }
         blackHole(analysis.hangReport().suspects.count)
     }
 
-    Benchmark("the same pass without following calls") { _ in
+    Benchmark("hang pass without following calls") { _ in
         var options = AnalysisOptions(latency: .none)
         options.followCalls = false
         guard let reader = try? CaptureReader(opening: HangWaitsData.capture),
@@ -98,13 +98,13 @@ let benchmarks: @Sendable () -> Void = {
         blackHole(analysis.events)
     }
 
-    Benchmark("latency: stacks, histograms, queues and the waiting model") { _ in
+    Benchmark("latency with the waiting model") { _ in
         guard let reader = try? CaptureReader(opening: HangWaitsData.capture),
               let analysis = try? CaptureAnalysis.run(reader) else { return }
         blackHole(analysis.latency.functions.count)
     }
 
-    Benchmark("plain pass: every event decoded") { _ in
+    Benchmark("plain decode of every event") { _ in
         guard let reader = try? CaptureReader(opening: HangWaitsData.capture) else { return }
         var count = 0
         try? reader.forEach(matching: .all) { _, _ in
