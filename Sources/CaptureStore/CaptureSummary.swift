@@ -22,22 +22,18 @@ extension CaptureReader {
     /// Scans the whole capture once and totals it.
     public func summary() throws -> CaptureSummary {
         var s = CaptureSummary()
-        var kindCounts = [Int](repeating: 0, count: 64)
-        // Flat tables by id instead of sets: this runs once per event.
-        var calls = [Int](repeating: 0, count: dictionaries.functions.count)
-        var processSeen = [Bool](repeating: false, count: dictionaries.processes.count)
-        var nodeEvents = [Int](repeating: 0, count: dictionaries.nodes.count)
+        var t = Tally(dictionaries)
         var events = 0, drops: Int64 = 0
         var start: Int64?, end: Int64?
         try forEach { event, _ in
             events += 1
-            kindCounts[Int(event.kind.rawValue)] += 1
+            t.kindCounts[Int(event.kind.rawValue)] += 1
             let mfa = Int(event.mfa)
-            if mfa != 0, mfa < calls.count,
-               event.kind == .call || event.kind == .returnFrom || event.kind == .exceptionFrom { calls[mfa] += 1 }
+            if mfa != 0, mfa < t.calls.count,
+               event.kind == .call || event.kind == .returnFrom || event.kind == .exceptionFrom { t.calls[mfa] += 1 }
             if event.kind == .drop { drops += event.value }
-            if Int(event.pid) < processSeen.count { processSeen[Int(event.pid)] = true }
-            if Int(event.node) < nodeEvents.count { nodeEvents[Int(event.node)] += 1 }
+            if Int(event.pid) < t.processSeen.count { t.processSeen[Int(event.pid)] = true }
+            if Int(event.node) < t.nodeEvents.count { t.nodeEvents[Int(event.node)] += 1 }
             if !event.flags.contains(.noTimestamp) || event.kind != .drop {
                 if start == nil { start = event.time }
                 end = event.time
@@ -48,13 +44,7 @@ extension CaptureReader {
         s.drops = drops
         s.startTime = start
         s.endTime = end
-        for kind in EventKind.allCases where kindCounts[Int(kind.rawValue)] > 0 { s.kinds[kind] = kindCounts[Int(kind.rawValue)] }
-        for (id, count) in calls.enumerated() where count > 0 { s.callsByFunction[FunctionID(id)] = count }
-        for (id, seen) in processSeen.enumerated() where seen && id != 0 { s.processesSeen.insert(ProcessID(id)) }
-        for (id, count) in nodeEvents.enumerated() where count > 0 && id != 0 {
-            s.nodesSeen.insert(NodeID(id))
-            s.eventsByNode[NodeID(id)] = count
-        }
+        t.fill(&s)
         return s
     }
 
@@ -67,10 +57,7 @@ extension CaptureReader {
             return (nil, "its blocks carry no summaries (written by a beamtrace before format 2 block summaries)")
         }
         var s = CaptureSummary()
-        var kindCounts = [Int](repeating: 0, count: 64)
-        var calls = [Int](repeating: 0, count: dictionaries.functions.count)
-        var processSeen = [Bool](repeating: false, count: dictionaries.processes.count)
-        var nodeEvents = [Int](repeating: 0, count: dictionaries.nodes.count)
+        var t = Tally(dictionaries)
         var tail: [UInt8] = []
         var start: Int64?, end: Int64?
         for block in blocks {
@@ -101,15 +88,35 @@ extension CaptureReader {
             }
             s.events += Int(block.count)
             s.drops += summary.dropTotal
-            for (kind, count) in summary.kindCounts where kind < 64 { kindCounts[Int(kind)] += Int(count) }
-            for (node, count) in summary.nodeCounts where Int(node) < nodeEvents.count { nodeEvents[Int(node)] += Int(count) }
-            for (function, count) in summary.calls where Int(function) < calls.count { calls[Int(function)] += Int(count) }
-            for pid in summary.newProcesses where Int(pid) < processSeen.count { processSeen[Int(pid)] = true }
+            for (kind, count) in summary.kindCounts where kind < 64 { t.kindCounts[Int(kind)] += Int(count) }
+            for (node, count) in summary.nodeCounts where Int(node) < t.nodeEvents.count { t.nodeEvents[Int(node)] += Int(count) }
+            for (function, count) in summary.calls where Int(function) < t.calls.count { t.calls[Int(function)] += Int(count) }
+            for pid in summary.newProcesses where Int(pid) < t.processSeen.count { t.processSeen[Int(pid)] = true }
             if let first = summary.firstTime { start = min(start ?? first, first) }
             if let last = summary.lastTime { end = max(end ?? last, last) }
         }
         s.startTime = start
         s.endTime = end
+        t.fill(&s)
+        return (s, nil)
+    }
+}
+
+/// Counts by id in flat tables (instead of sets: the full scan runs this once per event), turned
+/// into a summary's maps at the end.
+private struct Tally {
+    var kindCounts = [Int](repeating: 0, count: 64)
+    var calls: [Int]
+    var processSeen: [Bool]
+    var nodeEvents: [Int]
+
+    init(_ dictionaries: TraceDictionaries) {
+        calls = [Int](repeating: 0, count: dictionaries.functions.count)
+        processSeen = [Bool](repeating: false, count: dictionaries.processes.count)
+        nodeEvents = [Int](repeating: 0, count: dictionaries.nodes.count)
+    }
+
+    func fill(_ s: inout CaptureSummary) {
         for kind in EventKind.allCases where kindCounts[Int(kind.rawValue)] > 0 { s.kinds[kind] = kindCounts[Int(kind.rawValue)] }
         for (id, count) in calls.enumerated() where count > 0 { s.callsByFunction[FunctionID(id)] = count }
         for (id, seen) in processSeen.enumerated() where seen && id != 0 { s.processesSeen.insert(ProcessID(id)) }
@@ -117,6 +124,5 @@ extension CaptureReader {
             s.nodesSeen.insert(NodeID(id))
             s.eventsByNode[NodeID(id)] = count
         }
-        return (s, nil)
     }
 }
