@@ -257,6 +257,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header('Content-Length', str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+"""#
+}
+
+/// A Python script serving on a port it prints first; stopped by closing its stdin. The script
+/// defines `Handler` (a `http.server.BaseHTTPRequestHandler`); `serving` runs it.
+final class PythonServer: @unchecked Sendable {
+    static let serving = #"""
+
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
 server = Server(('127.0.0.1', 0), Handler)
@@ -264,10 +272,7 @@ print(server.server_address[1], flush=True)
 threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
 server.serve_forever()
 """#
-}
 
-/// A Python script serving on a port it prints first; stopped by closing its stdin.
-final class PythonServer: @unchecked Sendable {
     let process = Process()
     private let input = Pipe(), out = Pipe()
     private let box = DataBox()
@@ -277,7 +282,7 @@ final class PythonServer: @unchecked Sendable {
     init(_ script: String, _ arguments: [String]) throws {
         let directory = try Erlang.temporaryDirectory("bt-py")
         let path = directory.appendingPathComponent("server.py").path
-        try script.write(toFile: path, atomically: true, encoding: .utf8)
+        try (script + Self.serving).write(toFile: path, atomically: true, encoding: .utf8)
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", path] + arguments
         process.standardInput = input

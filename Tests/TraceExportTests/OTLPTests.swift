@@ -192,11 +192,5 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with open(out, 'a') as f:
                 for line in lines: f.write(line + '\n')
         self.reply(200, ts.ExportTraceServiceResponse().SerializeToString())
-class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-server = Server(('127.0.0.1', 0), Handler)
-print(server.server_address[1], flush=True)
-threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
-server.serve_forever()
 """#
 }
