@@ -49,6 +49,7 @@ let package = Package(
         .executableTarget(
             name: "Replay",
             dependencies: [
+                "BenchTraces",
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "CaptureStore", package: rootPackage),
                 .product(name: "TraceAnalysis", package: rootPackage),

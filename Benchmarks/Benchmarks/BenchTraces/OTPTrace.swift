@@ -1,7 +1,8 @@
-// Real OTP traces for the benchmarks, shared by Export and Events: a workload module that loops
-// calling two traced functions with return_trace and messaging an echo process (call, return_from,
-// send, 'receive', monotonic_timestamp), traced through the dbg file port, imported once; and
-// OTP's own formatting of the same file as the peer to compare against.
+// Real OTP traces for the benchmarks, shared by Export, Events and Replay: a workload module that
+// loops calling two traced functions with return_trace and messaging an echo process (call,
+// return_from, send, 'receive', monotonic_timestamp), traced through the dbg file port, imported
+// once; and OTP's own reading of the same file (formatting or merely counting every event) as the
+// peer to compare against.
 import CaptureStore
 import Foundation
 
@@ -12,6 +13,8 @@ public struct OTPTrace: Sendable {
     public static let export = OTPTrace(name: "export", iterations: 700_000)
     /// The Events benchmark's trace: 1.2M events.
     public static let events = OTPTrace(name: "events", iterations: 150_000)
+    /// The Replay benchmark's trace: 13.6M events.
+    public static let replay = OTPTrace(name: "replay", iterations: 1_700_000)
 
     public init(name: String, iterations: Int) {
         self.name = name
@@ -27,7 +30,7 @@ public struct OTPTrace: Sendable {
 
     static let workload = """
     -module(bt_export_bench).
-    -export([make/2, format/1, work/1]).
+    -export([make/2, format/1, count/1, work/1]).
     work(X) -> X + 1.
     make(File, N) ->
         Echo = spawn(fun Loop() -> receive {From, M} -> From ! M, Loop() end end),
@@ -58,6 +61,15 @@ public struct OTPTrace: Sendable {
             T = erlang:convert_time_unit(erlang:monotonic_time() - T0, native, microsecond),
             io:format("~p ~p ~p~n", [N, B, T])
         end.
+    %% OTP merely counting every event of the file, timed inside erl.
+    count(File) ->
+        Self = self(),
+        T0 = erlang:monotonic_time(),
+        dbg:trace_client(file, File, {fun(end_of_trace, N) -> Self ! {count, N}, N; (_, N) -> N + 1 end, 0}),
+        receive {count, N} ->
+            T = erlang:convert_time_unit(erlang:monotonic_time() - T0, native, microsecond),
+            io:format("~p ~p~n", [N, T])
+        end.
     """
 
     public static func erl(_ arguments: [String]) throws -> String {
@@ -76,14 +88,15 @@ public struct OTPTrace: Sendable {
     public func prepare() throws {
         let fm = FileManager.default
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // Compiled every time (a second): a module left by an older benchmark may lack a function.
+        let source = directory + "/bt_export_bench.erl"
+        try Self.workload.write(toFile: source, atomically: true, encoding: .utf8)
+        let erlc = Process()
+        erlc.executableURL = URL(fileURLWithPath: "/usr/bin/erlc")
+        erlc.arguments = ["-o", directory, source]
+        try erlc.run()
+        erlc.waitUntilExit()
         if !fm.fileExists(atPath: traceFile) {
-            let source = directory + "/bt_export_bench.erl"
-            try Self.workload.write(toFile: source, atomically: true, encoding: .utf8)
-            let erlc = Process()
-            erlc.executableURL = URL(fileURLWithPath: "/usr/bin/erlc")
-            erlc.arguments = ["-o", directory, source]
-            try erlc.run()
-            erlc.waitUntilExit()
             _ = try Self.erl(["-eval", "bt_export_bench:make(\"\(traceFile)\", \(iterations)), halt()."])
         }
         if !fm.fileExists(atPath: capture) {
@@ -95,6 +108,13 @@ public struct OTPTrace: Sendable {
     /// timed inside erl: "events bytes microseconds".
     public func formatWithOTP() -> String {
         ((try? Self.erl(["-eval", "bt_export_bench:format(\"\(traceFile)\"), halt()."])) ?? "")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// OTP's `dbg:trace_client` merely counting every event of the file, timed inside erl:
+    /// "events microseconds".
+    public func countWithOTP() -> String {
+        ((try? Self.erl(["-eval", "bt_export_bench:count(\"\(traceFile)\"), halt()."])) ?? "")
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
