@@ -21,7 +21,8 @@ public final class ExportOutput {
         } else {
             let temporary = path + ".partial"
             unlink(temporary)
-            let opened = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            // 0600, as captures are: an export holds the arguments and messages the capture holds.
+            let opened = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
             guard opened >= 0 else {
                 throw ExportError("cannot create \(temporary): \(String(cString: strerror(errno)))")
             }

@@ -95,6 +95,9 @@ struct ExportTests {
     func chrome() throws {
         let run = try Self.workload.get()
         let (path, _) = try export(run.capture, "chrome")
+        // It holds the capture's arguments and messages: only its owner reads it, as the capture.
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600, "\(path)")
         let summary = try Checkers.run(Checkers.chrome, path)
         #expect((summary["problems"] as? [String]) == [], "\(summary["problems"] ?? "")")
         #expect(summary["open_at_end"] as? Int == 0)
