@@ -9,8 +9,9 @@ import TraceModel
 
 public final class SpeedscopeExporter: AnalysisStreamConsumer {
     public struct Options: Sendable {
-        /// Bytes of events kept in memory before they are spooled to disk.
-        public var memoryBudget = 4 << 20
+        /// Bytes of events kept in memory before they are spooled to disk. 1 MiB: the buffers' spare
+        /// capacity comes on top, and what the export holds must stay small beside the replay's own.
+        public var memoryBudget = 1 << 20
         public init() {}
     }
 
