@@ -59,20 +59,42 @@ import TraceModel
 
     func count(_ capture: ReadCapture, _ function: String) -> Int { capture.count(.call, function: function) }
 
-    @Test func badBatchesAreCountedAndSkippedAndEveryGoodEventIsKept() async throws {
+    /// A recording of `btwl:f/1` on a fresh node after 1,000 traced calls, with what damage needs: the
+    /// agent's pid, the recorder's pid and the node's time. The caller stops the node.
+    struct Session {
+        let node: TracedNode, output: String, recorder: RecorderProcess, agent: Term, pid: Term, time: Int64
+    }
+
+    func startSession(_ extra: [String]) async throws -> Session {
         let node = try await TracedNode.start()
+        do {
+            let output = try temporaryCapturePath()
+            let recorder = try RecorderProcess(arguments(node, output, extra))
+            try await node.waitUntilTracing()
+            _ = try await node.rpc("btwl", "calls", [.integer(1000)])
+            try await Task.sleep(for: .seconds(1))
+            let (agent, pid) = try await recorderPid(node)
+            return Session(node: node, output: output, recorder: recorder, agent: agent, pid: pid,
+                           time: try await nodeTime(node))
+        } catch {
+            await node.stop()
+            throw error
+        }
+    }
+
+    /// One message that is no trace message between two good ones (newest first, as the agent sends).
+    func batchWithABadMessage(_ s: Session) async throws -> [UInt8] {
+        let bad = Term.tuple([.atom("trace_ts"), s.agent, .atom("no_such_tag"), .atom("x"), .integer(s.time + 1)])
+        return try await externalTerm(.list([probe(s.agent, "later", s.time + 2), bad, probe(s.agent, "before", s.time)]),
+                                      on: s.node)
+    }
+
+    @Test func badBatchesAreCountedAndSkippedAndEveryGoodEventIsKept() async throws {
+        let session = try await startSession(["--json"])
+        let (node, output, recorder, agent, pid, t) =
+            (session.node, session.output, session.recorder, session.agent, session.pid, session.time)
         defer { Task { await node.stop() } }
-        let output = try temporaryCapturePath()
-        let recorder = try RecorderProcess(arguments(node, output, ["--json"]))
-        try await node.waitUntilTracing()
-        _ = try await node.rpc("btwl", "calls", [.integer(1000)])
-        try await Task.sleep(for: .seconds(1))
-        let (agent, pid) = try await recorderPid(node)
-        let t = try await nodeTime(node)
-        // One message that is no trace message between two good ones (newest first, as the agent sends).
-        let bad = Term.tuple([.atom("trace_ts"), agent, .atom("no_such_tag"), .atom("x"), .integer(t + 1)])
-        let first = try await externalTerm(.list([probe(agent, "later", t + 2), bad, probe(agent, "before", t)]), on: node)
-        try await send(.binary(first), to: pid, from: node)
+        try await send(.binary(try await batchWithABadMessage(session)), to: pid, from: node)
         // A batch cut short: the newest element is readable, the oldest is lost with the damage.
         let whole = try await externalTerm(.list([probe(agent, "newest", t + 3), probe(agent, "oldest", t + 3)]), on: node)
         try await send(.binary(Array(whole.dropLast(6))), to: pid, from: node)
@@ -101,18 +123,10 @@ import TraceModel
     }
 
     @Test func strictStopsCleanlyAtTheFirstBadMessageKeepingEverythingBefore() async throws {
-        let node = try await TracedNode.start()
+        let session = try await startSession(["--strict"])
+        let (node, output, recorder) = (session.node, session.output, session.recorder)
         defer { Task { await node.stop() } }
-        let output = try temporaryCapturePath()
-        let recorder = try RecorderProcess(arguments(node, output, ["--strict"]))
-        try await node.waitUntilTracing()
-        _ = try await node.rpc("btwl", "calls", [.integer(1000)])
-        try await Task.sleep(for: .seconds(1))
-        let (agent, pid) = try await recorderPid(node)
-        let t = try await nodeTime(node)
-        let bad = Term.tuple([.atom("trace_ts"), agent, .atom("no_such_tag"), .atom("x"), .integer(t + 1)])
-        let batch = try await externalTerm(.list([probe(agent, "later", t + 2), bad, probe(agent, "before", t)]), on: node)
-        try await send(.binary(batch), to: pid, from: node)
+        try await send(.binary(try await batchWithABadMessage(session)), to: session.pid, from: node)
         // Traced after the bad batch: not taken.
         _ = try await node.rpc("btwl", "calls", [.integer(500)])
         let status = await recorder.wait(timeout: .seconds(40))
