@@ -3,7 +3,8 @@
 // and width limits, see Term+Printing.swift). Integers, atoms, tuples, lists, strings, binaries and
 // pids print from the bytes; rarer parts (floats, bignums, maps, ports, references, funs, non-ASCII
 // atoms) are decoded and printed by `ErlangPrinter`. A cut term (see TermCut.swift) prints its cuts
-// as `...` the way `io_lib:format("~P")` does.
+// as `...` the way `io_lib:format("~P")` does. It prints into any `ByteSink`: a `TextBuffer` on hot
+// paths (no uniqueness check or reference counting per byte), an `[UInt8]` elsewhere.
 
 public struct ErlangTermWriter: Sendable {
     public let options: ErlangPrintOptions
@@ -18,12 +19,23 @@ public struct ErlangTermWriter: Sendable {
     /// with `out` and `offset` unchanged, when the bytes there are not one whole term.
     @discardableResult
     public func write(_ bytes: UnsafeRawBufferPointer, offset: inout Int, into out: inout [UInt8]) -> Bool {
+        writeTerm(bytes, offset: &offset, into: &out)
+    }
+
+    /// `write(_:offset:into:)` into a `TextBuffer` (the fast path of event printing).
+    @discardableResult
+    public func write(_ bytes: UnsafeRawBufferPointer, offset: inout Int, into out: inout TextBuffer) -> Bool {
+        writeTerm(bytes, offset: &offset, into: &out)
+    }
+
+    func writeTerm<Out: ByteSink & ~Copyable>(_ bytes: UnsafeRawBufferPointer, offset: inout Int,
+                                               into out: inout Out) -> Bool {
         let start = out.count
         let depth = options.maxDepth ?? -1
         let budget = options.maxWidth.map { $0 * 4 + 8 } ?? .max
         // The walk borrows the local node's bytes: no reference counting per term.
-        func run(_ local: UnsafeRawBufferPointer?, _ out: inout [UInt8]) -> Int? {
-            var walk = Walk(local: local, buffer: bytes, cursor: TermCursor(bytes, offset: offset), start: start,
+        func run(_ local: UnsafeRawBufferPointer?, _ out: inout Out) -> Int? {
+            var walk = Walk<Out>(local: local, buffer: bytes, cursor: TermCursor(bytes, offset: offset), start: start,
                             budget: budget)
             return walk.term(&out, depth: depth) ? walk.cursor.offset : nil
         }
@@ -34,7 +46,7 @@ public struct ErlangTermWriter: Sendable {
             end = run(nil, &out)
         }
         guard let end else {
-            out.removeSubrange(start...)
+            out.truncate(to: start)
             return false
         }
         offset = end
@@ -48,22 +60,22 @@ public struct ErlangTermWriter: Sendable {
     }
 
     /// Text longer than `width` characters keeps its first `width - 3` and ends in `...`.
-    static func cut(_ out: inout [UInt8], from start: Int, width: Int) {
+    static func cut<Out: ByteSink & ~Copyable>(_ out: inout Out, from start: Int, width: Int) {
         if out.count - start <= width { return }  // no more characters than bytes
         var scalars = 0
         var keep = -1
         let limit = max(0, width - 3)
-        for i in start..<out.count where out[i] & 0xC0 != 0x80 {
+        for i in start..<out.count where out.byte(at: i) & 0xC0 != 0x80 {
             if scalars == limit { keep = i }
             scalars += 1
             if scalars > width { break }
         }
         guard scalars > width else { return }
-        out.removeSubrange((keep < 0 ? out.count : keep)...)
+        out.truncate(to: keep < 0 ? out.count : keep)
         ErlangTermWriter.appendDots(&out)
     }
 
-    struct Walk {
+    struct Walk<Out: ByteSink & ~Copyable> {
         let local: UnsafeRawBufferPointer?
         let buffer: UnsafeRawBufferPointer
         var cursor: TermCursor
@@ -71,12 +83,12 @@ public struct ErlangTermWriter: Sendable {
         /// Bytes after which the width limit has surely been passed (4 bytes per character at most).
         let budget: Int
 
-        func full(_ out: [UInt8]) -> Bool { out.count - start > budget }
+        func full(_ count: Int) -> Bool { count - start > budget }
 
         func byte(_ at: Int) -> UInt8 { buffer.load(fromByteOffset: at, as: UInt8.self) }
 
         /// `depth` counts down as in ErlangPrinter; -1 is unlimited.
-        mutating func term(_ out: inout [UInt8], depth: Int) -> Bool {
+        mutating func term(_ out: inout Out, depth: Int) -> Bool {
             guard let tag = cursor.peek() else { return false }
             if depth == 0 {
                 ErlangTermWriter.appendDots(&out)
@@ -163,7 +175,7 @@ public struct ErlangTermWriter: Sendable {
         }
 
         /// Tuple elements (or list elements without their tail) as ErlangPrinter's writeSequence.
-        mutating func sequence(_ out: inout [UInt8], count: Int, depth: Int, next: Int) -> Bool {
+        mutating func sequence(_ out: inout Out, count: Int, depth: Int, next: Int) -> Bool {
             for i in 0..<count {
                 if depth > 0 && i >= depth - 1 {
                     if i > 0 { out.append(44) }; ErlangTermWriter.appendDots(&out)
@@ -172,7 +184,7 @@ public struct ErlangTermWriter: Sendable {
                 }
                 if i > 0 { out.append(44) }
                 guard term(&out, depth: next) else { return false }
-                if full(out) { return skipRest(count - i - 1) }
+                if full(out.count) { return skipRest(count - i - 1) }
             }
             return true
         }
@@ -182,7 +194,7 @@ public struct ErlangTermWriter: Sendable {
             return true
         }
 
-        mutating func list(_ out: inout [UInt8], depth: Int, next: Int) -> Bool {
+        mutating func list(_ out: inout Out, depth: Int, next: Int) -> Bool {
             _ = cursor.u8()
             guard let n = cursor.u32().map(Int.init), n <= cursor.remaining else { return false }
             let elementsStart = cursor.offset
@@ -226,7 +238,7 @@ public struct ErlangTermWriter: Sendable {
                 }
                 if k > 0 { out.append(44) }
                 guard term(&out, depth: next) else { return false }
-                if full(out) { return skipRest(n - k) }
+                if full(out.count) { return skipRest(n - k) }
             }
             if cursor.peek() == ExternalTag.nil {
                 _ = cursor.u8()
@@ -257,7 +269,7 @@ public struct ErlangTermWriter: Sendable {
             return ErlangTermWriter.equals(buffer, kind.start, kind.length, "binary") && c.peek() == ExternalTag.binary
         }
 
-        mutating func cutBinary(_ out: inout [UInt8], depth: Int) -> Bool {
+        mutating func cutBinary(_ out: inout Out, depth: Int) -> Bool {
             _ = cursor.atomText()
             _ = cursor.atomText()
             _ = cursor.u8()
@@ -271,7 +283,7 @@ public struct ErlangTermWriter: Sendable {
         }
 
         /// As ErlangPrinter.writeBinaryBody; a cut binary ends in `...` as `~P` prints it.
-        func binaryBody(_ bytes: UnsafeRawBufferPointer, depth: Int, cut: Bool, into out: inout [UInt8]) {
+        func binaryBody(_ bytes: UnsafeRawBufferPointer, depth: Int, cut: Bool, into out: inout Out) {
             if bytes.isEmpty {
                 if cut { ErlangTermWriter.appendDots(&out) }
                 return
@@ -294,8 +306,8 @@ public struct ErlangTermWriter: Sendable {
             }
             let array = Array(bytes)
             if let scalars = ErlangPrinter.printableUTF8(array) {
-                out.append(contentsOf: ErlangString.quoted(scalars, quote: "\"").utf8)
-                if scalars.count != array.count { out.append(contentsOf: "/utf8".utf8) }
+                out.append(utf8: ErlangString.quoted(scalars, quote: "\""))
+                if scalars.count != array.count { out.append(utf8: "/utf8") }
                 if cut { ErlangTermWriter.appendDots(&out) }
                 return
             }
@@ -308,7 +320,7 @@ public struct ErlangTermWriter: Sendable {
         }
 
         /// A binary as numbers; a cut one (it keeps just the bytes `~P` shows) ends in `,...`.
-        func writeBytes(_ bytes: UnsafeRawBufferPointer, depth: Int, cut: Bool, into out: inout [UInt8]) {
+        func writeBytes(_ bytes: UnsafeRawBufferPointer, depth: Int, cut: Bool, into out: inout Out) {
             var shown = bytes.count
             var dots = cut
             if depth > 0 && shown > depth - 1 {
@@ -322,7 +334,7 @@ public struct ErlangTermWriter: Sendable {
             if dots { if shown > 0 { out.append(44) }; ErlangTermWriter.appendDots(&out) }
         }
 
-        func nodePart(_ start: Int, _ length: Int, latin1: Bool, into out: inout [UInt8]) {
+        func nodePart(_ start: Int, _ length: Int, latin1: Bool, into out: inout Out) {
             if let local, local.count == length,
                memcmpEqual(local.baseAddress, buffer.baseAddress.map { $0 + start }, length) {
                 out.append(48)
@@ -340,20 +352,20 @@ public struct ErlangTermWriter: Sendable {
         }
 
         /// Decodes the term here and prints it with ErlangPrinter.
-        mutating func fallback(_ out: inout [UInt8], depth: Int) -> Bool {
+        mutating func fallback(_ out: inout Out, depth: Int) -> Bool {
             var offset = cursor.offset
             guard let term = try? TermDecoder().decode(buffer, offset: &offset, versioned: false) else { return false }
             cursor.offset = offset
             let node = local.map { Atom(String(decoding: $0, as: UTF8.self)) }
             var printer = ErlangPrinter(options: ErlangPrintOptions(localNode: node))
             printer.write(term, depth: depth)
-            out.append(contentsOf: printer.finish().utf8)
+            out.append(utf8: printer.finish())
             return true
         }
     }
 
     @inline(__always)
-    static func appendDots(_ out: inout [UInt8]) {
+    static func appendDots<Out: ByteSink & ~Copyable>(_ out: inout Out) {
         out.append(46)
         out.append(46)
         out.append(46)
@@ -375,10 +387,10 @@ public struct ErlangTermWriter: Sendable {
     }
 
     /// An ASCII atom, quoted as io_lib:write_atom/1 does.
-    static func atom(_ buffer: UnsafeRawBufferPointer, _ start: Int, _ length: Int, into out: inout [UInt8]) {
+    static func atom<Out: ByteSink & ~Copyable>(_ buffer: UnsafeRawBufferPointer, _ start: Int, _ length: Int, into out: inout Out) {
         let bytes = UnsafeRawBufferPointer(rebasing: buffer[start..<(start + length)])
         if !atomNeedsQuotes(bytes) {
-            out.append(contentsOf: bytes)
+            out.append(bytes: bytes)
         } else {
             quoted(bytes, quote: 39, into: &out)
         }
@@ -391,11 +403,27 @@ public struct ErlangTermWriter: Sendable {
             if !ok { return true }
         }
         guard bytes.count >= 2 && bytes.count <= 7 else { return false }
-        return ErlangAtom.reservedWords.contains(String(decoding: bytes, as: UTF8.self))
+        return isReservedWord(bytes)
+    }
+
+    /// `ErlangAtom.reservedWords`, compared byte by byte (no String per atom).
+    static let reservedWords: [StaticString] = [
+        "after", "and", "andalso", "band", "begin", "bnot", "bor", "bsl", "bsr", "bxor", "case", "catch",
+        "cond", "div", "end", "fun", "if", "let", "not", "of", "or", "orelse", "receive", "rem", "try",
+        "when", "xor",
+    ]
+
+    static func isReservedWord(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let base = bytes.baseAddress else { return false }
+        for word in reservedWords where word.utf8CodeUnitCount == bytes.count
+            && memcmpEqual(base, UnsafeRawPointer(word.utf8Start), bytes.count) {
+            return true
+        }
+        return false
     }
 
     /// Latin-1 bytes (each one character) quoted as ErlangString.quoted does.
-    static func quoted(_ bytes: UnsafeRawBufferPointer, quote: UInt8, into out: inout [UInt8]) {
+    static func quoted<Out: ByteSink & ~Copyable>(_ bytes: UnsafeRawBufferPointer, quote: UInt8, into out: inout Out) {
         out.append(quote)
         for b in bytes { escaped(UInt32(b), quote: quote, into: &out) }
         out.append(quote)
@@ -403,7 +431,7 @@ public struct ErlangTermWriter: Sendable {
 
     /// One character (0...255) of a quoted string or atom.
     @inline(__always)
-    static func escaped(_ c: UInt32, quote: UInt8, into out: inout [UInt8]) {
+    static func escaped<Out: ByteSink & ~Copyable>(_ c: UInt32, quote: UInt8, into out: inout Out) {
         switch c {
         case UInt32(quote): out.append(92); out.append(quote)
         case 92: out.append(92); out.append(92)
@@ -440,48 +468,71 @@ func memcmpEqual(_ a: UnsafeRawPointer?, _ b: UnsafeRawPointer?, _ n: Int) -> Bo
 
 /// Decimal integers into bytes.
 public enum NumberText {
-    @inline(__always)
-    public static func append(_ value: Int64, to out: inout [UInt8]) {
+    /// "00" "01" ... "99": two digits per division.
+    @inlinable static var pairs: StaticString {
+        """
+        00010203040506070809101112131415161718192021222324252627282930313233343536373839\
+        40414243444546474849505152535455565758596061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899
+        """
+    }
+
+    @inlinable @inline(__always)
+    public static func append<Out: ByteSink & ~Copyable>(_ value: Int64, to out: inout Out) {
         if value >= 0 && value < 10 {
-            out.append(UInt8(48 + value))
+            out.append(UInt8(truncatingIfNeeded: 48 + value))
             return
         }
-        var magnitude = value.magnitude
         if value < 0 { out.append(45) }
+        appendDigits(value.magnitude, to: &out)
+    }
+
+    /// The digits of `value`, at most 20.
+    @inlinable @inline(__always)
+    public static func appendDigits<Out: ByteSink & ~Copyable>(_ value: UInt64, to out: inout Out) {
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch, enough for 20 digits
-        var n = 0
         withUnsafeMutableBytes(of: &digits) { raw in
-            repeat {
-                raw[23 - n] = UInt8(48 + magnitude % 10)
-                magnitude /= 10
-                n += 1
-            } while magnitude > 0
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[(24 - n)...]))
+            guard let base = raw.baseAddress else { return }
+            let n = write(value, endingAt: base.assumingMemoryBound(to: UInt8.self) + 24)
+            out.append(bytes: UnsafeRawBufferPointer(rebasing: raw[(24 - n)...]))
         }
     }
 
-    /// Exactly `width` digits, zero-padded (for non-negative values below 10^width).
-    @inline(__always)
-    public static func appendPadded(_ value: Int, width: Int, to out: inout [UInt8]) {
-        if width == 6 {
-            var v = value
-            var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0)
-            digits.5 = UInt8(48 + v % 10); v /= 10
-            digits.4 = UInt8(48 + v % 10); v /= 10
-            digits.3 = UInt8(48 + v % 10); v /= 10
-            digits.2 = UInt8(48 + v % 10); v /= 10
-            digits.1 = UInt8(48 + v % 10); v /= 10
-            digits.0 = UInt8(48 + v % 10)
-            withUnsafeBytes(of: &digits) { out.append(contentsOf: $0) }
-            return
-        }
-        var divisor = 1
-        for _ in 1..<max(width, 1) { divisor *= 10 }
+    /// Writes the digits of `value` backwards ending just before `end`; returns how many.
+    @inlinable @inline(__always)
+    public static func write(_ value: UInt64, endingAt end: UnsafeMutablePointer<UInt8>) -> Int {
         var v = value
-        while divisor > 0 {
-            out.append(UInt8(48 + (v / divisor) % 10))
-            v %= divisor
-            divisor /= 10
+        var p = end
+        let table = pairs.utf8Start
+        while v >= 100 {
+            let pair = Int(v % 100) &* 2
+            v /= 100
+            p -= 2
+            p[0] = table[pair]
+            p[1] = table[pair &+ 1]
+        }
+        if v >= 10 {
+            let pair = Int(v) &* 2
+            p -= 2
+            p[0] = table[pair]
+            p[1] = table[pair &+ 1]
+        } else {
+            p -= 1
+            p[0] = UInt8(truncatingIfNeeded: 48 &+ v)
+        }
+        return end - p
+    }
+
+    /// Exactly `width` digits, zero-padded (for non-negative values below 10^width).
+    @inlinable @inline(__always)
+    public static func appendPadded<Out: ByteSink & ~Copyable>(_ value: Int, width: Int, to out: inout Out) {
+        var digits: (UInt64, UInt64, UInt64) = (0x3030_3030_3030_3030, 0x3030_3030_3030_3030, 0x3030_3030_3030_3030)
+        let width = min(max(width, 1), 20)
+        withUnsafeMutableBytes(of: &digits) { raw in
+            guard let base = raw.baseAddress else { return }
+            let end = base.assumingMemoryBound(to: UInt8.self) + 24
+            _ = write(UInt64(truncatingIfNeeded: max(0, value)), endingAt: end)
+            out.append(bytes: UnsafeRawBufferPointer(rebasing: raw[(24 - width)...]))
         }
     }
 }

@@ -1,120 +1,133 @@
 // Events as JSON, one object per line, written byte by byte into a reused buffer (no
 // JSONSerialization, no String per event): `kind`, `mfa`, `node`, `payload` (the terms as
 // `EventPrinter` prints them), `payload_truncated`, `peer`, `pid`, `name`, `time` (ns), `time_text`
-// and `value`. Dictionary entries are escaped once per id.
+// and `value`. What repeats from event to event is printed once and copied after that: the head
+// `{"kind":…,"mfa":…,"node":…` by kind, function and node, and `,"peer":…,"pid":…,"name":…` by
+// the two processes. Terms are printed straight into the output and escaped in place.
 import BeamTerm
 
 public struct EventJSON {
-    private var processJSON: [[UInt8]?] = []
-    private var nameJSON: [[UInt8]?] = []
-    private var functionJSON: [[UInt8]?] = []
-    private var nodeJSON: [[UInt8]?] = []
+    private var heads = HeadCache()
+    private var processes = HeadCache()
     private var scratch: [UInt8] = []
 
     public init() {}
 
     /// Appends the object (without its newline).
     public mutating func write(_ event: TraceEvent, payload: UnsafeRawBufferPointer, printer: inout EventPrinter,
-                               into buffer: inout [UInt8]) {
+                               into buffer: inout TextBuffer) {
         writeJSON(event, payload: payload, printer: &printer, into: &buffer)
     }
 
-    @inline(__always)
-    private static func hit(_ cache: [[UInt8]?], _ key: UInt32, into buffer: inout [UInt8]) -> Bool {
-        let i = Int(key)
-        guard i < cache.count, let bytes = cache[i] else { return false }
-        buffer.append(contentsOf: bytes)
-        return true
-    }
-
-    private static func store(_ cache: inout [[UInt8]?], _ key: UInt32, _ text: String, into buffer: inout [UInt8]) {
-        let i = Int(key)
-        var bytes: [UInt8] = []
-        appendString(text.utf8, to: &bytes)
-        if i < 1 << 24 {
-            if i >= cache.count { cache.append(contentsOf: repeatElement(nil, count: i + 1 - cache.count)) }
-            cache[i] = bytes
-        }
-        buffer.append(contentsOf: bytes)
+    /// `write` into an array.
+    public mutating func write(_ event: TraceEvent, payload: UnsafeRawBufferPointer, printer: inout EventPrinter,
+                               into buffer: inout [UInt8]) {
+        var text = TextBuffer(capacity: 512)
+        writeJSON(event, payload: payload, printer: &printer, into: &text)
+        text.withUnsafeBytes { buffer.append(contentsOf: $0) }
     }
 
     private mutating func writeJSON(_ event: TraceEvent, payload: UnsafeRawBufferPointer, printer: inout EventPrinter,
-                                    into buffer: inout [UInt8]) {
-        buffer.append(contentsOf: "{\"kind\":\"".utf8)
-        buffer.append(contentsOf: event.kind.otpName.utf8)
-        buffer.append(34)
-        if event.mfa != 0 {
-            buffer.append(contentsOf: ",\"mfa\":".utf8)
-            if !Self.hit(functionJSON, event.mfa, into: &buffer) {
-                Self.store(&functionJSON, event.mfa, printer.function(event.mfa), into: &buffer)
+                                    into buffer: inout TextBuffer) {
+        let head = HeadCache.Key(a: UInt32(event.kind.rawValue) + 1, b: event.mfa, c: UInt32(event.node))
+        if !heads.append(head, &buffer) {
+            let start = buffer.count
+            buffer.append("{\"kind\":\"")
+            buffer.append(utf8: event.kind.otpName)
+            buffer.append(34)
+            if event.mfa != 0 {
+                buffer.append(",\"mfa\":")
+                Self.appendString(printer.function(event.mfa), to: &buffer)
             }
-        }
-        buffer.append(contentsOf: ",\"node\":".utf8)
-        if !Self.hit(nodeJSON, UInt32(event.node), into: &buffer) {
-            Self.store(&nodeJSON, UInt32(event.node), printer.dictionaries.nodeName(event.node), into: &buffer)
+            buffer.append(",\"node\":")
+            Self.appendString(printer.dictionaries.nodeName(event.node), to: &buffer)
+            heads.store(head, from: start, of: buffer)
         }
         if let terms = printer.terms(payload, flags: event.flags) {
-            buffer.append(contentsOf: ",\"payload\":[".utf8)
+            buffer.append(",\"payload\":[")
             for i in 0..<terms.count {
                 if i > 0 { buffer.append(44) }
-                scratch.removeAll(keepingCapacity: true)
+                buffer.append(34)
+                let start = buffer.count
                 switch terms {
                 case .raw(let bytes, let starts):
                     var offset = starts[i]
-                    if !printer.writeTerm(bytes, offset: &offset, into: &scratch) { scratch.removeAll() }
+                    if !printer.writeTerm(bytes, offset: &offset, into: &buffer) { buffer.truncate(to: start) }
                 case .decoded(let decoded):
-                    scratch.append(contentsOf: printer.term(decoded[i]).utf8)
+                    buffer.append(utf8: printer.term(decoded[i]))
                 }
-                Self.appendString(scratch, to: &buffer)
+                escape(&buffer, from: start)
+                buffer.append(34)
             }
             buffer.append(93)
             if event.flags.contains(.payloadTruncated) {
-                buffer.append(contentsOf: ",\"payload_truncated\":true".utf8)
+                buffer.append(",\"payload_truncated\":true")
             }
         } else if !payload.isEmpty {
-            buffer.append(contentsOf: ",\"payload_truncated\":true".utf8)
+            buffer.append(",\"payload_truncated\":true")
         }
-        if event.peer != 0 {
-            buffer.append(contentsOf: ",\"peer\":".utf8)
-            if !Self.hit(processJSON, event.peer, into: &buffer) {
-                Self.store(&processJSON, event.peer, printer.process(event.peer), into: &buffer)
+        // `c` is never 0: the pid plus one (an absurd pid of UInt32.max wraps to 0 and is never cached).
+        let who = HeadCache.Key(a: event.peer, b: event.pid, c: event.pid &+ 1)
+        if who.c == 0 || !processes.append(who, &buffer) {
+            let start = buffer.count
+            if event.peer != 0 {
+                buffer.append(",\"peer\":")
+                Self.appendString(printer.process(event.peer), to: &buffer)
             }
-        }
-        buffer.append(contentsOf: ",\"pid\":".utf8)
-        if !Self.hit(processJSON, event.pid, into: &buffer) {
-            Self.store(&processJSON, event.pid, printer.process(event.pid), into: &buffer)
-        }
-        if let entry = printer.dictionaries.process(event.pid), entry.registeredName != 0 {
-            buffer.append(contentsOf: ",\"name\":".utf8)
-            if !Self.hit(nameJSON, event.pid, into: &buffer) {
-                Self.store(&nameJSON, event.pid, printer.dictionaries.atom(entry.registeredName), into: &buffer)
+            buffer.append(",\"pid\":")
+            Self.appendString(printer.process(event.pid), to: &buffer)
+            if let entry = printer.dictionaries.process(event.pid), entry.registeredName != 0 {
+                buffer.append(",\"name\":")
+                Self.appendString(printer.dictionaries.atom(entry.registeredName), to: &buffer)
             }
+            buffer.append(",\"time\":")
+            if who.c != 0 { processes.store(who, from: start, of: buffer) }
         }
-        buffer.append(contentsOf: ",\"time\":".utf8)
         NumberText.append(event.time, to: &buffer)
-        buffer.append(contentsOf: ",\"time_text\":\"".utf8)
+        buffer.append(",\"time_text\":\"")
         printer.time.writeInstant(event.time, into: &buffer)  // digits, signs, dates: nothing to escape
-        buffer.append(contentsOf: "\",\"value\":".utf8)
+        buffer.append("\",\"value\":")
         NumberText.append(event.value, to: &buffer)
         buffer.append(125)
     }
 
-    private static let hex = Array("0123456789abcdef".utf8)
+    /// Escapes, in place, the text written from `start` on as the inside of a JSON string.
+    private mutating func escape(_ buffer: inout TextBuffer, from start: Int) {
+        var clean = true
+        buffer.withUnsafeBytes { raw in
+            for i in start..<raw.count {
+                let b = raw[i]
+                if b == 34 || b == 92 || b < 32 { clean = false; break }
+            }
+        }
+        if clean { return }
+        scratch.removeAll(keepingCapacity: true)
+        buffer.withUnsafeBytes { scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[start...])) }
+        buffer.truncate(to: start)
+        Self.appendEscaped(scratch, to: &buffer)
+    }
 
-    private static func appendString(_ text: some Sequence<UInt8>, to buffer: inout [UInt8]) {
+    private static let hex: StaticString = "0123456789abcdef"
+
+    private static func appendString(_ text: String, to buffer: inout TextBuffer) {
         buffer.append(34)
+        appendEscaped(Array(text.utf8), to: &buffer)
+        buffer.append(34)
+    }
+
+    private static func appendEscaped(_ text: [UInt8], to buffer: inout TextBuffer) {
         for byte in text {
             switch byte {
-            case 34: buffer.append(92); buffer.append(34)
-            case 92: buffer.append(92); buffer.append(92)
-            case 10: buffer.append(92); buffer.append(110)
-            case 13: buffer.append(92); buffer.append(114)
-            case 9: buffer.append(92); buffer.append(116)
+            case 34: buffer.append(92, 34)
+            case 92: buffer.append(92, 92)
+            case 10: buffer.append(92, 110)
+            case 13: buffer.append(92, 114)
+            case 9: buffer.append(92, 116)
             case 0..<32:
-                buffer.append(contentsOf: [92, 117, 48, 48, hex[Int(byte >> 4)], hex[Int(byte & 15)]])
+                buffer.append("\\u00")
+                buffer.append(hex.utf8Start[Int(byte >> 4)], hex.utf8Start[Int(byte & 15)])
             default: buffer.append(byte)
             }
         }
-        buffer.append(34)
     }
 }

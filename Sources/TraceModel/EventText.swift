@@ -3,6 +3,8 @@
 // `... << {job,1}`, `... {job,1} ! <0.85.0>`. Times come from `TimeText`; pids name their node in a
 // capture of several nodes (`<mx2@vm.362.0>`), as payloads print them; terms print in Erlang
 // syntax, or Elixir's (`MyApp.Worker.handle_call/3`, `#PID<0.80.0>`, `%{a: 1}`) with `elixir`.
+// Lines are written into a `TextBuffer`; what repeats from event to event (a process with its name,
+// `call mod:fun(`, `returned from mod:fun/1 -> `) is printed once and copied after that.
 import BeamTerm
 
 public struct EventPrinter: Sendable {
@@ -44,6 +46,14 @@ public struct EventPrinter: Sendable {
         return true
     }
 
+    /// `writeTerm` into a `TextBuffer`.
+    public func writeTerm(_ bytes: UnsafeRawBufferPointer, offset: inout Int, into out: inout TextBuffer) -> Bool {
+        if !elixir { return termWriter.write(bytes, offset: &offset, into: &out) }
+        guard let term = try? TermDecoder().decode(bytes, offset: &offset, versioned: false) else { return false }
+        out.append(utf8: self.term(term))
+        return true
+    }
+
     public func function(_ id: FunctionID) -> String { dictionaries.functionText(id, elixir: elixir) }
 
     public func process(_ id: ProcessID) -> String {
@@ -68,13 +78,13 @@ public struct EventPrinter: Sendable {
 
     /// One line: time, process (with its name), what happened.
     public mutating func line(_ event: TraceEvent, payload: UnsafeRawBufferPointer) -> String {
-        var out: [UInt8] = []
+        var out = TextBuffer(capacity: 256)
         write(event, payload: payload, into: &out)
-        return String(decoding: out, as: UTF8.self)
+        return out.string()
     }
 
     /// Appends the line (without its newline) to `out`: the fast path of `line`, for streams.
-    public mutating func write(_ event: TraceEvent, payload: UnsafeRawBufferPointer, into out: inout [UInt8]) {
+    public mutating func write(_ event: TraceEvent, payload: UnsafeRawBufferPointer, into out: inout TextBuffer) {
         if !event.flags.contains(.noTimestamp) {
             time.write(event.time, into: &out)
             out.append(32)
@@ -82,12 +92,19 @@ public struct EventPrinter: Sendable {
         writeBody(event, payload: payload, into: &out)
     }
 
+    /// `write` into an array.
+    public mutating func write(_ event: TraceEvent, payload: UnsafeRawBufferPointer, into out: inout [UInt8]) {
+        var text = TextBuffer(capacity: 256)
+        write(event, payload: payload, into: &text)
+        text.withUnsafeBytes { out.append(contentsOf: $0) }
+    }
+
     /// What happened, without the time.
     public func describe(_ event: TraceEvent, payload: UnsafeRawBufferPointer) -> String {
         var copy = self
-        var out: [UInt8] = []
+        var out = TextBuffer(capacity: 256)
         copy.writeBody(event, payload: payload, into: &out)
-        return String(decoding: out, as: UTF8.self)
+        return out.string()
     }
 
     /// Where the payload's terms are: raw ranges printed from the bytes, or decoded terms (a cut
@@ -149,144 +166,168 @@ public struct EventPrinter: Sendable {
         return .raw(payload, starts)
     }
 
-    private mutating func writeBody(_ event: TraceEvent, payload: UnsafeRawBufferPointer, into out: inout [UInt8]) {
+    private mutating func writeBody(_ event: TraceEvent, payload: UnsafeRawBufferPointer, into out: inout TextBuffer) {
         let mark = out.count
         let terms = self.terms(payload, flags: event.flags)
         if !writeBody(event, payload: payload, terms: terms, into: &out) {
             // A term the fast walk accepted but cannot print (damage the decoder refuses): print the
             // event as if its payload did not decode.
-            out.removeSubrange(mark...)
+            out.truncate(to: mark)
             _ = writeBody(event, payload: payload, terms: nil, into: &out)
         }
     }
 
     /// False when a raw term failed to print.
     private mutating func writeBody(_ event: TraceEvent, payload: UnsafeRawBufferPointer, terms: Terms?,
-                                    into out: inout [UInt8]) -> Bool {
+                                    into out: inout TextBuffer) -> Bool {
         var ok = true
         let kind = event.kind
         if kind == .drop {
-            out.append(contentsOf: "dropped ".utf8)
+            out.append("dropped ")
             NumberText.append(event.value, to: &out)
-            out.append(contentsOf: " trace messages".utf8)
+            out.append(" trace messages")
             return true
         }
         if kind == .seqTrace {
-            out.append(contentsOf: "seq_trace label ".utf8)
+            out.append("seq_trace label ")
             NumberText.append(event.value, to: &out)
-            out.append(contentsOf: ": ".utf8)
+            out.append(": ")
             writeArg(0, terms, event, payload, &out, &ok)
             return ok
         }
         if kind == .sample && event.pid == 0 {
-            out.append(contentsOf: "sample node ".utf8)
-            out.append(contentsOf: dictionaries.nodeName(event.node).utf8)
+            out.append("sample node ")
+            out.append(utf8: dictionaries.nodeName(event.node))
             out.append(32)
             writeArg(0, terms, event, payload, &out, &ok)
             return ok
         }
         if kind == .marker {
-            out.append(contentsOf: "marker ".utf8)
+            out.append("marker ")
             NumberText.append(event.value, to: &out)
             out.append(32)
             writeArg(0, terms, event, payload, &out, &ok)
             return ok
         }
-        appendProcessWithName(event.pid, &out)
-        out.append(32)
+        let arityOnly = event.flags.contains(.arityOnly)
+        // The head of the line, up to the first term: `<0.80.0> (worker) call m:f(`.
+        let head = HeadCache.Key(a: event.pid, b: event.mfa, c: UInt32(kind.rawValue) + 1 | (arityOnly ? 0x100 : 0))
+        if !cache.heads.append(head, &out) {
+            let start = out.count
+            writeHead(event, arityOnly: arityOnly, into: &out)
+            cache.heads.store(head, from: start, of: out)
+        }
         switch kind {
         case .call:
-            out.append(contentsOf: "call ".utf8)
-            if event.flags.contains(.arityOnly) {
-                appendFunction(event.mfa, &out)
-            } else {
-                appendCallee(event.mfa, &out)
-                out.append(40)
+            if !arityOnly {
                 if !appendArguments(terms, &out, ok: &ok) { writeArg(0, terms, event, payload, &out, &ok) }
                 out.append(41)
             }
             if event.flags.contains(.hasExtra) {
-                out.append(contentsOf: " (".utf8)
+                out.append(" (")
                 writeArg(1, terms, event, payload, &out, &ok)
                 out.append(41)
             }
         case .returnFrom:
-            out.append(contentsOf: "returned from ".utf8)
-            appendFunction(event.mfa, &out)
-            out.append(contentsOf: " -> ".utf8)
             writeArg(0, terms, event, payload, &out, &ok)
         case .exceptionFrom:
-            out.append(contentsOf: "exception from ".utf8)
-            appendFunction(event.mfa, &out)
-            out.append(32)
             writeArg(0, terms, event, payload, &out, &ok)
         case .returnTo:
-            out.append(contentsOf: "returned to ".utf8)
-            appendFunction(event.mfa, &out)
+            break
         case .send, .sendToNonExistingProcess:
             writeArg(0, terms, event, payload, &out, &ok)
-            out.append(contentsOf: " ! ".utf8)
+            out.append(" ! ")
             if event.flags.contains(.destinationInPayload) { writeArg(1, terms, event, payload, &out, &ok) } else { appendProcessWithName(event.peer, &out) }
-            if kind == .sendToNonExistingProcess { out.append(contentsOf: " (no such process)".utf8) }
+            if kind == .sendToNonExistingProcess { out.append(" (no such process)") }
         case .receive:
-            out.append(contentsOf: "<< ".utf8)
             writeArg(0, terms, event, payload, &out, &ok)
         case .spawn, .spawned:
-            out.append(contentsOf: (kind == .spawn ? "spawn " : "spawned by ").utf8)
+            out.append(kind == .spawn ? "spawn " : "spawned by ")
             appendProcess(event.peer, &out)
-            out.append(contentsOf: " as ".utf8)
+            out.append(" as ")
             appendCallee(event.mfa, &out)
             out.append(40)
             writeArg(0, terms, event, payload, &out, &ok)
             out.append(41)
         case .exit:
-            out.append(contentsOf: "exit ".utf8)
+            out.append("exit ")
             writeArg(0, terms, event, payload, &out, &ok)
         case .link, .unlink, .gettingLinked, .gettingUnlinked:
-            out.append(contentsOf: kind.otpName.utf8)
+            out.append(utf8: kind.otpName)
             out.append(32)
             if event.flags.contains(.destinationInPayload) { writeArg(0, terms, event, payload, &out, &ok) } else { appendProcess(event.peer, &out) }
         case .register, .unregister:
             let name = dictionaries.atom(AtomID(truncatingIfNeeded: event.value))
-            out.append(contentsOf: kind.otpName.utf8)
+            out.append(utf8: kind.otpName)
             out.append(32)
-            out.append(contentsOf: (elixir ? ElixirAtom.literal(name) : ErlangAtom.quoted(name)).utf8)
+            out.append(utf8: elixir ? ElixirAtom.literal(name) : ErlangAtom.quoted(name))
         case .in, .out, .inExiting, .outExiting, .outExited:
-            out.append(contentsOf: kind.otpName.utf8)
+            out.append(utf8: kind.otpName)
             out.append(32)
             if event.mfa != 0 {
                 appendFunction(event.mfa, &out)
             } else if event.value != 0 {
-                out.append(contentsOf: dictionaries.atom(AtomID(truncatingIfNeeded: event.value)).utf8)
+                out.append(utf8: dictionaries.atom(AtomID(truncatingIfNeeded: event.value)))
             } else {
                 out.append(48)
             }
         case .open:
-            out.append(contentsOf: "open by ".utf8)
+            out.append("open by ")
             appendProcess(event.peer, &out)
-            out.append(contentsOf: " driver ".utf8)
+            out.append(" driver ")
             writeArg(0, terms, event, payload, &out, &ok)
         case .sample:
-            out.append(contentsOf: "sample queue ".utf8)
+            out.append("sample queue ")
             NumberText.append(event.value, to: &out)
             out.append(32)
             writeArg(0, terms, event, payload, &out, &ok)
         default:
-            out.append(contentsOf: kind.otpName.utf8)
+            out.append(utf8: kind.otpName)
             out.append(32)
             writeArg(0, terms, event, payload, &out, &ok)
         }
         return ok
     }
 
+    /// The process with its name, a space, and what the kind prints before the payload's first term.
+    private mutating func writeHead(_ event: TraceEvent, arityOnly: Bool, into out: inout TextBuffer) {
+        appendProcessWithName(event.pid, &out)
+        out.append(32)
+        switch event.kind {
+        case .call:
+            out.append("call ")
+            if arityOnly {
+                appendFunction(event.mfa, &out)
+            } else {
+                appendCallee(event.mfa, &out)
+                out.append(40)
+            }
+        case .returnFrom:
+            out.append("returned from ")
+            appendFunction(event.mfa, &out)
+            out.append(" -> ")
+        case .exceptionFrom:
+            out.append("exception from ")
+            appendFunction(event.mfa, &out)
+            out.append(32)
+        case .returnTo:
+            out.append("returned to ")
+            appendFunction(event.mfa, &out)
+        case .receive:
+            out.append("<< ")
+        default:
+            break
+        }
+    }
+
     /// Payload term `i` (nothing when there is none; an old capture's byte-cut payload says its size).
     private func writeArg(_ i: Int, _ terms: Terms?, _ event: TraceEvent, _ payload: UnsafeRawBufferPointer,
-                          _ out: inout [UInt8], _ ok: inout Bool) {
+                          _ out: inout TextBuffer, _ ok: inout Bool) {
         guard let terms, i < terms.count else {
             if event.flags.contains(.payloadTruncated) {
                 // A payload cut to depth 0 keeps no term.
                 let cut = payload.count >= 2 && payload[0] == Payload.cutTag
-                out.append(contentsOf: (cut ? "..." : "<<\(payload.count) bytes, cut>>").utf8)
+                out.append(utf8: cut ? "..." : "<<\(payload.count) bytes, cut>>")
             }
             return
         }
@@ -295,23 +336,23 @@ public struct EventPrinter: Sendable {
             var offset = starts[i]
             if !writeTerm(bytes, offset: &offset, into: &out) { ok = false }
         case .decoded(let decoded):
-            out.append(contentsOf: term(decoded[i]).utf8)
+            out.append(utf8: term(decoded[i]))
         }
     }
 
     /// A call's argument list, `1, {a,b}`; false (nothing written) when the payload's first term
     /// is not a proper list.
-    private func appendArguments(_ terms: Terms?, _ out: inout [UInt8], ok: inout Bool) -> Bool {
+    private func appendArguments(_ terms: Terms?, _ out: inout TextBuffer, ok: inout Bool) -> Bool {
         guard let terms, terms.count > 0 else { return false }
         switch terms {
         case .decoded(let decoded):
             // A cut argument list: `m:f(1, 2, ...)`.
             if case .improperList(let args, let tail) = decoded[0], CutMarker.isMarker(tail) {
-                out.append(contentsOf: (args.map(term) + ["..."]).joined(separator: ", ").utf8)
+                out.append(utf8: (args.map(term) + ["..."]).joined(separator: ", "))
                 return true
             }
             guard let args = decoded[0].listElements else { return false }
-            out.append(contentsOf: args.map(term).joined(separator: ", ").utf8)
+            out.append(utf8: args.map(term).joined(separator: ", "))
             return true
         case .raw(let bytes, let starts):
             var scan = TermCursor(bytes, offset: starts[0])
@@ -325,7 +366,7 @@ public struct EventPrinter: Sendable {
                     if i > 0 { out.append(44); out.append(32) }
                     let value = bytes.load(fromByteOffset: scan.offset + i, as: UInt8.self)
                     if elixir {
-                        out.append(contentsOf: term(.integer(Int64(value))).utf8)
+                        out.append(utf8: term(.integer(Int64(value))))
                     } else {
                         NumberText.append(Int64(value), to: &out)
                     }
@@ -354,25 +395,25 @@ public struct EventPrinter: Sendable {
         }
     }
 
-    private mutating func appendProcessWithName(_ id: ProcessID, _ out: inout [UInt8]) {
-        if TextCache.append(cache.processWithName, id, &out) { return }
-        TextCache.store(&cache.processWithName, id, processWithName(id), &out)
+    private mutating func appendProcessWithName(_ id: ProcessID, _ out: inout TextBuffer) {
+        if cache.append(.processWithName, id, &out) { return }
+        cache.store(.processWithName, id, processWithName(id), &out)
     }
 
-    private mutating func appendProcess(_ id: ProcessID, _ out: inout [UInt8]) {
-        if TextCache.append(cache.process, id, &out) { return }
-        TextCache.store(&cache.process, id, process(id), &out)
+    private mutating func appendProcess(_ id: ProcessID, _ out: inout TextBuffer) {
+        if cache.append(.process, id, &out) { return }
+        cache.store(.process, id, process(id), &out)
     }
 
-    private mutating func appendFunction(_ id: FunctionID, _ out: inout [UInt8]) {
-        if TextCache.append(cache.function, id, &out) { return }
-        TextCache.store(&cache.function, id, function(id), &out)
+    private mutating func appendFunction(_ id: FunctionID, _ out: inout TextBuffer) {
+        if cache.append(.function, id, &out) { return }
+        cache.store(.function, id, function(id), &out)
     }
 
     /// `mod:fun`, `'Elixir.Mod':fun` as `Mod.fun`, or `undefined`.
-    private mutating func appendCallee(_ id: FunctionID, _ out: inout [UInt8]) {
-        if TextCache.append(cache.callee, id, &out) { return }
-        TextCache.store(&cache.callee, id, callee(id), &out)
+    private mutating func appendCallee(_ id: FunctionID, _ out: inout TextBuffer) {
+        if cache.append(.callee, id, &out) { return }
+        cache.store(.callee, id, callee(id), &out)
     }
 
     private func callee(_ id: FunctionID) -> String {
@@ -391,31 +432,122 @@ public struct EventPrinter: Sendable {
     }
 }
 
-/// Printed texts by dictionary id.
+/// Printed texts by dictionary id, and the heads of lines (`<0.80.0> (worker) call m:f(`) by what
+/// makes them: bytes in one arena, found by (offset, length) spans, so a hit copies bytes and
+/// touches no reference count.
 struct TextCache: Sendable {
-    var processWithName: [[UInt8]?] = []
-    var process: [[UInt8]?] = []
-    var function: [[UInt8]?] = []
-    var callee: [[UInt8]?] = []
+    /// Offset << 24 | (length + 1) into `arena` by id; 0 when not printed yet.
+    var processWithName: [UInt64] = []
+    var process: [UInt64] = []
+    var function: [UInt64] = []
+    var callee: [UInt64] = []
+    var arena: [UInt8] = []
+
+    /// Line heads (`<0.80.0> (worker) call m:f(`).
+    var heads = HeadCache()
+
+    @inline(__always)
+    static func span(_ spans: [UInt64], _ id: UInt32) -> UInt64 {
+        let i = Int(id)
+        return i < spans.count ? spans[i] : 0
+    }
+
+    enum Table { case processWithName, process, function, callee }
+
+    @inline(__always)
+    func span(_ table: Table, _ id: UInt32) -> UInt64 {
+        switch table {
+        case .processWithName: return Self.span(processWithName, id)
+        case .process: return Self.span(process, id)
+        case .function: return Self.span(function, id)
+        case .callee: return Self.span(callee, id)
+        }
+    }
 
     /// Appends the cached text; false when there is none yet.
     @inline(__always)
-    static func append(_ table: [[UInt8]?], _ id: UInt32, _ out: inout [UInt8]) -> Bool {
-        let i = Int(id)
-        guard i < table.count, let bytes = table[i] else { return false }
-        out.append(contentsOf: bytes)
+    func append(_ table: Table, _ id: UInt32, _ out: inout TextBuffer) -> Bool {
+        let span = span(table, id)
+        guard span != 0 else { return false }
+        Self.copy(arena, span, &out)
         return true
     }
 
-    static func store(_ table: inout [[UInt8]?], _ id: UInt32, _ text: String, _ out: inout [UInt8]) {
+    @inline(__always)
+    static func copy(_ arena: [UInt8], _ span: UInt64, _ out: inout TextBuffer) {
+        let offset = Int(span >> 24)
+        let length = Int(span & 0xFF_FFFF) - 1
+        arena.withUnsafeBytes { out.append(bytes: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + length)])) }
+    }
+
+    mutating func store(_ table: Table, _ id: UInt32, _ text: String, _ out: inout TextBuffer) {
         let i = Int(id)
         let bytes = Array(text.utf8)
-        // Ids are dense; an absurd one (damage) is printed without being cached.
-        if i < 1 << 24 {
-            if i >= table.count { table.append(contentsOf: repeatElement(nil, count: i + 1 - table.count)) }
-            table[i] = bytes
+        // Ids are dense; an absurd one (damage) or a text too long for a span is printed without being cached.
+        if i < 1 << 24, bytes.count < 0xFF_FFFF, arena.count < 1 << 39 {
+            let span = UInt64(arena.count) << 24 | UInt64(bytes.count + 1)
+            switch table {
+            case .processWithName: Self.set(&processWithName, i, span)
+            case .process: Self.set(&process, i, span)
+            case .function: Self.set(&function, i, span)
+            case .callee: Self.set(&callee, i, span)
+            }
+            arena.append(contentsOf: bytes)
         }
         out.append(contentsOf: bytes)
+    }
+
+    static func set(_ spans: inout [UInt64], _ i: Int, _ span: UInt64) {
+        if i >= spans.count { spans.append(contentsOf: repeatElement(0, count: i + 1 - spans.count)) }
+        spans[i] = span
+    }
+}
+
+/// Pieces of printed lines by the three ids that make them, direct-mapped by a hash of the key (a
+/// slot is overwritten by the next key that maps to it), bytes in one arena.
+struct HeadCache: Sendable {
+    struct Key: Equatable, Sendable {
+        var a: UInt32 = 0
+        var b: UInt32 = 0
+        /// Never 0 in a used slot.
+        var c: UInt32 = 0
+    }
+
+    static let slots = 4096
+    private var keys: [Key] = []
+    private var spans: [UInt64] = []
+    private var arena: [UInt8] = []
+    /// Pieces are forgotten once their arena holds this much (a capture of many processes).
+    static let arenaLimit = 1 << 20
+
+    @inline(__always)
+    static func slot(_ key: Key) -> Int {
+        let h = (key.a &* 0x9E37_79B1) ^ (key.b &* 0x85EB_CA77) ^ (key.c &* 0xC2B2_AE3D)
+        return Int(h >> 20)  // 12 bits: `slots`
+    }
+
+    /// Appends the piece for `key`; false when there is none.
+    @inline(__always)
+    func append(_ key: Key, _ out: inout TextBuffer) -> Bool {
+        let i = Self.slot(key)
+        guard i < keys.count, keys[i] == key else { return false }
+        TextCache.copy(arena, spans[i], &out)
+        return true
+    }
+
+    /// Remembers `out`'s bytes from `start` on as the piece for `key`.
+    mutating func store(_ key: Key, from start: Int, of out: borrowing TextBuffer) {
+        let length = out.count - start
+        guard length < 4096 else { return }
+        if keys.isEmpty || arena.count + length > Self.arenaLimit {
+            keys = [Key](repeating: Key(), count: Self.slots)
+            spans = [UInt64](repeating: 0, count: Self.slots)
+            arena.removeAll(keepingCapacity: true)
+        }
+        let i = Self.slot(key)
+        keys[i] = key
+        spans[i] = UInt64(arena.count) << 24 | UInt64(length + 1)
+        out.withUnsafeBytes { arena.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[start...])) }
     }
 }
 

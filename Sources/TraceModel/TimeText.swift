@@ -51,7 +51,18 @@ public struct TimeText: Sendable {
     }
 
     /// `text(_:)` appended to a byte buffer (no String per line).
-    public mutating func write(_ ns: Int64, into out: inout [UInt8]) {
+    public mutating func write(_ ns: Int64, into out: inout [UInt8]) { writeLine(ns, into: &out) }
+
+    /// `text(_:)` appended to a `TextBuffer`.
+    public mutating func write(_ ns: Int64, into out: inout TextBuffer) { writeLine(ns, into: &out) }
+
+    /// `instant(_:)` appended to a byte buffer.
+    public mutating func writeInstant(_ ns: Int64, into out: inout [UInt8]) { writeAnyInstant(ns, into: &out) }
+
+    /// `instant(_:)` appended to a `TextBuffer`.
+    public mutating func writeInstant(_ ns: Int64, into out: inout TextBuffer) { writeAnyInstant(ns, into: &out) }
+
+    private mutating func writeLine<Out: ByteSink & ~Copyable>(_ ns: Int64, into out: inout Out) {
         switch style {
         case .ns: NumberText.append(ns, to: &out)
         case .rel: Self.writeRelative(ns &- start, into: &out)
@@ -59,24 +70,23 @@ public struct TimeText: Sendable {
             let micros = clock(ns)
             if cachedDay != lastDay {
                 lastDay = cachedDay
-                out.append(contentsOf: cachedDate)
+                cachedDate.withUnsafeBytes { out.append(bytes: $0) }
                 out.append(32)
             }
-            out.append(contentsOf: cachedClock)
+            cachedClock.withUnsafeBytes { out.append(bytes: $0) }
             NumberText.appendPadded(micros, width: 6, to: &out)
         }
     }
 
-    /// `instant(_:)` appended to a byte buffer.
-    public mutating func writeInstant(_ ns: Int64, into out: inout [UInt8]) {
+    private mutating func writeAnyInstant<Out: ByteSink & ~Copyable>(_ ns: Int64, into out: inout Out) {
         switch style {
         case .ns: NumberText.append(ns, to: &out)
         case .rel: Self.writeRelative(ns &- start, into: &out)
         case .abs:
             let micros = clock(ns)
-            out.append(contentsOf: cachedDate)
+            cachedDate.withUnsafeBytes { out.append(bytes: $0) }
             out.append(32)
-            out.append(contentsOf: cachedClock)
+            cachedClock.withUnsafeBytes { out.append(bytes: $0) }
             NumberText.appendPadded(micros, width: 6, to: &out)
         }
     }
@@ -94,13 +104,26 @@ public struct TimeText: Sendable {
         return Int((ns - seconds * 1_000_000_000) / 1000)
     }
 
-    static func writeRelative(_ delta: Int64, into out: inout [UInt8]) {
-        out.append(delta < 0 ? 45 : 43)
+    static func writeRelative<Out: ByteSink & ~Copyable>(_ delta: Int64, into out: inout Out) {
+        // `+S.uuuuuu s` built in one piece of scratch: sign, seconds, point, six digits, unit.
         let micros = (delta.magnitude + 500) / 1000
-        NumberText.append(Int64(micros / 1_000_000), to: &out)
-        out.append(46)
-        NumberText.appendPadded(Int(micros % 1_000_000), width: 6, to: &out)
-        out.append(contentsOf: [32, 115])
+        var scratch: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)  // 32 bytes: 20 digits + 10
+        withUnsafeMutableBytes(of: &scratch) { raw in
+            guard let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
+            let end = base + 32
+            end[-1] = 115  // s
+            end[-2] = 32
+            var fraction = micros % 1_000_000
+            for k in 3...8 {
+                end[-k] = UInt8(truncatingIfNeeded: 48 &+ fraction % 10)
+                fraction /= 10
+            }
+            end[-9] = 46
+            let n = NumberText.write(micros / 1_000_000, endingAt: end - 9)
+            let first = end - 9 - n - 1
+            first[0] = delta < 0 ? 45 : 43
+            out.append(bytes: UnsafeRawBufferPointer(start: first, count: end - first))
+        }
     }
 
     /// The instant on its own (always with the date in `abs`).

@@ -84,6 +84,7 @@ struct EventsCommand: ParsableCommand {
             throw CLIError("reading \(capture) failed: \(error)")
         }
         output.time = printer.time
+        output.endRound()
         for problem in reader.problems.dropFirst(known) {
             FileHandle.standardError.write(Data("warning: \(problem)\n".utf8))
         }
@@ -93,11 +94,11 @@ struct EventsCommand: ParsableCommand {
 
 /// Buffered stdout for events: text lines through `EventPrinter.write`, JSON through `EventJSON`
 /// (TraceModel), in large writes.
-struct EventOutput {
+struct EventOutput: ~Copyable {
     let json: Bool
     let limit: Int
     var printed = 0
-    var buffer: [UInt8] = []
+    var buffer = TextBuffer(capacity: EventOutput.flushSize + (1 << 16))
     /// The time printer carried across `--follow` rounds (so the date prints once).
     var time: TimeText?
     private var jsonWriter = EventJSON()
@@ -106,8 +107,11 @@ struct EventOutput {
     init(json: Bool, limit: Int) {
         self.json = json
         self.limit = limit
-        buffer.reserveCapacity(Self.flushSize + (1 << 16))
     }
+
+    /// A `--follow` round is over: the next one prints with a new printer (and newer dictionaries),
+    /// so nothing printed from this one's is kept.
+    mutating func endRound() { jsonWriter = EventJSON() }
 
     mutating func write(_ event: TraceEvent, payload: UnsafeRawBufferPointer, printer: inout EventPrinter,
                         reader: CaptureReader) -> Bool {
@@ -126,9 +130,10 @@ struct EventOutput {
     mutating func flush() {
         guard !buffer.isEmpty else { return }
         buffer.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress else { return }
             var done = 0
             while done < raw.count {
-                let n = Foundation.write(1, raw.baseAddress! + done, raw.count - done)
+                let n = Foundation.write(1, base + done, raw.count - done)
                 if n > 0 {
                     done += n
                 } else if n < 0 && errno == EINTR {
@@ -138,6 +143,6 @@ struct EventOutput {
                 }
             }
         }
-        buffer.removeAll(keepingCapacity: true)
+        buffer.removeAll()
     }
 }

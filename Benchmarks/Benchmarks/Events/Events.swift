@@ -5,6 +5,7 @@
 // Run: swift package --package-path Benchmarks benchmark --target Events
 // Targets (#13): text >= 5M events/s, JSON >= 3M events/s, each >= 10x OTP's ~p. Thresholds in
 // Thresholds/Events.*.json gate wall clock and allocations.
+import BeamTerm
 import BenchTraces
 import Benchmark
 import CaptureStore
@@ -20,8 +21,7 @@ func printAll(json: Bool) -> Int {
     var printer = EventPrinter(dictionaries: reader.dictionaries,
                                time: TimeText(style: nil, start: start, timeBase: reader.meta.timeBase))
     var writer = EventJSON()
-    var buffer: [UInt8] = []
-    buffer.reserveCapacity(1 << 21)
+    var buffer = TextBuffer(capacity: 1 << 21)
     let sink = FileHandle(forWritingAtPath: "/dev/null")
     var count = 0
     try? reader.forEach(matching: .all) { event, payload in
@@ -34,7 +34,7 @@ func printAll(json: Bool) -> Int {
         count += 1
         if buffer.count >= 1 << 20 {
             buffer.withUnsafeBytes { raw in _ = Foundation.write(sink?.fileDescriptor ?? -1, raw.baseAddress, raw.count) }
-            buffer.removeAll(keepingCapacity: true)
+            buffer.removeAll()
         }
         return true
     }
