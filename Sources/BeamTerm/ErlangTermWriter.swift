@@ -9,10 +9,13 @@
 public struct ErlangTermWriter: Sendable {
     public let options: ErlangPrintOptions
     let localNode: [UInt8]?
+    /// Integers print without the walk: no depth cut and no width cut can touch them (at most 11 characters).
+    let plainIntegers: Bool
 
     public init(options: ErlangPrintOptions = ErlangPrintOptions()) {
         self.options = options
         localNode = options.localNode.map { Array($0.name.utf8) }
+        plainIntegers = options.maxDepth != 0 && (options.maxWidth ?? .max) >= 11
     }
 
     /// Appends the text of the term at `offset` (no version byte) and moves `offset` past it. False,
@@ -30,6 +33,22 @@ public struct ErlangTermWriter: Sendable {
 
     func writeTerm<Out: ByteSink & ~Copyable>(_ bytes: UnsafeRawBufferPointer, offset: inout Int,
                                                into out: inout Out) -> Bool {
+        if plainIntegers, offset < bytes.count {
+            // The commonest terms of a trace (counters, return values): SMALL_INTEGER_EXT, INTEGER_EXT.
+            let tag = bytes[offset]
+            if tag == ExternalTag.smallInteger, offset + 2 <= bytes.count {
+                NumberText.append(Int64(bytes[offset + 1]), to: &out)
+                offset += 2
+                return true
+            }
+            if tag == ExternalTag.integer, offset + 5 <= bytes.count {
+                let value = Int32(bitPattern: UInt32(bytes[offset + 1]) << 24 | UInt32(bytes[offset + 2]) << 16
+                                  | UInt32(bytes[offset + 3]) << 8 | UInt32(bytes[offset + 4]))
+                NumberText.append(Int64(value), to: &out)
+                offset += 5
+                return true
+            }
+        }
         let start = out.count
         let depth = options.maxDepth ?? -1
         let budget = options.maxWidth.map { $0 * 4 + 8 } ?? .max
@@ -501,6 +520,46 @@ public enum NumberText {
     /// Writes the digits of `value` backwards ending just before `end`; returns how many.
     @inlinable @inline(__always)
     public static func write(_ value: UInt64, endingAt end: UnsafeMutablePointer<UInt8>) -> Int {
+        var p = end
+        var v = value
+        // Eight digits at a time with one 64-bit division, the rest in 32-bit arithmetic.
+        while v > UInt64(UInt32.max) {
+            let low = UInt32(truncatingIfNeeded: v % 100_000_000)
+            v /= 100_000_000
+            p -= 8
+            writeEight(low, at: p)
+        }
+        return end - p + write32(UInt32(truncatingIfNeeded: v), endingAt: p)
+    }
+
+    /// Exactly eight digits of `value` (< 10^8) at `p`.
+    @inlinable @inline(__always)
+    static func writeEight(_ value: UInt32, at p: UnsafeMutablePointer<UInt8>) {
+        writeTwo(value / 1_000_000, at: p)
+        writeSix(value % 1_000_000, at: p + 2)
+    }
+
+    /// Exactly two digits of `value` (< 100) at `p`.
+    @inlinable @inline(__always)
+    static func writeTwo(_ value: UInt32, at p: UnsafeMutablePointer<UInt8>) {
+        let table = pairs.utf8Start
+        let pair = Int(value) &* 2
+        p[0] = table[pair]
+        p[1] = table[pair &+ 1]
+    }
+
+    /// Exactly six digits of `value` (< 10^6) at `p`.
+    @inlinable @inline(__always)
+    public static func writeSix(_ value: UInt32, at p: UnsafeMutablePointer<UInt8>) {
+        let high = value / 10_000
+        let low = value % 10_000
+        writeTwo(high, at: p)
+        writeTwo(low / 100, at: p + 2)
+        writeTwo(low % 100, at: p + 4)
+    }
+
+    @inlinable @inline(__always)
+    static func write32(_ value: UInt32, endingAt end: UnsafeMutablePointer<UInt8>) -> Int {
         var v = value
         var p = end
         let table = pairs.utf8Start

@@ -75,7 +75,14 @@ public struct TextBuffer: ~Copyable, ByteSink {
         let n = bytes.count
         guard n > 0, let source = bytes.baseAddress else { return }
         reserve(n)
-        (base + count).update(from: source.assumingMemoryBound(to: UInt8.self), count: n)
+        let from = source.assumingMemoryBound(to: UInt8.self)
+        let to = base + used
+        if n <= 16 {
+            // Most pieces are short: a loop beats a call to memmove.
+            for i in 0..<n { to[i] = from[i] }
+        } else {
+            to.update(from: from, count: n)
+        }
         used += n
     }
 

@@ -1,6 +1,7 @@
 // Names and values as exports show them: functions as `mod:fun/arity`, processes as their pid with
 // their registered name or initial call, arguments and return values in Erlang syntax (cut short),
-// and JSON string escaping.
+// and JSON string escaping. A payload the capture kept cut (`--payload-limit`) prints as the cut
+// term, as `events` prints it: `(1,[2,3|...],...)`, `{a,{b,...}}`.
 import BeamTerm
 import Foundation
 import TraceAnalysis
@@ -87,15 +88,36 @@ final class ExportText {
         text.withUTF8 { out.append(contentsOf: $0) }
     }
 
+    /// The terms a payload holds: the payload itself, or for a cut one the terms after its
+    /// `0xF4, Depth` header (nil when nothing of them was kept, depth 0). An older capture's
+    /// byte-cut payload is `.bytesCut`.
+    private enum Kept {
+        case terms(UnsafeRawBufferPointer)
+        case nothing
+        case bytesCut(Int)
+    }
+
+    private static func kept(_ payload: StreamPayload) -> Kept {
+        guard payload.flags.contains(.payloadTruncated) else { return .terms(payload.bytes) }
+        let bytes = payload.bytes
+        guard bytes.count >= 2, bytes[0] == Payload.cutTag else { return .bytesCut(bytes.count) }
+        return bytes.count == 2 ? .nothing : .terms(UnsafeRawBufferPointer(rebasing: bytes[2...]))
+    }
+
     /// Appends `arguments(payload)` as UTF-8 (each argument cut to `termWidth`); false, with
     /// nothing appended, when none were recorded.
     func appendArguments(_ payload: StreamPayload, to out: inout [UInt8]) -> Bool {
         guard !payload.isEmpty else { return false }
-        if payload.flags.contains(.payloadTruncated) {
-            Self.append("<<truncated \(payload.bytes.count) bytes>>", to: &out)
+        let bytes: UnsafeRawBufferPointer
+        switch Self.kept(payload) {
+        case .terms(let terms): bytes = terms
+        case .nothing:
+            out.append(contentsOf: "(...)".utf8)
+            return true
+        case .bytesCut(let count):
+            Self.append("<<\(count) bytes, cut>>", to: &out)
             return true
         }
-        let bytes = payload.bytes
         var cursor = TermCursor(bytes)
         let start = out.count
         switch cursor.peek() {
@@ -128,10 +150,20 @@ final class ExportText {
                 out.append(UInt8(ascii: ")"))
                 return true
             }
+            // A cut argument list ends in `...`: `(1,2,...)`.
+            let tail = TermCursor(bytes, offset: offset)
+            if tail.isAtom("$beamtrace_cut") {
+                out.append(contentsOf: n > 0 ? Array(",...)".utf8) : Array("...)".utf8))
+                return true
+            }
             // An improper list prints as the term it is.
             out.removeSubrange(start...)
         default:
-            break
+            // A list cut to depth 1 keeps nothing but its mark: `(...)`.
+            if cursor.isAtom("$beamtrace_cut") {
+                out.append(contentsOf: "(...)".utf8)
+                return true
+            }
         }
         var offset = 0
         return writer.write(bytes, offset: &offset, into: &out)
@@ -140,12 +172,17 @@ final class ExportText {
     /// Appends `term(payload)` as UTF-8; false, with nothing appended, when there is none.
     func appendTerm(_ payload: StreamPayload, to out: inout [UInt8]) -> Bool {
         guard !payload.isEmpty else { return false }
-        if payload.flags.contains(.payloadTruncated) {
-            Self.append("<<truncated \(payload.bytes.count) bytes>>", to: &out)
+        switch Self.kept(payload) {
+        case .terms(let bytes):
+            var offset = 0
+            return writer.write(bytes, offset: &offset, into: &out)
+        case .nothing:
+            out.append(contentsOf: "...".utf8)
+            return true
+        case .bytesCut(let count):
+            Self.append("<<\(count) bytes, cut>>", to: &out)
             return true
         }
-        var offset = 0
-        return writer.write(payload.bytes, offset: &offset, into: &out)
     }
 
     /// What a counter track is called: `message_queue_len <0.85.0> sink`, `memory_total`.

@@ -10,6 +10,11 @@ public struct EventJSON {
     private var heads = HeadCache()
     private var processes = HeadCache()
     private var scratch: [UInt8] = []
+    /// The printed sign and digits of the last time's magnitude / 10^6: consecutive times share them.
+    private var timeHigh: UInt64 = 0
+    private var timeNegative = false
+    private var timePrefix: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    private var timePrefixLength = 0
 
     public init() {}
 
@@ -43,28 +48,32 @@ public struct EventJSON {
             Self.appendString(printer.dictionaries.nodeName(event.node), to: &buffer)
             heads.store(head, from: start, of: buffer)
         }
-        if let terms = printer.terms(payload, flags: event.flags) {
-            buffer.append(",\"payload\":[")
-            for i in 0..<terms.count {
-                if i > 0 { buffer.append(44) }
-                buffer.append(34)
-                let start = buffer.count
-                switch terms {
-                case .raw(let bytes, let starts):
-                    var offset = starts[i]
-                    if !printer.writeTerm(bytes, offset: &offset, into: &buffer) { buffer.truncate(to: start) }
-                case .decoded(let decoded):
-                    buffer.append(utf8: printer.term(decoded[i]))
+        if event.flags.contains(.payloadTruncated) {
+            if let terms = printer.terms(payload, flags: event.flags) {
+                buffer.append(",\"payload\":[")
+                for i in 0..<terms.count {
+                    if i > 0 { buffer.append(44) }
+                    buffer.append(34)
+                    let start = buffer.count
+                    switch terms {
+                    case .raw(let bytes, let starts):
+                        var offset = starts[i]
+                        if !printer.writeTerm(bytes, offset: &offset, into: &buffer) { buffer.truncate(to: start) }
+                    case .decoded(let decoded):
+                        buffer.append(utf8: printer.term(decoded[i]))
+                    }
+                    escape(&buffer, from: start)
+                    buffer.append(34)
                 }
-                escape(&buffer, from: start)
-                buffer.append(34)
-            }
-            buffer.append(93)
-            if event.flags.contains(.payloadTruncated) {
+                buffer.append(93)
+                buffer.append(",\"payload_truncated\":true")
+            } else if !payload.isEmpty {
                 buffer.append(",\"payload_truncated\":true")
             }
         } else if !payload.isEmpty {
-            buffer.append(",\"payload_truncated\":true")
+            writeRawTerms(payload, printer: &printer, into: &buffer)
+        } else {
+            buffer.append(",\"payload\":[]")
         }
         // `c` is never 0: the pid plus one (an absurd pid of UInt32.max wraps to 0 and is never cached).
         let who = HeadCache.Key(a: event.peer, b: event.pid, c: event.pid &+ 1)
@@ -83,12 +92,70 @@ public struct EventJSON {
             buffer.append(",\"time\":")
             if who.c != 0 { processes.store(who, from: start, of: buffer) }
         }
-        NumberText.append(event.time, to: &buffer)
+        appendTime(event.time, to: &buffer)
         buffer.append(",\"time_text\":\"")
         printer.time.writeInstant(event.time, into: &buffer)  // digits, signs, dates: nothing to escape
         buffer.append("\",\"value\":")
         NumberText.append(event.value, to: &buffer)
         buffer.append(125)
+    }
+
+    /// `,"payload":[...]` printed term after term; when the payload is not whole terms, no payload
+    /// but `,"payload_truncated":true` (a term that is whole but does not print is `""`).
+    private mutating func writeRawTerms(_ bytes: UnsafeRawBufferPointer, printer: inout EventPrinter,
+                                        into buffer: inout TextBuffer) {
+        let mark = buffer.count
+        buffer.append(",\"payload\":[")
+        var offset = 0
+        var first = true
+        while offset < bytes.count {
+            if !first { buffer.append(44) }
+            first = false
+            buffer.append(34)
+            let start = buffer.count
+            var end = offset
+            if printer.writeTerm(bytes, offset: &end, into: &buffer) {
+                offset = end
+                escape(&buffer, from: start)
+            } else {
+                buffer.truncate(to: start)
+                var skip = TermCursor(bytes, offset: offset)
+                guard skip.skipTerm() else {
+                    buffer.truncate(to: mark)
+                    buffer.append(",\"payload_truncated\":true")
+                    return
+                }
+                offset = skip.offset
+            }
+            buffer.append(34)
+        }
+        buffer.append(93)
+    }
+
+    /// `NumberText.append(time)`, the leading digits copied from the last time when they are the same.
+    private mutating func appendTime(_ time: Int64, to buffer: inout TextBuffer) {
+        let magnitude = time.magnitude
+        let high = magnitude / 1_000_000
+        guard high > 0 else {
+            NumberText.append(time, to: &buffer)
+            return
+        }
+        if high != timeHigh || (time < 0) != timeNegative || timePrefixLength == 0 {
+            timeHigh = high
+            timeNegative = time < 0
+            withUnsafeMutableBytes(of: &timePrefix) { raw in
+                guard let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
+                // At most 14 digits and a sign: they end at byte 16 of the 24.
+                var n = NumberText.write(high, endingAt: base + 16)
+                if time < 0 { base[15 - n] = 45; n += 1 }
+                timePrefixLength = n
+            }
+        }
+        withUnsafeBytes(of: timePrefix) { raw in
+            buffer.append(bytes: UnsafeRawBufferPointer(rebasing: raw[(16 - timePrefixLength)..<16]))
+        }
+        let low = UInt32(truncatingIfNeeded: magnitude % 1_000_000)
+        buffer.appendUninitialized(6) { NumberText.writeSix(low, at: $0) }
     }
 
     /// Escapes, in place, the text written from `start` on as the inside of a JSON string.

@@ -168,17 +168,19 @@ public struct EventPrinter: Sendable {
 
     private mutating func writeBody(_ event: TraceEvent, payload: UnsafeRawBufferPointer, into out: inout TextBuffer) {
         let mark = out.count
-        let terms = self.terms(payload, flags: event.flags)
-        if !writeBody(event, payload: payload, terms: terms, into: &out) {
-            // A term the fast walk accepted but cannot print (damage the decoder refuses): print the
+        var walk = TermWalk(payload, flags: event.flags)
+        // Raw terms are found as they print; the ones the line does not print are checked after.
+        if !writeBody(event, payload: payload, terms: &walk, into: &out) || !walk.finish() {
+            // A term that does not print or is not whole (damage the decoder refuses): print the
             // event as if its payload did not decode.
             out.truncate(to: mark)
-            _ = writeBody(event, payload: payload, terms: nil, into: &out)
+            var none = TermWalk.unreadable
+            _ = writeBody(event, payload: payload, terms: &none, into: &out)
         }
     }
 
     /// False when a raw term failed to print.
-    private mutating func writeBody(_ event: TraceEvent, payload: UnsafeRawBufferPointer, terms: Terms?,
+    private mutating func writeBody(_ event: TraceEvent, payload: UnsafeRawBufferPointer, terms: inout TermWalk,
                                     into out: inout TextBuffer) -> Bool {
         var ok = true
         let kind = event.kind
@@ -192,21 +194,21 @@ public struct EventPrinter: Sendable {
             out.append("seq_trace label ")
             NumberText.append(event.value, to: &out)
             out.append(": ")
-            writeArg(0, terms, event, payload, &out, &ok)
+            writeArg(0, &terms, event, payload, &out, &ok)
             return ok
         }
         if kind == .sample && event.pid == 0 {
             out.append("sample node ")
             out.append(utf8: dictionaries.nodeName(event.node))
             out.append(32)
-            writeArg(0, terms, event, payload, &out, &ok)
+            writeArg(0, &terms, event, payload, &out, &ok)
             return ok
         }
         if kind == .marker {
             out.append("marker ")
             NumberText.append(event.value, to: &out)
             out.append(32)
-            writeArg(0, terms, event, payload, &out, &ok)
+            writeArg(0, &terms, event, payload, &out, &ok)
             return ok
         }
         let arityOnly = event.flags.contains(.arityOnly)
@@ -220,42 +222,42 @@ public struct EventPrinter: Sendable {
         switch kind {
         case .call:
             if !arityOnly {
-                if !appendArguments(terms, &out, ok: &ok) { writeArg(0, terms, event, payload, &out, &ok) }
+                if !appendArguments(&terms, &out, ok: &ok) { writeArg(0, &terms, event, payload, &out, &ok) }
                 out.append(41)
             }
             if event.flags.contains(.hasExtra) {
                 out.append(" (")
-                writeArg(1, terms, event, payload, &out, &ok)
+                writeArg(1, &terms, event, payload, &out, &ok)
                 out.append(41)
             }
         case .returnFrom:
-            writeArg(0, terms, event, payload, &out, &ok)
+            writeArg(0, &terms, event, payload, &out, &ok)
         case .exceptionFrom:
-            writeArg(0, terms, event, payload, &out, &ok)
+            writeArg(0, &terms, event, payload, &out, &ok)
         case .returnTo:
             break
         case .send, .sendToNonExistingProcess:
-            writeArg(0, terms, event, payload, &out, &ok)
+            writeArg(0, &terms, event, payload, &out, &ok)
             out.append(" ! ")
-            if event.flags.contains(.destinationInPayload) { writeArg(1, terms, event, payload, &out, &ok) } else { appendProcessWithName(event.peer, &out) }
+            if event.flags.contains(.destinationInPayload) { writeArg(1, &terms, event, payload, &out, &ok) } else { appendProcessWithName(event.peer, &out) }
             if kind == .sendToNonExistingProcess { out.append(" (no such process)") }
         case .receive:
-            writeArg(0, terms, event, payload, &out, &ok)
+            writeArg(0, &terms, event, payload, &out, &ok)
         case .spawn, .spawned:
             out.append(kind == .spawn ? "spawn " : "spawned by ")
             appendProcess(event.peer, &out)
             out.append(" as ")
             appendCallee(event.mfa, &out)
             out.append(40)
-            writeArg(0, terms, event, payload, &out, &ok)
+            writeArg(0, &terms, event, payload, &out, &ok)
             out.append(41)
         case .exit:
             out.append("exit ")
-            writeArg(0, terms, event, payload, &out, &ok)
+            writeArg(0, &terms, event, payload, &out, &ok)
         case .link, .unlink, .gettingLinked, .gettingUnlinked:
             out.append(utf8: kind.otpName)
             out.append(32)
-            if event.flags.contains(.destinationInPayload) { writeArg(0, terms, event, payload, &out, &ok) } else { appendProcess(event.peer, &out) }
+            if event.flags.contains(.destinationInPayload) { writeArg(0, &terms, event, payload, &out, &ok) } else { appendProcess(event.peer, &out) }
         case .register, .unregister:
             let name = dictionaries.atom(AtomID(truncatingIfNeeded: event.value))
             out.append(utf8: kind.otpName)
@@ -275,16 +277,16 @@ public struct EventPrinter: Sendable {
             out.append("open by ")
             appendProcess(event.peer, &out)
             out.append(" driver ")
-            writeArg(0, terms, event, payload, &out, &ok)
+            writeArg(0, &terms, event, payload, &out, &ok)
         case .sample:
             out.append("sample queue ")
             NumberText.append(event.value, to: &out)
             out.append(32)
-            writeArg(0, terms, event, payload, &out, &ok)
+            writeArg(0, &terms, event, payload, &out, &ok)
         default:
             out.append(utf8: kind.otpName)
             out.append(32)
-            writeArg(0, terms, event, payload, &out, &ok)
+            writeArg(0, &terms, event, payload, &out, &ok)
         }
         return ok
     }
@@ -321,49 +323,57 @@ public struct EventPrinter: Sendable {
     }
 
     /// Payload term `i` (nothing when there is none; an old capture's byte-cut payload says its size).
-    private func writeArg(_ i: Int, _ terms: Terms?, _ event: TraceEvent, _ payload: UnsafeRawBufferPointer,
+    private func writeArg(_ i: Int, _ terms: inout TermWalk, _ event: TraceEvent, _ payload: UnsafeRawBufferPointer,
                           _ out: inout TextBuffer, _ ok: inout Bool) {
-        guard let terms, i < terms.count else {
-            if event.flags.contains(.payloadTruncated) {
-                // A payload cut to depth 0 keeps no term.
-                let cut = payload.count >= 2 && payload[0] == Payload.cutTag
-                out.append(utf8: cut ? "..." : "<<\(payload.count) bytes, cut>>")
-            }
+        switch terms.source {
+        case .raw:
+            guard var offset = terms.seek(i) else { break }
+            if writeTerm(terms.bytes, offset: &offset, into: &out) { terms.printed(i, end: offset) } else { ok = false }
             return
+        case .decoded:
+            if i < terms.decoded.count {
+                out.append(utf8: term(terms.decoded[i]))
+                return
+            }
+        case .unreadable:
+            break
         }
-        switch terms {
-        case .raw(let bytes, let starts):
-            var offset = starts[i]
-            if !writeTerm(bytes, offset: &offset, into: &out) { ok = false }
-        case .decoded(let decoded):
-            out.append(utf8: term(decoded[i]))
+        if event.flags.contains(.payloadTruncated) {
+            // A payload cut to depth 0 keeps no term.
+            let cut = payload.count >= 2 && payload[0] == Payload.cutTag
+            out.append(utf8: cut ? "..." : "<<\(payload.count) bytes, cut>>")
         }
     }
 
     /// A call's argument list, `1, {a,b}`; false (nothing written) when the payload's first term
     /// is not a proper list.
-    private func appendArguments(_ terms: Terms?, _ out: inout TextBuffer, ok: inout Bool) -> Bool {
-        guard let terms, terms.count > 0 else { return false }
-        switch terms {
-        case .decoded(let decoded):
+    private func appendArguments(_ terms: inout TermWalk, _ out: inout TextBuffer, ok: inout Bool) -> Bool {
+        switch terms.source {
+        case .unreadable:
+            return false
+        case .decoded:
+            guard let first = terms.decoded.first else { return false }
             // A cut argument list: `m:f(1, 2, ...)`.
-            if case .improperList(let args, let tail) = decoded[0], CutMarker.isMarker(tail) {
+            if case .improperList(let args, let tail) = first, CutMarker.isMarker(tail) {
                 out.append(utf8: (args.map(term) + ["..."]).joined(separator: ", "))
                 return true
             }
-            guard let args = decoded[0].listElements else { return false }
+            guard let args = first.listElements else { return false }
             out.append(utf8: args.map(term).joined(separator: ", "))
             return true
-        case .raw(let bytes, let starts):
-            var scan = TermCursor(bytes, offset: starts[0])
+        case .raw:
+            let bytes = terms.bytes
+            guard let start = terms.seek(0) else { return false }
+            var scan = TermCursor(bytes, offset: start)
             switch scan.peek() {
             case ExternalTag.nil:
+                terms.printed(0, end: start + 1)
                 return true
             case ExternalTag.string:
                 _ = scan.u8()
                 guard let n = scan.u16(), scan.remaining >= n else { return false }
                 for i in 0..<n {
-                    if i > 0 { out.append(44); out.append(32) }
+                    if i > 0 { out.append(44, 32) }
                     let value = bytes.load(fromByteOffset: scan.offset + i, as: UInt8.self)
                     if elixir {
                         out.append(utf8: term(.integer(Int64(value))))
@@ -371,16 +381,14 @@ public struct EventPrinter: Sendable {
                         NumberText.append(Int64(value), to: &out)
                     }
                 }
+                terms.printed(0, end: scan.offset + n)
                 return true
             case ExternalTag.list:
-                // Only a proper list is an argument list: check the tail first.
-                var end = scan
-                guard let n = end.listHeader() else { return false }
-                for _ in 0..<n where !end.skipTerm() { return false }
-                guard end.peek() == ExternalTag.nil else { return false }
-                _ = scan.listHeader()
+                // Only a proper list is an argument list: an improper one prints as the term it is.
+                let mark = out.count
+                guard let n = scan.listHeader() else { return false }
                 for i in 0..<n {
-                    if i > 0 { out.append(44); out.append(32) }
+                    if i > 0 { out.append(44, 32) }
                     var offset = scan.offset
                     if !writeTerm(bytes, offset: &offset, into: &out) {
                         ok = false
@@ -388,6 +396,11 @@ public struct EventPrinter: Sendable {
                     }
                     scan.offset = offset
                 }
+                guard scan.peek() == ExternalTag.nil else {
+                    out.truncate(to: mark)
+                    return false
+                }
+                terms.printed(0, end: scan.offset + 1)
                 return true
             default:
                 return false
@@ -429,6 +442,88 @@ public struct EventPrinter: Sendable {
     /// `MyApp.Worker` or `:gen_server`.
     static func elixirModule(_ module: String) -> String {
         ElixirAtom.moduleAlias(module) ?? ElixirAtom.literal(module)
+    }
+}
+
+/// A payload's terms as a line prints them, first to last: raw terms found one after the other as
+/// they print (no scan ahead), or the decoded terms of a cut payload.
+struct TermWalk {
+    enum Source { case raw, decoded, unreadable }
+
+    let source: Source
+    /// The payload (`raw`).
+    let bytes: UnsafeRawBufferPointer
+    /// The terms of a cut payload (`decoded`).
+    let decoded: [Term]
+    /// The raw term at `offset` is term number `index`.
+    private var index = 0
+    private var offset = 0
+    /// A raw term could not be skipped: the payload is not a sequence of whole terms.
+    private var broken = false
+
+    static var unreadable: TermWalk {
+        TermWalk(source: .unreadable, bytes: UnsafeRawBufferPointer(start: nil, count: 0), decoded: [])
+    }
+
+    private init(source: Source, bytes: UnsafeRawBufferPointer, decoded: [Term]) {
+        self.source = source
+        self.bytes = bytes
+        self.decoded = decoded
+    }
+
+    init(_ payload: UnsafeRawBufferPointer, flags: EventFlags) {
+        bytes = payload
+        if flags.contains(.payloadTruncated) {
+            let cut = Payload.cut(payload, flags: flags)
+            source = cut == nil ? .unreadable : .decoded
+            decoded = cut?.terms ?? []
+        } else {
+            source = .raw
+            decoded = []
+        }
+    }
+
+    /// Where raw term `i` starts (skipping the terms before it); nil when the payload has none.
+    @inline(__always)
+    mutating func seek(_ i: Int) -> Int? {
+        guard source == .raw, !broken else { return nil }
+        if i == index { return offset < bytes.count ? offset : nil }
+        return skip(to: i)
+    }
+
+    private mutating func skip(to i: Int) -> Int? {
+        if i < index { index = 0; offset = 0 }
+        var cursor = TermCursor(bytes, offset: offset)
+        while index < i {
+            guard cursor.offset < bytes.count else { return nil }
+            guard cursor.skipTerm() else { broken = true; return nil }
+            index += 1
+        }
+        offset = cursor.offset
+        return offset < bytes.count ? offset : nil
+    }
+
+    /// Raw term `i` printed, ending at `end`.
+    @inline(__always)
+    mutating func printed(_ i: Int, end: Int) {
+        index = i + 1
+        offset = end
+    }
+
+    /// True when the rest of a raw payload is whole terms (the line printed the payload fairly).
+    @inline(__always)
+    mutating func finish() -> Bool {
+        guard source == .raw else { return true }
+        if broken { return false }
+        return offset >= bytes.count || skipsToEnd()
+    }
+
+    private func skipsToEnd() -> Bool {
+        var cursor = TermCursor(bytes, offset: offset)
+        while cursor.offset < bytes.count {
+            guard cursor.skipTerm() else { return false }
+        }
+        return true
     }
 }
 

@@ -54,13 +54,17 @@ public struct TimeText: Sendable {
     public mutating func write(_ ns: Int64, into out: inout [UInt8]) { writeLine(ns, into: &out) }
 
     /// `text(_:)` appended to a `TextBuffer`.
-    public mutating func write(_ ns: Int64, into out: inout TextBuffer) { writeLine(ns, into: &out) }
+    public mutating func write(_ ns: Int64, into out: inout TextBuffer) {
+        if style == .rel { Self.writeRelative(ns &- start, into: &out) } else { writeLine(ns, into: &out) }
+    }
 
     /// `instant(_:)` appended to a byte buffer.
     public mutating func writeInstant(_ ns: Int64, into out: inout [UInt8]) { writeAnyInstant(ns, into: &out) }
 
     /// `instant(_:)` appended to a `TextBuffer`.
-    public mutating func writeInstant(_ ns: Int64, into out: inout TextBuffer) { writeAnyInstant(ns, into: &out) }
+    public mutating func writeInstant(_ ns: Int64, into out: inout TextBuffer) {
+        if style == .rel { Self.writeRelative(ns &- start, into: &out) } else { writeAnyInstant(ns, into: &out) }
+    }
 
     private mutating func writeLine<Out: ByteSink & ~Copyable>(_ ns: Int64, into out: inout Out) {
         switch style {
@@ -102,6 +106,31 @@ public struct TimeText: Sendable {
             cachedDay = parts.day
         }
         return Int((ns - seconds * 1_000_000_000) / 1000)
+    }
+
+    /// `writeRelative` written in place: `+S.uuuuuu s`.
+    static func writeRelative(_ delta: Int64, into out: inout TextBuffer) {
+        let micros = (delta.magnitude + 500) / 1000
+        let seconds = micros / 1_000_000
+        let fraction = UInt32(truncatingIfNeeded: micros % 1_000_000)
+        // Seconds of up to 14 digits, a sign, a point, six digits, " s".
+        out.appendUninitialized(10 + digits(seconds)) { p in
+            p[0] = delta < 0 ? 45 : 43
+            let n = digits(seconds)
+            _ = NumberText.write(seconds, endingAt: p + 1 + n)
+            p[1 + n] = 46
+            NumberText.writeSix(fraction, at: p + 2 + n)
+            p[8 + n] = 32
+            p[9 + n] = 115
+        }
+    }
+
+    @inline(__always)
+    static func digits(_ value: UInt64) -> Int {
+        var n = 1
+        var v = value
+        while v >= 10 { v /= 10; n += 1 }
+        return n
     }
 
     static func writeRelative<Out: ByteSink & ~Copyable>(_ delta: Int64, into out: inout Out) {

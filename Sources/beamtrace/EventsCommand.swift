@@ -98,11 +98,13 @@ struct EventOutput: ~Copyable {
     let json: Bool
     let limit: Int
     var printed = 0
-    var buffer = TextBuffer(capacity: EventOutput.flushSize + (1 << 16))
+    var buffer = TextBuffer(capacity: EventOutput.flushSize * 2)
     /// The time printer carried across `--follow` rounds (so the date prints once).
     var time: TimeText?
     private var jsonWriter = EventJSON()
-    static let flushSize = 1 << 20
+    // Small enough that the buffer stays in the cache between flushes (a 1 MiB one did not: every
+    // line paid a cache miss on its first byte).
+    static let flushSize = 1 << 16
 
     init(json: Bool, limit: Int) {
         self.json = json
