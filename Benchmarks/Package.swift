@@ -78,6 +78,7 @@ let package = Package(
             dependencies: [
                 "BenchTraces",
                 .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "BeamTerm", package: rootPackage),
                 .product(name: "CaptureStore", package: rootPackage),
                 .product(name: "TraceModel", package: rootPackage),
             ],
