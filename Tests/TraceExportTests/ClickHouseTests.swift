@@ -210,6 +210,19 @@ struct ClickHouseTests {
         #expect(https.stderr.contains("only http://"), "\(https.stderr)")
         let noURL = try cli(["export", Self.shipped, "--format", "clickhouse"], expectStatus: 64)
         #expect(noURL.stderr.contains("--url"))
+
+        // Another database and a table prefix: created, filled, and replaced when exported again.
+        let events = try CaptureReader(opening: Self.shipped).blocks.reduce(0) { $0 + Int($1.count) }
+        let id = try captureID(Self.shipped)
+        for _ in 0..<2 {
+            try cli(["export", Self.shipped, "--format", "clickhouse", "--url", server.url, "--database", "bt_db",
+                     "--table-prefix", "p_", "--create"])
+            #expect(try count(server, "bt_db.p_events", id) == events)
+        }
+        let points = try server.query("SELECT count() FROM bt_db.p_queues")
+        #expect(Int(points.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 > 0)
+        let plain = try server.query("EXISTS TABLE default.p_events")
+        #expect(plain.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
     }
 
     @Test("a batch whose answer was lost is found on the server, one that never arrived is sent again: each lands once")
@@ -303,17 +316,33 @@ struct ClickHouseTests {
         try checkQueries(server, capture: run.capture, expectSampled: false)
     }
 
-    @Test("two shards behind Distributed tables: the export spreads over both and the same queries answer")
+    @Test("two shards behind Distributed tables: rows spread over both, a partial batch deleted on both, same answers")
     func distributed() throws {
         try requireClickHouse()
         let servers = try ClickHouseServer.cluster("bt_cluster", shards: 2)
         defer { servers.forEach { $0.stop() } }
         let run = try Self.workload.get()
-        for _ in 0..<2 {
+        // Exported twice; the second time the shipped capture's 3rd insert lands in part (half its rows,
+        // spread over both shards) before the connection breaks: deleted on every shard, then sent again.
+        let types = ClickHouseSchema.events.columns.map(\.1).joined(separator: ",")
+        let proxy = try PythonServer(Self.proxy, ["127.0.0.1", "\(servers[0].httpPort)", "3:cut", types])
+        defer { proxy.stop() }
+        for round in 0..<2 {
             for capture in [Self.shipped, run.capture] {
-                try cli(["export", capture, "--format", "clickhouse", "--cluster", "bt_cluster", "--url", servers[0].url,
-                         "--url", servers[1].url, "--create", "--batch", "5000"])
+                let first = round == 1 && capture == Self.shipped ? "http://127.0.0.1:\(proxy.port)" : servers[0].url
+                let result = try cli(["export", capture, "--format", "clickhouse", "--cluster", "bt_cluster",
+                                      "--url", first, "--url", servers[1].url, "--create", "--batch", "5000"])
+                if first != servers[0].url {
+                    #expect(proxy.output.contains("after 2500 of 5000 rows: the server answered 200 and holds 2500"),
+                            "\(proxy.output)")
+                    #expect(result.stderr.contains("1 partial ones deleted first"), "\(result.stderr)")
+                }
             }
+        }
+        for server in servers {
+            let done = try server.query("SELECT count() FROM system.mutations WHERE table = 'events_local' "
+                                        + "AND is_done = 1 AND command LIKE '%batch = 3%'")
+            #expect(done.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "the delete ran on every shard")
         }
         for capture in [Self.shipped, run.capture] {
             let id = try captureID(capture)
