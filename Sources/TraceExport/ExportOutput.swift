@@ -1,6 +1,8 @@
 // Where an export goes: a file written through a large buffer (or standard output for "-"). The
 // file is written next to its final name and renamed into place when the export finishes, so a
-// failed export never leaves a file that looks complete.
+// failed export never leaves a file that looks complete. Full buffers are written by a thread of
+// their own while the export fills the other one: the write calls (for Chrome JSON, a large part
+// of the work) leave the exporting thread.
 import Foundation
 
 public final class ExportOutput {
@@ -9,11 +11,15 @@ public final class ExportOutput {
     private let fd: Int32
     /// The write buffer: `count` bytes at `base`. Every write makes room first (a flush when full),
     /// so writers put bytes through the pointer with no array, retain or uniqueness check per event.
-    private let base: UnsafeMutablePointer<UInt8>
+    @exclusivity(unchecked) private var base: UnsafeMutablePointer<UInt8>
     @exclusivity(unchecked) private var count = 0
+    /// The other buffer, being written while `base` fills.
+    @exclusivity(unchecked) private var spare: UnsafeMutablePointer<UInt8>
     private let capacity: Int
     private let flushAt = 1 << 20
+    /// Bytes handed to the writer (written, or being written).
     public private(set) var bytesFlushed: Int64 = 0
+    private let writer: BackgroundWriter
     /// The first write that failed: later bytes are dropped and `finish` throws it.
     private var failure: ExportError?
     private var closed = false
@@ -37,11 +43,15 @@ public final class ExportOutput {
         }
         capacity = flushAt + (64 << 10)
         base = .allocate(capacity: capacity)
+        spare = .allocate(capacity: capacity)
+        writer = BackgroundWriter(fd: fd, path: path)
     }
 
     deinit {
         if !closed { abandon() }
+        writer.wait()
         base.deallocate()
+        spare.deallocate()
     }
 
     /// Bytes written so far (flushed or buffered).
@@ -59,11 +69,16 @@ public final class ExportOutput {
         if count >= flushAt { drain() }
     }
 
+    /// Hands the full buffer to the writer and goes on in the other one (once the writer is done with it).
     private func drain() {
-        do { try flush() } catch {
-            failure = failure ?? (error as? ExportError) ?? ExportError("writing \(path) failed: \(error)")
-            count = 0
+        writer.wait()
+        if failure == nil { failure = writer.failure }
+        if failure == nil, count > 0 {
+            writer.write(base, count)
+            bytesFlushed += Int64(count)
+            swap(&base, &spare)
         }
+        count = 0
     }
 
     @inline(__always)
@@ -78,8 +93,11 @@ public final class ExportOutput {
         if count + n > capacity {
             drain()
             if n > capacity {
-                // Larger than the buffer: straight to the file.
-                writeAll(source, n)
+                // Larger than the buffer: straight to the file, after what is before it.
+                writer.wait()
+                if failure == nil { failure = writer.failure }
+                if failure == nil { failure = BackgroundWriter.writeAll(fd, source, n, path: path) }
+                bytesFlushed += Int64(n)
                 return
             }
         }
@@ -208,25 +226,11 @@ public final class ExportOutput {
         count += 4
     }
 
-    private func writeAll(_ source: UnsafeRawPointer, _ n: Int) {
-        guard failure == nil else { return }
-        var offset = 0
-        while offset < n {
-            let written = Foundation.write(fd, source + offset, n - offset)
-            if written < 0 {
-                if errno == EINTR { continue }
-                failure = ExportError("writing \(path) failed: \(String(cString: strerror(errno)))")
-                return
-            }
-            offset += written
-        }
-        bytesFlushed += Int64(n)
-    }
-
+    /// Writes everything buffered and waits until it is written.
     public func flush() throws {
-        if let failure { throw failure }
-        writeAll(base, count)
-        count = 0
+        drain()
+        writer.wait()
+        if failure == nil { failure = writer.failure }
         if let failure { throw failure }
     }
 
@@ -246,6 +250,7 @@ public final class ExportOutput {
     /// Removes the unfinished file.
     public func abandon() {
         closed = true
+        writer.wait()
         guard let temporaryPath else { return }
         Foundation.close(fd)
         unlink(temporaryPath)
@@ -255,4 +260,45 @@ public final class ExportOutput {
 public struct ExportError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// Writes full export buffers on a thread of its own, one at a time: `write` returns at once, `wait`
+/// returns when the last one is written. Its state is touched by the writing thread only between
+/// a `write` and the `wait` after it.
+final class BackgroundWriter: @unchecked Sendable {
+    private let fd: Int32
+    private let path: String
+    private let queue = DispatchQueue(label: "beamtrace.export.write")
+    private let pending = DispatchGroup()
+    /// The first failed write (read after `wait`).
+    private(set) var failure: ExportError?
+
+    init(fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+    }
+
+    func write(_ bytes: UnsafeMutablePointer<UInt8>, _ count: Int) {
+        let address = UInt(bitPattern: bytes)
+        queue.async(group: pending) { [self] in
+            guard failure == nil, let source = UnsafeRawPointer(bitPattern: address) else { return }
+            failure = Self.writeAll(fd, source, count, path: path)
+        }
+    }
+
+    func wait() { pending.wait() }
+
+    /// Writes all `n` bytes (retrying short writes and interrupts); the error, if any.
+    static func writeAll(_ fd: Int32, _ source: UnsafeRawPointer, _ n: Int, path: String) -> ExportError? {
+        var offset = 0
+        while offset < n {
+            let written = Foundation.write(fd, source + offset, n - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                return ExportError("writing \(path) failed: \(String(cString: strerror(errno)))")
+            }
+            offset += written
+        }
+        return nil
+    }
 }
