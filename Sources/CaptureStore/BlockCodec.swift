@@ -233,7 +233,8 @@ final class ColumnBuffers {
         counts[column] += 1
     }
 
-    @inline(__always) func varint(_ column: Int, _ value: UInt64, _ w: UnsafeMutablePointer<UnsafeMutablePointer<UInt8>>) {
+    @inline(__always)
+    func varint(_ column: Int, _ value: UInt64, _ w: UnsafeMutablePointer<UnsafeMutablePointer<UInt8>>) {
         let p = w[column]
         var k = counts[column]
         var v = value

@@ -51,6 +51,8 @@ public struct TraceMessageDecoder {
     /// Short atoms (trace tags, modules, functions, nodes) by raw bytes, checked before the table.
     var atomCache = AtomCache()
 
+    /// Pids the raw-bytes table remembers before it starts over.
+    public static let processCacheLimit = 1 << 16
     static let ownKinds: Set<EventKind> = [.sample, .monitor, .drop, .marker, .seqTrace]
     /// The largest size a compressed trace message may inflate to (payloads are capped far below it).
     public static let maxUncompressedSize = 16 << 20
@@ -534,6 +536,9 @@ public struct TraceMessageDecoder {
             return nil
         }
         let id = internIdentity(identity)
+        // The raw-bytes table is a cache in front of the dictionary's own index: kept small enough
+        // to stay in cache (a million short-lived processes would make it a second, slower index).
+        if processTable.count >= Self.processCacheLimit { processTable.removeAll() }
         processTable.insert(raw, value: id)
         recentPids.1 = recentPids.0
         recentPids.0 = RecentPid(raw, id)
