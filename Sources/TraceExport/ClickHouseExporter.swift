@@ -6,8 +6,9 @@
 // have landed it (a broken connection, a timeout, a busy server) is counted on the server before it
 // is sent again: all there means done, none means send again, part of it (a Distributed insert that
 // reached one shard) is deleted first. Exporting a capture again first drops its partition in every
-// table on every shard, so it replaces the capture instead of adding its rows a second time; an
-// export that fails midway drops what it had inserted the same way and says what had landed.
+// table on every shard, so it replaces the capture instead of adding its rows a second time. At the
+// end every table's count of the capture is checked against the rows sent; an export that fails
+// midway (or whose counts disagree) drops what it had inserted the same way and says what had landed.
 import CaptureStore
 import Foundation
 import TraceAnalysis
@@ -202,10 +203,29 @@ public enum ClickHouseExporter {
         }
         try functions.flush()
         try sink.finish()
+        try verify(sink, capture: capture)
+    }
+
+    /// What the server holds of the capture, table by table, against the rows that landed: a request
+    /// cut short at a row boundary is taken by the server as a shorter insert, and said done.
+    static func verify(_ sink: BatchSink, capture: String) throws {
+        let landed = sink.stats.landed
+        for table in ClickHouseSchema.tables {
+            let name = sink.schema.qualified(table)
+            let text = try sink.inserter.execute("SELECT count() FROM \(name) WHERE capture = "
+                                                 + ClickHouseSQL.literal(capture))
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let sent = landed[table.name] ?? 0
+            guard Int(text) == sent else {
+                throw ClickHouseError(message: "ClickHouse at \(sink.inserter.endpoint) holds \(text) rows of the "
+                                      + "capture in \(name) where \(sent) were sent and acknowledged (a request cut "
+                                      + "short on the way?)", retryable: false)
+            }
+        }
     }
 
     /// After a failure midway: drops the capture's partitions again on every shard (what had landed of
-    /// it, acknowledged or not), and says what had landed and whether it is gone.
+    /// it, acknowledged or not), and says what the server had acknowledged and whether it is gone.
     static func removeAfterFailure(_ error: Error, sink: BatchSink, shards: [ClickHouseConnection],
                                    schema: ClickHouseSchema, capture: String, day: CaptureDay) -> ClickHouseError {
         let landed = sink.stats.landed
@@ -214,7 +234,7 @@ public enum ClickHouseExporter {
         let counts = ClickHouseSchema.tables.map { "\(landed[$0.name] ?? 0) \(nouns[$0.name] ?? $0.name)" }
         let what = counts.dropLast().joined(separator: ", ") + " and " + (counts.last ?? "")
         let reason = (error as? ClickHouseError)?.message ?? "\(error)"
-        var message = "\(reason); before that \(what) of capture \(capture) had landed"
+        var message = "\(reason); ClickHouse had acknowledged \(what) of capture \(capture)"
         do {
             for shard in shards {
                 for table in ClickHouseSchema.tables {
@@ -232,7 +252,7 @@ public enum ClickHouseExporter {
                 + "is not in ClickHouse: export it again"
         } catch {
             let why = (error as? ClickHouseError)?.message ?? "\(error)"
-            message += " and stay there: removing them failed (\(why)); export the capture again to replace them"
+            message += ", and they stay there: removing them failed (\(why)); export the capture again to replace them"
         }
         return ClickHouseError(message: message, serverCode: (error as? ClickHouseError)?.serverCode ?? 0,
                                retryable: false)

@@ -262,6 +262,17 @@ struct ClickHouseTests {
                 "\(result.stderr)")
         let id = try captureID(Self.shipped)
         let mutations = try server.query("SELECT command, is_done FROM system.mutations WHERE table = 'events'")
+        // Cut short and answered 200: only the counts at the end can tell, and then the capture is removed.
+        let short = try PythonServer(Self.proxy, ["127.0.0.1", "\(server.httpPort)", "3:short", types])
+        defer { short.stop() }
+        let failed = try cli(["export", Self.shipped, "--format", "clickhouse",
+                              "--url", "http://127.0.0.1:\(short.port)", "--batch", "5000"], expectStatus: 1)
+        #expect(short.output.contains("cut insert 3 short and passed on the answer 200"), "\(short.output)")
+        #expect(failed.stderr.contains("holds 27336 rows of the capture in `default`.`events` where 29836 were "
+                                       + "sent and acknowledged"), "\(failed.stderr)")
+        #expect(failed.stderr.contains("they were removed again"), "\(failed.stderr)")
+        #expect(try count(server, "events", id) == 0)
+        try cli(["export", Self.shipped, "--format", "clickhouse", "--url", server.url, "--batch", "5000"])
         #expect(mutations.contains("batch = 3") && mutations.hasSuffix("\t1\n"), "\(mutations)")
         let events = try CaptureReader(opening: Self.shipped).blocks.reduce(0) { $0 + Int($1.count) }
         let counts = try server.query("SELECT count(), uniqExact(seq), max(seq) + 1, countIf(batch = 3) FROM events "
@@ -290,8 +301,9 @@ struct ClickHouseTests {
                              expectStatus: 1)
         #expect(failed.stderr.contains("export to ClickHouse failed: batch 4 of events (5000 rows) did not land "
                                        + "after 2 tries"), "\(failed.stderr)")
-        #expect(failed.stderr.contains("before that 15000 events, 0 spans, 0 queue points, 0 processes and 0 functions "
-                                       + "of capture \(id) had landed; they were removed again"), "\(failed.stderr)")
+        #expect(failed.stderr.contains("ClickHouse had acknowledged 15000 events, 0 spans, 0 queue points, 0 processes "
+                                       + "and 0 functions of capture \(id); they were removed again"),
+                "\(failed.stderr)")
         // Inserts 4 and 5 were batch 4's two tries; batch 5, queued behind it, was never sent.
         #expect(down.output.contains("dropped insert 5") && !down.output.contains("dropped insert 6"), "\(down.output)")
         #expect(try rows() == [0, 0, 0, 0, 0])
@@ -302,8 +314,8 @@ struct ClickHouseTests {
         defer { gone.stop() }
         let stays = try cli(["export", Self.shipped, "--format", "clickhouse", "--url", "http://127.0.0.1:\(gone.port)",
                              "--batch", "5000", "--retries", "1"], expectStatus: 1)
-        #expect(stays.stderr.contains("before that 15000 events, 0 spans, 0 queue points, 0 processes and 0 functions "
-                                      + "of capture \(id) had landed and stay there: removing them failed"),
+        #expect(stays.stderr.contains("ClickHouse had acknowledged 15000 events, 0 spans, 0 queue points, 0 processes "
+                                      + "and 0 functions of capture \(id), and they stay there: removing them failed"),
                 "\(stays.stderr)")
         #expect(try rows() == [15000, 0, 0, 0, 0])
 
@@ -365,7 +377,8 @@ struct ClickHouseTests {
     /// An HTTP proxy in front of a server that fails as networks and servers do, by plan `N:action,...`
     /// (N counts inserts): `answer` forwards insert N and loses the server's answer; `request` loses
     /// insert N unsent; `cut` forwards the first half of insert N's rows (cut at a row boundary, so the
-    /// server takes them) and breaks the connection; `down` loses every insert from N on (other queries
+    /// server takes them) and breaks the connection; `short` does the same but passes the server's
+    /// status (200) on; `down` loses every insert from N on (other queries
     /// pass); `gone` breaks every request from insert N on, as a server that stopped. The 4th argument
     /// is the inserted table's column types, for `cut` to find the rows.
     static let proxy = #"""
@@ -421,7 +434,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             print('dropped insert %d' % n if n else 'dropped a query', flush=True)
             self.close_connection = True
             return
-        if action == 'cut':
+        if action in ('cut', 'short'):
             ends = row_ends(body)
             cut = ends[len(ends) // 2 - 1]
             s = socket.create_connection((host, port))
@@ -435,6 +448,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if not chunk: break
                 reply += chunk
             s.close()
+            if action == 'short':
+                status = int(reply.split(b' ')[1])
+                print('cut insert %d short and passed on the answer %d' % (n, status), flush=True)
+                self.send_response(status)
+                self.send_header('Content-Length', '0')
+                self.end_headers()
+                return
             table = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)['query'][0].split(' ')[2]
             length, i = varint(body, 0)
             capture = body[i:i + length].decode()
