@@ -15,6 +15,12 @@ public enum MailboxMessage: Sendable {
     case nodeDown(DistributionError)
 }
 
+/// Takes messages to a mailbox as bytes, on the connection's event loop, before any term is built:
+/// `message` is the external term format of the message (from its version byte 131), valid only during
+/// the call. Returns true when it took the message; false lets it be decoded and delivered as usual.
+/// It runs on the event loop: it must not block for long (the connection reads nothing meanwhile).
+public typealias MailboxInterceptor = @Sendable (_ message: UnsafeRawBufferPointer) -> Bool
+
 /// Where a message goes: a pid, or a name registered on the connected node.
 public enum ProcessAddress: Sendable, Hashable {
     case pid(Pid)
@@ -42,6 +48,18 @@ public final class Mailbox: AsyncSequence, Sendable {
     /// Sends `message` from this mailbox's pid.
     public func send(to address: ProcessAddress, _ message: Term) throws(DistributionError) {
         try core.send(to: address, message: message, from: pid)
+    }
+
+    /// Sends like `send(to:_:)`; called from an interceptor (on the event loop), the write is flushed
+    /// once when the current read completes, together with the others made meanwhile.
+    public func sendSoon(to address: ProcessAddress, _ message: Term) throws(DistributionError) {
+        try core.send(to: address, message: message, from: pid, coalesce: true)
+    }
+
+    /// Offers every message to this mailbox to `interceptor` first (see `MailboxInterceptor`); nil
+    /// removes it. Messages it declines, and those that came before, are delivered in the sequence.
+    public func intercept(_ interceptor: MailboxInterceptor?) {
+        core.setInterceptor(pid.id, interceptor)
     }
 
     /// Monitors a remote process (a pid, or a name registered on the node); a `.down` arrives when it

@@ -56,6 +56,52 @@ final class NodeRecorder: @unchecked Sendable {
     var ended: String? { lock.withLock { _ended } }
     var isFinished: Bool { lock.withLock { _stopped || _ended != nil } }
 
+    /// From now on the agent's data messages (batches, samples, system_monitor events) are handled on
+    /// the connection's event loop as they arrive, in order: a batch is decoded in place from the
+    /// received frame (no term, no copy) and acknowledged with the other acks of the same read. The
+    /// rest (stop reports, monitors, the connection's end) still comes through the mailbox (`run`).
+    /// Set before the agent starts, so that no data message waits in the mailbox behind it.
+    func interceptData(index: Int, sink: CaptureSink, signals: AsyncStream<SessionSignal>.Continuation,
+                       logger: Logger) {
+        mailbox.intercept { [self] message in
+            takeData(message, index: index, sink: sink, signals: signals, logger: logger)
+        }
+    }
+
+    private func takeData(_ message: UnsafeRawBufferPointer, index: Int, sink: CaptureSink,
+                          signals: AsyncStream<SessionSignal>.Continuation, logger: Logger) -> Bool {
+        var cursor = TermCursor(message)
+        guard cursor.u8() == 131, let arity = cursor.tupleArity(), let head = cursor.atomText() else { return false }
+        let tag = cursor.slice(head.start, head.start + head.length)
+        if arity == 4, tag.elementsEqual("beamtrace_batch".utf8) {
+            // {beamtrace_batch, Tracer, Seq, Binary}: the tracer and the sequence number for the ack.
+            var offset = cursor.offset
+            let decoder = TermDecoder()
+            guard case .pid(let tracer)? = try? decoder.decode(message, offset: &offset, versioned: false),
+                  let seq = try? decoder.decode(message, offset: &offset, versioned: false) else { return false }
+            cursor.offset = offset
+            guard cursor.u8() == ExternalTag.binary, let size = cursor.u32(), Int(size) == cursor.remaining else {
+                return false  // not a binary: the mailbox path counts and skips it
+            }
+            defer { try? mailbox.sendSoon(to: .pid(tracer), .tuple([.atom("beamtrace_ack"), seq])) }
+            do {
+                let result = try sink.ingestAgentBatch(raw: UnsafeRawBufferPointer(rebasing: message[cursor.offset...]),
+                                                       node: sinkIndex)
+                if result.limitReached { signals.yield(.limit("max_events")) }
+            } catch let stopped as IngestStopped {
+                signals.yield(.failure(CaptureSink.strictStopText(stopped)))
+            } catch {
+                signals.yield(.failure("writing the capture failed: \(error)"))
+            }
+            return true
+        }
+        var offset = 0
+        guard tag.elementsEqual("beamtrace_samples".utf8) || tag.elementsEqual("beamtrace_monitor".utf8),
+              let term = try? TermDecoder().decode(message, offset: &offset, versioned: true) else { return false }
+        handle(term, index: index, sink: sink, signals: signals, logger: logger)
+        return true
+    }
+
     /// Consumes the mailbox until it ends, reporting to `signals`.
     func run(index: Int, sink: CaptureSink, signals: AsyncStream<SessionSignal>.Continuation, logger: Logger) async {
         for await message in mailbox {
