@@ -323,7 +323,8 @@ final class ConnectionCore: Sendable {
                 let decoder = TermDecoder()
                 let control = try decoder.decode(raw, offset: &offset, versioned: true)
                 if offset < raw.count, let interceptor = interceptor(for: control),
-                   interceptor(UnsafeRawBufferPointer(rebasing: raw[offset...])) {
+                   let message = buffer.getSlice(at: buffer.readerIndex + offset, length: raw.count - offset),
+                   interceptor(ReceivedMessage(buffer: message)) {
                     return .success(nil)  // taken as bytes, no term built
                 }
                 var payload: Term?

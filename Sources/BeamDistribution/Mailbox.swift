@@ -1,6 +1,7 @@
 // A process of our own on the hidden node: a local pid that remote processes can send to, link to
 // and monitor, with everything addressed to it delivered as an AsyncSequence.
 import BeamTerm
+import NIOCore
 
 /// What arrives in a mailbox.
 public enum MailboxMessage: Sendable {
@@ -15,11 +16,22 @@ public enum MailboxMessage: Sendable {
     case nodeDown(DistributionError)
 }
 
-/// Takes messages to a mailbox as bytes, on the connection's event loop, before any term is built:
-/// `message` is the external term format of the message (from its version byte 131), valid only during
-/// the call. Returns true when it took the message; false lets it be decoded and delivered as usual.
-/// It runs on the event loop: it must not block for long (the connection reads nothing meanwhile).
-public typealias MailboxInterceptor = @Sendable (_ message: UnsafeRawBufferPointer) -> Bool
+/// Takes messages to a mailbox as bytes, on the connection's event loop, before any term is built.
+/// Returns true when it took the message; false lets it be decoded and delivered as usual. It runs on
+/// the event loop: it must not block for long (the connection reads nothing meanwhile).
+public typealias MailboxInterceptor = @Sendable (_ message: ReceivedMessage) -> Bool
+
+/// A message as received: its external term format (from the version byte 131), a view of the frame
+/// read from the socket (no copy). It may be kept and read later, from any thread.
+public struct ReceivedMessage: Sendable {
+    let buffer: ByteBuffer
+
+    public var count: Int { buffer.readableBytes }
+
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try buffer.withUnsafeReadableBytes(body)
+    }
+}
 
 /// Where a message goes: a pid, or a name registered on the connected node.
 public enum ProcessAddress: Sendable, Hashable {

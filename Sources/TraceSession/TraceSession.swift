@@ -132,7 +132,10 @@ public final class TraceSession: Sendable {
                     group.addTask { await Self.awaitStopped(node, timeout: .seconds(10)) }
                 }
             }
-            for node in nodes { node.mailbox.intercept(nil) }
+            for node in nodes {
+                node.mailbox.intercept(nil)
+                await node.drainIngest()
+            }
             let leftovers = await abandon(nodes)
             try? sink.close(stopReason: "start failed: \(error)")
             try? FileManager.default.removeItem(atPath: options.output)
