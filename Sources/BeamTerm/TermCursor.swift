@@ -18,43 +18,43 @@ public struct TermCursor {
         self.offset = min(max(offset, 0), buffer.count)
     }
 
-    @inlinable public var remaining: Int { count - offset }
+    @inline(__always) @inlinable public var remaining: Int { count - offset }
 
-    @inlinable public func peek() -> UInt8? { offset < count ? base.load(fromByteOffset: offset, as: UInt8.self) : nil }
+    @inline(__always) @inlinable public func peek() -> UInt8? { offset < count ? base.load(fromByteOffset: offset, as: UInt8.self) : nil }
 
-    @inlinable public mutating func u8() -> UInt8? {
+    @inline(__always) @inlinable public mutating func u8() -> UInt8? {
         guard offset < count else { return nil }
         defer { offset += 1 }
         return base.load(fromByteOffset: offset, as: UInt8.self)
     }
 
-    @inlinable public mutating func u16() -> Int? {
+    @inline(__always) @inlinable public mutating func u16() -> Int? {
         guard count - offset >= 2 else { return nil }
         defer { offset += 2 }
         return Int(UInt16(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
     }
 
-    @inlinable public mutating func u32() -> UInt32? {
+    @inline(__always) @inlinable public mutating func u32() -> UInt32? {
         guard count - offset >= 4 else { return nil }
         defer { offset += 4 }
         return UInt32(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
     }
 
-    @inlinable public mutating func skip(_ n: Int) -> Bool {
+    @inline(__always) @inlinable public mutating func skip(_ n: Int) -> Bool {
         guard n >= 0, count - offset >= n else { return false }
         offset += n
         return true
     }
 
     /// The bytes `start ..< end` of the buffer (both clamped to it).
-    @inlinable public func slice(_ start: Int, _ end: Int) -> UnsafeRawBufferPointer {
+    @inline(__always) @inlinable public func slice(_ start: Int, _ end: Int) -> UnsafeRawBufferPointer {
         let s = min(max(start, 0), count)
         let e = min(max(end, s), count)
         return UnsafeRawBufferPointer(start: base + s, count: e - s)
     }
 
     /// Reads a tuple header (small or large); returns its arity.
-    @inlinable public mutating func tupleArity() -> Int? {
+    @inline(__always) @inlinable public mutating func tupleArity() -> Int? {
         let start = offset
         guard let tag = u8() else { return nil }
         if tag == ExternalTag.smallTuple, let n = u8() { return Int(n) }
@@ -74,7 +74,7 @@ public struct TermCursor {
     }
 
     /// Reads an atom; returns the range of its text bytes and whether it is Latin-1 (tags 100/115).
-    @inlinable public mutating func atomText() -> (start: Int, length: Int, latin1: Bool)? {
+    @inline(__always) @inlinable public mutating func atomText() -> (start: Int, length: Int, latin1: Bool)? {
         let begin = offset
         guard let tag = u8() else { return nil }
         let length: Int

@@ -48,7 +48,8 @@ public struct WaitingCall: Sendable {
     /// the capture cannot tell (see `candidates`, `unanswered`).
     public var callee: ProcessID
     public var since: Int64
-    /// The request, printed short.
+    /// The request, printed short. Printed only for the calls still waiting when asked (see
+    /// `requestBytes`): the pass itself keeps the request's bytes, not its text.
     public var request: String
     /// True when the wait is known from samples only (the caller sat in gen:do_call/4 or
     /// erpc:call/5): it began before the capture or its start was not traced, and `since` is the
@@ -64,6 +65,72 @@ public struct WaitingCall: Sendable {
     /// The callee's node when it is known without its pid (erpc seen in samples).
     public var calleeNode: NodeID = 0
     var tag: RefKey
+    /// Where the request's ETF bytes are in the pass's `RequestBytes` while the text is not printed
+    /// yet (nil: `request` is the text).
+    var requestBytes: Range<Int>?
+}
+
+/// How a call (or one server's part of a multi_call) ended; `name` is the report's key.
+enum CallEnding: Int, CaseIterable, Sendable {
+    case reply, down, nodedown, timeout, exit, active, drop
+
+    var name: String {
+        switch self {
+        case .reply: "reply"
+        case .down: "down"
+        case .nodedown: "nodedown"
+        case .timeout: "timeout"
+        case .exit: "exit"
+        case .active: "active"
+        case .drop: "drop"
+        }
+    }
+}
+
+/// Counts by ending without hashing a string per call; `dictionary` is what reports print (only
+/// the endings that happened).
+struct EndingCounts: Sendable {
+    private var counts = [Int](repeating: 0, count: CallEnding.allCases.count)
+
+    mutating func add(_ ending: CallEnding, _ n: Int = 1) { counts[ending.rawValue] += n }
+
+    var dictionary: [String: Int] {
+        var result: [String: Int] = [:]
+        for ending in CallEnding.allCases where counts[ending.rawValue] != 0 { result[ending.name] = counts[ending.rawValue] }
+        return result
+    }
+}
+
+/// The requests of waiting calls as ETF bytes, one after another: printing each request as it is
+/// sent cost about a microsecond per call, and only the calls still waiting at the end are ever
+/// printed. Bytes of ended calls are garbage until a compaction copies the live ones to the front.
+struct RequestBytes: Sendable {
+    private(set) var bytes: [UInt8] = []
+    /// Bytes still referenced by waiting calls.
+    private var live = 0
+
+    mutating func store(_ raw: UnsafeRawBufferPointer) -> Range<Int> {
+        let start = bytes.count
+        bytes.append(contentsOf: raw)
+        live += raw.count
+        return start..<bytes.count
+    }
+
+    mutating func free(_ range: Range<Int>) { live -= range.count }
+
+    /// True when most of the bytes are garbage and there are enough of them to be worth a copy.
+    var wantsCompaction: Bool { bytes.count >= 1 << 16 && live * 2 < bytes.count }
+
+    /// Replaces the bytes with `live` ones only (the caller has moved every waiting call's range).
+    mutating func replace(with fresh: [UInt8]) {
+        bytes = fresh
+        live = fresh.count
+    }
+
+    /// The request printed short (as `GenProtocol.requestText` prints it from the payload).
+    func text(_ range: Range<Int>) -> String {
+        bytes.withUnsafeBytes { GenProtocol.requestText(UnsafeRawBufferPointer(rebasing: $0[range]), offset: 0) }
+    }
 }
 
 /// A wait seen in samples: the process was in a call's receive (gen:do_call/4, erpc:call/5) from
@@ -80,13 +147,18 @@ struct CallWaits: Sendable {
     /// One per caller: every kind of call blocks, so a caller waits for at most one.
     private(set) var waiting: [ProcessID: WaitingCall] = [:]
     private var tags: [RefKey: ProcessID] = [:]
+    /// The requests of waiting calls, not printed yet.
+    private var requests = RequestBytes()
     /// How the gen calls of the replay ended (reply, down, timeout, exit, active, drop).
-    private(set) var endings: [String: Int] = [:]
+    private var endingCounts = EndingCounts()
     /// How the servers of multi_calls ended, one count per server asked (reply, down, nodedown,
     /// timeout, exit, active, drop).
-    private(set) var multiCallEndings: [String: Int] = [:]
+    private var multiCallEndingCounts = EndingCounts()
     /// How erpc calls ended (reply, down, timeout, exit, active, drop).
-    private(set) var erpcEndings: [String: Int] = [:]
+    private var erpcEndingCounts = EndingCounts()
+    var endings: [String: Int] { endingCounts.dictionary }
+    var multiCallEndings: [String: Int] { multiCallEndingCounts.dictionary }
+    var erpcEndings: [String: Int] { erpcEndingCounts.dictionary }
     /// The process that waits on a middleman or an erpc process, by that process.
     private var waitedOnBy: [ProcessID: ProcessID] = [:]
     /// Each process's latest spawned child (a multi_call middleman is the caller's latest).
@@ -104,6 +176,35 @@ struct CallWaits: Sendable {
 
     var isEmpty: Bool { waiting.isEmpty }
 
+    /// The calls still waiting, their requests printed.
+    var waitingPrinted: [ProcessID: WaitingCall] {
+        waiting.mapValues { call in
+            var call = call
+            if let range = call.requestBytes {
+                call.request = requests.text(range)
+                call.requestBytes = nil
+            }
+            return call
+        }
+    }
+
+    /// Keeps the request (the payload from `offset`) for printing later.
+    private mutating func keepRequest(_ payload: UnsafeRawBufferPointer, offset: Int) -> Range<Int> {
+        if requests.wantsCompaction {
+            // The waiting calls' bytes to the front of a fresh buffer.
+            var fresh: [UInt8] = []
+            for pid in Array(waiting.keys) {
+                guard let range = waiting[pid]?.requestBytes else { continue }
+                let start = fresh.count
+                fresh.append(contentsOf: requests.bytes[range])
+                waiting[pid]?.requestBytes = start..<fresh.count
+            }
+            requests.replace(with: fresh)
+        }
+        let start = min(max(0, offset), payload.count)
+        return requests.store(UnsafeRawBufferPointer(rebasing: payload[start...]))
+    }
+
     /// A send: a new call (or one more server of a multi_call), a callee's reply, a multi_call's
     /// handoff to its middleman, or the caller's own activity.
     mutating func send(_ event: TraceEvent, payload: UnsafeRawBufferPointer, callee: ProcessID) {
@@ -113,10 +214,11 @@ struct CallWaits: Sendable {
                 multiCallRequest(event, tag: request.tag, node: node, payload: payload, offset: request.requestOffset)
                 return
             }
-            if waiting[event.pid] != nil { end(event.pid, "active") }
-            waiting[event.pid] = WaitingCall(caller: event.pid, callerNode: event.node, callee: callee, since: event.time,
-                                             request: GenProtocol.requestText(payload, offset: request.requestOffset),
-                                             tag: request.tag)
+            if waiting[event.pid] != nil { end(event.pid, .active) }
+            var call = WaitingCall(caller: event.pid, callerNode: event.node, callee: callee, since: event.time,
+                                   request: "", tag: request.tag)
+            call.requestBytes = keepRequest(payload, offset: request.requestOffset)
+            waiting[event.pid] = call
             tags[request.tag] = event.pid
             return
         }
@@ -124,11 +226,11 @@ struct CallWaits: Sendable {
             handoffs[event.peer] = (event.pid, event.node, tag, event.time)
         }
         guard !waiting.isEmpty else { return }
-        if waiting[event.pid] != nil { end(event.pid, "active") }
+        if waiting[event.pid] != nil { end(event.pid, .active) }
         if let tag = GenProtocol.replyTag(payload) {
-            if let caller = tags[tag], waiting[caller]?.kind == .gen { end(caller, "reply") }
+            if let caller = tags[tag], waiting[caller]?.kind == .gen { end(caller, .reply) }
         } else if multiCalls > 0, let reply = GenProtocol.multiReplyTag(payload), let caller = tags[reply.tag] {
-            answered(caller, node: reply.node, by: event.pid, how: "reply")
+            answered(caller, node: reply.node, by: event.pid, how: .reply)
         }
     }
 
@@ -141,10 +243,10 @@ struct CallWaits: Sendable {
             waiting[event.pid] = call
             return
         }
-        if waiting[event.pid] != nil { end(event.pid, "active") }
-        let request = GenProtocol.requestText(payload, offset: offset)
-        var call = WaitingCall(caller: event.pid, callerNode: event.node, callee: 0, since: event.time, request: request,
+        if waiting[event.pid] != nil { end(event.pid, .active) }
+        var call = WaitingCall(caller: event.pid, callerNode: event.node, callee: 0, since: event.time, request: "",
                                tag: tag)
+        call.requestBytes = keepRequest(payload, offset: offset)
         call.kind = .multiCall
         call.unanswered = [server]
         call.asked = 1
@@ -153,9 +255,10 @@ struct CallWaits: Sendable {
         multiCalls += 1
         // The middleman of a multi_call with a timeout: its caller waits for it.
         if let handoff = handoffs.removeValue(forKey: event.pid), handoff.tag == tag {
-            if waiting[handoff.caller] != nil { end(handoff.caller, "active") }
+            if waiting[handoff.caller] != nil { end(handoff.caller, .active) }
             var outer = WaitingCall(caller: handoff.caller, callerNode: handoff.node, callee: event.pid,
-                                    since: handoff.time, request: request, tag: tag)
+                                    since: handoff.time, request: "", tag: tag)
+            outer.requestBytes = keepRequest(payload, offset: offset)
             outer.kind = .middleman
             waiting[handoff.caller] = outer
             waitedOnBy[event.pid] = handoff.caller
@@ -184,37 +287,37 @@ struct CallWaits: Sendable {
         switch call.kind {
         case .gen:
             if GenProtocol.isTimeout(payload) {
-                end(event.pid, "timeout")
+                end(event.pid, .timeout)
             } else if let tag = GenProtocol.replyTag(payload), tag == call.tag {
-                end(event.pid, "reply")
+                end(event.pid, .reply)
             } else if let ref = GenProtocol.downRef(payload), ref == call.tag {
-                end(event.pid, "down")
+                end(event.pid, .down)
             }
         case .multiCall:
             if GenProtocol.isTimeout(payload) || GenProtocol.isTimerTimeout(payload) {
-                end(event.pid, "timeout")
+                end(event.pid, .timeout)
             } else if let reply = GenProtocol.multiReplyTag(payload) {
-                if reply.tag == call.tag { answered(event.pid, node: reply.node, by: 0, how: "reply") }
+                if reply.tag == call.tag { answered(event.pid, node: reply.node, by: 0, how: .reply) }
             } else if let down = GenProtocol.downOfName(payload) {
-                answered(event.pid, node: down.node, by: 0, how: "down")
+                answered(event.pid, node: down.node, by: 0, how: .down)
             } else if let node = GenProtocol.nodedown(payload) {
-                answered(event.pid, node: node, by: 0, how: "nodedown")
+                answered(event.pid, node: node, by: 0, how: .nodedown)
             }
         case .middleman, .erpc:
             if GenProtocol.isTimeout(payload) {
-                end(event.pid, "timeout")
+                end(event.pid, .timeout)
             } else if let ref = GenProtocol.downReasonRef(payload), ref == call.tag {
-                end(event.pid, "reply")
+                end(event.pid, .reply)
             }
         }
     }
 
     /// One server of a multi_call answered (or its monitor, its node said it is gone).
-    private mutating func answered(_ caller: ProcessID, node: String, by server: ProcessID, how: String) {
+    private mutating func answered(_ caller: ProcessID, node: String, by server: ProcessID, how: CallEnding) {
         guard var call = waiting[caller], call.kind == .multiCall,
               let index = call.unanswered.firstIndex(where: { $0.node == node }) else { return }
         call.unanswered.remove(at: index)
-        multiCallEndings[how, default: 0] += 1
+        multiCallEndingCounts.add(how)
         waiting[caller] = call
         if call.unanswered.isEmpty { end(caller, how) }
     }
@@ -231,7 +334,7 @@ struct CallWaits: Sendable {
     mutating func spawnedForErpc(_ event: TraceEvent, callerNode: NodeID) {
         guard enabled else { return }
         let caller = event.peer
-        if waiting[caller] != nil { end(caller, "active") }
+        if waiting[caller] != nil { end(caller, .active) }
         var call = WaitingCall(caller: caller, callerNode: callerNode, callee: event.pid, since: event.time, request: "?",
                                tag: RefKey(hash: 0, first: 0))
         call.kind = .erpc
@@ -241,20 +344,20 @@ struct CallWaits: Sendable {
 
     /// The caller did something of its own (a call, a return, a link...): not blocked.
     mutating func active(_ pid: ProcessID) {
-        if waiting[pid] != nil { end(pid, "active") }
+        if waiting[pid] != nil { end(pid, .active) }
     }
 
     /// A process exited: its own wait ends, and so does the wait of a caller on it (a middleman
     /// that finished, an erpc process whose exit is the call's result).
     mutating func exited(_ event: TraceEvent, payload: UnsafeRawBufferPointer) {
         let pid = event.pid
-        if waiting[pid] != nil { end(pid, "exit") }
+        if waiting[pid] != nil { end(pid, .exit) }
         if !waitedOnBy.isEmpty, let caller = waitedOnBy.removeValue(forKey: pid), let call = waiting[caller],
            call.callee == pid {
             if call.kind == .erpc {
-                end(caller, GenProtocol.erpcExit(payload).map { _ in "reply" } ?? "down")
+                end(caller, GenProtocol.erpcExit(payload).map { _ in .reply } ?? .down)
             } else {
-                end(caller, GenProtocol.reasonRef(payload) == nil ? "down" : "reply")
+                end(caller, GenProtocol.reasonRef(payload) == nil ? .down : .reply)
             }
         }
         if !lastSpawn.isEmpty { lastSpawn[pid] = nil }
@@ -263,19 +366,20 @@ struct CallWaits: Sendable {
 
     /// Trace messages were lost on `node` (0: anywhere): its callers' replies may be among them.
     mutating func dropped(on node: NodeID) {
-        for (pid, call) in waiting where node == 0 || call.callerNode == node { end(pid, "drop") }
+        for (pid, call) in waiting where node == 0 || call.callerNode == node { end(pid, .drop) }
     }
 
-    private mutating func end(_ pid: ProcessID, _ how: String) {
+    private mutating func end(_ pid: ProcessID, _ how: CallEnding) {
         guard let call = waiting.removeValue(forKey: pid) else { return }
+        if let range = call.requestBytes { requests.free(range) }
         if tags[call.tag] == pid { tags[call.tag] = nil }
         switch call.kind {
-        case .gen: endings[how, default: 0] += 1
+        case .gen: endingCounts.add(how)
         case .multiCall:
             multiCalls -= 1
-            if !call.unanswered.isEmpty { multiCallEndings[how, default: 0] += call.unanswered.count }
+            if !call.unanswered.isEmpty { multiCallEndingCounts.add(how, call.unanswered.count) }
         case .erpc:
-            erpcEndings[how, default: 0] += 1
+            erpcEndingCounts.add(how)
             if waitedOnBy[call.callee] == pid { waitedOnBy[call.callee] = nil }
         case .middleman:
             if waitedOnBy[call.callee] == pid { waitedOnBy[call.callee] = nil }

@@ -58,8 +58,16 @@ public final class CaptureAnalysis: @unchecked Sendable {
     @exclusivity(unchecked) public internal(set) var queues: QueueTracker
     /// Open calls per process when the capture ended, outermost first.
     public private(set) var openAtEnd: [ProcessID: [(mfa: FunctionID, start: Int64)]] = [:]
-    /// Gen calls whose callers still wait (see CallWaits), by caller.
-    public var waitingCalls: [ProcessID: WaitingCall] { waits.waiting }
+    /// Gen calls whose callers still wait (see CallWaits), by caller. Their requests are printed
+    /// here, not during the pass (once, after `finish`).
+    public var waitingCalls: [ProcessID: WaitingCall] {
+        if let printedWaits { return printedWaits }
+        let printed = waits.waitingPrinted
+        if finished { printedWaits = printed }
+        return printed
+    }
+    private var printedWaits: [ProcessID: WaitingCall]?
+    private var finished = false
     /// How the gen calls of the replay ended: reply, down, timeout, exit, active, drop.
     public var callEndings: [String: Int] { waits.endings }
     @exclusivity(unchecked) var waits: CallWaits
@@ -262,6 +270,7 @@ public final class CaptureAnalysis: @unchecked Sendable {
     /// aged to it.
     public func finish(at end: Int64) {
         guard events > 0 else { return }
+        finished = true
         captureEnd = max(end, startTime)
         for pid in stacks.processesWithOpenCalls { openAtEnd[pid] = stacks.openCalls(of: pid) }
         observer?.willConsume(nil, payload: UnsafeRawBufferPointer(start: nil, count: 0))

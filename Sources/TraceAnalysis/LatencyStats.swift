@@ -126,6 +126,18 @@ public struct LatencyStats: Sendable {
         return result
     }
 
+    /// Calls `body` for every key with its statistics (in no particular order), without building
+    /// the dictionary `functions` returns.
+    public func forEach(_ body: (LatencyKey, FunctionLatency) -> Void) {
+        guard grouping == .function else {
+            for (key, entry) in grouped { body(key, entry) }
+            return
+        }
+        for (mfa, entry) in byFunction.enumerated() {
+            if let entry { body(LatencyKey(mfa: FunctionID(mfa)), entry) }
+        }
+    }
+
     /// How many keys have statistics.
     public var count: Int { grouping == .function ? byFunction.reduce(0) { $0 + ($1 == nil ? 0 : 1) } : grouped.count }
 

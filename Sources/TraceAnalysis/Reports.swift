@@ -41,9 +41,10 @@ public struct LatencyReport: Sendable, Codable {
 extension CaptureAnalysis {
     public func latencyReport(sortBy: String = "p99", mfaFilter: ((String) -> Bool)? = nil) -> LatencyReport {
         var rows: [LatencyRow] = []
-        for (key, stats) in latency.functions {
+        rows.reserveCapacity(latency.count)
+        latency.forEach { key, stats in
             let mfa = functionText(key.mfa)
-            if let mfaFilter, !mfaFilter(mfa) { continue }
+            if let mfaFilter, !mfaFilter(mfa) { return }
             let group: String?
             switch latency.grouping {
             case .function: group = nil
@@ -64,20 +65,26 @@ extension CaptureAnalysis {
                 p50Micros: p[0], p90Micros: p[1], p99Micros: p[2], p999Micros: p[3], maxMicros: maxMicros,
                 selfP50Micros: selfP50, exceptionReasons: reasons))
         }
-        rows.sort { a, b in
-            let (x, y): (Double, Double)
+        // Sorted by index with the sort column read once per row: moving the rows themselves (strings
+        // and arrays) costs a retain and a release per move.
+        let column: [Double] = rows.map { row in
             switch sortBy {
-            case "p50": (x, y) = (a.p50Micros, b.p50Micros)
-            case "p90": (x, y) = (a.p90Micros, b.p90Micros)
-            case "max": (x, y) = (a.maxMicros, b.maxMicros)
-            case "mean": (x, y) = (a.meanMicros, b.meanMicros)
-            case "calls": (x, y) = (Double(a.calls), Double(b.calls))
-            case "mfa": return a.mfa < b.mfa
-            default: (x, y) = (a.p99Micros, b.p99Micros)
+            case "p50": row.p50Micros
+            case "p90": row.p90Micros
+            case "max": row.maxMicros
+            case "mean": row.meanMicros
+            case "calls": Double(row.calls)
+            case "mfa": 0
+            default: row.p99Micros
             }
-            return x != y ? x > y : (a.mfa, a.group ?? "") < (b.mfa, b.group ?? "")
         }
-        return LatencyReport(functions: rows)
+        let byName = sortBy == "mfa"
+        let order = rows.indices.sorted { i, j in
+            if byName { return rows[i].mfa < rows[j].mfa }
+            let (x, y) = (column[i], column[j])
+            return x != y ? x > y : (rows[i].mfa, rows[i].group ?? "") < (rows[j].mfa, rows[j].group ?? "")
+        }
+        return LatencyReport(functions: order.map { rows[$0] })
     }
 
     /// Queue growth for every process with a series, largest end length first.

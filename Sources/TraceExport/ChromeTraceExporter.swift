@@ -28,7 +28,9 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
     @exclusivity(unchecked) private var scratch: [UInt8] = []
     private var base: Int64 = 0
     @exclusivity(unchecked) private var first = true
-    @exclusivity(unchecked) private var functionNames: [[UInt8]?] = []
+    /// Quoted function and process names, made on first use.
+    @exclusivity(unchecked) private var functionNames = QuotedNames()
+    @exclusivity(unchecked) private var processNames = QuotedNames()
     private var kindNames: [[UInt8]] = EventKind.allCases.map { JSONText.quotedBytes($0.otpName) }
     @exclusivity(unchecked) private var threadSeen: [Bool] = []
     @exclusivity(unchecked) private var nodeSeen: [Bool] = []
@@ -41,11 +43,15 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
         self.options = options
     }
 
+    deinit {
+        functionNames.deallocate()
+        processNames.deallocate()
+    }
+
     public func begin(_ context: StreamContext) {
         text = ExportText(context)
         text.termWidth = options.termWidth
         base = context.startTime
-        functionNames = Array(repeating: nil, count: context.dictionaries.functions.count + 1)
         threadSeen = Array(repeating: false, count: context.dictionaries.processes.count + 1)
         nodeSeen = Array(repeating: false, count: context.dictionaries.nodes.count + 1)
         tidBase = Int64(context.dictionaries.nodes.count) + 1
@@ -73,7 +79,7 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
             scratch.removeAll(keepingCapacity: true)
             if text.appendArguments(arguments, to: &scratch) {
                 out.put(",\"args\":{\"args\":")
-                JSONText.appendQuoted(scratch, to: &out.buffer)
+                writeScratch()
                 out.write(byte: UInt8(ascii: "}"))
             }
         }
@@ -111,7 +117,7 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
             }
             if value {
                 if comma { out.put(",\"result\":") } else { out.put("\"result\":") }
-                JSONText.appendQuoted(scratch, to: &out.buffer)
+                writeScratch()
             }
             out.write(byte: UInt8(ascii: "}"))
         }
@@ -201,8 +207,7 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
         if first {
             first = false
         } else {
-            out.write(byte: UInt8(ascii: ","))
-            out.write(byte: UInt8(ascii: "\n"))
+            out.write(UInt8(ascii: ","), UInt8(ascii: "\n"))
         }
         out.put("{\"ph\":\"")
         out.put(phase)
@@ -226,14 +231,14 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
         case .send, .receive, .spawn, .spawned, .link, .unlink, .gettingLinked, .gettingUnlinked:
             if e.peer != 0 {
                 out.put(",\"args\":{\"peer\":")
-                text.appendQuotedProcess(e.peer, to: &out.buffer)
+                writeProcessName(e.peer)
                 out.write(byte: UInt8(ascii: "}"))
             }
         case .exit, .monitor, .marker:
             scratch.removeAll(keepingCapacity: true)
             if text.appendTerm(payload, to: &scratch) {
                 out.put(",\"args\":{\"reason\":")
-                JSONText.appendQuoted(scratch, to: &out.buffer)
+                writeScratch()
                 out.write(byte: UInt8(ascii: "}"))
             }
         case .drop:
@@ -246,22 +251,26 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
         out.write(byte: UInt8(ascii: "}"))
     }
 
+    /// The printed term in `scratch` as a JSON string.
     @inline(__always)
-    private func writeFunctionName(_ mfa: FunctionID) {
-        let index = Int(mfa)
-        if index < functionNames.count, functionNames[index] != nil {
-            functionNames[index]?.withUnsafeBytes { out.buffer.append(contentsOf: $0) }
-            return
-        }
-        out.write(functionName(mfa))
+    private func writeScratch() {
+        scratch.withUnsafeBytes { out.write(jsonQuoted: $0) }
     }
 
-    private func functionName(_ mfa: FunctionID) -> [UInt8] {
-        let index = Int(mfa)
-        if index < functionNames.count, let name = functionNames[index] { return name }
-        let name = JSONText.quotedBytes(text.function(mfa))
-        if index < functionNames.count { functionNames[index] = name }
-        return name
+    @inline(__always)
+    private func writeFunctionName(_ mfa: FunctionID) {
+        if !functionNames.write(Int(mfa), to: out) {
+            functionNames.add(Int(mfa), JSONText.quotedBytes(text.function(mfa)))
+            _ = functionNames.write(Int(mfa), to: out)
+        }
+    }
+
+    @inline(__always)
+    private func writeProcessName(_ pid: ProcessID) {
+        if !processNames.write(Int(pid), to: out) {
+            processNames.add(Int(pid), text.quotedProcess(pid))
+            _ = processNames.write(Int(pid), to: out)
+        }
     }
 
     private func nodeOf(_ span: Span) -> NodeID { nodeOf(pid: span.pid, span.node) }
@@ -303,5 +312,28 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
         out.write(JSONText.quoted(text.process(pid)))
         out.write("}}")
         return tid
+    }
+}
+
+/// Quoted names by id (functions, processes) in one buffer: each written with one copy, no array per name.
+struct QuotedNames {
+    private var bytes = RawBytes(capacity: 4096)
+    private var ranges: [Range<Int>?] = []
+
+    func deallocate() { bytes.deallocate() }
+
+    /// Writes the name of `id` if it was added.
+    @inline(__always)
+    func write(_ id: Int, to out: ExportOutput) -> Bool {
+        guard id < ranges.count, let range = ranges[id] else { return false }
+        out.write(UnsafeRawBufferPointer(rebasing: bytes.bytes[range]))
+        return true
+    }
+
+    mutating func add(_ id: Int, _ quoted: [UInt8]) {
+        if id >= ranges.count { ranges.append(contentsOf: repeatElement(nil, count: id - ranges.count + 1)) }
+        let start = bytes.count
+        quoted.withUnsafeBytes { bytes.append($0) }
+        ranges[id] = start..<bytes.count
     }
 }

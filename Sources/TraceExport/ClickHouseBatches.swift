@@ -9,6 +9,8 @@ struct BatchStats: Sendable {
     var foundLanded = 0
     var partialDeleted = 0
     var bytes: Int64 = 0
+    /// Rows known to have landed, per table name.
+    var landed: [String: Int] = [:]
 }
 
 /// Sends batches in order on one thread; the first failure stops it and is thrown to the producer.
@@ -53,6 +55,7 @@ final class BatchSink: @unchecked Sendable {
                 lock.withLock {
                     _stats.batches += 1
                     _stats.bytes += Int64(rows.count)
+                    _stats.landed[table.name, default: 0] += count
                 }
             } catch {
                 lock.withLock { if failure == nil { failure = error } }
@@ -64,6 +67,12 @@ final class BatchSink: @unchecked Sendable {
     func finish() throws {
         queue.sync {}
         try check()
+    }
+
+    /// Waits until nothing is being sent (after a failure: the batches queued behind it are skipped).
+    func drain() {
+        lock.withLock { if failure == nil { failure = ClickHouseError(message: "export stopped", retryable: false) } }
+        queue.sync {}
     }
 
     /// One batch, exactly once.
@@ -98,7 +107,7 @@ final class BatchSink: @unchecked Sendable {
         }
         throw ClickHouseError(
             message: "batch \(batch) of \(table.name) (\(count) rows) did not land after \(options.retries + 1) tries: "
-                + (last?.message ?? "") + "; the batches before it are in ClickHouse, export again to replace the capture",
+                + (last?.message ?? ""),
             serverCode: last?.serverCode ?? 0, retryable: false)
     }
 

@@ -6,7 +6,9 @@
 // have landed it (a broken connection, a timeout, a busy server) is counted on the server before it
 // is sent again: all there means done, none means send again, part of it (a Distributed insert that
 // reached one shard) is deleted first. Exporting a capture again first drops its partition in every
-// table on every shard, so it replaces the capture instead of adding its rows a second time.
+// table on every shard, so it replaces the capture instead of adding its rows a second time. At the
+// end every table's count of the capture is checked against the rows sent; an export that fails
+// midway (or whose counts disagree) drops what it had inserted the same way and says what had landed.
 import CaptureStore
 import Foundation
 import TraceAnalysis
@@ -40,6 +42,8 @@ public struct ClickHouseExportSummary: Sendable {
     public var captureDate = ""
     public var events = 0
     public var spans = 0
+    /// Points of the queue-length series (`queues`).
+    public var queuePoints = 0
     public var processes = 0
     public var functions = 0
     public var batches = 0
@@ -78,7 +82,24 @@ public enum ClickHouseExporter {
         var summary = ClickHouseExportSummary()
         summary.capture = capture
         summary.captureDate = day.text
+        do {
+            try insert(reader, into: sink, options: options, day: day, summary: &summary, progress: progress)
+        } catch {
+            sink.drain()
+            throw removeAfterFailure(error, sink: sink, shards: shards, schema: schema, capture: capture, day: day)
+        }
+        summary.batches = sink.stats.batches
+        summary.resent = sink.stats.resent
+        summary.foundLanded = sink.stats.foundLanded
+        summary.partialDeleted = sink.stats.partialDeleted
+        summary.bytes = sink.stats.bytes
+        return summary
+    }
 
+    /// Every row of the capture into `sink`'s tables, waiting until the last batch has landed.
+    static func insert(_ reader: CaptureReader, into sink: BatchSink, options: ClickHouseExportOptions, day: CaptureDay,
+                       summary: inout ClickHouseExportSummary, progress: (any ProgressReporter)?) throws {
+        let capture = reader.meta.captureID
         let d = reader.dictionaries
         let context = StreamContext(dictionaries: d, meta: reader.meta, startTime: 0, endTime: 0, eventsToRead: 0)
         let rows = RowPrefix(capture: capture, day: day.days)
@@ -123,11 +144,30 @@ public enum ClickHouseExporter {
                              names: EncodedNames(d, text: text))
         let target: any AnalysisStreamConsumer = options.functions.isEmpty ? spans
             : SpanFilter(spans, functions: options.functions, dictionaries: d)
-        try AnalysisStream.run(reader, analysis: AnalysisOptions(query: options.query, latency: .none), into: target,
-                               progress: progress, task: "export clickhouse spans")
+        let analysis = try AnalysisStream.run(reader, analysis: AnalysisOptions(query: options.query, latency: .none),
+                                              into: target, progress: progress, task: "export clickhouse spans")
         if let error = spans.error { throw error }
         try spans.table.flush()
         summary.spans = spans.count
+
+        // The queue series exactly as `queues` gives them: sampled, else estimated from sends and callbacks.
+        let queues = sink.table(ClickHouseSchema.queues)
+        for report in analysis.queueReports() {
+            let node = RowBinaryWriter.encodedString(report.node), pid = RowBinaryWriter.encodedString(report.pid)
+            for (index, point) in report.series.enumerated() where point.count == 2 {
+                var w = queues.begin()
+                rows.write(&w, batch: queues.batch)
+                w.raw(node)
+                w.raw(pid)
+                w.uint32(UInt32(clamping: index))
+                w.int64(point[0])
+                w.int64(point[1])
+                w.uint8(report.estimated ? 1 : 0)
+                try queues.end(w)
+                summary.queuePoints += 1
+            }
+        }
+        try queues.flush()
 
         // The dimension tables.
         let processes = sink.table(ClickHouseSchema.processes)
@@ -163,12 +203,59 @@ public enum ClickHouseExporter {
         }
         try functions.flush()
         try sink.finish()
-        summary.batches = sink.stats.batches
-        summary.resent = sink.stats.resent
-        summary.foundLanded = sink.stats.foundLanded
-        summary.partialDeleted = sink.stats.partialDeleted
-        summary.bytes = sink.stats.bytes
-        return summary
+        try verify(sink, capture: capture)
+    }
+
+    /// What the server holds of the capture, table by table, against the rows that landed: a request
+    /// cut short at a row boundary is taken by the server as a shorter insert, and said done.
+    static func verify(_ sink: BatchSink, capture: String) throws {
+        let landed = sink.stats.landed
+        for table in ClickHouseSchema.tables {
+            let name = sink.schema.qualified(table)
+            let text = try sink.inserter.execute("SELECT count() FROM \(name) WHERE capture = "
+                                                 + ClickHouseSQL.literal(capture))
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let sent = landed[table.name] ?? 0
+            guard Int(text) == sent else {
+                throw ClickHouseError(message: "ClickHouse at \(sink.inserter.endpoint) holds \(text) rows of the "
+                                      + "capture in \(name) where \(sent) were sent and acknowledged (a request cut "
+                                      + "short on the way?)", retryable: false)
+            }
+        }
+    }
+
+    /// After a failure midway: drops the capture's partitions again on every shard (what had landed of
+    /// it, acknowledged or not), and says what the server had acknowledged and whether it is gone.
+    static func removeAfterFailure(_ error: Error, sink: BatchSink, shards: [ClickHouseConnection],
+                                   schema: ClickHouseSchema, capture: String, day: CaptureDay) -> ClickHouseError {
+        let landed = sink.stats.landed
+        let nouns = ["events": "events", "spans": "spans", "queues": "queue points", "processes": "processes",
+                     "functions": "functions"]
+        let counts = ClickHouseSchema.tables.map { "\(landed[$0.name] ?? 0) \(nouns[$0.name] ?? $0.name)" }
+        let what = counts.dropLast().joined(separator: ", ") + " and " + (counts.last ?? "")
+        let reason = (error as? ClickHouseError)?.message ?? "\(error)"
+        var message = "\(reason); ClickHouse had acknowledged \(what) of capture \(capture)"
+        do {
+            for shard in shards {
+                for table in ClickHouseSchema.tables {
+                    try shard.execute(schema.dropCapture(table, capture: capture, date: day.text))
+                }
+            }
+            var left = 0
+            for table in ClickHouseSchema.tables {
+                let text = try shards[0].execute("SELECT count() FROM \(schema.qualified(table)) WHERE capture = "
+                                                 + ClickHouseSQL.literal(capture))
+                left += Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 1
+            }
+            if left > 0 { throw ClickHouseError(message: "\(left) rows are still there", retryable: false) }
+            message += "; they were removed again (the capture's partitions dropped on every server), so the capture "
+                + "is not in ClickHouse: export it again"
+        } catch {
+            let why = (error as? ClickHouseError)?.message ?? "\(error)"
+            message += ", and they stay there: removing them failed (\(why)); export the capture again to replace them"
+        }
+        return ClickHouseError(message: message, serverCode: (error as? ClickHouseError)?.serverCode ?? 0,
+                               retryable: false)
     }
 
     /// Checks every server answers; creates what is missing (`create`) or says what is.

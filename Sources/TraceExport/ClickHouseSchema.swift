@@ -1,6 +1,7 @@
-// The ClickHouse schema of an exported capture (docs/CLICKHOUSE.md): events, spans, and the
-// processes and functions dimension tables, MergeTree partitioned by (capture_date, capture) so a
-// capture exported again replaces its partition, ordered by capture, node, pid and time. Across
+// The ClickHouse schema of an exported capture (docs/CLICKHOUSE.md): events, spans, the queue-length
+// series `queues` gives (sampled and estimated), and the processes and functions dimension tables,
+// MergeTree partitioned by (capture_date, capture) so a capture exported again replaces its
+// partition, ordered by capture, node, pid and time. Across
 // shards each table is `<name>_local` on every server and a Distributed `<name>` over them, sharded
 // by capture and pid so a process's rows stay together.
 public struct ClickHouseTable: Sendable {
@@ -44,6 +45,13 @@ public struct ClickHouseSchema: Sendable {
                         ("arguments", "String"), ("result", "String")],
         orderBy: "capture, node, pid, start_time, id", shardBy: "cityHash64(capture, pid)")
 
+    /// `beamtrace queues`' series, one row per point: sampled, or estimated for processes never sampled.
+    public static let queues = ClickHouseTable(
+        name: "queues",
+        columns: key + [("node", "String"), ("pid", "String"), ("point", "UInt32"), ("time", "Int64"),
+                        ("length", "Int64"), ("estimated", "UInt8")],
+        orderBy: "capture, node, pid, point", shardBy: "cityHash64(capture, pid)")
+
     public static let processes = ClickHouseTable(
         name: "processes",
         columns: key + [("node", "String"), ("pid", "String"), ("registered_name", "String"),
@@ -56,7 +64,7 @@ public struct ClickHouseSchema: Sendable {
                         ("traced", "UInt8")],
         orderBy: "capture, mfa", shardBy: "cityHash64(capture, mfa)")
 
-    public static let tables = [events, spans, processes, functions]
+    public static let tables = [events, spans, queues, processes, functions]
 
     /// What queries and inserts name: `db`.`P events`.
     public func qualified(_ table: ClickHouseTable) -> String {

@@ -32,8 +32,16 @@ public struct HTTPEndpoint: Sendable, Hashable, CustomStringConvertible {
     var user: String?
     var password: String?
 
-    public init(parsing text: String, defaultPort: UInt16) throws {
-        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased() else {
+    /// `text` with any password left out (`http://user@host`): what messages about it show.
+    public static func redacted(_ text: String) -> String {
+        guard let at = text.lastIndex(of: "@"), let start = text.range(of: "://")?.upperBound, start < at,
+              let colon = text[start..<at].firstIndex(of: ":") else { return text }
+        return String(text[..<colon] + text[at...])
+    }
+
+    public init(parsing raw: String, defaultPort: UInt16) throws {
+        let text = Self.redacted(raw)
+        guard let components = URLComponents(string: raw), let scheme = components.scheme?.lowercased() else {
             throw HTTPError(code: .usage, message: "\(text) is not a URL (http://HOST:PORT)")
         }
         guard scheme == "http" else {

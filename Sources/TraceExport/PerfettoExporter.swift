@@ -54,18 +54,26 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
     @exclusivity(unchecked) private var functionIIDs: [UInt64] = []
     @exclusivity(unchecked) private var kindIIDs: [UInt64] = Array(repeating: 0, count: 64)
     private var nextIID: UInt64 = 1
+    @exclusivity(unchecked) private var hasInterned = false
     @exclusivity(unchecked) private var threadSeen: [Bool] = []
     @exclusivity(unchecked) private var nodeSeen: [Bool] = []
     private var counterSeen: Set<UInt64> = []
     private var tidBase: Int64 = 1
-    @exclusivity(unchecked) private var packet = ProtobufWriter(capacity: 256)
-    @exclusivity(unchecked) private var event = ProtobufWriter(capacity: 128)
+    /// Each packet's fields before its track event, and the track event, built in place.
+    @exclusivity(unchecked) private var packet = RawBytes(capacity: 64)
+    @exclusivity(unchecked) private var event = RawBytes(capacity: 256)
+    /// Names interned since the last packet: they go into the next one.
     @exclusivity(unchecked) private var interned = ProtobufWriter(capacity: 128)
     @exclusivity(unchecked) public private(set) var stats = ExportStats()
 
     public init(output: ExportOutput, options: Options = Options()) {
         out = output
         self.options = options
+    }
+
+    deinit {
+        packet.deallocate()
+        event.deallocate()
     }
 
     public func begin(_ context: StreamContext) {
@@ -79,7 +87,7 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
         tidBase = Int64(context.dictionaries.nodes.count) + 1
         // The first packet: incremental state cleared, the sequence's clock and defaults, and the
         // annotation names.
-        packet.bytes.removeAll(keepingCapacity: true)
+        var packet = ProtobufWriter(capacity: 256)
         packet.uint(Field.timestamp, UInt64(Self.origin))
         packet.uint(Field.timestampClockID, Self.bootClock)
         packet.uint(Field.sequenceID, Self.sequence)
@@ -127,13 +135,13 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
     public func spanBegan(_ span: Span, arguments: StreamPayload) {
         let track = threadTrack(span.pid, node: span.node)
         let name = functionIID(span.mfa)
-        event.bytes.removeAll(keepingCapacity: true)
+        event.removeAll()
         event.uint(9, EventType.sliceBegin.rawValue)
         event.uint(11, track)
         event.uint(10, name)
         if options.arguments {
             scratch.removeAll(keepingCapacity: true)
-            if text.appendArguments(arguments, to: &scratch) { annotate(.args, scratch) }
+            if text.appendArguments(arguments, to: &scratch) { annotateScratch(.args) }
         }
         emit(time: span.start)
         stats.slices += 1
@@ -143,7 +151,7 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
         let track = threadTrack(span.pid, node: span.node)
         if !span.startKnown {
             // Its start is before the capture (or a gap): the begin comes now, stamped in the past.
-            event.bytes.removeAll(keepingCapacity: true)
+            event.removeAll()
             event.uint(9, EventType.sliceBegin.rawValue)
             event.uint(11, track)
             event.uint(10, functionIID(span.mfa))
@@ -151,13 +159,13 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
             emit(time: span.start)
             stats.slices += 1
         }
-        event.bytes.removeAll(keepingCapacity: true)
+        event.removeAll()
         event.uint(9, EventType.sliceEnd.rawValue)
         event.uint(11, track)
         if span.ending != .returned { annotate(.reason, span.ending.rawValue) }
         if options.arguments {
             scratch.removeAll(keepingCapacity: true)
-            if text.appendTerm(result, to: &scratch) { annotate(.result, scratch) }
+            if text.appendTerm(result, to: &scratch) { annotateScratch(.result) }
         }
         emit(time: span.end)
     }
@@ -165,7 +173,7 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
     public func instant(_ instant: StreamInstant, payload: StreamPayload) {
         let e = instant.event
         let track = e.pid != 0 ? threadTrack(e.pid, node: e.node) : nodeTrack(e.node)
-        event.bytes.removeAll(keepingCapacity: true)
+        event.removeAll()
         event.uint(9, EventType.instant.rawValue)
         event.uint(11, track)
         event.uint(10, kindIID(e.kind))
@@ -180,7 +188,7 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
             }
         case .exit, .monitor, .marker:
             scratch.removeAll(keepingCapacity: true)
-            if text.appendTerm(payload, to: &scratch) { annotate(.reason, scratch) }
+            if text.appendTerm(payload, to: &scratch) { annotateScratch(.reason) }
         case .drop:
             annotate(.value, String(e.value))
         default:
@@ -192,7 +200,7 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
 
     public func counter(_ counter: StreamCounter) {
         let track = counterTrack(counter)
-        event.bytes.removeAll(keepingCapacity: true)
+        event.removeAll()
         event.uint(9, EventType.counter.rawValue)
         event.uint(11, track)
         event.int(30, counter.value)
@@ -207,12 +215,19 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
     // MARK: packets
 
     private func annotate(_ name: Annotation, _ value: String) {
-        annotate(name, Array(value.utf8))
+        var value = value
+        value.withUTF8 { annotate(name, UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The printed term in `scratch` as an annotation.
+    @inline(__always)
+    private func annotateScratch(_ name: Annotation) {
+        scratch.withUnsafeBytes { annotate(name, $0) }
     }
 
     /// A DebugAnnotation {name_iid, string_value} written straight into the track event.
     @inline(__always)
-    private func annotate(_ name: Annotation, _ value: [UInt8]) {
+    private func annotate(_ name: Annotation, _ value: UnsafeRawBufferPointer) {
         let length = 1 + ProtobufWriter.varintSize(name.rawValue) + 1
             + ProtobufWriter.varintSize(UInt64(value.count)) + value.count
         event.tag(4, 2)
@@ -220,13 +235,14 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
         event.uint(1, name.rawValue)
         event.tag(6, 2)
         event.varint(UInt64(value.count))
-        event.bytes.append(contentsOf: value)
+        event.append(value)
     }
 
-    /// Writes the pending track event (and any names interned for it) as one packet at `time`.
+    /// Writes the pending track event (and any names interned for it) as one packet at `time`,
+    /// straight into the output.
     private func emit(time: Int64) {
         let t = max(0, time - base) + Self.origin
-        packet.bytes.removeAll(keepingCapacity: true)
+        packet.removeAll()
         if t >= lastTime {
             packet.uint(Field.timestamp, UInt64(t - lastTime))
             lastTime = t
@@ -236,23 +252,22 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
         }
         packet.uint(Field.sequenceID, Self.sequence)
         packet.uint(Field.sequenceFlags, 2)
-        if !interned.bytes.isEmpty {
-            packet.message(Field.internedData, interned.bytes)
+        if hasInterned {
+            interned.bytes.withUnsafeBytes { names in
+                packet.tag(Field.internedData, 2)
+                packet.varint(UInt64(names.count))
+                packet.append(names)
+            }
             interned.bytes.removeAll(keepingCapacity: true)
+            hasInterned = false
         }
-        // The track event goes straight from its scratch buffer to the output (no copies).
         packet.tag(Field.trackEvent, 2)
-        packet.varint(UInt64(event.bytes.count))
+        packet.varint(UInt64(event.count))
         out.reserve()
-        out.buffer.append(0x0A)
-        var n = UInt64(packet.bytes.count + event.bytes.count)
-        while n >= 0x80 {
-            out.buffer.append(UInt8(truncatingIfNeeded: n) | 0x80)
-            n >>= 7
-        }
-        out.buffer.append(UInt8(n))
-        out.buffer.append(contentsOf: packet.bytes)
-        out.buffer.append(contentsOf: event.bytes)
+        out.write(byte: 0x0A)
+        out.write(varint: UInt64(packet.count + event.count))
+        out.write(packet.bytes)
+        out.write(event.bytes)
         stats.packets += 1
     }
 
@@ -287,6 +302,7 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
     private func intern(_ name: String) -> UInt64 {
         let iid = nextIID
         nextIID += 1
+        hasInterned = true
         interned.message(2) { entry in
             entry.uint(1, iid)
             entry.string(2, name)

@@ -1,5 +1,6 @@
 // A small protocol-buffers encoder, enough for Perfetto's trace format: varints, zigzag-free
-// signed ints, fixed64, length-delimited strings and nested messages, written straight into bytes.
+// signed ints, fixed64, length-delimited strings and nested messages, written straight into bytes;
+// and RawBytes, the in-place buffer the exporters build each event in.
 
 public struct ProtobufWriter {
     public var bytes: [UInt8] = []
@@ -65,5 +66,87 @@ public struct ProtobufWriter {
         var nested = ProtobufWriter(capacity: 32)
         body(&nested)
         message(field, nested.bytes)
+    }
+}
+
+/// Bytes built in place in memory of their own (no array, so no retain or uniqueness check
+/// per write): a message an exporter encodes once per event, or a table of names it copies from. Its owner
+/// calls `deallocate` when done.
+struct RawBytes {
+    private(set) var base: UnsafeMutablePointer<UInt8>
+    private(set) var count = 0
+    private var capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = max(64, capacity)
+        base = .allocate(capacity: self.capacity)
+    }
+
+    func deallocate() { base.deallocate() }
+
+    var isEmpty: Bool { count == 0 }
+
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+
+    @inline(__always)
+    mutating func removeAll() { count = 0 }
+
+    @inline(__always)
+    private mutating func room(_ n: Int) {
+        if count + n > capacity { grow(count + n) }
+    }
+
+    private mutating func grow(_ needed: Int) {
+        var size = capacity * 2
+        while size < needed { size *= 2 }
+        let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: size)
+        bigger.update(from: base, count: count)
+        base.deallocate()
+        base = bigger
+        capacity = size
+    }
+
+    @inline(__always)
+    mutating func varint(_ value: UInt64) {
+        room(10)
+        var v = value
+        while v >= 0x80 {
+            base[count] = UInt8(truncatingIfNeeded: v) | 0x80
+            count += 1
+            v >>= 7
+        }
+        base[count] = UInt8(v)
+        count += 1
+    }
+
+    @inline(__always)
+    mutating func tag(_ field: UInt32, _ wireType: UInt32) { varint(UInt64(field << 3 | wireType)) }
+
+    @inline(__always)
+    mutating func uint(_ field: UInt32, _ value: UInt64) {
+        tag(field, 0)
+        varint(value)
+    }
+
+    @inline(__always)
+    mutating func int(_ field: UInt32, _ value: Int64) {
+        tag(field, 0)
+        varint(UInt64(bitPattern: value))
+    }
+
+    @inline(__always)
+    mutating func fixed64(_ field: UInt32, _ value: UInt64) {
+        tag(field, 1)
+        room(8)
+        UnsafeMutableRawPointer(base + count).storeBytes(of: value.littleEndian, as: UInt64.self)
+        count += 8
+    }
+
+    @inline(__always)
+    mutating func append(_ raw: UnsafeRawBufferPointer) {
+        guard let source = raw.baseAddress, !raw.isEmpty else { return }
+        room(raw.count)
+        (base + count).update(from: source.assumingMemoryBound(to: UInt8.self), count: raw.count)
+        count += raw.count
     }
 }

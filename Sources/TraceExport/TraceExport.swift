@@ -98,10 +98,17 @@ public enum TraceExporter {
 
     static func stream(_ reader: CaptureReader, _ options: ExportOptions, _ consumer: any AnalysisStreamConsumer,
                        progress: (any ProgressReporter)?, task: String) throws -> CaptureAnalysis {
-        let target: any AnalysisStreamConsumer = options.functions.isEmpty ? consumer
+        let filtered: any AnalysisStreamConsumer = options.functions.isEmpty ? consumer
             : SpanFilter(consumer, functions: options.functions, dictionaries: reader.dictionaries)
-        return try AnalysisStream.run(reader, analysis: AnalysisOptions(query: options.query, latency: .none), into: target,
-                                      progress: progress, task: task)
+        // The exporter encodes and writes on a thread of its own while the analysis goes on.
+        let pipeline = PipelinedConsumer.possible ? PipelinedConsumer(filtered) : nil
+        do {
+            return try AnalysisStream.run(reader, analysis: AnalysisOptions(query: options.query, latency: .none),
+                                          into: pipeline ?? filtered, progress: progress, task: task)
+        } catch {
+            pipeline?.stop()
+            throw error
+        }
     }
 }
 

@@ -57,7 +57,7 @@ public struct TraceDictionaries: Sendable {
 
     private var atomIDs: [String: AtomID] = [:]
     private var nodeIDs: [AtomID: NodeID] = [:]
-    private var processIDs = ProcessIndex()
+    private var processIDs = LazyProcessIndex()
     private var functionIDs: [MFA: FunctionID] = [:]
 
     public init() {}
@@ -83,11 +83,18 @@ public struct TraceDictionaries: Sendable {
     public mutating func intern(node name: String) -> NodeID { intern(node: intern(atom: name)) }
 
     public mutating func intern(process identity: ProcessIdentity) -> ProcessID {
-        if let id = processIDs.find(identity, in: processes) { return id }
+        ownProcessIndex()
+        if let id = processIDs.findOwned(identity, in: processes) { return id }
         let id = ProcessID(processes.count)
         processes.append(ProcessEntry(identity: identity))
-        processIDs.insert(id, in: processes)
+        processIDs.appendedOwned(processes)
         return id
+    }
+
+    /// A copy that appends processes gets an index of its own (built again when next needed), so
+    /// copies never see each other's ids.
+    private mutating func ownProcessIndex() {
+        if !isKnownUniquelyReferenced(&processIDs) { processIDs = LazyProcessIndex() }
     }
 
     public mutating func intern(function mfa: MFA) -> FunctionID {
@@ -152,10 +159,12 @@ public struct TraceDictionaries: Sendable {
     /// Adds an entry, or updates the name and initial call of an existing one.
     public mutating func restore(process entry: ProcessEntry, id: ProcessID) {
         guard id != 0 else { return }
+        if processes.count < Int(id) { ownProcessIndex() }
         while processes.count < Int(id) { processes.append(ProcessEntry(identity: .name(0))) }
         if Int(id) == processes.count {
+            // Indexed by identity only when someone looks one up (see LazyProcessIndex).
+            ownProcessIndex()
             processes.append(entry)
-            if processIDs.find(entry.identity, in: processes) == nil { processIDs.insert(id, in: processes) }
             return
         }
         processes[Int(id)].registeredName = entry.registeredName

@@ -3,10 +3,15 @@
 
 @usableFromInline
 struct RawTable {
+    /// Where an entry's key is in the arena, and its value: one array, so a hit reads one line of it.
+    @usableFromInline struct Entry {
+        @usableFromInline var offset: UInt32
+        @usableFromInline var length: UInt32
+        @usableFromInline var value: UInt32
+    }
+
     @usableFromInline var slots: [UInt64]  // (hash high 32 | entry index + 1), 0 = empty
-    @usableFromInline var entryOffsets: [UInt32] = []
-    @usableFromInline var entryLengths: [UInt32] = []
-    @usableFromInline var entryValues: [UInt32] = []
+    @usableFromInline var entries: [Entry] = []
     @usableFromInline var arena: [UInt8] = []
     @usableFromInline var mask: Int
 
@@ -44,39 +49,45 @@ struct RawTable {
         let h = Self.hash(key)
         let tag = h >> 32
         var index = Int(truncatingIfNeeded: h) & mask
-        return arena.withUnsafeBytes { arenaBytes -> UInt32? in
-            while true {
-                let slot = slots[index]
-                if slot == 0 { return nil }
-                if slot >> 32 == tag {
-                    let entry = Int(slot & 0xFFFF_FFFF) - 1
-                    let length = Int(entryLengths[entry])
-                    if length == key.count {
-                        let start = Int(entryOffsets[entry])
-                        if length == 0 || memcmpRaw(arenaBytes.baseAddress! + start, key.baseAddress!, length) {
-                            return entryValues[entry]
+        let mask = self.mask
+        return slots.withUnsafeBufferPointer { slots in
+            entries.withUnsafeBufferPointer { entries in
+                arena.withUnsafeBytes { arenaBytes -> UInt32? in
+                    while true {
+                        let slot = slots[index]
+                        if slot == 0 { return nil }
+                        if slot >> 32 == tag {
+                            let entry = entries[Int(slot & 0xFFFF_FFFF) - 1]
+                            let length = Int(entry.length)
+                            if length == key.count {
+                                if length == 0
+                                    || memcmpRaw(arenaBytes.baseAddress! + Int(entry.offset), key.baseAddress!, length) {
+                                    return entry.value
+                                }
+                            }
                         }
+                        index = (index + 1) & mask
                     }
                 }
-                index = (index + 1) & mask
             }
         }
     }
 
     mutating func insert(_ key: UnsafeRawBufferPointer, value: UInt32) {
-        if (entryValues.count + 1) * 2 > slots.count { grow() }
-        let entry = entryValues.count
-        entryOffsets.append(UInt32(arena.count))
-        entryLengths.append(UInt32(key.count))
-        entryValues.append(value)
+        if (entries.count + 1) * 2 > slots.count { grow() }
+        let entry = entries.count
+        entries.append(Entry(offset: UInt32(arena.count), length: UInt32(key.count), value: value))
         arena.append(contentsOf: key)
         place(hash: Self.hash(key), entry: entry)
     }
 
     private mutating func place(hash h: UInt64, entry: Int) {
         var index = Int(truncatingIfNeeded: h) & mask
-        while slots[index] != 0 { index = (index + 1) & mask }
-        slots[index] = (h >> 32) << 32 | UInt64(entry + 1)
+        let mask = self.mask
+        slots.withUnsafeMutableBufferPointer { slots in
+            while slots[index] != 0 { index = (index + 1) & mask }
+            slots[index] = (h >> 32) << 32 | UInt64(entry + 1)
+        }
     }
 
     private mutating func grow() {
@@ -85,9 +96,10 @@ struct RawTable {
         mask = size - 1
         let arenaCopy = arena
         arenaCopy.withUnsafeBytes { bytes in
-            for entry in 0..<entryValues.count {
-                let key = UnsafeRawBufferPointer(rebasing: bytes[Int(entryOffsets[entry])..<Int(entryOffsets[entry] + entryLengths[entry])])
-                place(hash: Self.hash(key), entry: entry)
+            for index in 0..<entries.count {
+                let entry = entries[index]
+                let key = UnsafeRawBufferPointer(rebasing: bytes[Int(entry.offset)..<Int(entry.offset + entry.length)])
+                place(hash: Self.hash(key), entry: index)
             }
         }
     }

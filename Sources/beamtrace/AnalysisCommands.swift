@@ -169,7 +169,9 @@ struct LatencyCommand: ParsableCommand {
             do { return try FunctionMatcher(parsing: text) } catch { throw ValidationError("\(error)") }
         }
         let query = try AnalysisIO.query(reader, window)
-        let analysis = try AnalysisIO.analyze(reader, AnalysisOptions(grouping: grouping, query: query, latency: .percentiles))
+        var options = AnalysisOptions(grouping: grouping, query: query, latency: .percentiles)
+        options.followCalls = false  // percentiles need no waiting model
+        let analysis = try AnalysisIO.analyze(reader, options)
         let report = analysis.latencyReport(sortBy: sort.rawValue, mfaFilter: matchers.isEmpty ? nil : { text in
             matchers.contains { $0.matches(printed: text) }
         })
@@ -205,7 +207,9 @@ struct QueuesCommand: ParsableCommand {
     func run() throws {
         let reader = try AnalysisIO.open(capture, syntax: window.syntax)
         let query = try AnalysisIO.query(reader, window)
-        let analysis = try AnalysisIO.analyze(reader, AnalysisOptions(query: query, queueTarget: target, latency: .none))
+        var options = AnalysisOptions(query: query, queueTarget: target, latency: .none)
+        options.followCalls = false  // queue series need no waiting model
+        let analysis = try AnalysisIO.analyze(reader, options)
         let reports = analysis.queueReports(top: top)
         if window.json { try AnalysisIO.printJSON(QueuesReport(processes: reports)); return }
         if analysis.events == 0 { print(AnalysisIO.noEvents(reader)); return }
@@ -285,8 +289,11 @@ struct DiffCommand: ParsableCommand {
     func run() throws {
         let beforeReader = try AnalysisIO.open(before, syntax: syntax)
         let afterReader = try AnalysisIO.open(after, syntax: syntax)
-        let b = try AnalysisIO.analyze(beforeReader)
-        let a = try AnalysisIO.analyze(afterReader)
+        // Latency and queues only: no waiting model.
+        var options = AnalysisOptions()
+        options.followCalls = false
+        let b = try AnalysisIO.analyze(beforeReader, options)
+        let a = try AnalysisIO.analyze(afterReader, options)
         if !json {
             for (analysis, reader, path) in [(b, beforeReader, before), (a, afterReader, after)] where analysis.events == 0 {
                 print("\(path): " + AnalysisIO.noEvents(reader))

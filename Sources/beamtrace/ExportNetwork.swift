@@ -56,7 +56,7 @@ extension ExportCommand {
                 do {
                     endpoints.append(try HTTPEndpoint(parsing: text, defaultPort: 8123))
                 } catch {
-                    throw ValidationError("--url \(text): \(error)")
+                    throw ValidationError("--url \(HTTPEndpoint.redacted(text)): \(error)")
                 }
             }
             var exportOptions = ClickHouseExportOptions(endpoints: endpoints)
@@ -84,14 +84,15 @@ extension ExportCommand {
             }
             FileHandle.standardError.write(Data((
                 "exported capture \(summary.capture) (\(summary.captureDate)) to ClickHouse at \(endpoints[0]): "
-                + "\(summary.events) events, \(summary.spans) spans, \(summary.processes) processes, "
+                + "\(summary.events) events, \(summary.spans) spans, \(summary.queuePoints) queue points, "
+                + "\(summary.processes) processes, "
                 + "\(summary.functions) functions in \(summary.batches) batches (\(summary.bytes) bytes)\(retried)\n").utf8))
         case .otlp:
             let endpoint: HTTPEndpoint
             do {
                 endpoint = try HTTPEndpoint(parsing: network.endpoint ?? "", defaultPort: 4318)
             } catch {
-                throw ValidationError("--endpoint \(network.endpoint ?? ""): \(error)")
+                throw ValidationError("--endpoint \(HTTPEndpoint.redacted(network.endpoint ?? "")): \(error)")
             }
             var otlp = OTLPExportOptions(endpoint: endpoint)
             otlp.retries = network.retries

@@ -67,11 +67,13 @@ public final class ClickHouseServer: @unchecked Sendable {
         return servers
     }
 
-    public convenience init() throws {
-        try self.init(httpPort: try Self.freePort(), tcpPort: try Self.freePort(), cluster: nil)
+    /// A server of its own; `users` are (name, password) accounts besides `default` (no password).
+    public convenience init(users: [(String, String)] = []) throws {
+        try self.init(httpPort: try Self.freePort(), tcpPort: try Self.freePort(), cluster: nil, users: users)
     }
 
-    init(httpPort: UInt16, tcpPort: UInt16, cluster: (name: String, tcpPorts: [UInt16])?, timeout: TimeInterval = 30) throws {
+    init(httpPort: UInt16, tcpPort: UInt16, cluster: (name: String, tcpPorts: [UInt16])?,
+         users extra: [(String, String)] = [], timeout: TimeInterval = 30) throws {
         guard let server = Self.serverExecutable else { throw ErlangError.failed(command: "clickhouse-server", status: -1,
                                                                                  output: Self.missing) }
         self.httpPort = httpPort
@@ -106,12 +108,16 @@ public final class ClickHouseServer: @unchecked Sendable {
                 \(remote)
             </yandex>
             """
+        let accounts = extra.map {
+            "<\($0.0)><password>\($0.1)</password><networks><ip>127.0.0.1</ip></networks>"
+                + "<profile>default</profile><quota>default</quota></\($0.0)>"
+        }.joined()
         let users = """
             <?xml version="1.0"?>
             <yandex>
                 <profiles><default></default></profiles>
                 <users><default><password></password><networks><ip>127.0.0.1</ip></networks>
-                    <profile>default</profile><quota>default</quota></default></users>
+                    <profile>default</profile><quota>default</quota></default>\(accounts)</users>
                 <quotas><default></default></quotas>
             </yandex>
             """

@@ -123,6 +123,23 @@ struct AnalysisTests {
         #expect(hang.verdict.contains("deadlock"))
     }
 
+    @Test("stuck calls print their requests as OTP does, before and after 3000 answered calls")
+    func stuckRequests() throws {
+        // 3000 requests of ~60 bytes each are kept (as bytes) while their calls wait, and compacted
+        // away once answered: the first stuck request moves, the last comes after the compactions.
+        let run = try Workload.run("requests(DIR, 3000)")
+        defer { try? FileManager.default.removeItem(at: run.directory) }
+        let truth = Workload.pids(run.truth)
+        let hang = try CaptureAnalysis.run(CaptureReader(opening: run.capture)).hangReport()
+        #expect(hang.callEndings["reply"] == 3000, "\(hang.callEndings)")
+        for who in ["first", "last"] {
+            let pid = try #require(truth[who]), request = try #require(truth[who + "_request"])
+            let suspect = try #require(hang.suspects.first { $0.pid == pid && $0.reason == .stuckCall },
+                                       "\(who) caller \(pid) is no stuck_call: \(hang.suspects.map(\.summary))")
+            #expect(suspect.evidence["request"] == .string(request))
+        }
+    }
+
     @Test("state at T from a checkpoint equals a full replay to T, and replays fewer events")
     func stateAtTime() throws {
         let run = try Workload.run("deadlock(DIR)")

@@ -8,7 +8,7 @@ enum Workload {
     static let source = #"""
     -module(bt_workload).
     -behaviour(gen_server).
-    -export([latency/2, stacks/1, queues/1, deadlock/1, diff/3]).
+    -export([latency/2, stacks/1, queues/1, deadlock/1, diff/3, requests/2]).
     -export([step/1, fast/1, slow/1, fib/1, loop/1, outer/0, middle/0, inner/0, wait_forever/0]).
     -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
@@ -136,11 +136,47 @@ enum Workload {
             receive {P, done} -> ok end
         end).
 
+    %% Requests: 100 answered calls with 40-byte binaries in their requests, a caller stuck on a
+    %% server that never answers, the rest of Calls answered calls, then a second caller stuck on
+    %% the same server. Each stuck request printed by OTP (~0p) goes into the truth.
+    requests(Dir, Calls) ->
+        Trace = filename:join(Dir, "trace.trc"),
+        trace(Trace, [send, 'receive'], [], fun() ->
+            {ok, Stuck} = gen_server:start(?MODULE, peer, []),
+            {ok, Echo} = gen_server:start(?MODULE, peer, []),
+            Pad = binary:copy(<<"x">>, 40),
+            Echoes = fun(From, To) -> [{I, Pad} = gen_server:call(Echo, {echo, I, Pad}) || I <- lists:seq(From, To)] end,
+            Parent = self(),
+            Client = spawn(fun() ->
+                Echoes(1, 100),
+                Parent ! {self(), half},
+                receive go -> Echoes(101, Calls) end,
+                Parent ! {self(), done}
+            end),
+            receive {Client, half} -> ok end,
+            First = {hold, first},
+            C1 = spawn(fun() -> catch gen_server:call(Stuck, First, infinity) end),
+            timer:sleep(20),
+            Client ! go,
+            receive {Client, done} -> ok end,
+            Last = {hold, [last, 45]},
+            C2 = spawn(fun() -> catch gen_server:call(Stuck, Last, infinity) end),
+            timer:sleep(1000),
+            %% A last traced event: an imported capture ends at its last record.
+            spawn(fun() -> Echo ! tick end),
+            timer:sleep(50),
+            write_terms(filename:join(Dir, "truth.txt"),
+                        [{first, pid_to_list(C1)}, {first_request, lists:flatten(io_lib:format("~0p", [First]))},
+                         {last, pid_to_list(C2)}, {last_request, lists:flatten(io_lib:format("~0p", [Last]))}])
+        end).
+
     %% ---- gen_server ----
     init(consumer) -> {ok, consumer};
     init(peer) -> {ok, undefined}.
     handle_call({set_peer, Peer}, _From, _) -> {reply, ok, Peer};
-    handle_call(ping, _From, Peer) -> {reply, gen_server:call(Peer, ping, infinity), Peer}.
+    handle_call(ping, _From, Peer) -> {reply, gen_server:call(Peer, ping, infinity), Peer};
+    handle_call({echo, I, Pad}, _From, State) -> {reply, {I, Pad}, State};
+    handle_call(Hold, _From, State) when element(1, Hold) =:= hold -> receive never -> {reply, ok, State} end.
     handle_cast({work, _}, State) -> busy(5000), {noreply, State}.
     handle_info(_, State) -> {noreply, State}.
     """#

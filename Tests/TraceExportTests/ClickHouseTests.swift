@@ -1,13 +1,15 @@
 // `beamtrace export --format clickhouse` into real ClickHouse servers (Debian's clickhouse-server, each
 // test starting its own on loopback with its own config and data directory): the queries of
 // docs/CLICKHOUSE.md, read from the doc, against `latency --json` and `queues --json` of the same
-// captures; exporting again replaces; batches cut off by a proxy land once; and two shards behind a
-// Distributed table answer the same.
+// captures (sampled and estimated queues); exporting again replaces; batches cut off by a proxy
+// land once, one that landed in part is deleted first; an export failing midway removes what landed;
+// credentials work and are never printed; and two shards behind a Distributed table answer the same.
 import CaptureStore
 import Foundation
 import Testing
 import TestSupport
 import TraceAnalysis
+import TraceExport
 
 @Suite("export: clickhouse", .serialized)
 struct ClickHouseTests {
@@ -61,8 +63,9 @@ struct ClickHouseTests {
         abs(a - b) <= max(absolute, relative * max(abs(a), abs(b)))
     }
 
-    /// The docs' queries on `server` against the CLI's JSON of `capture`.
-    func checkQueries(_ server: ClickHouseServer, capture: String, expectQueues: Bool) throws {
+    /// The docs' queries on `server` against the CLI's JSON of `capture` (which has sampled and/or estimated queues).
+    func checkQueries(_ server: ClickHouseServer, capture: String, expectSampled: Bool, expectEstimated: Bool = true)
+        throws {
         let id = try captureID(capture)
         let latency = try json(["latency", capture, "--sort", "mfa"])
         let expected = try #require(latency["functions"] as? [[String: Any]])
@@ -95,22 +98,44 @@ struct ClickHouseTests {
             }
         }
 
-        let queues = try json(["queues", capture])
-        let reports = try #require(queues["processes"] as? [[String: Any]]).filter {
-            ($0["estimated"] as? Bool) == false && ($0["max_len"] as? Int ?? 0) > 0
+        // Every process `queues` reports, sampled or estimated, from the queues table.
+        let queues = try json(["queues", capture, "--top", "100000"])
+        let reports = try #require(queues["processes"] as? [[String: Any]])
+        #expect(reports.contains { ($0["estimated"] as? Bool) == true } == expectEstimated, "estimated series")
+        #expect(reports.contains { ($0["estimated"] as? Bool) == false } == expectSampled, "sampled series")
+        let queueRows = Self.rows(try server.query(try Self.query("queues", capture: id)))
+        let byPid = Dictionary(queueRows.map { ($0[0], $0) }, uniquingKeysWith: { first, _ in first })
+        #expect(queueRows.count == reports.count)
+        #expect(Set(byPid.keys) == Set(reports.compactMap { $0["pid"] as? String }))
+        for report in reports {
+            let pid = report["pid"] as? String ?? ""
+            guard let row = byPid[pid], row.count == 6 else {
+                Issue.record("no queues row for \(pid)")
+                continue
+            }
+            #expect(row[1] == report["node"] as? String)
+            #expect(row[2] == ((report["estimated"] as? Bool) == true ? "1" : "0"), "estimated of \(pid)")
+            #expect(Int(row[3]) == report["max_len"] as? Int)
+            #expect(Int(row[4]) == report["end_len"] as? Int)
+            #expect(Self.pairs(row[5]) == (report["series"] as? [[Int]]) ?? [], "series of \(pid)")
         }
-        let series = Self.rows(try server.query(try Self.query("queues", capture: id)))
-        #expect(series.map { $0[0] } == reports.compactMap { $0["pid"] as? String })
-        if expectQueues { #expect(!reports.isEmpty) }
-        for (row, report) in zip(series, reports) {
+
+        // Every sample from the events table: the sampled series (under 4096 samples, so not thinned).
+        let sampled = reports.filter { ($0["estimated"] as? Bool) == false && ($0["max_len"] as? Int ?? 0) > 0 }
+        let samples = Self.rows(try server.query(try Self.query("samples", capture: id)))
+        #expect(samples.map { $0[0] } == sampled.compactMap { $0["pid"] as? String })
+        for (row, report) in zip(samples, sampled) {
             #expect(row[1] == report["node"] as? String)
             #expect(Int(row[2]) == report["max_len"] as? Int)
             #expect(Int(row[3]) == report["end_len"] as? Int)
-            let points = (report["series"] as? [[Int]]) ?? []
-            let numbers = row[4].split(whereSeparator: { !$0.isNumber && $0 != "-" }).compactMap { Int($0) }
-            let pairs = stride(from: 0, to: numbers.count - 1, by: 2).map { [numbers[$0], numbers[$0 + 1]] }
-            #expect(pairs == points, "series of \(row[0])")
+            #expect(Self.pairs(row[4]) == (report["series"] as? [[Int]]) ?? [], "samples of \(row[0])")
         }
+    }
+
+    /// `[(1,2),(3,-4)]` as [[1, 2], [3, -4]].
+    static func pairs(_ text: String) -> [[Int]] {
+        let numbers = text.split(whereSeparator: { !$0.isNumber && $0 != "-" }).compactMap { Int($0) }
+        return stride(from: 0, to: numbers.count - 1, by: 2).map { [numbers[$0], numbers[$0 + 1]] }
     }
 
     func count(_ server: ClickHouseServer, _ table: String, _ capture: String) throws -> Int {
@@ -142,8 +167,8 @@ struct ClickHouseTests {
                                       + "WHERE capture = '\(workloadID)' AND mfa = 'bt_export:handle_call/3')")
         #expect(Int(nested.trimmingCharacters(in: .whitespacesAndNewlines)) == 2 * (run.integer("calls") ?? 0))
 
-        try checkQueries(server, capture: Self.shipped, expectQueues: true)
-        try checkQueries(server, capture: run.capture, expectQueues: false)
+        try checkQueries(server, capture: Self.shipped, expectSampled: true)
+        try checkQueries(server, capture: run.capture, expectSampled: false)
 
         // Again: the capture's rows are replaced, the other capture's untouched.
         let before = try server.query("SELECT capture, count() FROM events GROUP BY capture ORDER BY capture")
@@ -151,14 +176,28 @@ struct ClickHouseTests {
         #expect(result.stderr.contains("exported capture \(shippedID)"))
         #expect(try server.query("SELECT capture, count() FROM events GROUP BY capture ORDER BY capture") == before)
         #expect(try count(server, "processes", shippedID) == CaptureReader(opening: Self.shipped).dictionaries.processes.count - 1)
-        try checkQueries(server, capture: Self.shipped, expectQueues: true)
+        try checkQueries(server, capture: Self.shipped, expectSampled: true)
     }
 
-    @Test("a missing table, a refused connection and a bad URL are clear errors")
+    @Test("a missing table, a refused connection, a bad URL or password are clear errors; a user's password works")
     func errors() throws {
         try requireClickHouse()
-        let server = try ClickHouseServer()
+        let server = try ClickHouseServer(users: [("bt", "s3cret-pw")])
         defer { server.stop() }
+        let user = try cli(["export", Self.shipped, "--format", "clickhouse", "--url",
+                            "http://bt:s3cret-pw@127.0.0.1:\(server.httpPort)", "--create"])
+        #expect(try count(server, "events", try captureID(Self.shipped)) > 0)
+        #expect(user.stderr.contains("to ClickHouse at http://127.0.0.1:\(server.httpPort):"), "\(user.stderr)")
+        #expect(!user.stderr.contains("s3cret"), "the password is never printed: \(user.stderr)")
+        let badPort = try cli(["export", Self.shipped, "--format", "clickhouse",
+                               "--url", "http://bt:s3cret-pw@127.0.0.1:70000"], expectStatus: 64)
+        #expect(badPort.stderr.contains("http://bt@127.0.0.1:70000"), "\(badPort.stderr)")
+        #expect(!badPort.stderr.contains("s3cret"), "the password is never printed: \(badPort.stderr)")
+        let wrong = try cli(["export", Self.shipped, "--format", "clickhouse", "--url",
+                             "http://bt:wrong-pw@127.0.0.1:\(server.httpPort)"], expectStatus: 1)
+        #expect(wrong.stderr.contains("Code: 193") && wrong.stderr.contains("Wrong password for user bt"),
+                "\(wrong.stderr)")
+        #expect(!wrong.stderr.contains("wrong-pw"), "the password is never printed: \(wrong.stderr)")
         let missing = try cli(["export", Self.shipped, "--format", "clickhouse", "--url", server.url,
                                "--table-prefix", "none_"], expectStatus: 1)
         #expect(missing.stderr.contains("none_events") && missing.stderr.contains("--create"), "\(missing.stderr)")
@@ -171,6 +210,19 @@ struct ClickHouseTests {
         #expect(https.stderr.contains("only http://"), "\(https.stderr)")
         let noURL = try cli(["export", Self.shipped, "--format", "clickhouse"], expectStatus: 64)
         #expect(noURL.stderr.contains("--url"))
+
+        // Another database and a table prefix: created, filled, and replaced when exported again.
+        let events = try CaptureReader(opening: Self.shipped).blocks.reduce(0) { $0 + Int($1.count) }
+        let id = try captureID(Self.shipped)
+        for _ in 0..<2 {
+            try cli(["export", Self.shipped, "--format", "clickhouse", "--url", server.url, "--database", "bt_db",
+                     "--table-prefix", "p_", "--create"])
+            #expect(try count(server, "bt_db.p_events", id) == events)
+        }
+        let points = try server.query("SELECT count() FROM bt_db.p_queues")
+        #expect(Int(points.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 > 0)
+        let plain = try server.query("EXISTS TABLE default.p_events")
+        #expect(plain.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
     }
 
     @Test("a batch whose answer was lost is found on the server, one that never arrived is sent again: each lands once")
@@ -190,20 +242,119 @@ struct ClickHouseTests {
         #expect(counts.trimmingCharacters(in: .whitespacesAndNewlines) == "\(events)\t\(events)\t\(events)")
         #expect(proxy.output.contains("dropped answer to insert 2") && proxy.output.contains("dropped insert 4"),
                 "\(proxy.output)")
-        try checkQueries(server, capture: Self.shipped, expectQueues: true)
+        try checkQueries(server, capture: Self.shipped, expectSampled: true)
     }
 
-    @Test("two shards behind Distributed tables: the export spreads over both and the same queries answer")
+    @Test("a batch that landed in part is deleted (waiting for the mutation) and sent again: no duplicates")
+    func partialBatch() throws {
+        try requireClickHouse()
+        let server = try ClickHouseServer()
+        defer { server.stop() }
+        let types = ClickHouseSchema.events.columns.map(\.1).joined(separator: ",")
+        let proxy = try PythonServer(Self.proxy, ["127.0.0.1", "\(server.httpPort)", "3:cut", types])
+        defer { proxy.stop() }
+        let result = try cli(["export", Self.shipped, "--format", "clickhouse",
+                              "--url", "http://127.0.0.1:\(proxy.port)", "--create", "--batch", "5000"])
+        // The server really took half of batch 3 (it answered 200 to the cut body) before the connection broke.
+        #expect(proxy.output.contains("cut insert 3 (`default`.`events` batch 3) after 2500 of 5000 rows: "
+                                      + "the server answered 200 and holds 2500 rows of it"), "\(proxy.output)")
+        #expect(result.stderr.contains("0 batches were found landed, 1 sent again, 1 partial ones deleted first"),
+                "\(result.stderr)")
+        let id = try captureID(Self.shipped)
+        let mutations = try server.query("SELECT command, is_done FROM system.mutations WHERE table = 'events'")
+        // Cut short and answered 200: only the counts at the end can tell, and then the capture is removed.
+        let short = try PythonServer(Self.proxy, ["127.0.0.1", "\(server.httpPort)", "3:short", types])
+        defer { short.stop() }
+        let failed = try cli(["export", Self.shipped, "--format", "clickhouse",
+                              "--url", "http://127.0.0.1:\(short.port)", "--batch", "5000"], expectStatus: 1)
+        #expect(short.output.contains("cut insert 3 short and passed on the answer 200"), "\(short.output)")
+        #expect(failed.stderr.contains("holds 27336 rows of the capture in `default`.`events` where 29836 were "
+                                       + "sent and acknowledged"), "\(failed.stderr)")
+        #expect(failed.stderr.contains("they were removed again"), "\(failed.stderr)")
+        #expect(try count(server, "events", id) == 0)
+        try cli(["export", Self.shipped, "--format", "clickhouse", "--url", server.url, "--batch", "5000"])
+        #expect(mutations.contains("batch = 3") && mutations.hasSuffix("\t1\n"), "\(mutations)")
+        let events = try CaptureReader(opening: Self.shipped).blocks.reduce(0) { $0 + Int($1.count) }
+        let counts = try server.query("SELECT count(), uniqExact(seq), max(seq) + 1, countIf(batch = 3) FROM events "
+                                      + "WHERE capture = '\(id)'")
+        #expect(counts.trimmingCharacters(in: .whitespacesAndNewlines) == "\(events)\t\(events)\t\(events)\t5000")
+        try checkQueries(server, capture: Self.shipped, expectSampled: true)
+    }
+
+    @Test("an export that fails midway removes what landed (or says it stays) and exits 1; exporting again is whole")
+    func failsMidway() throws {
+        try requireClickHouse()
+        let server = try ClickHouseServer()
+        defer { server.stop() }
+        let run = try Self.workload.get()
+        try cli(["export", run.capture, "--format", "clickhouse", "--url", server.url, "--create"])
+        let other = try server.query("SELECT count() FROM events")
+        let id = try captureID(Self.shipped)
+        let tables = ["events", "spans", "queues", "processes", "functions"]
+        func rows() throws -> [Int] { try tables.map { try count(server, $0, id) } }
+
+        // Inserts stop landing from the 4th on (the server answers everything else): what landed is dropped.
+        let down = try PythonServer(Self.proxy, ["127.0.0.1", "\(server.httpPort)", "4:down"])
+        defer { down.stop() }
+        let failed = try cli(["export", Self.shipped, "--format", "clickhouse",
+                              "--url", "http://127.0.0.1:\(down.port)", "--batch", "5000", "--retries", "1"],
+                             expectStatus: 1)
+        #expect(failed.stderr.contains("export to ClickHouse failed: batch 4 of events (5000 rows) did not land "
+                                       + "after 2 tries"), "\(failed.stderr)")
+        #expect(failed.stderr.contains("ClickHouse had acknowledged 15000 events, 0 spans, 0 queue points, 0 processes "
+                                       + "and 0 functions of capture \(id); they were removed again"),
+                "\(failed.stderr)")
+        // Inserts 4 and 5 were batch 4's two tries; batch 5, queued behind it, was never sent.
+        #expect(down.output.contains("dropped insert 5") && !down.output.contains("dropped insert 6"), "\(down.output)")
+        #expect(try rows() == [0, 0, 0, 0, 0])
+        #expect(try server.query("SELECT count() FROM events") == other, "the other capture is untouched")
+
+        // The server goes away from the 4th insert on: nothing can be removed, and the message says so.
+        let gone = try PythonServer(Self.proxy, ["127.0.0.1", "\(server.httpPort)", "4:gone"])
+        defer { gone.stop() }
+        let stays = try cli(["export", Self.shipped, "--format", "clickhouse", "--url", "http://127.0.0.1:\(gone.port)",
+                             "--batch", "5000", "--retries", "1"], expectStatus: 1)
+        #expect(stays.stderr.contains("ClickHouse had acknowledged 15000 events, 0 spans, 0 queue points, 0 processes "
+                                      + "and 0 functions of capture \(id), and they stay there: removing them failed"),
+                "\(stays.stderr)")
+        #expect(try rows() == [15000, 0, 0, 0, 0])
+
+        // Exported again: whole, once.
+        try cli(["export", Self.shipped, "--format", "clickhouse", "--url", server.url, "--batch", "5000"])
+        let events = try CaptureReader(opening: Self.shipped).blocks.reduce(0) { $0 + Int($1.count) }
+        let counts = try server.query("SELECT count(), uniqExact(seq) FROM events WHERE capture = '\(id)'")
+        #expect(counts.trimmingCharacters(in: .whitespacesAndNewlines) == "\(events)\t\(events)")
+        try checkQueries(server, capture: Self.shipped, expectSampled: true)
+        try checkQueries(server, capture: run.capture, expectSampled: false)
+    }
+
+    @Test("two shards behind Distributed tables: rows spread over both, a partial batch deleted on both, same answers")
     func distributed() throws {
         try requireClickHouse()
         let servers = try ClickHouseServer.cluster("bt_cluster", shards: 2)
         defer { servers.forEach { $0.stop() } }
         let run = try Self.workload.get()
-        for _ in 0..<2 {
+        // Exported twice; the second time the shipped capture's 3rd insert lands in part (half its rows,
+        // spread over both shards) before the connection breaks: deleted on every shard, then sent again.
+        let types = ClickHouseSchema.events.columns.map(\.1).joined(separator: ",")
+        let proxy = try PythonServer(Self.proxy, ["127.0.0.1", "\(servers[0].httpPort)", "3:cut", types])
+        defer { proxy.stop() }
+        for round in 0..<2 {
             for capture in [Self.shipped, run.capture] {
-                try cli(["export", capture, "--format", "clickhouse", "--cluster", "bt_cluster", "--url", servers[0].url,
-                         "--url", servers[1].url, "--create", "--batch", "5000"])
+                let first = round == 1 && capture == Self.shipped ? "http://127.0.0.1:\(proxy.port)" : servers[0].url
+                let result = try cli(["export", capture, "--format", "clickhouse", "--cluster", "bt_cluster",
+                                      "--url", first, "--url", servers[1].url, "--create", "--batch", "5000"])
+                if first != servers[0].url {
+                    #expect(proxy.output.contains("after 2500 of 5000 rows: the server answered 200 and holds 2500"),
+                            "\(proxy.output)")
+                    #expect(result.stderr.contains("1 partial ones deleted first"), "\(result.stderr)")
+                }
             }
+        }
+        for server in servers {
+            let done = try server.query("SELECT count() FROM system.mutations WHERE table = 'events_local' "
+                                        + "AND is_done = 1 AND command LIKE '%batch = 3%'")
+            #expect(done.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "the delete ran on every shard")
         }
         for capture in [Self.shipped, run.capture] {
             let id = try captureID(capture)
@@ -216,32 +367,101 @@ struct ClickHouseTests {
             #expect(try count(servers[1], "events", id) == events)
         }
         // The second shard's Distributed tables answer the documented queries.
-        try checkQueries(servers[1], capture: Self.shipped, expectQueues: true)
-        try checkQueries(servers[1], capture: run.capture, expectQueues: false)
+        try checkQueries(servers[1], capture: Self.shipped, expectSampled: true)
+        try checkQueries(servers[1], capture: run.capture, expectSampled: false)
         let fewer = try cli(["export", Self.shipped, "--format", "clickhouse", "--cluster", "bt_cluster",
                              "--url", servers[0].url], expectStatus: 1)
         #expect(fewer.stderr.contains("give every shard's HTTP URL"), "\(fewer.stderr)")
     }
 
-    /// An HTTP proxy that loses one insert's answer and another insert altogether.
+    /// An HTTP proxy in front of a server that fails as networks and servers do, by plan `N:action,...`
+    /// (N counts inserts): `answer` forwards insert N and loses the server's answer; `request` loses
+    /// insert N unsent; `cut` forwards the first half of insert N's rows (cut at a row boundary, so the
+    /// server takes them) and breaks the connection; `short` does the same but passes the server's
+    /// status (200) on; `down` loses every insert from N on (other queries
+    /// pass); `gone` breaks every request from insert N on, as a server that stopped. The 4th argument
+    /// is the inserted table's column types, for `cut` to find the rows.
     static let proxy = #"""
-import http.client, http.server, socketserver, sys, threading, os
-host, port, plan = sys.argv[1], int(sys.argv[2]), dict(p.split(':') for p in sys.argv[3].split(','))
-inserts = [0]
+import http.client, http.server, socketserver, sys, threading, os, socket, urllib.parse
+host, port = sys.argv[1], int(sys.argv[2])
+plan = [(int(n), a) for n, a in (p.split(':') for p in sys.argv[3].split(','))]
+types = sys.argv[4].split(',') if len(sys.argv) > 4 else []
+sizes = {'UInt8': 1, 'UInt16': 2, 'Date': 2, 'UInt32': 4, 'UInt64': 8, 'Int64': 8}
+state = {'inserts': 0, 'gone': False}
 lock = threading.Lock()
+
+def varint(body, i):
+    n, shift = 0, 0
+    while True:
+        b = body[i]; i += 1
+        n |= (b & 0x7f) << shift; shift += 7
+        if b < 0x80: return n, i
+
+def row_ends(body):
+    ends, i = [], 0
+    while i < len(body):
+        for t in types:
+            if t == 'String':
+                n, i = varint(body, i); i += n
+            else:
+                i += sizes[t]
+        ends.append(i)
+    return ends
+
+def ask(sql):
+    c = http.client.HTTPConnection(host, port, timeout=60)
+    c.request('POST', '/', body=sql.encode())
+    text = c.getresponse().read().decode().strip()
+    c.close()
+    return text
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     def log_message(self, *args): pass
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get('Content-Length', 0)))
-        action = None
-        if 'INSERT' in self.path:
-            with lock:
-                inserts[0] += 1
-                n = inserts[0]
-            action = plan.get(str(n))
-        if action == 'request':
-            print('dropped insert %d' % n, flush=True)
+        action, n = None, 0
+        with lock:
+            if 'INSERT' in self.path:
+                state['inserts'] += 1
+                n = state['inserts']
+                for k, a in plan:
+                    if (a in ('down', 'gone') and n >= k) or k == n:
+                        action = a
+                if action == 'gone': state['gone'] = True
+            if state['gone']: action = 'gone'
+        if action in ('request', 'down', 'gone'):
+            print('dropped insert %d' % n if n else 'dropped a query', flush=True)
+            self.close_connection = True
+            return
+        if action in ('cut', 'short'):
+            ends = row_ends(body)
+            cut = ends[len(ends) // 2 - 1]
+            s = socket.create_connection((host, port))
+            s.sendall(('POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n'
+                       % (self.path, host, len(body))).encode() + body[:cut])
+            s.shutdown(socket.SHUT_WR)
+            s.settimeout(60)
+            reply = b''
+            while not reply.endswith(b'0\r\n\r\n'):
+                chunk = s.recv(65536)
+                if not chunk: break
+                reply += chunk
+            s.close()
+            if action == 'short':
+                status = int(reply.split(b' ')[1])
+                print('cut insert %d short and passed on the answer %d' % (n, status), flush=True)
+                self.send_response(status)
+                self.send_header('Content-Length', '0')
+                self.end_headers()
+                return
+            table = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)['query'][0].split(' ')[2]
+            length, i = varint(body, 0)
+            capture = body[i:i + length].decode()
+            batch = int.from_bytes(body[i + length + 2:i + length + 6], 'little')
+            landed = ask("SELECT count() FROM %s WHERE capture = '%s' AND batch = %d" % (table, capture, batch))
+            print('cut insert %d (%s batch %d) after %d of %d rows: the server answered %s and holds %s rows of it'
+                  % (n, table, batch, len(ends) // 2, len(ends), reply.split(b' ')[1].decode(), landed), flush=True)
             self.close_connection = True
             return
         upstream = http.client.HTTPConnection(host, port, timeout=60)

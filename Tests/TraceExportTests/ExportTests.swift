@@ -205,5 +205,9 @@ struct ExportTests {
         let unwritable = try Shell.runCapturing(cli, ["export", Self.shipped, "--format", "chrome", "-o", "/nonexistent-dir/out.json"])
         #expect(unwritable.status != 0 && unwritable.stderr.contains("/nonexistent-dir/out.json"))
         #expect(!FileManager.default.fileExists(atPath: "/nonexistent-dir/out.json.partial"))
+        // A full disk: the writes fail on the writer thread; the export says so and exits 1.
+        let full = try Shell.runCapturing("/bin/sh", ["-c", "exec \"$0\" export \"$1\" --format chrome -o - > /dev/full",
+                                                      cli, Self.shipped])
+        #expect(full.status == 1 && full.stderr.contains("No space left on device"), "\(full.status) \(full.stderr)")
     }
 }

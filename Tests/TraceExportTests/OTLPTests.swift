@@ -144,11 +144,33 @@ struct OTLPTests {
         #expect(spans.compactMap { ($0["start"] as? NSNumber)?.int64Value }.min() == first)
     }
 
-    /// An OTLP/HTTP receiver: decodes with opentelemetry-proto, writes one JSON line per span.
+    @Test("a collector that rejects a request (400) stops the export at once: its message, and how many spans went")
+    func rejected() throws {
+        try requireReceiver()
+        let run = try ClickHouseTests.workload.get()
+        let directory = try Erlang.temporaryDirectory("bt-otlp")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("spans.jsonl")
+        let receiver = try PythonServer(Self.receiver, [file.path, "0", "3"])
+        defer { receiver.stop() }
+        let result = try Shell.runCapturing(try beamtrace(), ["export", run.capture, "--format", "otlp", "--endpoint",
+                                                              "http://127.0.0.1:\(receiver.port)", "--batch", "100"],
+                                            timeout: 120)
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("HTTP 400: spans rejected by the test"), "\(result.stderr)")
+        #expect(result.stderr.contains("200 spans were sent before"), "\(result.stderr)")
+        // Not tried again (a 400 will not pass: a 4th request would have been taken) and nothing after it sent.
+        #expect(receiver.output.contains("rejected request 3"), "\(receiver.output)")
+        #expect(try received(file).count == 200)
+    }
+
+    /// An OTLP/HTTP receiver: decodes with opentelemetry-proto, writes one JSON line per span (the 2nd
+    /// argument: how many requests to refuse with 503 first; the 3rd: a request to reject with 400).
     static let receiver = #"""
 import http.server, json, os, socketserver, sys, threading
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as ts
 out, refuse = sys.argv[1], int(sys.argv[2])
+reject = int(sys.argv[3]) if len(sys.argv) > 3 else 0
 count = [0]
 lock = threading.Lock()
 def value(v):
@@ -174,6 +196,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if n <= refuse:
             print('refused request %d' % n, flush=True)
             return self.reply(503)
+        if n == reject:
+            print('rejected request %d' % n, flush=True)
+            return self.reply(400, b'spans rejected by the test')
         request = ts.ExportTraceServiceRequest()
         request.ParseFromString(body)
         lines = []

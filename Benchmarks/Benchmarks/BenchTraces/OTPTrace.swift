@@ -99,6 +99,11 @@ public struct OTPTrace: Sendable {
         if !fm.fileExists(atPath: traceFile) {
             _ = try Self.erl(["-eval", "bt_export_bench:make(\"\(traceFile)\", \(iterations)), halt()."])
         }
+        // A capture imported by an older beamtrace (blocks without summaries) is opened by decoding
+        // every block, which would be timed as part of each benchmark: import it again.
+        if fm.fileExists(atPath: capture), (try? CaptureReader(opening: capture))?.indexSummary().summary == nil {
+            try fm.removeItem(atPath: capture)
+        }
         if !fm.fileExists(atPath: capture) {
             _ = try Importer().run(sources: [traceFile], output: capture)
         }

@@ -98,10 +98,13 @@ let benchmarks: @Sendable () -> Void = {
         blackHole(analysis.events)
     }
 
-    Benchmark("latency with the waiting model") { _ in
+    // As `beamtrace latency` runs it: percentiles, no waiting model.
+    Benchmark("latency without the waiting model") { _ in
+        var options = AnalysisOptions(latency: .percentiles)
+        options.followCalls = false
         guard let reader = try? CaptureReader(opening: HangWaitsData.capture),
-              let analysis = try? CaptureAnalysis.run(reader) else { return }
-        blackHole(analysis.latency.functions.count)
+              let analysis = try? CaptureAnalysis.run(reader, options: options) else { return }
+        blackHole(analysis.latencyReport().functions.count)
     }
 
     Benchmark("plain decode of every event") { _ in

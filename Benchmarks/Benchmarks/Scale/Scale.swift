@@ -131,7 +131,10 @@ let benchmarks: @Sendable () -> Void = {
         thresholds: [.mallocCountTotal: .init(relative: [.p90: 10.0])]
     )
 
+    // As the commands run them: `latency` without the waiting model, `hang` with it.
     func analyze(_ capture: String, _ options: AnalysisOptions, latency: Bool) -> Int {
+        var options = options
+        options.followCalls = !latency
         guard let reader = try? CaptureReader(opening: capture),
               let analysis = try? CaptureAnalysis.run(reader, options: options) else { return 0 }
         return latency ? analysis.latencyReport().functions.count : analysis.hangReport().suspects.count
