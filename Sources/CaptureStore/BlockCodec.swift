@@ -13,6 +13,8 @@ struct BlockEncoder {
     var storedPayload: [UInt8] = []
     var payloadIntegers: [Int64] = []
     var contexts = PayloadIntegers()
+    /// The fixed-width columns of the block being encoded, written through pointers.
+    let fixed = ColumnBuffers()
 
     /// Sorts the batch by time (stable) into `sorted`; returns it (or the input when already in order).
     mutating func sortedByTime(_ batch: EventBatch) -> EventBatch {
@@ -49,6 +51,10 @@ struct BlockEncoder {
         contexts.reset()
         for i in 0..<columns.count { columns[i].bytes.removeAll(keepingCapacity: true) }
         let n = batch.count
+        // Every column but the payload's two is at most one varint (10 bytes) per event: reserved
+        // once, written through pointers (no per-byte append checks).
+        fixed.reserve(events: n)
+        let w = fixed.pointers
         let timeMin = batch.times.first ?? 0
         let timeMax = batch.times.last ?? 0
         var pidMin = UInt32.max, pidMax: UInt32 = 0
@@ -59,19 +65,19 @@ struct BlockEncoder {
             let t = batch.times[i]
             // Sorted: the delta is small and never negative; its low byte is noise, the rest repeats.
             let delta = UInt64(bitPattern: t &- previous)
-            columns[0].u8(UInt8(truncatingIfNeeded: delta))
-            columns[10].varint(delta >> 8)
+            fixed.u8(0, UInt8(truncatingIfNeeded: delta), w)
+            fixed.varint(10, delta >> 8, w)
             previous = t
             let node = batch.nodes[i], pid = batch.pids[i], mfa = batch.mfas[i]
             let kind = batch.kinds[i]
-            columns[1].varint(UInt64(node))
-            columns[2].varint(UInt64(pid))
-            columns[3].u8(kind.rawValue)
+            fixed.varint(1, UInt64(node), w)
+            fixed.varint(2, UInt64(pid), w)
+            fixed.u8(3, kind.rawValue, w)
             var storedFlags = batch.flags[i].rawValue & 0x7F
-            columns[5].varint(UInt64(mfa))
-            columns[6].varint(UInt64(batch.peers[i]))
+            fixed.varint(5, UInt64(mfa), w)
+            fixed.varint(6, UInt64(batch.peers[i]), w)
             let value = batch.values[i]
-            columns[7].varint(zigzag(value))
+            fixed.varint(7, zigzag(value), w)
             let end = batch.payloadEnds[i]
             let before = storedPayload.count
             if end > previousPayloadEnd {
@@ -102,8 +108,8 @@ struct BlockEncoder {
                     }
                 }
             }
-            columns[4].u8(storedFlags)
-            columns[8].varint(UInt64(storedPayload.count - before))
+            fixed.u8(4, storedFlags, w)
+            fixed.varint(8, UInt64(storedPayload.count - before), w)
             previousPayloadEnd = end
             if pid < pidMin { pidMin = pid }
             if pid > pidMax { pidMax = pid }
@@ -140,9 +146,13 @@ struct BlockEncoder {
                 if c == Format.Column.payloadBytes.rawValue {
                     return storedPayload.withUnsafeBytes { appendCompressed($0, into: &out) }
                 }
-                return columns[c].bytes.withUnsafeBytes { appendCompressed($0, into: &out) }
+                if c == Format.Column.payloadIntegers.rawValue {
+                    return columns[c].bytes.withUnsafeBytes { appendCompressed($0, into: &out) }
+                }
+                return appendCompressed(fixed.bytes(c), into: &out)
             }()
-            let rawLength = c == Format.Column.payloadBytes.rawValue ? storedPayload.count : columns[c].bytes.count
+            let rawLength = c == Format.Column.payloadBytes.rawValue ? storedPayload.count
+                : c == Format.Column.payloadIntegers.rawValue ? columns[c].bytes.count : fixed.bytes(c).count
             out.bytes[entryOffset] = stored.0.rawValue
             out.patchU32(UInt32(rawLength), at: entryOffset + 4)
             out.patchU32(UInt32(stored.1), at: entryOffset + 8)
@@ -181,6 +191,64 @@ struct BlockEncoder {
         }
         out.bytes.append(contentsOf: compressed[0..<size])
         return (.lz4, size)
+    }
+}
+
+/// The encoder's columns other than the payload's, each reserved for a block's worst case (one
+/// 10-byte varint per event) and written through a pointer; `counts` says how much is written.
+final class ColumnBuffers {
+    static let columns = Format.maxColumnCount
+    private(set) var pointers: UnsafeMutablePointer<UnsafeMutablePointer<UInt8>>
+    private var counts: UnsafeMutablePointer<Int>
+    private var capacity = 0
+
+    init() {
+        pointers = .allocate(capacity: Self.columns)
+        counts = .allocate(capacity: Self.columns)
+        counts.initialize(repeating: 0, count: Self.columns)
+        for c in 0..<Self.columns { (pointers + c).initialize(to: .allocate(capacity: 1)) }
+    }
+
+    deinit {
+        for c in 0..<Self.columns { pointers[c].deallocate() }
+        pointers.deallocate()
+        counts.deallocate()
+    }
+
+    /// Empties every column and makes room for `events` events.
+    func reserve(events: Int) {
+        let needed = max(16, events * 10)
+        if needed > capacity {
+            for c in 0..<Self.columns {
+                pointers[c].deallocate()
+                pointers[c] = .allocate(capacity: needed)
+            }
+            capacity = needed
+        }
+        for c in 0..<Self.columns { counts[c] = 0 }
+    }
+
+    @inline(__always) func u8(_ column: Int, _ v: UInt8, _ w: UnsafeMutablePointer<UnsafeMutablePointer<UInt8>>) {
+        w[column][counts[column]] = v
+        counts[column] += 1
+    }
+
+    @inline(__always)
+    func varint(_ column: Int, _ value: UInt64, _ w: UnsafeMutablePointer<UnsafeMutablePointer<UInt8>>) {
+        let p = w[column]
+        var k = counts[column]
+        var v = value
+        while v >= 0x80 {
+            p[k] = UInt8(truncatingIfNeeded: v) | 0x80
+            v >>= 7
+            k += 1
+        }
+        p[k] = UInt8(v)
+        counts[column] = k + 1
+    }
+
+    func bytes(_ column: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: pointers[column], count: counts[column])
     }
 }
 

@@ -73,6 +73,16 @@ struct RawTable {
         }
     }
 
+    /// Keys held.
+    var count: Int { entries.count }
+
+    /// Forgets every key, keeping the table's size.
+    mutating func removeAll() {
+        slots.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        entries.removeAll(keepingCapacity: true)
+        arena.removeAll(keepingCapacity: true)
+    }
+
     mutating func insert(_ key: UnsafeRawBufferPointer, value: UInt32) {
         if (entries.count + 1) * 2 > slots.count { grow() }
         let entry = entries.count

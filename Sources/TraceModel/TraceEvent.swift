@@ -45,23 +45,23 @@ public struct TraceEvent: Sendable, Hashable {
 /// How to read an event's payload and time. Stored on disk as one byte.
 public struct EventFlags: OptionSet, Sendable, Hashable {
     public var rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
 
     /// The payload is the first bytes of a longer one (the size cap cut it); it does not decode.
-    public static let payloadTruncated = EventFlags(rawValue: 1 << 0)
+    @inlinable public static var payloadTruncated: EventFlags { EventFlags(rawValue: 1 << 0) }
     /// The payload keeps only the shape of the original terms (--redact).
-    public static let payloadRedacted = EventFlags(rawValue: 1 << 1)
+    @inlinable public static var payloadRedacted: EventFlags { EventFlags(rawValue: 1 << 1) }
     /// The trace tuple had extra elements (a match spec's `{message, X}`); they follow the main payload term.
-    public static let hasExtra = EventFlags(rawValue: 1 << 2)
+    @inlinable public static var hasExtra: EventFlags { EventFlags(rawValue: 1 << 2) }
     /// A send whose destination was not a process (e.g. an alias reference); the destination term
     /// follows the message in the payload.
-    public static let destinationInPayload = EventFlags(rawValue: 1 << 3)
+    @inlinable public static var destinationInPayload: EventFlags { EventFlags(rawValue: 1 << 3) }
     /// The trace message had no timestamp; `time` repeats the previous event's.
-    public static let noTimestamp = EventFlags(rawValue: 1 << 4)
+    @inlinable public static var noTimestamp: EventFlags { EventFlags(rawValue: 1 << 4) }
     /// The traced entity (`pid`) is a port, not a process.
-    public static let tracedPort = EventFlags(rawValue: 1 << 5)
+    @inlinable public static var tracedPort: EventFlags { EventFlags(rawValue: 1 << 5) }
     /// A call traced with `arity` only: `value` holds the arity and there is no argument list.
-    public static let arityOnly = EventFlags(rawValue: 1 << 6)
+    @inlinable public static var arityOnly: EventFlags { EventFlags(rawValue: 1 << 6) }
 }
 
 extension TraceEvent {

@@ -45,7 +45,14 @@ public struct TraceMessageDecoder {
     var agentCutDepth: UInt8?
     /// The last pids interned, by raw bytes: trace streams name the same few processes in a row.
     var recentPids: (RecentPid, RecentPid) = (RecentPid(), RecentPid())
+    /// The last function keys interned (module and function atoms' bytes, arity): calls and their
+    /// returns name the same few functions in a row.
+    var recentFunctions: (RecentPid, RecentPid) = (RecentPid(), RecentPid())
+    /// Short atoms (trace tags, modules, functions, nodes) by raw bytes, checked before the table.
+    var atomCache = AtomCache()
 
+    /// Pids the raw-bytes table remembers before it starts over.
+    public static let processCacheLimit = 1 << 16
     static let ownKinds: Set<EventKind> = [.sample, .monitor, .drop, .marker, .seqTrace]
     /// The largest size a compressed trace message may inflate to (payloads are capped far below it).
     public static let maxUncompressedSize = 16 << 20
@@ -467,13 +474,19 @@ public struct TraceMessageDecoder {
         let start = scan.offset
         guard let text = scan.atomText() else { return nil }
         let raw = scan.slice(start, scan.offset)
-        if let id = atomTable.find(raw) { return id }
+        let key = AtomCache.key(scan, from: start)
+        if let key, let id = atomCache.find(key) { return id }
+        if let id = atomTable.find(raw) {
+            if let key { atomCache.insert(key, id) }
+            return id
+        }
         let bytes = scan.slice(text.start, text.start + text.length)
         let string = text.latin1
             ? String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
             : String(decoding: bytes, as: UTF8.self)
         let id = dictionaries.intern(atom: string)
         atomTable.insert(raw, value: id)
+        if let key { atomCache.insert(key, id) }
         noteAtom(id)
         return id
     }
@@ -496,7 +509,11 @@ public struct TraceMessageDecoder {
     mutating func internProcess(_ scan: inout TermCursor) -> ProcessID? {
         let start = scan.offset
         var probe = scan
-        guard probe.skipTerm() else { return nil }
+        if let length = Self.newPidLength(scan) {
+            probe.offset = start + length
+        } else {
+            guard probe.skipTerm() else { return nil }
+        }
         let raw = scan.slice(start, probe.offset)
         if let id = recentPids.0.match(raw) ?? recentPids.1.match(raw) {
             scan = probe
@@ -530,6 +547,9 @@ public struct TraceMessageDecoder {
             return nil
         }
         let id = internIdentity(identity)
+        // The raw-bytes table is a cache in front of the dictionary's own index: kept small enough
+        // to stay in cache (a million short-lived processes would make it a second, slower index).
+        if processTable.count >= Self.processCacheLimit { processTable.removeAll() }
         processTable.insert(raw, value: id)
         recentPids.1 = recentPids.0
         recentPids.0 = RecentPid(raw, id)
@@ -546,15 +566,86 @@ public struct TraceMessageDecoder {
             (key.baseAddress! + module.count).copyMemory(from: functionBytes.baseAddress!, byteCount: function.count)
             key[keyLength - 1] = UInt8(truncatingIfNeeded: arity)
             let raw = UnsafeRawBufferPointer(key)
-            if let id = functionTable.find(raw) { return id }
+            if let id = recentFunctions.0.match(raw) ?? recentFunctions.1.match(raw) { return id }
+            if let id = functionTable.find(raw) {
+                recentFunctions.1 = recentFunctions.0
+                recentFunctions.0 = RecentPid(raw, id)
+                return id
+            }
             var moduleScan = TermCursor(moduleBytes)
             var functionScan = TermCursor(functionBytes)
             let moduleAtom = internAtom(&moduleScan) ?? 0
             let functionAtom = internAtom(&functionScan) ?? 0
             let id = dictionaries.intern(function: MFA(module: moduleAtom, function: functionAtom, arity: UInt32(arity)))
             functionTable.insert(raw, value: id)
+            recentFunctions.1 = recentFunctions.0
+            recentFunctions.0 = RecentPid(raw, id)
             return id
         }
+    }
+}
+
+extension TraceMessageDecoder {
+    /// The length of a whole NEW_PID_EXT with an atom node at the cursor (what trace ports write),
+    /// read from its header without walking it; nil for anything else or when it does not fit.
+    @inline(__always) static func newPidLength(_ scan: TermCursor) -> Int? {
+        let at = scan.offset
+        guard scan.count - at >= 4 else { return nil }
+        let head = scan.slice(at, at + 4)
+        guard head[0] == 88 else { return nil }
+        let atomLength: Int
+        switch head[1] {
+        case 100, 118: atomLength = 3 + (Int(head[2]) << 8 | Int(head[3]))
+        case 115, 119: atomLength = 2 + Int(head[2])
+        default: return nil
+        }
+        let length = 1 + atomLength + 12
+        return scan.count - at >= length ? length : nil
+    }
+}
+
+/// A direct-mapped cache of atoms of up to 16 raw bytes (tag, length and text), keyed by those
+/// bytes loaded as two words: a hit costs two compares, not a hash and a probe.
+struct AtomCache {
+    struct Key: Equatable {
+        var low: UInt64
+        var high: UInt64
+        var length: Int
+    }
+    private var keys = [Key](repeating: Key(low: 0, high: 0, length: -1), count: 64)
+    private var ids = [AtomID](repeating: 0, count: 64)
+
+    /// The key of the atom that starts at `start` and ends at the cursor, when it is at most 16
+    /// bytes and 16 bytes can be loaded from `start` (else nil: the table alone answers).
+    @inline(__always) static func key(_ scan: TermCursor, from start: Int) -> Key? {
+        let length = scan.offset - start
+        guard length <= 16, scan.count - start >= 16 else { return nil }
+        let bytes = scan.slice(start, start + 16)
+        guard let base = bytes.baseAddress else { return nil }
+        var low = base.loadUnaligned(as: UInt64.self)
+        var high = base.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+        if length < 8 {
+            low &= (1 << UInt64(8 * length)) &- 1
+            high = 0
+        } else if length < 16 {
+            high &= (1 << UInt64(8 * (length - 8))) &- 1
+        }
+        return Key(low: low, high: high, length: length)
+    }
+
+    @inline(__always) private static func slot(_ key: Key) -> Int {
+        Int(truncatingIfNeeded: ((key.low ^ key.high &* 0x9E37_79B9_7F4A_7C15) &* 0xBF58_476D_1CE4_E5B9) >> 58)
+    }
+
+    @inline(__always) func find(_ key: Key) -> AtomID? {
+        let i = Self.slot(key)
+        return keys[i] == key ? ids[i] : nil
+    }
+
+    @inline(__always) mutating func insert(_ key: Key, _ id: AtomID) {
+        let i = Self.slot(key)
+        keys[i] = key
+        ids[i] = id
     }
 }
 

@@ -25,11 +25,18 @@ let benchmarks: @Sendable () -> Void = {
     let events = (try? CaptureReader(opening: ExportData.capture))?.blocks.reduce(0) { $0 + Int($1.count) } ?? 0
     print("export capture: \(events) events")
 
+    // Gated by Benchmarks/Thresholds (`thresholds check`): allocations, CPU time (user+sys, steadier
+    // than wall clock on a shared machine) and peak memory, each p90 of 3 iterations.
     Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .throughput, .peakMemoryResident],
+        metrics: [.wallClock, .cpuTotal, .throughput, .peakMemoryResident, .mallocCountTotal],
         timeUnits: .milliseconds,
         maxDuration: .seconds(60),
-        maxIterations: 3
+        maxIterations: 3,
+        thresholds: [
+            .mallocCountTotal: .init(relative: [.p90: 10]),
+            .cpuTotal: .init(relative: [.p90: 35]),
+            .peakMemoryResident: .init(relative: [.p90: 25]),
+        ]
     )
 
     for format in [ExportFormat.perfetto, .chrome] {

@@ -1,0 +1,66 @@
+// Many short-lived processes through OTP's dbg file port: more pids than the decoder's raw-bytes
+// cache holds (it starts over), so a pid seen again after the cache forgot it must keep its one id.
+// The pids and their call counts come from the workload itself.
+import Foundation
+import Testing
+import TestSupport
+@testable import CaptureStore
+import TraceModel
+
+@Suite struct ManyProcessesImportTests {
+    static let source = #"""
+    -module(bt_many).
+    -export([main/0, work/1]).
+    work(X) -> X + 1.
+    main() ->
+        {ok, [[File]]} = init:get_argument(bt_file),
+        {ok, [[NText]]} = init:get_argument(bt_n),
+        N = list_to_integer(NText),
+        Self = self(),
+        {ok, _} = dbg:tracer(port, dbg:trace_port(file, File)),
+        {ok, _} = dbg:p(Self, [call, set_on_spawn, monotonic_timestamp]),
+        {ok, _} = dbg:tpl(bt_many, work, 1, [{'_', [], [{return_trace}]}]),
+        bt_many:work(0),
+        Pids = spawn_all(N, []),
+        bt_many:work(1),
+        dbg:flush_trace_port(),
+        dbg:stop_clear(),
+        io:format("~s ~b~n", [pid_to_list(Self), length(lists:usort(Pids))]).
+    spawn_all(0, Acc) -> Acc;
+    spawn_all(K, Acc) ->
+        {P, R} = spawn_monitor(fun() -> bt_many:work(K) end),
+        receive {'DOWN', R, _, _, _} -> ok end,
+        spawn_all(K - 1, [P | Acc]).
+    """#
+
+    @Test func everyPidKeepsOneIDPastTheDecodersCache() throws {
+        let dir = try Erlang.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let trace = dir.appendingPathComponent("many.trc").path
+        let n = TraceMessageDecoder.processCacheLimit + 4_000
+        let output = try Erlang.run(module: "bt_many", source: Self.source,
+                                    erlArguments: ["-bt_file", trace, "-bt_n", "\(n)"], timeout: 300)
+        let fields = output.split(whereSeparator: { $0.isWhitespace })
+        let parent = try #require(fields.dropLast().last.map(String.init))
+        #expect(fields.last.flatMap { Int($0) } == n)
+
+        let capture = dir.appendingPathComponent("cap").path
+        let report = try Importer().run(sources: [trace], output: capture)
+        #expect(report.events == 2 * (n + 2))
+        let reader = try CaptureReader(opening: capture)
+        var eventsByID: [ProcessID: Int] = [:]
+        try reader.forEach { event, _ in
+            eventsByID[event.pid, default: 0] += 1
+            return true
+        }
+        // One id per pid the workload spawned, plus its own: each spawned pid made one call and its return.
+        #expect(eventsByID.count == n + 1)
+        let d = reader.dictionaries
+        let identities = Set(eventsByID.keys.compactMap { d.process($0)?.identity })
+        #expect(identities.count == n + 1)
+        // The spawning process, seen first and again after the n others: one id, all four events.
+        let parentID = try #require(eventsByID.keys.first { d.processText($0) == parent })
+        #expect(eventsByID[parentID] == 4)
+        #expect(eventsByID.filter { $0.key != parentID }.allSatisfy { $0.value == 2 })
+    }
+}
