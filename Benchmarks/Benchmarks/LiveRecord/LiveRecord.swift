@@ -10,7 +10,7 @@
 // recorder (this process; the nodes are processes of their own): its CPU (user+sys, getrusage) per
 // event recorded, the busiest thread's CPU per event (/proc/self/task: the critical path), and mallocs.
 // Run: swift package --package-path Benchmarks benchmark --target LiveRecord
-// Gates: swift package --package-path Benchmarks benchmark thresholds check --target LiveRecord
+// Gates (from Benchmarks/, whose Thresholds/ it reads): swift package benchmark thresholds check --target LiveRecord
 import Benchmark
 import BeamDistribution
 import BeamTerm
