@@ -23,6 +23,10 @@ final class ConnectionCore: Sendable {
         var closeReason: DistributionError?
         var pendingCalls: [UInt64: PendingCall] = [:]
         var mailboxes: [UInt32: AsyncStream<MailboxMessage>.Continuation] = [:]
+        /// Mailboxes whose messages are offered, as bytes, to a receiver on the event loop first.
+        var interceptors: [UInt32: MailboxInterceptor] = [:]
+        /// Writes made on the event loop while handling a read, flushed once when the read completes.
+        var flushPending = false
         /// Our monitors of remote processes, by reference.
         var monitors: [Reference: MonitorEntry] = [:]
         /// Remote processes monitoring our mailboxes: reference → (our pid id, their pid).
@@ -114,7 +118,7 @@ final class ConnectionCore: Sendable {
         FrameEncoder.frame(control: control, message: message, allocator: allocator)
     }
 
-    func write(_ buffer: ByteBuffer) throws(DistributionError) {
+    func write(_ buffer: ByteBuffer, coalesce: Bool = false) throws(DistributionError) {
         let channel = try state.withLock { s throws(DistributionError) -> any Channel in
             if let reason = s.closeReason { throw reason }
             guard let channel = s.channel else {
@@ -122,15 +126,34 @@ final class ConnectionCore: Sendable {
             }
             return channel
         }
-        channel.writeAndFlush(buffer, promise: nil)
+        if coalesce && channel.eventLoop.inEventLoop {
+            // On the event loop (a receiver answering what it just read): one flush when the read completes.
+            channel.write(buffer, promise: nil)
+            state.withLock { $0.flushPending = true }
+        } else {
+            channel.writeAndFlush(buffer, promise: nil)
+        }
     }
 
-    func send(to address: ProcessAddress, message: Term, from: Pid) throws(DistributionError) {
+    /// Whether writes wait for a flush (see `write(_:coalesce:)`); clears the mark.
+    func takeFlushPending() -> Bool {
+        state.withLock { s in
+            defer { s.flushPending = false }
+            return s.flushPending
+        }
+    }
+
+    func setInterceptor(_ id: UInt32, _ interceptor: MailboxInterceptor?) {
+        state.withLock { $0.interceptors[id] = interceptor }
+    }
+
+    func send(to address: ProcessAddress, message: Term, from: Pid, coalesce: Bool = false) throws(DistributionError) {
         switch address {
         case .pid(let pid):
-            try write(frame(control: .tuple([.integer(2), .atom(""), .pid(pid)]), message: message))
+            try write(frame(control: .tuple([.integer(2), .atom(""), .pid(pid)]), message: message), coalesce: coalesce)
         case .name(let name):
-            try write(frame(control: .tuple([.integer(6), .pid(from), .atom(""), .atom(name)]), message: message))
+            try write(frame(control: .tuple([.integer(6), .pid(from), .atom(""), .atom(name)]), message: message),
+                      coalesce: coalesce)
         }
     }
 
@@ -160,6 +183,7 @@ final class ConnectionCore: Sendable {
     func closeMailbox(_ id: UInt32, reason: Term) {
         let (continuation, watchers, links, owned) = state.withLock { s in
             let continuation = s.mailboxes.removeValue(forKey: id)
+            s.interceptors.removeValue(forKey: id)
             let watchers = s.remoteMonitors.filter { $0.value.owner == id }
             for key in watchers.keys { s.remoteMonitors.removeValue(forKey: key) }
             let links = s.links.filter { $0.local == id }
@@ -289,7 +313,7 @@ final class ConnectionCore: Sendable {
 
     /// Handles one data frame; runs on the event loop.
     func received(_ buffer: ByteBuffer) {
-        let decoded = buffer.withUnsafeReadableBytes { raw -> Result<(Term, Term?), TermDecodingError> in
+        let decoded = buffer.withUnsafeReadableBytes { raw -> Result<(Term, Term?)?, TermDecodingError> in
             guard raw.first == 112 else {
                 return .failure(TermDecodingError(.unknownTag(raw.first ?? 0), offset: 0,
                                                   expected: "pass-through frame (112)"))
@@ -298,6 +322,11 @@ final class ConnectionCore: Sendable {
                 var offset = 1
                 let decoder = TermDecoder()
                 let control = try decoder.decode(raw, offset: &offset, versioned: true)
+                if offset < raw.count, let interceptor = interceptor(for: control),
+                   let message = buffer.getSlice(at: buffer.readerIndex + offset, length: raw.count - offset),
+                   interceptor(ReceivedMessage(buffer: message)) {
+                    return .success(nil)  // taken as bytes, no term built
+                }
                 var payload: Term?
                 if offset < raw.count { payload = try decoder.decode(raw, offset: &offset, versioned: true) }
                 return .success((control, payload))
@@ -308,7 +337,9 @@ final class ConnectionCore: Sendable {
         switch decoded {
         case .failure(let error):
             logger.error("dropped a frame that does not decode", metadata: ["node": "\(peer)", "error": "\(error)"])
-        case .success(let (control, payload)):
+        case .success(nil):
+            break
+        case .success(let (control, payload)?):
             guard let message = ControlMessage(control: control, payload: payload) else {
                 logger.warning("dropped a malformed control message",
                                metadata: ["node": "\(peer)", "control": "\(control.erlangText(ErlangPrintOptions(maxWidth: 200)))"])
@@ -319,6 +350,13 @@ final class ConnectionCore: Sendable {
     }
 
     private func isLocal(_ pid: Pid) -> Bool { pid.node == localAtom }
+
+    /// The receiver of a SEND to one of our mailboxes, if it has one.
+    private func interceptor(for control: Term) -> MailboxInterceptor? {
+        guard case .tuple(let e) = control, e.count >= 3, case .integer(let code) = e[0],
+              code == 2 || code == 12 || code == 22 || code == 23, case .pid(let to) = e[2], isLocal(to) else { return nil }
+        return state.withLock { $0.interceptors[to.id] }
+    }
 
     private func dispatch(_ message: ControlMessage, payload: Term?) {
         switch message {
@@ -425,6 +463,7 @@ final class ConnectionCore: Sendable {
             s.pendingCalls = [:]
             let mailboxes = s.mailboxes
             s.mailboxes = [:]
+            s.interceptors = [:]
             let monitors = s.monitors
             s.monitors = [:]
             s.remoteMonitors = [:]

@@ -90,6 +90,12 @@ final class ConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         }
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        // Answers written while handling this read (acks from a mailbox's interceptor) go out together.
+        if core.takeFlushPending() { context.flush() }
+        context.fireChannelReadComplete()
+    }
+
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         wroteSinceTick = true
         context.write(data, promise: promise)

@@ -13,12 +13,12 @@ extension FrameIngest {
         try noteDamage(IngestDamage(source: source, offset: offset, bytes: bytes, why: why))
     }
 
-    /// Consumes one agent batch (`bytes` is the whole binary, modified while decoding and restored),
-    /// received at byte `streamOffset` of the node's stream, oldest element first.
-    public mutating func consumeAgentBatch(_ bytes: UnsafeMutableRawBufferPointer, streamOffset: Int64, source: String,
+    /// Consumes one agent batch (`bytes` is the whole binary, only read: it may be the received
+    /// frame itself), received at byte `streamOffset` of the node's stream, oldest element first.
+    public mutating func consumeAgentBatch(_ bytes: UnsafeRawBufferPointer, streamOffset: Int64, source: String,
                                            splitter: inout TermListSplitter, decoder: inout TraceMessageDecoder,
                                            into batch: inout EventBatch) throws {
-        let whole = splitter.split(UnsafeRawBufferPointer(bytes))
+        let whole = splitter.split(bytes)
         let ranges = splitter.ranges
         if !whole {
             // The list is newest first: what could not be split holds the oldest messages.
@@ -34,22 +34,15 @@ extension FrameIngest {
                 noteDropped(drops)
                 continue
             }
-            // The decoder wants the version byte: the byte before the element is lent for the moment.
-            let versionAt = range.lowerBound - 1
-            let saved = bytes[versionAt]
-            bytes[versionAt] = 131
-            var failure: TraceDecodingError?
             do {
-                try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[versionAt..<range.upperBound]), into: &batch)
-            } catch {
-                failure = error
-            }
-            bytes[versionAt] = saved
-            if let failure {
+                try decoder.decode(element: element, into: &batch)
+            } catch var error {
+                // Where a trace port's frame body would have it (after the version byte 131).
+                error.offset += 1
                 noteFrameSkipped()
                 try noteDamage(IngestDamage(source: source, offset: streamOffset + Int64(range.lowerBound),
                                             bytes: Int64(range.count),
-                                            why: "a trace message that does not decode: \(failure)"))
+                                            why: "a trace message that does not decode: \(error)"))
             }
         }
     }

@@ -32,8 +32,11 @@ public struct DurationDistribution: Sendable {
             return
         }
         if exact.count < Self.exactLimit {
-            // Grow by hand: an array doubling past the limit would waste half its memory.
-            if exact.count == exact.capacity { exact.reserveCapacity(Swift.min(Self.exactLimit, Swift.max(4, exact.count * 2))) }
+            // Grow by hand in three steps (16, 48, then the limit): one allocation for a function
+            // seen a few times, and no doubling past the limit, which would waste half its memory.
+            if exact.count == exact.capacity {
+                exact.reserveCapacity(exact.count < 16 ? 16 : exact.count < 48 ? 48 : Self.exactLimit)
+            }
             exact.append(value)
             return
         }
@@ -57,6 +60,12 @@ public struct DurationDistribution: Sendable {
 
     /// Several percentiles in one pass (one sort, or one walk of the histogram).
     public func percentiles(_ ps: [Double]) -> [UInt64] {
+        var scratch: [UInt64] = []
+        return percentiles(ps, scratch: &scratch)
+    }
+
+    /// The same, sorting exact values in `scratch` (reused across calls: no allocation per call).
+    public func percentiles(_ ps: [Double], scratch: inout [UInt64]) -> [UInt64] {
         guard totalCount > 0 else { return ps.map { _ in 0 } }
         let ranks = ps.map { p -> Int in
             if p <= 0 { return 1 }
@@ -67,8 +76,10 @@ public struct DurationDistribution: Sendable {
         if spilled {
             return histogram.values(atRanks: ranks).map { Swift.min(Swift.max($0, min), max) }
         }
-        let sorted = exact.sorted()
-        return ranks.map { sorted[$0 - 1] }
+        scratch.removeAll(keepingCapacity: true)
+        scratch.append(contentsOf: exact)
+        scratch.sort()
+        return ranks.map { scratch[$0 - 1] }
     }
 
     /// How many values fall in `range` (exact while the values are; in buckets, those whose

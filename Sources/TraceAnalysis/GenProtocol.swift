@@ -187,15 +187,24 @@ enum GenProtocol {
 
     /// A reference's key: node name, creation and id words hashed, whatever the node's atom tag.
     static func reference(_ cursor: inout TermCursor) -> RefKey? {
+        // FNV-1a over the node name's bytes, then each word's bytes big-endian first (no closures
+        // over arrays: this runs for every send and receive of a traced call).
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix(_ byte: UInt8) { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        func mix32(_ word: UInt32) { for shift in [24, 16, 8, 0] { mix(UInt8(truncatingIfNeeded: word >> UInt32(shift))) } }
-        func mixNode(_ text: (start: Int, length: Int, latin1: Bool)) {
-            for byte in cursor.slice(text.start, text.start + text.length) { mix(byte) }
+        @inline(__always) func mix(_ byte: UInt8) { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        @inline(__always) func mix32(_ word: UInt32) {
+            mix(UInt8(truncatingIfNeeded: word >> 24))
+            mix(UInt8(truncatingIfNeeded: word >> 16))
+            mix(UInt8(truncatingIfNeeded: word >> 8))
+            mix(UInt8(truncatingIfNeeded: word))
         }
-        switch cursor.u8() {
+        @inline(__always) func mixNode(_ text: (start: Int, length: Int, latin1: Bool)) {
+            let bytes = cursor.slice(text.start, text.start + text.length)
+            for i in 0..<bytes.count { mix(bytes[i]) }
+        }
+        let tag = cursor.u8()
+        switch tag {
         case ExternalTag.newerReference, ExternalTag.newReference:
-            let newer = cursor.slice(cursor.offset - 1, cursor.offset).first == ExternalTag.newerReference
+            let newer = tag == ExternalTag.newerReference
             guard let count = cursor.u16(), count >= 1, count <= 5, let node = cursor.atomText() else { return nil }
             mixNode(node)
             if newer {

@@ -42,6 +42,7 @@ extension CaptureAnalysis {
     public func latencyReport(sortBy: String = "p99", mfaFilter: ((String) -> Bool)? = nil) -> LatencyReport {
         var rows: [LatencyRow] = []
         rows.reserveCapacity(latency.count)
+        var scratch: [UInt64] = []
         latency.forEach { key, stats in
             let mfa = functionText(key.mfa)
             if let mfaFilter, !mfaFilter(mfa) { return }
@@ -53,8 +54,8 @@ extension CaptureAnalysis {
             }
             let h = stats.total
             // One sort (or one walk of the buckets) for every percentile; min, max and mean are exact.
-            let p: [Double] = h.percentiles([50, 90, 99, 99.9]).map { Double($0) / 1000 }
-            let selfP50 = Double(stats.selfTime.valueAtPercentile(50)) / 1000
+            let p: [Double] = h.percentiles([50, 90, 99, 99.9], scratch: &scratch).map { Double($0) / 1000 }
+            let selfP50 = Double(stats.selfTime.percentiles([50], scratch: &scratch)[0]) / 1000
             let reasons: [ReasonCount] = stats.exceptionReasons
                 .sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
                 .map { ReasonCount(reason: $0.key, count: $0.value) }

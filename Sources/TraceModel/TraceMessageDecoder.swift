@@ -74,6 +74,17 @@ public struct TraceMessageDecoder {
             try decodeCompressed(body, into: &batch)
             return
         }
+        try decodeMessage(&scan, into: &batch)
+    }
+
+    /// Decodes one trace message written without its version byte (an element of a list term, as in
+    /// the live agent's batches) and appends its event. The bytes are only read.
+    public mutating func decode(element body: UnsafeRawBufferPointer, into batch: inout EventBatch) throws(TraceDecodingError) {
+        var scan = TermCursor(body)
+        try decodeMessage(&scan, into: &batch)
+    }
+
+    private mutating func decodeMessage(_ scan: inout TermCursor, into batch: inout EventBatch) throws(TraceDecodingError) {
         let start = batch.count
         let payloadStart = batch.payloadBytes.count
         do {

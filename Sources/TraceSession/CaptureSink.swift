@@ -41,6 +41,8 @@ final class CaptureSink: @unchecked Sendable {
     var traceEvents: Int { locked { _traceEvents } }
     var drops: Int { locked { _drops } }
     private var limitHit = false
+    /// After `close`: data still arriving (a node's last messages) is not taken.
+    private var isClosed = false
     /// With `strict`: the bad input that stopped the recording (nothing after it is taken).
     private var strictStop: String?
     private let strict: Bool
@@ -103,7 +105,9 @@ final class CaptureSink: @unchecked Sendable {
     /// the rest is cut and `limitReached` is set (once).
     func ingestFrames(_ bytes: [UInt8], node index: Int, stream: Bool = false) throws -> IngestResult {
         try locked {
-            guard !limitHit, strictStop == nil else { return IngestResult(accepted: 0, limitReached: false, consumed: bytes.count) }
+            guard !limitHit, strictStop == nil, !isClosed else {
+                return IngestResult(accepted: 0, limitReached: false, consumed: bytes.count)
+            }
             batch.removeAll()
             decoder.lastTime = nodes[index].lastTime
             var state = nodes[index]
@@ -182,9 +186,17 @@ final class CaptureSink: @unchecked Sendable {
     /// beamtrace_agent.erl) into the capture, oldest first, through the node's `FrameIngest` (the
     /// loop import uses): a message that does not decode is counted and skipped.
     func ingestAgentBatch(_ input: [UInt8], node index: Int, notABinary: String? = nil) throws -> IngestResult {
+        try input.withUnsafeBytes { try ingestAgentBatch(raw: $0, node: index, notABinary: notABinary) }
+    }
+
+    /// The same for a batch read in place (the binary inside the received frame; only read).
+    func ingestAgentBatch(raw bytes: UnsafeRawBufferPointer, node index: Int, notABinary: String? = nil) throws
+        -> IngestResult
+    {
         try locked {
-            guard !limitHit, strictStop == nil else { return IngestResult(accepted: 0, limitReached: false, consumed: input.count) }
-            var bytes = input
+            guard !limitHit, strictStop == nil, !isClosed else {
+                return IngestResult(accepted: 0, limitReached: false, consumed: bytes.count)
+            }
             batch.removeAll()
             decoder.lastTime = nodes[index].lastTime
             var state = nodes[index]
@@ -195,15 +207,13 @@ final class CaptureSink: @unchecked Sendable {
                     try state.ingest.skipInput(source: state.name, offset: state.streamOffset, bytes: 0,
                                                why: "an agent batch whose data is not a binary: \(notABinary.prefix(80))")
                 } else {
-                    try bytes.withUnsafeMutableBytes { raw in
-                        try state.ingest.consumeAgentBatch(raw, streamOffset: state.streamOffset, source: state.name,
-                                                           splitter: &splitter, decoder: &decoder, into: &batch)
-                    }
+                    try state.ingest.consumeAgentBatch(bytes, streamOffset: state.streamOffset, source: state.name,
+                                                       splitter: &splitter, decoder: &decoder, into: &batch)
                 }
             } catch let error as IngestStopped {
                 stopped = error
             }
-            state.streamOffset += Int64(input.count)
+            state.streamOffset += Int64(bytes.count)
             nodes[index] = state
             return try finish(node: index, before: before, stopped: stopped)
         }
@@ -239,6 +249,7 @@ final class CaptureSink: @unchecked Sendable {
     @discardableResult
     func ingestSamples(node index: Int, time: Int64, processes: [Term], totals: Term) throws -> (Int64, Term)? {
         try locked {
+            guard !isClosed else { return nil }
             batch.removeAll()
             let state = nodes[index]
             let sessionTime = time &+ state.offset
@@ -296,6 +307,7 @@ final class CaptureSink: @unchecked Sendable {
     /// A `system_monitor` message `{monitor, Who, Tag, Info}` (docs/EVENTS.md `monitor`).
     func ingestMonitor(node index: Int, time: Int64, who: Term, tag: String, info: Term) throws {
         try locked {
+            guard !isClosed else { return }
             batch.removeAll()
             let state = nodes[index]
             let pid = decoder.internProcess(who) ?? 0
@@ -358,6 +370,9 @@ final class CaptureSink: @unchecked Sendable {
     }
 
     func close(stopReason: String) throws {
-        try locked { try writer.close(stopReason: stopReason) }
+        try locked {
+            isClosed = true
+            try writer.close(stopReason: stopReason)
+        }
     }
 }

@@ -56,9 +56,86 @@ final class NodeRecorder: @unchecked Sendable {
     var ended: String? { lock.withLock { _ended } }
     var isFinished: Bool { lock.withLock { _stopped || _ended != nil } }
 
+    /// Where the agent's data messages are decoded, in arrival order (see `interceptData`).
+    private let ingestQueue = DispatchQueue(label: "beamtrace.recorder.ingest")
+
+    /// From now on the agent's data messages (batches, samples, system_monitor events) are taken off
+    /// the connection as they arrive, as bytes (no term built, no copy: a view of the received frame),
+    /// and decoded in arrival order on this node's ingest queue, a batch in place; the connection goes
+    /// on reading meanwhile. The rest (stop reports, monitors, the connection's end) still comes
+    /// through the mailbox (`run`), which waits for the queue before acting on it. Set before the
+    /// agent starts, so that no data message waits in the mailbox behind it.
+    func interceptData(index: Int, sink: CaptureSink, signals: AsyncStream<SessionSignal>.Continuation,
+                       logger: Logger) {
+        let queue = ingestQueue
+        mailbox.intercept { [self] message in
+            guard Self.isData(message) else { return false }
+            queue.async { self.takeData(message, index: index, sink: sink, signals: signals, logger: logger) }
+            return true
+        }
+    }
+
+    /// Waits until every data message taken so far is in the capture.
+    func drainIngest() async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in ingestQueue.async { done.resume() } }
+    }
+
+    private static func isData(_ message: ReceivedMessage) -> Bool {
+        message.withUnsafeBytes { bytes in
+            var cursor = TermCursor(bytes)
+            guard cursor.u8() == 131, let arity = cursor.tupleArity(), let head = cursor.atomText() else { return false }
+            let tag = cursor.slice(head.start, head.start + head.length)
+            return (arity == 4 && tag.elementsEqual("beamtrace_batch".utf8))
+                || tag.elementsEqual("beamtrace_samples".utf8) || tag.elementsEqual("beamtrace_monitor".utf8)
+        }
+    }
+
+    private func takeData(_ message: ReceivedMessage, index: Int, sink: CaptureSink,
+                          signals: AsyncStream<SessionSignal>.Continuation, logger: Logger) {
+        message.withUnsafeBytes { bytes in
+            var cursor = TermCursor(bytes)
+            guard cursor.u8() == 131, let arity = cursor.tupleArity(), let head = cursor.atomText() else { return }
+            let tag = cursor.slice(head.start, head.start + head.length)
+            if arity == 4, tag.elementsEqual("beamtrace_batch".utf8), takeBatch(bytes, cursor: cursor, sink: sink,
+                                                                             signals: signals) {
+                return
+            }
+            // Samples, monitor messages, and a batch whose data is not a binary: as terms.
+            var offset = 0
+            guard let term = try? TermDecoder().decode(bytes, offset: &offset, versioned: true) else { return }
+            handle(term, index: index, sink: sink, signals: signals, logger: logger)
+        }
+    }
+
+    /// `{beamtrace_batch, Tracer, Seq, Binary}` read in place; false when its data is not a binary.
+    private func takeBatch(_ bytes: UnsafeRawBufferPointer, cursor start: TermCursor, sink: CaptureSink,
+                           signals: AsyncStream<SessionSignal>.Continuation) -> Bool {
+        var cursor = start
+        var offset = cursor.offset
+        let decoder = TermDecoder()
+        guard case .pid(let tracer)? = try? decoder.decode(bytes, offset: &offset, versioned: false),
+              let seq = try? decoder.decode(bytes, offset: &offset, versioned: false) else { return false }
+        cursor.offset = offset
+        guard cursor.u8() == ExternalTag.binary, let size = cursor.u32(), Int(size) == cursor.remaining else { return false }
+        // Acknowledged whatever happens to it: the agent's flow control waits for acks.
+        defer { try? mailbox.send(to: .pid(tracer), .tuple([.atom("beamtrace_ack"), seq])) }
+        do {
+            let result = try sink.ingestAgentBatch(raw: UnsafeRawBufferPointer(rebasing: bytes[cursor.offset...]),
+                                                   node: sinkIndex)
+            if result.limitReached { signals.yield(.limit("max_events")) }
+        } catch let stopped as IngestStopped {
+            signals.yield(.failure(CaptureSink.strictStopText(stopped)))
+        } catch {
+            signals.yield(.failure("writing the capture failed: \(error)"))
+        }
+        return true
+    }
+
     /// Consumes the mailbox until it ends, reporting to `signals`.
     func run(index: Int, sink: CaptureSink, signals: AsyncStream<SessionSignal>.Continuation, logger: Logger) async {
-        for await message in mailbox {
+        loop: for await message in mailbox {
+            // What came before this through the ingest queue is in the capture first.
+            await drainIngest()
             switch message {
             case .message(let term):
                 handle(term, index: index, sink: sink, signals: signals, logger: logger)
@@ -78,9 +155,10 @@ final class NodeRecorder: @unchecked Sendable {
                     lock.withLock { _ended = why; _state = "down" }
                     signals.yield(.nodeEnded(index, why))
                 }
-                return
+                break loop
             }
         }
+        await drainIngest()
     }
 
     private func handle(_ term: Term, index: Int, sink: CaptureSink,

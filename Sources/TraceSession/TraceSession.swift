@@ -112,7 +112,11 @@ public final class TraceSession: Sendable {
         for node in nodes { node.sinkIndex = sink.addNode(name: node.name, offset: node.startOffset.offset) }
         live.sink = sink
 
-        // 3. Start the agents (patterns, process flags, system_monitor, samplers).
+        // 3. Start the agents (patterns, process flags, system_monitor, samplers). Their data is taken
+        // as it arrives from here on (NodeRecorder.interceptData).
+        for (i, node) in nodes.enumerated() {
+            node.interceptData(index: i, sink: sink, signals: self.continuation, logger: logger)
+        }
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for (i, node) in nodes.enumerated() {
@@ -127,6 +131,10 @@ public final class TraceSession: Sendable {
                     try? node.mailbox.send(to: .pid(controller), .tuple([.atom("beamtrace_stop"), .atom("start_failed")]))
                     group.addTask { await Self.awaitStopped(node, timeout: .seconds(10)) }
                 }
+            }
+            for node in nodes {
+                node.mailbox.intercept(nil)
+                await node.drainIngest()
             }
             let leftovers = await abandon(nodes)
             try? sink.close(stopReason: "start failed: \(error)")

@@ -3,6 +3,7 @@
 import BeamDistribution
 import BeamTerm
 import Foundation
+import Synchronization
 import Testing
 import TestSupport
 
@@ -87,6 +88,46 @@ struct MailboxTests {
             return
         }
         #expect(from == pid && reason == .atom("stopped"))
+        await connection.close()
+    }
+
+    @Test("an interceptor takes messages as bytes, declines the rest to the sequence, and its sendSoon answers go out")
+    func interceptor() async throws {
+        let connection = try await node.connect()
+        let mailbox = try connection.makeMailbox()
+        let echo = Erlang.randomName("echo")
+        _ = try await connection.rpc(module: "bt_dist", function: "register_echo", arguments: [.atom(echo)])
+        let taken = Mutex<[Term]>([])
+        let pid = mailbox.pid
+        mailbox.intercept { message in
+            let term = message.withUnsafeBytes { bytes -> Term? in
+                var offset = 0
+                guard let term = try? TermDecoder().decode(bytes, offset: &offset, versioned: true),
+                      offset == bytes.count else { return nil }
+                return term
+            }
+            guard let term, case .tuple(let t) = term, t.first == .atom("take") else { return false }
+            taken.withLock { $0.append(term) }
+            // Answered from the event loop: the echo's reply comes back through the sequence.
+            try? mailbox.sendSoon(to: .name(Atom(echo)), .tuple([.pid(pid), t[1]]))
+            return true
+        }
+        // A binary of 300 KB spans several reads of the socket.
+        let big = Term.binary((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+        let sent: [Term] = [.tuple([.atom("take"), .integer(1)]), .tuple([.atom("keep"), .integer(2)]),
+                            .tuple([.atom("take"), .integer(3), big])]
+        for message in sent {
+            _ = try await connection.rpc(module: "erlang", function: "send", arguments: [.pid(mailbox.pid), message])
+        }
+        var arrived: [Term] = []
+        for _ in 0..<3 {
+            guard case .message(let message) = await nextMessage(mailbox) else { break }
+            arrived.append(message)
+        }
+        #expect(taken.withLock { $0 } == [sent[0], sent[2]])
+        #expect(Set(arrived.map { $0.erlangText() })
+                == Set([sent[1], .tuple([.atom("echoed"), .integer(1)]), .tuple([.atom("echoed"), .integer(3)])]
+                    .map { $0.erlangText() }))
         await connection.close()
     }
 

@@ -102,4 +102,24 @@ struct LatencyDistributionTests {
         #expect(functions.values.allSatisfy { $0.total.totalCount == 20 && $0.total.isExact })
         #expect(none.functions.isEmpty)
     }
+
+    @Test("--by process: 5,000 processes × 4 functions with 10 calls each hold at most 2 KiB per key")
+    func memoryPerProcessKey() {
+        var stats = LatencyStats(grouping: .process, detail: .percentiles)
+        for call in 0..<10 {
+            for pid in 1...5_000 {
+                for f in 1...4 {
+                    let span = Span(node: 1, pid: ProcessID(pid), mfa: FunctionID(f), start: Int64(call * 1000),
+                                    end: Int64(call * 1000 + pid + f), ending: .returned, startKnown: true, depth: 0,
+                                    parent: -1, selfTime: Int64(f))
+                    stats.record(span)
+                }
+            }
+        }
+        let keys = stats.functions
+        #expect(keys.count == 20_000)
+        let largest = keys.values.map(\.heapBytes).max() ?? 0
+        #expect(largest + 64 <= 2048, "largest key: \(largest) bytes")
+        #expect(keys.values.allSatisfy { $0.total.totalCount == 10 && $0.total.isExact })
+    }
 }

@@ -40,7 +40,8 @@ let benchmarks: @Sendable () -> Void = {
     )
 
     for format in [ExportFormat.perfetto, .chrome] {
-        Benchmark("beamtrace export \(format.rawValue)") { _ in
+        // No spaces in the name: `thresholds update` writes them as underscores, `thresholds check` reads them as they are.
+        Benchmark("beamtrace_export_\(format.rawValue)") { _ in
             guard let reader = try? CaptureReader(opening: ExportData.capture) else { return }
             let out = ExportData.directory + "/export-out." + format.rawValue
             let summary = try? TraceExporter.export(reader, options: ExportOptions(format: format), to: out)

@@ -6,8 +6,11 @@
 //   beamtrace  a TraceSession (agent on T, batches over distribution) into a capture on disk
 // Each iteration runs the loop once and waits until every event has arrived. Custom metrics:
 // events/s delivered (2 x calls / time from loop start to last event), the loop's own time (ns,
-// measured on the node), and drops (must be 0). Slowdown = loop time / baseline loop time.
+// measured on the node), and drops (must be 0). Slowdown = loop time / baseline loop time. For the
+// recorder (this process; the nodes are processes of their own): its CPU (user+sys, getrusage) per
+// event recorded, the busiest thread's CPU per event (/proc/self/task: the critical path), and mallocs.
 // Run: swift package --package-path Benchmarks benchmark --target LiveRecord
+// Gates: swift package --package-path Benchmarks benchmark thresholds check --target LiveRecord
 import Benchmark
 import BeamDistribution
 import BeamTerm
@@ -66,6 +69,36 @@ let liveModule = """
 
     dbg_stop() -> dbg:stop_clear().
     """
+
+/// CPU time of this process (user+sys) and of each of its threads, in ns.
+struct RecorderCPU {
+    var process: Int64
+    var threads: [Int: Int64]
+
+    static func now() -> RecorderCPU {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        let process = (Int64(usage.ru_utime.tv_sec) + Int64(usage.ru_stime.tv_sec)) * 1_000_000_000
+            + (Int64(usage.ru_utime.tv_usec) + Int64(usage.ru_stime.tv_usec)) * 1000
+        var threads: [Int: Int64] = [:]
+        let ticks = Int64(sysconf(Int32(_SC_CLK_TCK)))
+        for tid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? [] {
+            guard let id = Int(tid), let stat = try? String(contentsOfFile: "/proc/self/task/\(tid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            // Fields after the name: state is field 3; utime and stime are fields 14 and 15.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 13, let user = Int64(fields[11]), let sys = Int64(fields[12]) else { continue }
+            threads[id] = (user + sys) * 1_000_000_000 / max(ticks, 1)
+        }
+        return RecorderCPU(process: process, threads: threads)
+    }
+
+    /// (process CPU, busiest thread's CPU) since `start`.
+    func since(_ start: RecorderCPU) -> (process: Int64, busiest: Int64) {
+        let busiest = threads.map { $0.value - (start.threads[$0.key] ?? 0) }.max() ?? 0
+        return (process - start.process, busiest)
+    }
+}
 
 final class LiveFixture: @unchecked Sendable {
     var target: ErlangNode?
@@ -136,7 +169,9 @@ let live = LiveFixture()
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .custom("events/s", polarity: .prefersLarger, useScalingFactor: false),
-                  .custom("loop ns", useScalingFactor: false), .custom("drops", useScalingFactor: false)],
+                  .custom("loop ns", useScalingFactor: false), .custom("drops", useScalingFactor: false),
+                  .custom("recorder cpu ns/event", useScalingFactor: false),
+                  .custom("busiest thread ns/event", useScalingFactor: false), .mallocCountTotal],
         warmupIterations: 1,
         maxDuration: .seconds(20),
         maxIterations: 5
@@ -194,6 +229,7 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations {
             let before = session.eventsRecorded
             let dropsBefore = session.dropsRecorded
+            let cpuBefore = RecorderCPU.now()
             let start = ContinuousClock.now
             let loopNs = try await live.loop(calls)
             while session.eventsRecorded - before < 2 * calls && session.dropsRecorded == dropsBefore {
@@ -203,14 +239,20 @@ let benchmarks: @Sendable () -> Void = {
             let elapsed = ContinuousClock.now - start
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             let delivered = session.eventsRecorded - before
+            let cpu = RecorderCPU.now().since(cpuBefore)
             let eventsPerSecond = Int(Double(delivered) / seconds)
+            let cpuPerEvent = Int(cpu.process / Int64(max(delivered, 1)))
+            let busiestPerEvent = Int(cpu.busiest / Int64(max(delivered, 1)))
+            benchmark.measurement(.custom("recorder cpu ns/event", useScalingFactor: false), cpuPerEvent)
+            benchmark.measurement(.custom("busiest thread ns/event", useScalingFactor: false), busiestPerEvent)
             benchmark.measurement(.custom("events/s", polarity: .prefersLarger, useScalingFactor: false), eventsPerSecond)
             benchmark.measurement(.custom("loop ns", useScalingFactor: false), Int(loopNs))
             benchmark.measurement(.custom("drops", useScalingFactor: false), session.dropsRecorded - dropsBefore)
-            live.lines.append(String(format: "beamtrace:  %.0f events/s, loop %.1f ms (%.1fx baseline), %d drops",
+            live.lines.append(String(format: "beamtrace:  %.0f events/s, loop %.1f ms (%.1fx baseline), %d drops, "
+                                     + "recorder %d ns/event CPU (busiest thread %d)",
                                      Double(eventsPerSecond), Double(loopNs) / 1e6,
                                      Double(loopNs) / Double(max(live.baselineLoopNs, 1)),
-                                     session.dropsRecorded - dropsBefore))
+                                     session.dropsRecorded - dropsBefore, cpuPerEvent, busiestPerEvent))
         }
         benchmark.stopMeasurement()
         session.requestStop("benchmark done")
