@@ -174,7 +174,10 @@ let benchmarks: @Sendable () -> Void = {
                   .custom("busiest thread ns/event", useScalingFactor: false), .mallocCountTotal],
         warmupIterations: 1,
         maxDuration: .seconds(20),
-        maxIterations: 5
+        maxIterations: 5,
+        // Gates (Benchmarks/Thresholds): mallocs and the recorder's CPU per event; wide, as the machine is shared.
+        thresholds: [.mallocCountTotal: .init(relative: [.p90: 50.0]),
+                     .custom("recorder cpu ns/event", useScalingFactor: false): .init(relative: [.p90: 60.0])]
     )
     Benchmark.setup = { try await live.setUp() }
     Benchmark.teardown = { live.tearDown() }
