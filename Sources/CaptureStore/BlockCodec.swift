@@ -411,7 +411,7 @@ struct BlockDecoder {
                         }
                     } else {
                         if encoding == .shaped {
-                            integers.contexts.begin(pid: batch.pids[i], kind: batch.kinds[i].rawValue, mfa: batch.mfas[i])
+                            integers.expect(pid: batch.pids[i], kind: batch.kinds[i].rawValue, mfa: batch.mfas[i])
                         }
                         guard pids.decode(stored, dictionaries, into: &batch.payloadBytes, integers: &integers) else {
                             return "event \(i): a compacted payload does not expand (a pid not in the dictionaries, "

@@ -47,11 +47,26 @@ struct PayloadIntegers {
 struct StoredIntegers {
     var column: ByteCursor?
     var contexts = PayloadIntegers()
+    /// The context of the payload being expanded, entered at its first integer: the encoder enters
+    /// a context only for a payload that has integers, and entering one can evict another that
+    /// shares its table slot, so a payload without integers must leave the table as it is.
+    private var pending: (pid: UInt32, kind: UInt8, mfa: UInt32)?
+
+    init(column: ByteCursor?) { self.column = column }
 
     static var inline: StoredIntegers { StoredIntegers(column: nil) }
 
+    /// The event whose compacted payload is expanded next.
+    @inline(__always) mutating func expect(pid: UInt32, kind: UInt8, mfa: UInt32) {
+        pending = (pid, kind, mfa)
+    }
+
     /// The next integer of the column; nil when the column is exhausted or damaged.
     @inline(__always) mutating func next() -> Int64? {
+        if let p = pending {
+            contexts.begin(pid: p.pid, kind: p.kind, mfa: p.mfa)
+            pending = nil
+        }
         guard let zz = column?.varint() else { return nil }
         let value = contexts.predicted &+ unzigzag(zz)
         contexts.record(value)

@@ -73,6 +73,47 @@ import TraceModel
 
     /// OTP's own bytes for integers of every width (payload integers have a column of their own in
     /// block encoding 1) come back exactly, across blocks.
+    /// Block encoding 1 keeps integer contexts in a small table: two processes whose contexts share
+    /// a slot, one sending integers and the other only a pid in between, read back exactly (the
+    /// pid-only payload enters no context, on writing as on reading).
+    @Test func integerContextsSharingASlotReadBackExactly() throws {
+        var dictionaries = TraceDictionaries()
+        let node = dictionaries.intern(node: "shared@localhost")
+        let pids = (0..<4096).map { dictionaries.intern(process: .pid(node: node, id: UInt32(80 + $0), serial: 0, creation: 1)) }
+        // Two processes whose send contexts take the same slot: entering the second evicts the first.
+        func evicts(_ a: ProcessID, _ b: ProcessID) -> Bool {
+            var table = PayloadIntegers()
+            table.begin(pid: a, kind: EventKind.send.rawValue, mfa: 0)
+            table.record(7)
+            table.begin(pid: b, kind: EventKind.send.rawValue, mfa: 0)
+            table.begin(pid: a, kind: EventKind.send.rawValue, mfa: 0)
+            return table.predicted == 0
+        }
+        let pair = pids.dropFirst().lazy.map { (pids[0], $0) }.first { evicts($0.0, $0.1) }
+        let (a, b) = try #require(pair, "no two of 4096 processes share a slot")
+        // {n, Int} with an INTEGER_EXT, and a bare pid (NEW_PID_EXT of a process in the dictionaries).
+        func counter(_ v: Int32) -> [UInt8] {
+            let u = UInt32(bitPattern: v)
+            return [104, 2, 100, 0, 1, UInt8(ascii: "n"), 98,
+                    UInt8(u >> 24), UInt8(truncatingIfNeeded: u >> 16), UInt8(truncatingIfNeeded: u >> 8), UInt8(truncatingIfNeeded: u)]
+        }
+        let name = Array("shared@localhost".utf8)
+        let pidTerm: [UInt8] = [88, 100, 0, UInt8(name.count)] + name + [0, 0, 0, 80, 0, 0, 0, 0, 0, 0, 0, 1]
+        var batch = EventBatch()
+        let payloads: [(ProcessID, [UInt8])] = [(a, counter(100_001)), (b, pidTerm), (a, counter(100_002)),
+                                                (b, pidTerm), (a, counter(-5_000_000))]
+        for (i, (pid, payload)) in payloads.enumerated() {
+            batch.append(TraceEvent(time: 1_000 + Int64(i), node: node, pid: pid, kind: .send, peer: pids[1]),
+                         payload: payload)
+        }
+        let dir = try Erlang.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("cap").path
+        try write(batch, dictionaries: dictionaries, to: path, options: CaptureWriter.Options())
+        let events = try CaptureReader(opening: path).events()
+        #expect(events.map(\.payload) == payloads.map(\.1))
+    }
+
     @Test func otpIntegersOfEveryWidthReadBackExactly() throws {
         let events = try expectReadsBackAsDecoded { trace in "bt_work:integers(\"\(trace)\", 40)" }
         // Big integers (SMALL_BIG_EXT) were in the payloads.
