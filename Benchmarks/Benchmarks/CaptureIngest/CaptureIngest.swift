@@ -81,7 +81,7 @@ let benchmarks: @Sendable () -> Void = {
         thresholds: [.mallocCountTotal: .init(relative: [.p90: 10.0])]
     )
 
-    Benchmark("Ingest dbg file (events/iteration = trace events)",
+    Benchmark("Ingest_dbg_file_(events_iteration_=_trace_events)",
               configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal, .peakMemoryResident, .cpuTotal,
                                              bytesPerThousandEvents],
                                    thresholds: [.mallocCountTotal: .init(relative: [.p90: 10.0]),
@@ -98,7 +98,7 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    Benchmark("lz4 -1 of the same dbg file (Debian's lz4, whole process)") { benchmark in
+    Benchmark("lz4_-1_of_the_same_dbg_file_(Debian's_lz4,_whole_process)") { benchmark in
         let trace = Input.trace
         for _ in benchmark.scaledIterations {
             let output = NSTemporaryDirectory() + "beamtrace-bench/lz4-\(UUID().uuidString)"
@@ -109,7 +109,7 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    Benchmark("Full scan in time order (all columns)") { benchmark in
+    Benchmark("Full_scan_in_time_order_(all_columns)") { benchmark in
         let capture = Input.captureOfTrace.path
         for _ in benchmark.scaledIterations {
             let reader = try CaptureReader(opening: capture)

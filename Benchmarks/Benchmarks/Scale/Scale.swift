@@ -143,10 +143,10 @@ let benchmarks: @Sendable () -> Void = {
     // Latency of 1M events over 4, 10,000 and 50,000 functions: side by side, the same events.
     for n in [4, 10_000, 50_000] {
         guard let capture = captures["f\(n)"] else { continue }
-        Benchmark("latency \(n) functions") { _ in
+        Benchmark("latency_\(n)_functions") { _ in
             blackHole(analyze(capture, AnalysisOptions(latency: .percentiles), latency: true))
         }
-        Benchmark("hang \(n) functions") { _ in
+        Benchmark("hang_\(n)_functions") { _ in
             blackHole(analyze(capture, AnalysisOptions(latency: .none), latency: false))
         }
     }
@@ -155,14 +155,14 @@ let benchmarks: @Sendable () -> Void = {
     for name in ["p5", "p1M"] {
         guard let capture = captures[name] else { continue }
         let trc = ScaleData.traceFile(name)
-        Benchmark("import \(name)") { benchmark in
+        Benchmark("import_\(name)") { benchmark in
             let output = ScaleData.directory + "/import-\(name)-\(getpid()).btrace"
             benchmark.startMeasurement()
             blackHole(try? Importer().run(sources: [trc], output: output))
             benchmark.stopMeasurement()
             try? FileManager.default.removeItem(atPath: output)
         }
-        Benchmark("read \(name)") { _ in
+        Benchmark("read_\(name)") { _ in
             guard let reader = try? CaptureReader(opening: capture) else { return }
             var payloadBytes = 0
             try? reader.forEach(matching: .all) { _, payload in
@@ -175,10 +175,10 @@ let benchmarks: @Sendable () -> Void = {
 
     // --by process: a key per function and process, on 5,000 processes, beside plain latency.
     if let capture = captures["p5k"] {
-        Benchmark("latency by process 5k processes") { _ in
+        Benchmark("latency_by_process_5k_processes") { _ in
             blackHole(analyze(capture, AnalysisOptions(grouping: .process, latency: .percentiles), latency: true))
         }
-        Benchmark("latency 5k processes") { _ in
+        Benchmark("latency_5k_processes") { _ in
             blackHole(analyze(capture, AnalysisOptions(latency: .percentiles), latency: true))
         }
     }
