@@ -4,7 +4,8 @@
 // own `dbg:trace_client` + `io_lib:format("~p~n")` of the same events from the original dbg file.
 // Run: swift package --package-path Benchmarks benchmark --target Events
 // Targets (#13): text >= 5M events/s, JSON >= 3M events/s, each >= 10x OTP's ~p. Thresholds in
-// Thresholds/Events.*.json gate wall clock and allocations.
+// Thresholds/Events.*.json gate allocations (within 10%): `cd Benchmarks && swift package benchmark
+// thresholds check --target Events --filter 'events_.*'`. Times are too noisy here to gate.
 import BeamTerm
 import BenchTraces
 import Benchmark
@@ -54,10 +55,11 @@ let benchmarks: @Sendable () -> Void = {
         timeUnits: .milliseconds,
         maxDuration: .seconds(60),
         maxIterations: 5,
-        thresholds: [.mallocCountTotal: .init(relative: [.p90: 10.0]), .wallClock: .init(relative: [.p90: 30.0])]
+        thresholds: [.mallocCountTotal: .init(relative: [.p90: 10.0])]
     )
     for json in [false, true] {
-        Benchmark(json ? "beamtrace events --json" : "beamtrace events (text)") { benchmark in
+        // No spaces in the name: `thresholds update` writes them as `_`, `thresholds check` reads them as they are.
+        Benchmark(json ? "events_json" : "events_text") { benchmark in
             let start = Date()
             let events = printAll(json: json)
             let seconds = Date().timeIntervalSince(start)
