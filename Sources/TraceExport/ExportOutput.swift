@@ -158,14 +158,7 @@ public final class ExportOutput {
     @inline(__always)
     public func write(varint value: UInt64) {
         room(10)
-        var v = value
-        while v >= 0x80 {
-            base[count] = UInt8(truncatingIfNeeded: v) | 0x80
-            count += 1
-            v >>= 7
-        }
-        base[count] = UInt8(v)
-        count += 1
+        count += ProtobufWriter.store(varint: value, at: base + count)
     }
 
     /// A decimal integer.

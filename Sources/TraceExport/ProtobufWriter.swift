@@ -49,6 +49,20 @@ public struct ProtobufWriter {
         }
     }
 
+    /// Stores `value` as a varint at `p`, which has room for 10 bytes; returns the bytes it took.
+    @inline(__always)
+    static func store(varint value: UInt64, at p: UnsafeMutablePointer<UInt8>) -> Int {
+        var v = value
+        var k = 0
+        while v >= 0x80 {
+            p[k] = UInt8(truncatingIfNeeded: v) | 0x80
+            v >>= 7
+            k += 1
+        }
+        p[k] = UInt8(v)
+        return k + 1
+    }
+
     /// Bytes a varint of `value` takes.
     @inline(__always)
     public static func varintSize(_ value: UInt64) -> Int { value == 0 ? 1 : (70 - value.leadingZeroBitCount) / 7 }
@@ -109,14 +123,7 @@ struct RawBytes {
     @inline(__always)
     mutating func varint(_ value: UInt64) {
         room(10)
-        var v = value
-        while v >= 0x80 {
-            base[count] = UInt8(truncatingIfNeeded: v) | 0x80
-            count += 1
-            v >>= 7
-        }
-        base[count] = UInt8(v)
-        count += 1
+        count += ProtobufWriter.store(varint: value, at: base + count)
     }
 
     @inline(__always)

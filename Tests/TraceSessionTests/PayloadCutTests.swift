@@ -51,18 +51,27 @@ import TraceModel
         return directory
     }
 
-    @Test func liveOversizedPayloadsPrintAsOTPsDepthLimitedPrint() async throws {
-        let directory = try Self.directory.get()
-        let node = try await TracedNode.start(extraArguments: ["-pa", directory.path])
-        defer { Task { await node.stop() } }
+    /// A node with btcut loaded (the caller stops it).
+    static func startNode() async throws -> TracedNode {
+        try await TracedNode.start(extraArguments: ["-pa", try directory.get().path])
+    }
+
+    /// Records btcut's big terms going through `btcut:echo/1` with arguments, payloads cut at
+    /// `limit` bytes; returns the capture's path once the node is checked clean.
+    func recordCut(_ node: TracedNode, limit: Int) async throws -> String {
         let output = try temporaryCapturePath()
         var options = try recordingOptions([node], patterns: ["btcut:echo/1"], output: output)
         options.spec.arguments = true
-        options.payloadLimit = 256
+        options.payloadLimit = limit
         _ = try await record(options, nodes: [node]) { try await node.rpc("btcut", "run") }
         try await expectClean(node)
+        return output
+    }
 
-        let capture = try ReadCapture(output)
+    @Test func liveOversizedPayloadsPrintAsOTPsDepthLimitedPrint() async throws {
+        let node = try await Self.startNode()
+        defer { Task { await node.stop() } }
+        let capture = try ReadCapture(try await recordCut(node, limit: 256))
         let calls = capture.events.filter { $0.event.kind == .call }
         let returns = capture.events.filter { $0.event.kind == .returnFrom }
         #expect(calls.count == Self.termCount && returns.count == Self.termCount)
@@ -139,17 +148,11 @@ import TraceModel
     """#
 
     @Test func exportsPrintCutPayloadsAsTheCutTerm() async throws {
-        let directory = try Self.directory.get()
-        let node = try await TracedNode.start(extraArguments: ["-pa", directory.path])
+        let node = try await Self.startNode()
         defer { Task { await node.stop() } }
-        let output = try temporaryCapturePath()
-        var options = try recordingOptions([node], patterns: ["btcut:echo/1"], output: output)
-        options.spec.arguments = true
         // Small enough that most cuts are shallower than the 8 levels exports print, so OTP's ~P
         // of the whole term is what they must show.
-        options.payloadLimit = 64
-        _ = try await record(options, nodes: [node]) { try await node.rpc("btcut", "run") }
-        try await expectClean(node)
+        let output = try await recordCut(node, limit: 64)
 
         // The cut terms and their depths, as the capture holds them.
         let capture = try ReadCapture(output)
@@ -249,8 +252,7 @@ import TraceModel
     }
 
     @Test func agentCutAndImportCutKeepTheSameBytes() async throws {
-        let directory = try Self.directory.get()
-        let node = try await TracedNode.start(extraArguments: ["-pa", directory.path])
+        let node = try await Self.startNode()
         defer { Task { await node.stop() } }
         // The agent's source, loaded as the session would (compiled on the node).
         let loader = AgentLoader(connection: node.control, node: node.name)
