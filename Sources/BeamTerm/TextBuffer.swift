@@ -19,6 +19,18 @@ extension Array: ByteSink where Element == UInt8 {
     @inlinable public func byte(at index: Int) -> UInt8 { self[index] }
 }
 
+/// Moves the `count` bytes at `base` into new memory of at least `needed` bytes (doubling
+/// `capacity` until it fits) and frees the old: the growth of every byte buffer built on a pointer.
+public func regrowBytes(_ base: inout UnsafeMutablePointer<UInt8>, count: Int, capacity: inout Int, needed: Int) {
+    var size = max(capacity, 1) * 2
+    while size < needed { size *= 2 }
+    let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: size)
+    bigger.update(from: base, count: count)
+    base.deallocate()
+    base = bigger
+    capacity = size
+}
+
 /// A growable byte buffer owned by one printer (not copyable: it frees its memory when it goes).
 @frozen
 public struct TextBuffer: ~Copyable, ByteSink {
@@ -46,13 +58,7 @@ public struct TextBuffer: ~Copyable, ByteSink {
 
     @usableFromInline
     mutating func grow(_ needed: Int) {
-        var size = capacity * 2
-        while size < needed { size *= 2 }
-        let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: size)
-        bigger.update(from: base, count: count)
-        base.deallocate()
-        base = bigger
-        capacity = size
+        regrowBytes(&base, count: used, capacity: &capacity, needed: needed)
     }
 
     @inlinable @inline(__always)

@@ -2,6 +2,8 @@
 // signed ints, fixed64, length-delimited strings and nested messages, written straight into bytes;
 // and RawBytes, the in-place buffer the exporters build each event in.
 
+import BeamTerm
+
 public struct ProtobufWriter {
     public var bytes: [UInt8] = []
 
@@ -111,13 +113,7 @@ struct RawBytes {
     }
 
     private mutating func grow(_ needed: Int) {
-        var size = capacity * 2
-        while size < needed { size *= 2 }
-        let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: size)
-        bigger.update(from: base, count: count)
-        base.deallocate()
-        base = bigger
-        capacity = size
+        regrowBytes(&base, count: count, capacity: &capacity, needed: needed)
     }
 
     @inline(__always)
