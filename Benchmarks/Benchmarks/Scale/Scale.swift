@@ -135,7 +135,7 @@ let benchmarks: @Sendable () -> Void = {
     func analyze(_ capture: String, _ options: AnalysisOptions, latency: Bool) -> Int {
         var options = options
         options.followCalls = !latency
-        options.busyActivity = !latency
+        options.trackProcesses = !latency
         guard let reader = try? CaptureReader(opening: capture),
               let analysis = try? CaptureAnalysis.run(reader, options: options) else { return 0 }
         guard latency else { return analysis.hangReport().suspects.count }
