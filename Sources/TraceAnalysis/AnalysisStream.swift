@@ -152,7 +152,6 @@ public enum AnalysisStream {
                                   meter: ProgressMeter(progress, task: task, total: total, unit: "events"))
         consumer.begin(context)
         let analysis = try CaptureAnalysis.run(reader, options: options, observer: bridge)
-        bridge.analysis = nil
         bridge.meter.finish()
         consumer.end(analysis)
         return analysis
@@ -160,16 +159,16 @@ public enum AnalysisStream {
 }
 
 /// Turns what the analysis sees (each event it consumes, each span it opens and closes) into stream calls.
+/// (What it reads per event is held in `let`s or handed in, so the hot path has no retain and release:
+/// they were half of the analysis thread's time.)
 final class StreamBridge {
     let consumer: any AnalysisStreamConsumer
     @exclusivity(unchecked) var meter: ProgressMeter
-    /// Set while the replay runs (released at its end: no cycle outlives it).
-    var analysis: CaptureAnalysis?
     @exclusivity(unchecked) private var event: TraceEvent?
     @exclusivity(unchecked) private var payload = UnsafeRawBufferPointer(start: nil, count: 0)
     @exclusivity(unchecked) private var flows: Int64 = 0
     /// Registered names to the process that held them (as the queue tracker resolves sends).
-    private var nameToPid: [ProcessID: ProcessID] = [:]
+    private let nameToPid: [ProcessID: ProcessID]
     @exclusivity(unchecked) private var pending: PendingSends
     private let estimatedQueues: Bool
     private let sampleKeys: SampleKeys
@@ -179,13 +178,9 @@ final class StreamBridge {
         self.consumer = consumer
         self.meter = meter
         self.estimatedQueues = estimatedQueues
+        nameToPid = QueueTracker(dictionaries: dictionaries).nameToPid
         pending = PendingSends(capacity: max(1, options.pendingSendLimit))
         sampleKeys = SampleKeys()
-    }
-
-    func attach(_ analysis: CaptureAnalysis) {
-        self.analysis = analysis
-        nameToPid = analysis.queues.nameToPid
     }
 
     func willConsume(_ event: TraceEvent?, payload: UnsafeRawBufferPointer) {
@@ -206,12 +201,13 @@ final class StreamBridge {
         }
     }
 
-    func consumed(_ event: TraceEvent, payload: UnsafeRawBufferPointer) {
+    /// After `analysis` consumed `event` (the analysis is handed in, not held: no cycle, no retain).
+    func consumed(_ event: TraceEvent, payload: UnsafeRawBufferPointer, by analysis: CaptureAnalysis) {
         meter.advance()
         let stream = StreamPayload(bytes: payload, flags: event.flags)
         switch event.kind {
         case .call, .returnFrom, .exceptionFrom, .returnTo, .in, .out, .inExiting, .outExiting, .outExited:
-            if estimatedQueues, event.kind == .call { estimatedQueue(event.pid, event) }
+            if estimatedQueues, event.kind == .call { estimatedQueue(event.pid, event, analysis) }
         case .send, .sendToNonExistingProcess:
             flows += 1
             let receiver = event.flags.contains(.destinationInPayload) ? 0
@@ -221,13 +217,13 @@ final class StreamBridge {
                             MatchedSend(flow: flows, time: event.time, pid: event.pid, node: event.node))
             }
             consumer.instant(StreamInstant(event: event, flow: flows, matched: nil, receiver: receiver), payload: stream)
-            if estimatedQueues, receiver != 0 { estimatedQueue(receiver, event) }
+            if estimatedQueues, receiver != 0 { estimatedQueue(receiver, event, analysis) }
         case .receive:
             let hash = Self.messageHash(payload, event.flags, send: false)
             let matched = pending.take(receiver: event.pid, hash: hash) ?? pending.take(receiver: 0, hash: hash)
             consumer.instant(StreamInstant(event: event, flow: matched?.flow ?? 0, matched: matched, receiver: event.pid),
                              payload: stream)
-            if estimatedQueues { estimatedQueue(event.pid, event) }
+            if estimatedQueues { estimatedQueue(event.pid, event, analysis) }
         case .sample:
             samples(event, payload: payload)
         default:
@@ -235,8 +231,9 @@ final class StreamBridge {
         }
     }
 
-    private func estimatedQueue(_ pid: ProcessID, _ event: TraceEvent) {
-        guard let analysis, let length = analysis.estimatedQueueLength(pid) else { return }
+    @inline(__always)
+    private func estimatedQueue(_ pid: ProcessID, _ event: TraceEvent, _ analysis: CaptureAnalysis) {
+        guard let length = analysis.estimatedQueueLength(pid) else { return }
         consumer.counter(StreamCounter(time: event.time, node: analysis.dictionaries.process(pid)?.identity.node ?? event.node,
                                        pid: pid, kind: .messageQueueLength, value: length, estimated: true))
     }
@@ -257,17 +254,26 @@ final class StreamBridge {
         }
     }
 
-    /// FNV-1a over the message's bytes: a send's payload holds the message (then, for sends to
+    /// A hash of the message's bytes: a send's payload holds the message (then, for sends to
     /// aliases, the destination); a receive's holds the message alone. A payload cut by the size
-    /// limit keeps the message's first bytes in both.
+    /// limit keeps the message's first bytes in both. Eight bytes a step (a multiply and a fold
+    /// each), the tail byte by byte (FNV-1a).
     static func messageHash(_ payload: UnsafeRawBufferPointer, _ flags: EventFlags, send: Bool) -> UInt64 {
         var length = payload.count
         if send, flags.contains(.destinationInPayload), let first = Payload.firstTermLength(payload) {
             length = first
         }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for i in 0..<length {
-            hash = (hash ^ UInt64(payload[i])) &* 0x100_0000_01b3
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(length)
+        guard let base = payload.baseAddress else { return hash }
+        var i = 0
+        while i + 8 <= length {
+            hash = (hash ^ base.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x9E37_79B9_7F4A_7C15
+            hash ^= hash >> 29
+            i += 8
+        }
+        while i < length {
+            hash = (hash ^ UInt64(base.load(fromByteOffset: i, as: UInt8.self))) &* 0x100_0000_01b3
+            i += 1
         }
         return hash
     }

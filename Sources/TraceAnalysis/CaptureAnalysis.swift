@@ -98,12 +98,20 @@ public final class CaptureAnalysis: @unchecked Sendable {
     @exclusivity(unchecked) public private(set) var busy: [ProcessID: [FunctionID: (time: Int64, calls: Int)]] = [:]
     @exclusivity(unchecked) private var lastBusy: (pid: ProcessID, mfa: FunctionID, time: Int64, calls: Int)?
     /// Sees every event and every span open and close (the streaming seam, AnalysisStream).
-    /// A concrete final class, not an existential: its calls are direct on the hot path.
-    @exclusivity(unchecked) var observer: StreamBridge?
+    /// A concrete final class, not an existential: its calls are direct on the hot path; a `let`,
+    /// so reading it per event costs no retain and release.
+    let observer: StreamBridge?
+    private let unretainedObserver: Unmanaged<StreamBridge>?
 
-    public init(dictionaries: TraceDictionaries, options: AnalysisOptions = AnalysisOptions()) {
+    public convenience init(dictionaries: TraceDictionaries, options: AnalysisOptions = AnalysisOptions()) {
+        self.init(dictionaries: dictionaries, options: options, observer: nil)
+    }
+
+    init(dictionaries: TraceDictionaries, options: AnalysisOptions, observer: StreamBridge?) {
         self.dictionaries = dictionaries
         self.options = options
+        self.observer = observer
+        unretainedObserver = observer.map { Unmanaged.passUnretained($0) }
         stacks = CallStacks(keepSpans: options.keepSpans)
         latency = LatencyStats(grouping: options.grouping, detail: options.latency)
         queues = QueueTracker(dictionaries: dictionaries)
@@ -127,9 +135,7 @@ public final class CaptureAnalysis: @unchecked Sendable {
     }
 
     static func run(_ reader: CaptureReader, options: AnalysisOptions, observer: StreamBridge?) throws -> CaptureAnalysis {
-        let analysis = CaptureAnalysis(dictionaries: reader.dictionaries, options: options)
-        analysis.observer = observer
-        observer?.attach(analysis)
+        let analysis = CaptureAnalysis(dictionaries: reader.dictionaries, options: options, observer: observer)
         try reader.forEach(matching: options.query) { event, payload in
             analysis.consume(event, payload: payload)
             return true
@@ -178,14 +184,18 @@ public final class CaptureAnalysis: @unchecked Sendable {
         if event.kind == .exceptionFrom, options.latency != .none {
             exceptionReason = ExceptionReasons.head(payload, flags: event.flags)
         }
-        if let observer {
-            observer.willConsume(event, payload: payload)
-            stacks.consume(event, opened: { observer.spanOpened($0) }) { span in record(span) }
+        if let unretained = unretainedObserver {
+            // Unmanaged (`observer` holds it): a strong reference held across the call cost a retain
+            // and release per event.
+            unretained._withUnsafeGuaranteedRef { $0.willConsume(event, payload: payload) }
+            stacks.consume(event, opened: { span in unretained._withUnsafeGuaranteedRef { $0.spanOpened(span) } }) { span in
+                record(span)
+            }
         } else {
             stacks.consume(event) { span in record(span) }
         }
         queues.consume(event, payload: payload)
-        defer { observer?.consumed(event, payload: payload) }
+        defer { observer?.consumed(event, payload: payload, by: self) }
         switch event.kind {
         case .drop:
             drops += event.value

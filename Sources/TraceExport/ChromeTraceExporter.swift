@@ -22,8 +22,8 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
 
     public let options: Options
     let out: ExportOutput
-    @exclusivity(unchecked) private var text = ExportText(StreamContext(dictionaries: TraceDictionaries(), meta: CaptureMeta(),
-                                                                       startTime: 0, endTime: 0, eventsToRead: 0))
+    /// A `let` (started over in `begin`): its calls per event cost no retain.
+    private let text: ExportText
     /// Printed terms, reused.
     @exclusivity(unchecked) private var scratch: [UInt8] = []
     private var base: Int64 = 0
@@ -41,6 +41,7 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
     public init(output: ExportOutput, options: Options = Options()) {
         out = output
         self.options = options
+        text = ExportText(termWidth: options.termWidth)
     }
 
     deinit {
@@ -49,8 +50,7 @@ public final class ChromeTraceExporter: AnalysisStreamConsumer {
     }
 
     public func begin(_ context: StreamContext) {
-        text = ExportText(context)
-        text.termWidth = options.termWidth
+        text.begin(context)
         base = context.startTime
         threadSeen = Array(repeating: false, count: context.dictionaries.processes.count + 1)
         nodeSeen = Array(repeating: false, count: context.dictionaries.nodes.count + 1)

@@ -103,8 +103,7 @@ public enum ClickHouseExporter {
         let d = reader.dictionaries
         let context = StreamContext(dictionaries: d, meta: reader.meta, startTime: 0, endTime: 0, eventsToRead: 0)
         let rows = RowPrefix(capture: capture, day: day.days)
-        let text = ExportText(context)
-        text.termWidth = 4096
+        let text = ExportText(context, termWidth: 4096)
 
         // Events: one read of the segments.
         let total = reader.blocks.filter { $0.mayMatch(options.query) }.reduce(Int64(0)) { $0 + Int64($1.count) }

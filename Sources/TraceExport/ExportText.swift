@@ -3,18 +3,30 @@
 // and JSON string escaping. A payload the capture kept cut (`--payload-limit`) prints as the cut
 // term, as `events` prints it: `(1,[2,3|...],...)`, `{a,{b,...}}`.
 import BeamTerm
+import CaptureStore
 import Foundation
 import TraceAnalysis
 import TraceModel
 
 final class ExportText {
-    let context: StreamContext
+    @exclusivity(unchecked) private(set) var context: StreamContext
     @exclusivity(unchecked) private var functionCache: [String?]
     @exclusivity(unchecked) private var processCache: [[UInt8]?]
     /// The node of each process of the dictionaries (0 if unknown).
-    let nodes: [NodeID]
+    @exclusivity(unchecked) private(set) var nodes: [NodeID]
 
-    init(_ context: StreamContext) {
+    /// `termWidth`: longest printed term (arguments, return values, messages).
+    init(_ context: StreamContext = .empty, termWidth: Int = 120) {
+        self.context = context
+        functionCache = Array(repeating: nil, count: context.dictionaries.functions.count)
+        processCache = Array(repeating: nil, count: context.dictionaries.processes.count)
+        nodes = context.dictionaries.processes.map { $0.identity.node }
+        writer = ErlangTermWriter(options: ErlangPrintOptions(maxDepth: 8, maxWidth: termWidth))
+    }
+
+    /// Starts over on `context` (an exporter makes its text once, as a `let`: its hot calls then
+    /// cost no retain, and the term writer is not copied per term).
+    func begin(_ context: StreamContext) {
         self.context = context
         functionCache = Array(repeating: nil, count: context.dictionaries.functions.count)
         processCache = Array(repeating: nil, count: context.dictionaries.processes.count)
@@ -76,11 +88,7 @@ final class ExportText {
     }
 
     /// Prints terms straight from their ETF bytes (BeamTerm's ErlangTermWriter): no Term, no String.
-    private var writer = ErlangTermWriter(options: ErlangPrintOptions(maxDepth: 8, maxWidth: 120))
-    /// Longest printed term (arguments, return values, messages).
-    var termWidth = 120 {
-        didSet { writer = ErlangTermWriter(options: ErlangPrintOptions(maxDepth: 8, maxWidth: termWidth)) }
-    }
+    private let writer: ErlangTermWriter
 
     @inline(__always)
     private static func append(_ text: String, to out: inout [UInt8]) {
@@ -247,5 +255,12 @@ enum JSONText {
         let hex: [UInt8] = Array("0123456789abcdef".utf8)
         out.append(contentsOf: [92, 117])
         for shift in stride(from: 12, through: 0, by: -4) { out.append(hex[Int((scalar >> UInt32(shift)) & 0xF)]) }
+    }
+}
+
+extension StreamContext {
+    /// Before `begin`: nothing known.
+    static var empty: StreamContext {
+        StreamContext(dictionaries: TraceDictionaries(), meta: CaptureMeta(), startTime: 0, endTime: 0, eventsToRead: 0)
     }
 }

@@ -116,8 +116,7 @@ final class OTLPSpans: AnalysisStreamConsumer {
     }
 
     func begin(_ context: StreamContext) {
-        text = ExportText(context)
-        text?.termWidth = 4096
+        text = ExportText(context, termWidth: 4096)
         if meta.timeBase != "system" {
             // Monotonic or unknown clocks: the capture's start is put at its creation time.
             let created = ISO8601DateFormatter().date(from: meta.createdAt) ?? Date()

@@ -45,9 +45,9 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
 
     public let options: Options
     let out: ExportOutput
-    @exclusivity(unchecked) private var text = ExportText(StreamContext(dictionaries: TraceDictionaries(), meta: CaptureMeta(),
-                                                                       startTime: 0, endTime: 0, eventsToRead: 0))
-    /// Printed terms, reused.
+    /// A `let` (started over in `begin`): its calls per event cost no retain.
+    private let text: ExportText
+    /// Printed terms, one after another (see `scratchStart`).
     @exclusivity(unchecked) private var scratch: [UInt8] = []
     private var base: Int64 = 0
     @exclusivity(unchecked) private var lastTime: Int64 = 0
@@ -69,6 +69,7 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
     public init(output: ExportOutput, options: Options = Options()) {
         out = output
         self.options = options
+        text = ExportText(termWidth: options.termWidth)
     }
 
     deinit {
@@ -77,8 +78,7 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
     }
 
     public func begin(_ context: StreamContext) {
-        text = ExportText(context)
-        text.termWidth = options.termWidth
+        text.begin(context)
         base = context.startTime
         lastTime = Self.origin
         functionIIDs = Array(repeating: 0, count: context.dictionaries.functions.count + 1)
@@ -140,8 +140,8 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
         event.uint(11, track)
         event.uint(10, name)
         if options.arguments {
-            scratch.removeAll(keepingCapacity: true)
-            if text.appendArguments(arguments, to: &scratch) { annotateScratch(.args) }
+            let start = scratchStart()
+            if text.appendArguments(arguments, to: &scratch) { annotateScratch(.args, from: start) }
         }
         emit(time: span.start)
         stats.slices += 1
@@ -164,8 +164,8 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
         event.uint(11, track)
         if span.ending != .returned { annotate(.reason, span.ending.rawValue) }
         if options.arguments {
-            scratch.removeAll(keepingCapacity: true)
-            if text.appendTerm(result, to: &scratch) { annotateScratch(.result) }
+            let start = scratchStart()
+            if text.appendTerm(result, to: &scratch) { annotateScratch(.result, from: start) }
         }
         emit(time: span.end)
     }
@@ -187,8 +187,8 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
                 stats.flowsEnded += 1
             }
         case .exit, .monitor, .marker:
-            scratch.removeAll(keepingCapacity: true)
-            if text.appendTerm(payload, to: &scratch) { annotateScratch(.reason) }
+            let start = scratchStart()
+            if text.appendTerm(payload, to: &scratch) { annotateScratch(.reason, from: start) }
         case .drop:
             annotate(.value, String(e.value))
         default:
@@ -219,10 +219,18 @@ public final class PerfettoExporter: AnalysisStreamConsumer {
         value.withUTF8 { annotate(name, UnsafeRawBufferPointer($0)) }
     }
 
-    /// The printed term in `scratch` as an annotation.
+    /// Where the next printed term goes in `scratch`: terms follow one another (no emptying per
+    /// term), the array is emptied once it holds 64 KiB.
     @inline(__always)
-    private func annotateScratch(_ name: Annotation) {
-        scratch.withUnsafeBytes { annotate(name, $0) }
+    private func scratchStart() -> Int {
+        if scratch.count >= 1 << 16 { scratch.removeAll(keepingCapacity: true) }
+        return scratch.count
+    }
+
+    /// The term printed into `scratch` from `start` as an annotation.
+    @inline(__always)
+    private func annotateScratch(_ name: Annotation, from start: Int) {
+        scratch.withUnsafeBytes { annotate(name, UnsafeRawBufferPointer(rebasing: $0[start...])) }
     }
 
     /// A DebugAnnotation {name_iid, string_value} written straight into the track event.

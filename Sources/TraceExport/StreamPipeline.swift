@@ -9,9 +9,11 @@ import TraceAnalysis
 import TraceModel
 
 final class PipelinedConsumer: AnalysisStreamConsumer, @unchecked Sendable {
-    /// Bytes of records in flight at most: `chunkCount` chunks of `chunkSize`.
-    static let chunkSize = 256 << 10
-    static let chunkCount = 4
+    /// Bytes of records in flight at most: `chunkCount` chunks of `chunkSize` (8 MiB, about 80,000
+    /// records: enough that the two threads run through each other's time slices on two cores
+    /// instead of waiting on each other every millisecond).
+    static let chunkSize = 1 << 20
+    static let chunkCount = 8
     /// Records are copied as bytes: only plain values can be (checked once, else no pipeline).
     static let possible = _isPOD(Span.self) && _isPOD(StreamInstant.self) && _isPOD(StreamCounter.self)
 

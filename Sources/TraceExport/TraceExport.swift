@@ -102,9 +102,12 @@ public enum TraceExporter {
             : SpanFilter(consumer, functions: options.functions, dictionaries: reader.dictionaries)
         // The exporter encodes and writes on a thread of its own while the analysis goes on.
         let pipeline = PipelinedConsumer.possible ? PipelinedConsumer(filtered) : nil
+        // No exporter reads latency or the gen calls' waiting model: the pass leaves both out.
+        var analysis = AnalysisOptions(query: options.query, latency: .none)
+        analysis.followCalls = false
         do {
-            return try AnalysisStream.run(reader, analysis: AnalysisOptions(query: options.query, latency: .none),
-                                          into: pipeline ?? filtered, progress: progress, task: task)
+            return try AnalysisStream.run(reader, analysis: analysis, into: pipeline ?? filtered, progress: progress,
+                                          task: task)
         } catch {
             pipeline?.stop()
             throw error

@@ -48,6 +48,9 @@ final class CaptureSink: @unchecked Sendable {
     private let strict: Bool
     private var problems: [String] = []
     private let encoder = TermEncoder()
+    /// The latest session time written so far, and the session's stop marker (`stop`), written last.
+    private var latestTime = Int64.min
+    private var pendingStop: (payload: [UInt8], time: Int64)?
 
     /// Creates the capture a recording writes: the session's limits (ring size, event limit,
     /// payload cap) and the facts both transports record about it.
@@ -169,7 +172,7 @@ final class CaptureSink: @unchecked Sendable {
         _drops += dropCount
         nodes[index].events += traceCount
         nodes[index].drops += dropCount
-        if !batch.isEmpty { try writer.append(batch, dictionaries: decoder.dictionaries) }
+        if !batch.isEmpty { try write() }
         return IngestResult(accepted: traceCount, limitReached: limitReached)
     }
 
@@ -273,7 +276,7 @@ final class CaptureSink: @unchecked Sendable {
             encoder.encode(totals, into: &payload)
             let runQueue = mapValue(totals, "run_queue")?.intValue ?? 0
             batch.append(TraceEvent(time: sessionTime, node: state.nodeID, kind: .sample, value: runQueue), payload: payload)
-            try writer.append(batch, dictionaries: decoder.dictionaries)
+            try write()
             return longest
         }
     }
@@ -329,7 +332,7 @@ final class CaptureSink: @unchecked Sendable {
             encoder.encode(.tuple([.atom(tag), info]), into: &payload)
             batch.append(TraceEvent(time: time &+ state.offset, node: state.nodeID, pid: pid, kind: .monitor,
                                     peer: peer, value: value), payload: payload)
-            try writer.append(batch, dictionaries: decoder.dictionaries)
+            try write()
         }
     }
 
@@ -348,7 +351,26 @@ final class CaptureSink: @unchecked Sendable {
             encoder.encode(term, into: &payload)
             let node = index.map { nodes[$0].nodeID } ?? 0
             batch.append(TraceEvent(time: time, node: node, kind: .marker, value: code), payload: payload)
-            try writer.append(batch, dictionaries: decoder.dictionaries)
+            try write()
+        }
+    }
+
+    /// Writes `batch`, noting its latest time.
+    private func write() throws {
+        for time in batch.times where time > latestTime { latestTime = time }
+        try writer.append(batch, dictionaries: decoder.dictionaries)
+    }
+
+    /// The session's stop marker (code 2, docs/EVENTS.md), decided at session time `decidedAt` and
+    /// written when the capture closes, after the nodes' last data: stamped `decidedAt`, or just after
+    /// the latest event when the agents recorded some later while switching tracing off, so every
+    /// event of the session lies before its stop. The first call wins.
+    func stop(payload term: Term, decidedAt time: Int64) {
+        locked {
+            guard pendingStop == nil, !isClosed else { return }
+            var payload: [UInt8] = []
+            encoder.encode(term, into: &payload)
+            pendingStop = (payload, time)
         }
     }
 
@@ -372,6 +394,13 @@ final class CaptureSink: @unchecked Sendable {
     func close(stopReason: String) throws {
         try locked {
             isClosed = true
+            if let stop = pendingStop {
+                pendingStop = nil
+                batch.removeAll()
+                let after = latestTime == .min ? stop.time : max(stop.time, latestTime &+ 1)
+                batch.append(TraceEvent(time: after, kind: .marker, value: 2), payload: stop.payload)
+                try write()
+            }
             try writer.close(stopReason: stopReason)
         }
     }

@@ -252,8 +252,24 @@ public struct ClockRefinement: Sendable, Codable {
                 batch.removeAll()
             }
         }
+        // The session's markers keep bracketing its events: the start moves back by the largest
+        // correction back, the stop comes after the last event (docs/RECORDING.md, Time).
+        var stops: [(TraceEvent, [UInt8])] = []
+        var latest = Int64.min
+        func take(_ entry: EventHeap.Entry) throws {
+            latest = max(latest, entry.time)
+            batch.append(entry.event, payload: entry.payload)
+            if batch.count >= 4096 { try flush() }
+        }
         try reader.forEach { event, payload in
             var shifted = event
+            if event.kind == .marker && event.node == 0 {
+                if event.value == 2 {
+                    stops.append((event, Array(payload)))
+                    return true
+                }
+                if event.value == 1 { shifted.time &+= min(0, lowest) }
+            }
             if let node = index[event.node] { shifted.time &+= corrections[node] }
             if event.kind == .receive, let moved = moves[MoveKey(pid: event.pid, time: event.time)] {
                 shifted.time = max(shifted.time, moved)
@@ -269,14 +285,15 @@ public struct ClockRefinement: Sendable, Codable {
             let safe = event.time &+ lowest
             while let top = heap.peek, top.time < safe || heap.count > 1_000_000 {
                 _ = heap.pop()
-                batch.append(top.event, payload: top.payload)
-                if batch.count >= 4096 { try flush() }
+                try take(top)
             }
             return true
         }
-        while let top = heap.pop() {
-            batch.append(top.event, payload: top.payload)
-            if batch.count >= 4096 { try flush() }
+        while let top = heap.pop() { try take(top) }
+        for (event, payload) in stops {
+            var stop = event
+            stop.time = latest == .min ? event.time : max(event.time, latest &+ 1)
+            batch.append(stop, payload: payload)
         }
         try flush()
         writer.updateMeta { $0 = meta }

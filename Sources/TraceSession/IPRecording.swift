@@ -91,6 +91,9 @@ struct IPRecording {
         for node in nodes { node.sinkIndex = sink.addNode(name: node.name, offset: node.offset.offset) }
 
         let continuation = session.continuation
+        // No node traces before this: the start marker precedes every event (the first node starts
+        // tracing while the others are still being asked).
+        let requested = clock.now
         do {
             for node in nodes { try await start(node, sink: sink, signals: continuation) }
         } catch {
@@ -100,7 +103,7 @@ struct IPRecording {
             try? FileManager.default.removeItem(atPath: options.output)
             throw error
         }
-        try? sink.marker(code: 1, payload: .tuple([.atom("start"), .list(nodes.map { .atom($0.name) })]), time: clock.now)
+        try? sink.marker(code: 1, payload: .tuple([.atom("start"), .list(nodes.map { .atom($0.name) })]), time: requested)
 
         let ticker = Task {
             while !Task.isCancelled {
@@ -139,8 +142,9 @@ struct IPRecording {
         ticker.cancel()
         let finalReason = stopReason ?? "stopped"
         // The session stops now: ages in the analysis are measured to this marker, so it is stamped
-        // when the stop is decided, before tracing is switched off and dbg stopped on each node.
-        try? sink.marker(code: 2, payload: .tuple([.atom("stop"), .binary(Array(finalReason.utf8))]), time: clock.now)
+        // when the stop is decided, before tracing is switched off and dbg stopped on each node (or at
+        // the last event, when any was recorded while switching off: CaptureSink.stop).
+        sink.stop(payload: .tuple([.atom("stop"), .binary(Array(finalReason.utf8))]), decidedAt: clock.now)
         for node in nodes where node.ended == nil { await stop(node) }
         for node in nodes {
             if node.ended == nil && !node.cleanedUp {

@@ -19,6 +19,8 @@ final class NodeRecorder: @unchecked Sendable {
     var sinkIndex = 0
     var controller: Pid?
     var tracer: Pid?
+    /// The node's monotonic time just before its agent set any trace flag (its events come after it).
+    var tracingSince: Int64?
     var agentLoaded = false
     var cleanedUp = false
     /// The `--procs` selectors as resolved on this node (see `resolveProcesses`).

@@ -117,6 +117,8 @@ public final class TraceSession: Sendable {
         for (i, node) in nodes.enumerated() {
             node.interceptData(index: i, sink: sink, signals: self.continuation, logger: logger)
         }
+        // No node traces before this (each agent sets its flags after being asked).
+        let requested = clock.now
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for (i, node) in nodes.enumerated() {
@@ -142,7 +144,12 @@ public final class TraceSession: Sendable {
             throw Self.noting(leftovers, on: error)
         }
         // The start marker first: the nodes are tracing already, and asking for names takes an rpc each.
-        try? sink.marker(code: 1, payload: .tuple([.atom("start"), .list(nodes.map { .atom($0.name) })]), time: clock.now)
+        // It is stamped when the first node switched tracing on (on that node's clock, moved by the
+        // offset its events get, so it precedes every event of the session), not when the last agent's
+        // reply arrived: events recorded meanwhile would come before it.
+        let tracingSince = nodes.map { node in node.tracingSince.map { $0 &+ node.startOffset.offset } ?? requested }
+        try? sink.marker(code: 1, payload: .tuple([.atom("start"), .list(nodes.map { .atom($0.name) })]),
+                         time: tracingSince.min() ?? requested)
         for node in nodes { await reportNames(of: node, sink: sink) }
         logger.info("recording", metadata: ["nodes": "\(nodes.map(\.name))", "output": "\(options.output)"])
 
@@ -284,8 +291,9 @@ public final class TraceSession: Sendable {
             if let reason = stopReason, !stopAsked {
                 stopAsked = true
                 // The session stops now: ages in the analysis are measured to this marker, so it is
-                // stamped when the stop is decided, not after the agents have been unloaded.
-                try? sink.marker(code: 2, payload: .tuple([.atom("stop"), .binary(Array(reason.utf8))]), time: clock.now)
+                // stamped when the stop is decided, not after the agents have been unloaded (or at the
+                // last event, when the agents recorded any while switching off: CaptureSink.stop).
+                sink.stop(payload: .tuple([.atom("stop"), .binary(Array(reason.utf8))]), decidedAt: clock.now)
                 stopDeadline = ContinuousClock.now + .seconds(15)
                 for node in nodes where !node.isFinished {
                     node.state = "stopping"
@@ -321,7 +329,7 @@ public final class TraceSession: Sendable {
         }
         for task in tasks { await task.value }
         if !stopAsked {
-            try? sink.marker(code: 2, payload: .tuple([.atom("stop"), .binary(Array(finalReason.utf8))]), time: clock.now)
+            sink.stop(payload: .tuple([.atom("stop"), .binary(Array(finalReason.utf8))]), decidedAt: clock.now)
         }
         problems += sink.problemList
         let summaryNodes = nodes.map { node -> RecordingSummary.Node in
@@ -508,6 +516,7 @@ public final class TraceSession: Sendable {
             switch (pair.key.atomName, pair.value) {
             case ("controller", .pid(let pid)): node.controller = pid
             case ("tracer", .pid(let pid)): node.tracer = pid
+            case ("tracing_since", let since): node.tracingSince = since.intValue
             default: break
             }
         }

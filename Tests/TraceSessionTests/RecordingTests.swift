@@ -126,10 +126,67 @@ import TraceSession
         let start = capture.events.first { $0.event.kind == .marker && $0.event.value == 1 }?.event.time ?? .max
         let stop = capture.events.last { $0.event.kind == .marker && $0.event.value == 2 }?.event.time ?? .min
         let calls = capture.events.filter { $0.event.kind == .call }
-        #expect(calls.allSatisfy { $0.event.time > start && $0.event.time < stop })
+        let outside = calls.filter { !($0.event.time > start && $0.event.time < stop) }
+        let firstCall = calls.map(\.event.time).min() ?? 0, lastCall = calls.map(\.event.time).max() ?? 0
+        #expect(outside.isEmpty, """
+            \(outside.count) call(s) outside the session: first \(outside.first.map { e in
+                "\(capture.dictionaries.nodeName(e.event.node)) at \(e.event.time)" } ?? "-"); \
+            start marker \(start) (first call \(firstCall - start) ns after it), stop marker \(stop) \
+            (last call \(stop - lastCall) ns before it); offsets \(capture.reader.meta.nodes.map {
+                "\($0.name) \($0.clockOffsetNs ?? 0)" }); session \(capture.reader.meta.session ?? "")
+            """)
         #expect(zip(capture.events, capture.events.dropFirst()).allSatisfy { $0.0.event.time <= $0.1.event.time })
         // The node-down note is there.
         #expect(capture.markers(code: 0).contains { $0.erlangText().contains("node_down") })
+    }
+
+    /// Processes calling all along on two nodes: the first events come as soon as a node's agent sets
+    /// its flags, before the other node's agent has answered, and the last while the agents switch off
+    /// after the stop was decided. The start marker still precedes, and the stop marker follows, every
+    /// event (the old start marker, stamped when the last agent answered, came after the first calls;
+    /// the stop marker, stamped when the stop was decided, before the last ones).
+    @Test func sessionMarkersBracketEveryEventOfBusyNodes() async throws {
+        let cookie = Erlang.randomName("c")
+        async let a = TracedNode.start(cookie: cookie)
+        async let b = TracedNode.start(cookie: cookie)
+        let (nodeA, nodeB) = try await (a, b)
+        defer { Task { await nodeA.stop(); await nodeB.stop() } }
+        var spinners: [(TracedNode, Term)] = []
+        for node in [nodeA, nodeB] {
+            for _ in 0..<8 { spinners.append((node, try await node.rpc("btwl", "spin", [.integer(1)]))) }
+        }
+        let output = try temporaryCapturePath()
+        let options = try recordingOptions([nodeA, nodeB], patterns: ["btwl:f/1"], output: output)
+        let (summary, _) = try await record(options, nodes: [nodeA, nodeB]) { () async throws -> Int in
+            try await Task.sleep(for: .milliseconds(400))
+            return 0
+        }
+        for (node, spinner) in spinners {
+            if case .pid(let pid) = spinner { try node.control.send(to: .pid(pid), message: .atom("stop")) }
+        }
+        #expect(summary.stopReason == "test done")
+        try await expectClean(nodeA)
+        try await expectClean(nodeB)
+
+        let capture = try ReadCapture(output)
+        let starts = capture.events.filter { $0.event.kind == .marker && $0.event.value == 1 }.map(\.event.time)
+        let stops = capture.events.filter { $0.event.kind == .marker && $0.event.value == 2 }.map(\.event.time)
+        #expect(starts.count == 1 && stops.count == 1)
+        let start = starts.first ?? .max, stop = stops.first ?? .min
+        let others = capture.events.filter { !($0.event.kind == .marker && ($0.event.value == 1 || $0.event.value == 2)) }
+        let calls = others.filter { $0.event.kind == .call }
+        for node in [nodeA, nodeB] {
+            #expect(calls.contains { capture.dictionaries.nodeName($0.event.node) == node.name }, "no call from \(node.name)")
+        }
+        let before = others.filter { $0.event.time <= start }, after = others.filter { $0.event.time >= stop }
+        #expect(before.isEmpty, """
+            \(before.count) event(s) at or before the start marker, the first \(before.first.map { start - $0.event.time } ?? 0) ns \
+            before it (\(before.first.map { "\($0.event.kind) on \(capture.dictionaries.nodeName($0.event.node))" } ?? ""))
+            """)
+        #expect(after.isEmpty, """
+            \(after.count) event(s) at or after the stop marker, the last \(after.last.map { $0.event.time - stop } ?? 0) ns \
+            after it (\(after.last.map { "\($0.event.kind) on \(capture.dictionaries.nodeName($0.event.node))" } ?? ""))
+            """)
     }
 
     @Test func stormUnderRateLimitDropsExactlyAndStaysBounded() async throws {

@@ -193,9 +193,12 @@ controller_init(Parent, Ref, {Recorder, Config}) ->
             Helpers = receive {tracer_ready, Tracer, Hs} -> Hs after 10000 -> [] end,
             S0 = #c{recorder = Recorder, rmon = RMon, config = Config, tracer = Tracer, own = [Tracer | Helpers],
                     release = erlang:system_info(otp_release)},
+            %% Before any process flag is set: every trace timestamp of this node comes after it.
+            Since = erlang:monotonic_time(nanosecond),
             case catch install(S0) of
                 {ok, S1, Matched} ->
                     Parent ! {Ref, {ok, #{controller => self(), tracer => Tracer, matched => Matched,
+                                          tracing_since => Since,
                                           release => list_to_binary(S1#c.release)}}},
                     S2 = start_sampling(S1),
                     controller_loop(S2);
