@@ -264,6 +264,8 @@ struct BlockHeader {
 struct BlockDecoder {
     var scratch: [[UInt8]] = Array(repeating: [], count: Format.maxColumnCount)
     var pids = PayloadPids()
+    /// Per event of the block being decoded: its payload was walked, not expanded.
+    private var walked: [Bool] = []
 
     static func header(_ body: UnsafeRawBufferPointer) -> BlockHeader? {
         var c = ByteCursor(body)
@@ -273,32 +275,87 @@ struct BlockDecoder {
     }
 
     /// Decodes a block body into `batch` (replacing its contents); a message saying what is wrong otherwise.
-    mutating func decode(_ body: UnsafeRawBufferPointer, dictionaries: TraceDictionaries, into batch: inout EventBatch) -> String? {
-        guard let header = Self.header(body) else { return "block header cut short" }
+    /// With `reading` less than `.all`, columns the pass does not read are left undecoded (zeros,
+    /// empty payloads; see `EventColumns`).
+    mutating func decode(_ body: UnsafeRawBufferPointer, dictionaries: TraceDictionaries, into batch: inout EventBatch,
+                         reading columns: EventColumns = .all) -> String? {
+        switch decodeColumns(body, dictionaries: dictionaries, into: &batch, reading: columns) {
+        case .decoded: return nil
+        case .failed(let why): return why
+        case .needsEveryPayload:
+            // A payload read copies one that was walked, not expanded: rare; expand them all.
+            var every = columns
+            every.payloadKinds = ~0
+            if let failure = decode(body, dictionaries: dictionaries, into: &batch, reading: every) { return failure }
+            Self.keepPayloads(of: columns, in: &batch)
+            return nil
+        }
+    }
+
+    /// Empties the payloads of kinds `columns` does not read, moving the others down in place.
+    private static func keepPayloads(of columns: EventColumns, in batch: inout EventBatch) {
+        var kept = 0
+        var start = 0
+        let kinds = batch.kinds
+        batch.payloadBytes.withUnsafeMutableBytes { bytes in
+            batch.payloadEnds.withUnsafeMutableBufferPointer { ends in
+                for i in 0..<ends.count {
+                    let end = Int(ends[i])
+                    if columns.wantsPayload(kinds[i].rawValue), end > start, let base = bytes.baseAddress {
+                        if kept != start { (base + kept).copyMemory(from: base + start, byteCount: end - start) }
+                        kept += end - start
+                    }
+                    start = end
+                    ends[i] = UInt32(kept)
+                }
+            }
+        }
+        batch.payloadBytes.removeSubrange(kept...)
+    }
+
+    private enum Outcome {
+        case decoded
+        case failed(String)
+        case needsEveryPayload
+    }
+
+    private mutating func decodeColumns(_ body: UnsafeRawBufferPointer, dictionaries: TraceDictionaries,
+                                        into batch: inout EventBatch, reading wanted: EventColumns) -> Outcome {
+        guard let header = Self.header(body) else { return .failed("block header cut short") }
         var c = ByteCursor(body, offset: 36)
         guard let columnCount = c.u8(), let encodingByte = c.u8(), c.bytes(2) != nil else {
-            return "block header cut short"
+            return .failed("block header cut short")
         }
         guard let encoding = Format.BlockEncoding(rawValue: encodingByte) else {
-            return "block has unknown encoding \(encodingByte) (written by a newer beamtrace?)"
+            return .failed("block has unknown encoding \(encodingByte) (written by a newer beamtrace?)")
         }
         guard Int(columnCount) == encoding.columnCount else {
-            return "block has \(columnCount) columns where encoding \(encodingByte) has \(encoding.columnCount)"
+            return .failed("block has \(columnCount) columns where encoding \(encodingByte) has \(encoding.columnCount)")
         }
         let n = header.count
-        guard n <= 1 << 24 else { return "block claims \(n) events" }
-        var directory: [(UInt8, Int, Int)] = []
+        guard n <= 1 << 24 else { return .failed("block claims \(n) events") }
+        // (codec, raw length, stored length, offset of the stored bytes)
+        var directory: [(UInt8, Int, Int, Int)] = []
         directory.reserveCapacity(encoding.columnCount)
         for _ in 0..<encoding.columnCount {
             guard let codec = c.u8(), c.bytes(3) != nil, let raw = c.u32(), let stored = c.u32() else {
-                return "block column directory cut short"
+                return .failed("block column directory cut short")
             }
-            directory.append((codec, Int(raw), Int(stored)))
+            directory.append((codec, Int(raw), Int(stored), 0))
         }
         var dataOffset = c.offset
-        for (index, (codec, raw, stored)) in directory.enumerated() {
-            guard raw <= 1 << 30, dataOffset + stored <= body.count else { return "column \(index) runs past the block" }
-            let source = UnsafeRawBufferPointer(rebasing: body[dataOffset..<(dataOffset + stored)])
+        for index in directory.indices {
+            guard directory[index].1 <= 1 << 30, dataOffset + directory[index].2 <= body.count else {
+                return .failed("column \(index) runs past the block")
+            }
+            directory[index].3 = dataOffset
+            dataOffset += directory[index].2
+        }
+        // Decompresses column `index` into its scratch array (its raw length in `loaded`, 0 when not loaded).
+        var loaded = [Int](repeating: 0, count: directory.count)
+        func load(_ index: Int) -> String? {
+            let (codec, raw, stored, offset) = directory[index]
+            let source = UnsafeRawBufferPointer(rebasing: body[offset..<(offset + stored)])
             if scratch[index].count < raw { scratch[index] = Array(repeating: 0, count: raw) }
             if codec == Format.Codec.raw.rawValue {
                 guard raw == stored else { return "raw column \(index) has inconsistent lengths" }
@@ -311,13 +368,30 @@ struct BlockDecoder {
             } else {
                 return "column \(index) has unknown codec \(codec)"
             }
-            dataOffset += stored
-            directory[index].1 = raw
+            loaded[index] = raw
+            return nil
         }
+        let kindColumn = Format.Column.kind.rawValue
+        if let failure = load(kindColumn) { return .failed(failure) }
+        // Which payloads this pass reads, from the block's own kinds (not the index: it is checked,
+        // but a block's own bytes are the truth).
+        var kindsPresent: UInt64 = 0
+        scratch[kindColumn].withUnsafeBytes { kinds in
+            for i in 0..<min(n, loaded[kindColumn]) { kindsPresent |= 1 << UInt64(kinds[i] & 63) }
+        }
+        let payloads = kindsPresent & wanted.payloadKinds != 0
+        let payloadColumns = [Format.Column.payloadLength.rawValue, Format.Column.payloadBytes.rawValue,
+                              Format.Column.payloadIntegers.rawValue]
+        for index in directory.indices where index != kindColumn {
+            if !payloads && payloadColumns.contains(index) { continue }
+            if !wanted.peers && index == Format.Column.peer.rawValue { continue }
+            if let failure = load(index) { return .failed(failure) }
+        }
+        for index in directory.indices { directory[index].1 = loaded[index] }
         batch.removeAll()
         batch.reserveCapacity(n, payloadBytes: directory[9].1 * 2)
-        return withColumns(directory) { cols -> String? in
-            guard cols[3].count == n, cols[4].count == n else { return "kind or flag column has the wrong length" }
+        return withColumns(directory.map { ($0.0, $0.1, $0.2) }) { cols -> Outcome in
+            guard cols[3].count == n, cols[4].count == n else { return .failed("kind or flag column has the wrong length") }
             // Column by column into pre-sized arrays: tight loops, no per-element append checks.
             func fill<T>(_ array: inout [T], _ zero: T, _ body: (UnsafeMutableBufferPointer<T>) -> Bool) -> Bool {
                 array.removeAll(keepingCapacity: true)
@@ -353,11 +427,13 @@ struct BlockDecoder {
                     out[i] = t
                 }
                 return high.remaining == 0
-            }) else { return "time column does not decode" }
-            guard fill(&batch.nodes, 0, { varints(cols[1], $0) }) else { return "node column does not decode" }
-            guard fill(&batch.pids, 0, { varints(cols[2], $0) }) else { return "pid column does not decode" }
-            guard fill(&batch.mfas, 0, { varints(cols[5], $0) }) else { return "mfa column does not decode" }
-            guard fill(&batch.peers, 0, { varints(cols[6], $0) }) else { return "peer column does not decode" }
+            }) else { return .failed("time column does not decode") }
+            guard fill(&batch.nodes, 0, { varints(cols[1], $0) }) else { return .failed("node column does not decode") }
+            guard fill(&batch.pids, 0, { varints(cols[2], $0) }) else { return .failed("pid column does not decode") }
+            guard fill(&batch.mfas, 0, { varints(cols[5], $0) }) else { return .failed("mfa column does not decode") }
+            guard fill(&batch.peers, 0, { wanted.peers ? varints(cols[6], $0) : true }) else {
+                return .failed("peer column does not decode")
+            }
             guard fill(&batch.values, 0, { out in
                 var c = ByteCursor(cols[7])
                 for i in 0..<n {
@@ -365,41 +441,66 @@ struct BlockDecoder {
                     out[i] = unzigzag(v)
                 }
                 return c.remaining == 0
-            }) else { return "value column does not decode" }
+            }) else { return .failed("value column does not decode") }
             guard fill(&batch.kinds, .call, { out in
                 for i in 0..<n {
                     guard let kind = EventKind(rawValue: cols[3][i]) else { return false }
                     out[i] = kind
                 }
                 return true
-            }) else { return "kind column holds an unknown kind" }
+            }) else { return .failed("kind column holds an unknown kind") }
             let storedFlagBytes = cols[4]
             guard fill(&batch.flags, [], { out in
                 for i in 0..<n { out[i] = EventFlags(rawValue: storedFlagBytes[i] & 0x7F) }
                 return true
-            }) else { return "flag column does not decode" }
-            // Payloads: lengths, then bytes (expanding compacted ones).
-            var payloadLength = ByteCursor(cols[8])
-            var payloadEnd = 0
-            let storedPayload = cols[9]
-            let payloadTotal = storedPayload.count
-            var integers = encoding == .plain ? StoredIntegers.inline : StoredIntegers(column: ByteCursor(cols[11]))
-            batch.payloadEnds.removeAll(keepingCapacity: true)
-            for i in 0..<n {
-                guard let pl = payloadLength.varint(), pl <= UInt64(payloadTotal - payloadEnd) else {
-                    return "payload lengths exceed the payload column"
-                }
-                let payloadStart = payloadEnd
-                payloadEnd += Int(pl)
-                if pl > 0 {
-                    let stored = UnsafeRawBufferPointer(rebasing: storedPayload[payloadStart..<payloadEnd])
-                    let storedFlags = storedFlagBytes[i]
-                    if storedFlags & PayloadPids.storedFlag == 0 {
-                        batch.payloadBytes.append(contentsOf: stored)
-                    } else if stored.count == 2, stored[0] == PayloadPids.copyTag {
-                        let distance = Int(stored[1])
-                        guard distance >= 1, distance <= i else { return "event \(i): a payload copy reaches before the block" }
-                        let j = i - distance
+            }) else { return .failed("flag column does not decode") }
+            guard payloads else {
+                batch.payloadEnds.removeAll(keepingCapacity: true)
+                batch.payloadEnds.append(contentsOf: repeatElement(0, count: n))
+                return .decoded
+            }
+            return decodePayloads(cols, n: n, encoding: encoding, storedFlagBytes: storedFlagBytes,
+                                  dictionaries: dictionaries, into: &batch, reading: wanted)
+        }
+    }
+
+    /// Payloads: lengths, then bytes (expanding compacted ones; walking, not expanding, those of
+    /// kinds the pass does not read).
+    private mutating func decodePayloads(_ cols: [UnsafeRawBufferPointer], n: Int, encoding: Format.BlockEncoding,
+                                         storedFlagBytes: UnsafeRawBufferPointer, dictionaries: TraceDictionaries,
+                                         into batch: inout EventBatch, reading wanted: EventColumns) -> Outcome {
+        var payloadLength = ByteCursor(cols[8])
+        var payloadEnd = 0
+        let storedPayload = cols[9]
+        let payloadTotal = storedPayload.count
+        var integers = encoding == .plain ? StoredIntegers.inline : StoredIntegers(column: ByteCursor(cols[11]))
+        let every = wanted.payloadKinds == ~0
+        if !every {
+            walked.removeAll(keepingCapacity: true)
+            walked.append(contentsOf: repeatElement(false, count: n))
+        }
+        batch.payloadEnds.removeAll(keepingCapacity: true)
+        for i in 0..<n {
+            guard let pl = payloadLength.varint(), pl <= UInt64(payloadTotal - payloadEnd) else {
+                return .failed("payload lengths exceed the payload column")
+            }
+            let payloadStart = payloadEnd
+            payloadEnd += Int(pl)
+            if pl > 0 {
+                let stored = UnsafeRawBufferPointer(rebasing: storedPayload[payloadStart..<payloadEnd])
+                let storedFlags = storedFlagBytes[i]
+                let expand = every || wanted.wantsPayload(cols[3][i])
+                if !expand { walked[i] = true }
+                if storedFlags & PayloadPids.storedFlag == 0 {
+                    if expand { batch.payloadBytes.append(contentsOf: stored) }
+                } else if stored.count == 2, stored[0] == PayloadPids.copyTag {
+                    let distance = Int(stored[1])
+                    guard distance >= 1, distance <= i else {
+                        return .failed("event \(i): a payload copy reaches before the block")
+                    }
+                    let j = i - distance
+                    if expand {
+                        if !every && walked[j] { return .needsEveryPayload }
                         let start = j == 0 ? 0 : Int(batch.payloadEnds[j - 1])
                         let end = Int(batch.payloadEnds[j])
                         // Through a stack copy: appending a slice of the array to itself would copy all of it.
@@ -409,22 +510,25 @@ struct BlockDecoder {
                             }
                             batch.payloadBytes.append(contentsOf: UnsafeRawBufferPointer(temporary))
                         }
-                    } else {
-                        if encoding == .shaped {
-                            integers.expect(pid: batch.pids[i], kind: batch.kinds[i].rawValue, mfa: batch.mfas[i])
-                        }
-                        guard pids.decode(stored, dictionaries, into: &batch.payloadBytes, integers: &integers) else {
-                            return "event \(i): a compacted payload does not expand (a pid not in the dictionaries, "
-                                + "or the integer column is short)"
-                        }
+                    }
+                } else {
+                    if encoding == .shaped {
+                        integers.expect(pid: batch.pids[i], kind: batch.kinds[i].rawValue, mfa: batch.mfas[i])
+                    }
+                    guard pids.decode(stored, dictionaries, into: &batch.payloadBytes, integers: &integers,
+                                      expand: expand) else {
+                        return .failed("event \(i): a compacted payload does not expand (a pid not in the "
+                            + "dictionaries, or the integer column is short)")
                     }
                 }
-                batch.payloadEnds.append(UInt32(batch.payloadBytes.count))
             }
-            guard payloadEnd == payloadTotal else { return "payload column has \(payloadTotal - payloadEnd) extra bytes" }
-            if let rest = integers.column?.remaining, rest != 0 { return "integer column has \(rest) extra bytes" }
-            return nil
+            batch.payloadEnds.append(UInt32(batch.payloadBytes.count))
         }
+        guard payloadEnd == payloadTotal else {
+            return .failed("payload column has \(payloadTotal - payloadEnd) extra bytes")
+        }
+        if let rest = integers.column?.remaining, rest != 0 { return .failed("integer column has \(rest) extra bytes") }
+        return .decoded
     }
 
     private func withColumns<R>(_ directory: [(UInt8, Int, Int)], _ body: ([UnsafeRawBufferPointer]) -> R) -> R {

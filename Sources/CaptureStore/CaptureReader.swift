@@ -86,7 +86,7 @@ public final class CaptureReader: @unchecked Sendable {
         var failure: CaptureProblem?
     }
 
-    func decode(_ entry: IndexEntry, into slot: Slot) {
+    func decode(_ entry: IndexEntry, into slot: Slot, reading wanted: EventColumns = .all) {
         slot.failure = nil
         slot.batch.removeAll()
         guard let fd = descriptors[Int(entry.segment)] else { return }
@@ -104,7 +104,7 @@ public final class CaptureReader: @unchecked Sendable {
                 // A block summary follows the columns (BlockSummary.swift).
                 let columnsEnd = entry.hasSummary ? BlockSummary.columnsEnd(body) : nil
                 let columns = columnsEnd.map { UnsafeRawBufferPointer(rebasing: body[0..<$0]) } ?? body
-                return slot.decoder.decode(columns, dictionaries: dictionaries, into: &slot.batch)
+                return slot.decoder.decode(columns, dictionaries: dictionaries, into: &slot.batch, reading: wanted)
             }
         }
         if let problem {
@@ -117,8 +117,9 @@ public final class CaptureReader: @unchecked Sendable {
 
     /// Calls `body` for each matching event in time order (ties in write order); `payload` is only
     /// valid during the call. Return false from `body` to stop. Corrupt blocks are skipped and added
-    /// to `problems`.
-    public func forEach(matching query: EventQuery = .all,
+    /// to `problems`. `columns` says what the pass reads (column pruning): the rest comes as zeros
+    /// and empty payloads, and is never decompressed.
+    public func forEach(matching query: EventQuery = .all, columns: EventColumns = .all,
                         _ body: (TraceEvent, UnsafeRawBufferPointer) throws -> Bool) throws {
         let candidates = blocks.enumerated().filter { $0.element.mayMatch(query) }
             .sorted { ($0.element.timeMin, $0.offset) < ($1.element.timeMin, $1.offset) }.map(\.element)
@@ -127,7 +128,7 @@ public final class CaptureReader: @unchecked Sendable {
         let everything = query.isAll
         // Blocks decode on worker threads ahead of the merge (and on this thread while it would
         // wait), at most `window` blocks ahead of what the merge has taken: memory stays bounded.
-        let ahead = DecodeAhead(reader: self, candidates: candidates, window: 4)
+        let ahead = DecodeAhead(reader: self, candidates: candidates, columns: columns, window: 4)
         ahead.start(workers: n > 1 ? max(1, ProcessInfo.processInfo.activeProcessorCount - 1) : 0)
         defer { ahead.cancel() }
         var slots = [Slot?](repeating: nil, count: n)
@@ -218,6 +219,7 @@ public final class CaptureReader: @unchecked Sendable {
 final class DecodeAhead: @unchecked Sendable {
     private let reader: CaptureReader
     private let candidates: [IndexEntry]
+    private let columns: EventColumns
     private let window: Int
     private let condition = NSCondition()
     private var done: [CaptureReader.Slot?]
@@ -229,9 +231,10 @@ final class DecodeAhead: @unchecked Sendable {
     private var cancelled = false
     private let workers = DispatchGroup()
 
-    init(reader: CaptureReader, candidates: [IndexEntry], window: Int) {
+    init(reader: CaptureReader, candidates: [IndexEntry], columns: EventColumns = .all, window: Int) {
         self.reader = reader
         self.candidates = candidates
+        self.columns = columns
         self.window = max(1, window)
         done = Array(repeating: nil, count: candidates.count)
     }
@@ -257,7 +260,7 @@ final class DecodeAhead: @unchecked Sendable {
     /// Decodes block `j` into `slot` without the lock, then publishes it (the lock held again).
     private func decode(_ j: Int, _ slot: CaptureReader.Slot) {
         condition.unlock()
-        reader.decode(candidates[j], into: slot)
+        reader.decode(candidates[j], into: slot, reading: columns)
         condition.lock()
         done[j] = slot
         condition.broadcast()

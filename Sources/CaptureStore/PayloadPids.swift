@@ -179,10 +179,11 @@ struct PayloadPids {
         return nil
     }
 
-    /// Expands a stored payload back to the original bytes.
+    /// Expands a stored payload back to the original bytes. With `expand` false it is only walked:
+    /// its integers are taken from the column (the payloads after it need the column's position
+    /// and predictions) and nothing is appended.
     mutating func decode(_ stored: UnsafeRawBufferPointer, _ d: TraceDictionaries, into out: inout [UInt8],
-                         integers: inout StoredIntegers) -> Bool {
-        var i = 0
+                         integers: inout StoredIntegers, expand: Bool = true) -> Bool {
         var copyFrom = 0
         var c = TermCursor(stored)
         var pending = 0
@@ -194,8 +195,10 @@ struct PayloadPids {
             if tag == Self.tag {
                 _ = c.u8()
                 guard let id = Self.varint(&c), id <= UInt64(UInt32.max) else { return false }
-                if start > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom..<start])) }
-                guard appendBytes(for: ProcessID(truncatingIfNeeded: id), d, into: &out) else { return false }
+                if expand {
+                    if start > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom..<start])) }
+                    guard appendBytes(for: ProcessID(truncatingIfNeeded: id), d, into: &out) else { return false }
+                }
                 copyFrom = c.offset
                 continue
             }
@@ -209,9 +212,11 @@ struct PayloadPids {
                     guard let v = integers.next(), let v32 = Int32(exactly: v) else { return false }
                     value = UInt32(bitPattern: v32)
                 }
-                if start > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom..<start])) }
-                out.append(98)
-                withUnsafeBytes(of: value.bigEndian) { out.append(contentsOf: $0) }
+                if expand {
+                    if start > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom..<start])) }
+                    out.append(98)
+                    withUnsafeBytes(of: value.bigEndian) { out.append(contentsOf: $0) }
+                }
                 copyFrom = c.offset
                 continue
             }
@@ -220,19 +225,20 @@ struct PayloadPids {
                 guard let n = c.u8(), n <= 8, let v = integers.next() else { return false }
                 let magnitude = v.magnitude
                 guard n == 8 || magnitude >> (8 * UInt64(n)) == 0 else { return false }
-                if start > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom..<start])) }
-                out.append(110)
-                out.append(n)
-                out.append(v < 0 ? 1 : 0)
-                for k in 0..<Int(n) { out.append(UInt8(truncatingIfNeeded: magnitude >> (8 * UInt64(k)))) }
+                if expand {
+                    if start > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom..<start])) }
+                    out.append(110)
+                    out.append(n)
+                    out.append(v < 0 ? 1 : 0)
+                    for k in 0..<Int(n) { out.append(UInt8(truncatingIfNeeded: magnitude >> (8 * UInt64(k)))) }
+                }
                 copyFrom = c.offset
                 continue
             }
             guard let children = c.skipHeader() else { return false }
             pending += children
-            i += 1
         }
-        if stored.count > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom...])) }
+        if expand, stored.count > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom...])) }
         return true
     }
 }

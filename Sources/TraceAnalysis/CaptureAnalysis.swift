@@ -24,6 +24,9 @@ public struct AnalysisOptions: Sendable {
     /// Follow the call protocols (the waiting model, CallWaits): `hang` needs it; a pass that only
     /// measures can leave it off.
     public var followCalls = true
+    /// Follow each process: queue series, samples, system_monitor alerts and what it was busy with
+    /// (`queues`, `hang`, `diff` and the state questions read them); `latency` leaves it off.
+    public var trackProcesses = true
 
     public init(keepSpans: Bool = false, grouping: LatencyStats.Grouping = .function, query: EventQuery = .all,
                 queueTarget: Int64 = 100_000, latency: LatencyStats.Detail = .percentilesAndSample) {
@@ -136,7 +139,8 @@ public final class CaptureAnalysis: @unchecked Sendable {
 
     static func run(_ reader: CaptureReader, options: AnalysisOptions, observer: StreamBridge?) throws -> CaptureAnalysis {
         let analysis = CaptureAnalysis(dictionaries: reader.dictionaries, options: options, observer: observer)
-        try reader.forEach(matching: options.query) { event, payload in
+        let columns = observer == nil ? analysis.columnsRead : .all
+        try reader.forEach(matching: options.query, columns: columns) { event, payload in
             analysis.consume(event, payload: payload)
             return true
         }
@@ -158,6 +162,17 @@ public final class CaptureAnalysis: @unchecked Sendable {
             return true
         }
         return stop
+    }
+
+    /// What `consume` reads of the events (column pruning): the payloads of the kinds it looks
+    /// into, and the peers only where it follows calls or processes. A stream observer reads
+    /// everything.
+    public var columnsRead: EventColumns {
+        var kinds: Set<EventKind> = []
+        if options.latency != .none { kinds.insert(.exceptionFrom) }
+        if options.followCalls { kinds.formUnion([.send, .receive, .exit, .spawned]) }
+        if options.trackProcesses { kinds.formUnion([.receive, .sample, .monitor]) }
+        return EventColumns(payloadsOf: kinds, peers: options.followCalls || options.trackProcesses)
     }
 
     public func consume(_ event: TraceEvent, payload: UnsafeRawBufferPointer) {
@@ -194,7 +209,7 @@ public final class CaptureAnalysis: @unchecked Sendable {
         } else {
             stacks.consume(event) { span in record(span) }
         }
-        queues.consume(event, payload: payload)
+        if options.trackProcesses { queues.consume(event, payload: payload) }
         defer { observer?.consumed(event, payload: payload, by: self) }
         switch event.kind {
         case .drop:
@@ -233,7 +248,7 @@ public final class CaptureAnalysis: @unchecked Sendable {
         case .marker where event.value == 4:
             // A gap (the recorder stalled, a node was lost): replies may be among what was lost.
             waits.dropped(on: event.node)
-        case .sample where event.pid != 0:
+        case .sample where event.pid != 0 && options.trackProcesses:
             let info = sampleInfo(payload, flags: event.flags)
             lastSample[event.pid] = (event.time, info.status, event.mfa)
             var idle: (mfa: FunctionID, samples: Int, waiting: Int) = idleSamples[event.pid].flatMap { $0.mfa == event.mfa ? $0 : nil } ?? (event.mfa, 0, 0)
@@ -250,7 +265,7 @@ public final class CaptureAnalysis: @unchecked Sendable {
             } else if !sampledWaits.isEmpty {
                 sampledWaits[event.pid] = nil
             }
-        case .monitor:
+        case .monitor where options.trackProcesses:
             let term = Payload.terms(payload, flags: event.flags)?.first
             monitorEvents.append(MonitorEvent(event: event, term: term))
             if monitorEvents.count > 10_000 { monitorEvents.removeFirst(monitorEvents.count - 10_000) }
@@ -301,7 +316,7 @@ public final class CaptureAnalysis: @unchecked Sendable {
         } else {
             latency.record(span)
         }
-        if span.depth == 0 {
+        if span.depth == 0 && options.trackProcesses {
             // Runs of the same process and function accumulate locally: one dictionary write per run.
             if let last = lastBusy, last.pid == span.pid, last.mfa == span.mfa {
                 lastBusy = (last.pid, last.mfa, last.time + span.total, last.calls + 1)

@@ -171,6 +171,7 @@ struct LatencyCommand: ParsableCommand {
         let query = try AnalysisIO.query(reader, window)
         var options = AnalysisOptions(grouping: grouping, query: query, latency: .percentiles)
         options.followCalls = false  // percentiles need no waiting model
+        options.trackProcesses = false  // nor queues or samples: no payloads but exceptions' are read
         let analysis = try AnalysisIO.analyze(reader, options)
         let report = analysis.latencyReport(sortBy: sort.rawValue, mfaFilter: matchers.isEmpty ? nil : { text in
             matchers.contains { $0.matches(printed: text) }

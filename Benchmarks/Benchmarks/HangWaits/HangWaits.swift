@@ -41,10 +41,32 @@ enum HangWaitsData {
     client(S, N) -> N = gen_server:call(S, {work, N - 1}), client(S, N - 1).
     """
 
+    /// The peer: OTP's own reader of the same file (`dbg:trace_client`) merely counting its events.
+    static let counter = """
+    -module(bt_hang_count).
+    -export([count/1]).
+    count(File) ->
+        Self = self(),
+        dbg:trace_client(file, File, {fun(end_of_trace, N) -> Self ! {count, N}, N; (_, N) -> N + 1 end, 0}),
+        receive {count, N} -> io:format("~p~n", [N]) end.
+    """
+
+    static func run(_ tool: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+    }
+
     /// Makes the dbg file and the capture once.
     static func prepare() throws {
         let fm = FileManager.default
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let counterSource = directory + "/bt_hang_count.erl"
+        try counter.write(toFile: counterSource, atomically: true, encoding: .utf8)
+        try run("/usr/bin/erlc", ["-o", directory, counterSource])
         if !fm.fileExists(atPath: traceFile) {
             let source = directory + "/bt_hang_bench.erl"
             try workload.write(toFile: source, atomically: true, encoding: .utf8)
@@ -105,9 +127,16 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("latency_without_the_waiting_model") { _ in
         var options = AnalysisOptions(latency: .percentiles)
         options.followCalls = false
+        options.trackProcesses = false
         guard let reader = try? CaptureReader(opening: HangWaitsData.capture),
               let analysis = try? CaptureAnalysis.run(reader, options: options) else { return }
         blackHole(analysis.latencyReport().functions.count)
+    }
+
+    // The peer, as a whole process (an erl VM starting, reading the dbg file, counting its events).
+    Benchmark("dbg_trace_client_count_of_the_same_file") { _ in
+        try? HangWaitsData.run("/usr/bin/erl", ["-noshell", "-pa", HangWaitsData.directory, "-eval",
+                                                "bt_hang_count:count(\"\(HangWaitsData.traceFile)\"), halt()."])
     }
 
     Benchmark("plain_decode_of_every_event") { _ in

@@ -1,0 +1,140 @@
+// Column pruning (EventColumns): a pass that reads only some payloads (and maybe no peers) gets
+// exactly the events of a full read, the payloads it asked for byte for byte as OTP wrote them, and
+// empty payloads for the rest — on real dbg traces (block encoding 1: integers and pids moved out
+// of the payloads, copies of earlier payloads) and on the shipped captures (encoding 0).
+import Foundation
+import Testing
+import TestSupport
+@testable import CaptureStore
+import TraceModel
+
+@Suite(.serialized) struct ColumnPruningTests {
+    static let selections: [EventColumns] = [
+        EventColumns(payloadsOf: [.exceptionFrom], peers: false),  // what `latency` reads
+        EventColumns(payloadsOf: [.receive], peers: true),  // receives copy the sends they follow
+        EventColumns(payloadsOf: [.send, .returnFrom], peers: true),
+        EventColumns(payloadsOf: [.send, .receive, .exit, .spawned, .sample, .monitor], peers: true),  // `hang`
+        EventColumns(payloadKinds: 0, peers: false),
+    ]
+
+    @Test func otpTracesReadPrunedAsDecodedFromTheFile() throws {
+        for call in ["bt_work:file(\"%@\", 600)", "bt_work:integers(\"%@\", 6)"] {
+            let dir = try Erlang.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let trace = dir.appendingPathComponent("t.trc").path
+            _ = try Workload.run(call.replacingOccurrences(of: "%@", with: trace))
+            let expected = try Self.decodedDirectly(trace)
+            #expect(expected.contains { $0.event.kind == .exceptionFrom } || call.contains("integers"))
+            var options = CaptureWriter.Options()
+            options.blockEvents = 1000
+            let capture = dir.appendingPathComponent("cap").path
+            _ = try Importer(writerOptions: options).run(sources: [trace], output: capture)
+            for columns in Self.selections {
+                let reader = try CaptureReader(opening: capture)
+                let pruned = try Self.read(reader, columns)
+                Self.expectPruned(pruned, of: expected, columns, "\(call) \(columns)")
+            }
+        }
+    }
+
+    @Test func shippedCapturesReadPrunedAsReadWhole() throws {
+        let traces = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("traces")
+        let names = try FileManager.default.contentsOfDirectory(atPath: traces.path).filter { $0.hasSuffix(".btrace") }
+        #expect(names.count >= 5)
+        for name in names {
+            let path = traces.appendingPathComponent(name).path
+            let whole = try CaptureReader(opening: path).events()
+            for columns in Self.selections {
+                let pruned = try Self.read(try CaptureReader(opening: path), columns)
+                Self.expectPruned(pruned, of: whole, columns, "\(name) \(columns)")
+            }
+        }
+    }
+
+    @Test func aPassWithoutPayloadsDecompressesNoPayloadColumn() throws {
+        // A block with only calls and returns, read for exceptions: its payload columns are left alone,
+        // so a payload column that does not even decompress goes unnoticed by that pass, while a full
+        // read reports it.
+        var batch = EventBatch()
+        var dictionaries = TraceDictionaries()
+        let node = dictionaries.intern(node: "a@host")
+        let pid = dictionaries.intern(process: .pid(node: node, id: 80, serial: 0, creation: 1))
+        let mfa = dictionaries.intern(module: "m", function: "f", arity: 1)
+        let argument: [UInt8] = [108, 0, 0, 0, 1] + [107, 0, 40] + Array(repeating: 7, count: 40) + [106]
+        for i in 0..<200 {
+            batch.append(TraceEvent(time: 1_000 + Int64(i) * 10, node: node, pid: pid, kind: i % 2 == 0 ? .call : .returnFrom,
+                                    mfa: mfa), payload: i % 2 == 0 ? argument : [97, UInt8(i & 0xFF)])
+        }
+        var encoder = BlockEncoder()
+        var body = ByteWriter()
+        var entry = IndexEntry(kind: .block, segment: 1, offset: 0, recordLength: 0)
+        encoder.encode(batch, dictionaries: dictionaries, sequence: 1, droppedBefore: 0, into: &body, entry: &entry)
+        // Damage the payload column's stored bytes (column 9) after the directory.
+        let directory = 40
+        var offset = directory + 12 * Int(body.bytes[36])
+        for column in 0..<9 {
+            offset += Int(UInt32(littleEndian: body.bytes.withUnsafeBytes {
+                $0.loadUnaligned(fromByteOffset: directory + 12 * column + 8, as: UInt32.self)
+            }))
+        }
+        #expect(body.bytes[directory + 12 * 9] == Format.Codec.lz4.rawValue)
+        for k in 0..<8 { body.bytes[offset + k] = 0xFF }
+        var decoder = BlockDecoder()
+        var decoded = EventBatch()
+        let whole = body.bytes.withUnsafeBytes { decoder.decode($0, dictionaries: dictionaries, into: &decoded) }
+        #expect(whole != nil)
+        let pruned = body.bytes.withUnsafeBytes {
+            decoder.decode($0, dictionaries: dictionaries, into: &decoded,
+                           reading: EventColumns(payloadsOf: [.exceptionFrom], peers: false))
+        }
+        #expect(pruned == nil)
+        #expect(decoded.count == 200 && decoded.payloadBytes.isEmpty)
+        #expect(decoded.times == batch.times && decoded.kinds == batch.kinds && decoded.mfas == batch.mfas)
+    }
+
+    static func read(_ reader: CaptureReader, _ columns: EventColumns) throws -> [RecordedEvent] {
+        var events: [RecordedEvent] = []
+        try reader.forEach(matching: .all, columns: columns) { event, payload in
+            events.append(RecordedEvent(event: event, payload: Array(payload)))
+            return true
+        }
+        #expect(reader.problems.isEmpty)
+        return events
+    }
+
+    static func expectPruned(_ pruned: [RecordedEvent], of expected: [RecordedEvent], _ columns: EventColumns,
+                             _ what: String) {
+        #expect(pruned.count == expected.count, "\(what)")
+        var payloadsRead = 0
+        for (got, want) in zip(pruned, expected) {
+            var event = want.event
+            if !columns.peers { event.peer = 0 }
+            let wanted = columns.payloadKinds >> UInt64(event.kind.rawValue) & 1 != 0
+            if got.event != event || got.payload != (wanted ? want.payload : []) {
+                Issue.record("\(what): \(got) where \(event) \(wanted ? want.payload : [])")
+                return
+            }
+            if wanted && !want.payload.isEmpty { payloadsRead += 1 }
+        }
+        let asked = expected.filter { columns.payloadKinds >> UInt64($0.event.kind.rawValue) & 1 != 0 && !$0.payload.isEmpty }
+        #expect(payloadsRead == asked.count, "\(what)")
+    }
+
+    /// The trace file decoded by the trace-message decoder, in the capture's order (time, then file order).
+    static func decodedDirectly(_ trace: String) throws -> [RecordedEvent] {
+        var decoder = TraceMessageDecoder()
+        var direct = EventBatch()
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: trace)))
+        _ = try bytes.withUnsafeBytes { raw in
+            try FrameScanner().scan(raw, streamOffset: 0) { frame, _ in
+                switch frame {
+                case .message(let body): try decoder.decode(body, into: &direct)
+                case .drop(let n): decoder.appendDrop(count: Int64(n), into: &direct)
+                }
+            }
+        }
+        return (0..<direct.count).map { RecordedEvent(event: direct[$0], payload: Array(direct.payload($0))) }
+            .enumerated().sorted { ($0.element.event.time, $0.offset) < ($1.element.event.time, $1.offset) }.map(\.element)
+    }
+}
