@@ -12,6 +12,10 @@ struct BlockEncoder {
     var pids = PayloadPids()
     var storedPayload: [UInt8] = []
     var payloadIntegers: [Int64] = []
+    /// Per event of the block being encoded, a hash of its payload bytes (0: none, or one that
+    /// is never copied from): the search for an equal recent payload compares bytes only where
+    /// the hashes agree.
+    var payloadHashes: [UInt64] = []
     var contexts = PayloadIntegers()
     /// The fixed-width columns of the block being encoded, written through pointers.
     let fixed = ColumnBuffers()
@@ -61,6 +65,9 @@ struct BlockEncoder {
         var kinds: UInt64 = 0, nodes: UInt64 = 0, maxQueue: UInt32 = 0, drops: UInt64 = 0
         var previous = timeMin
         var previousPayloadEnd: UInt32 = 0
+        payloadIntegers.removeAll(keepingCapacity: true)
+        payloadHashes.removeAll(keepingCapacity: true)
+        payloadHashes.reserveCapacity(n)
         for i in 0..<n {
             let t = batch.times[i]
             // Sorted: the delta is small and never negative; its low byte is noise, the rest repeats.
@@ -80,18 +87,25 @@ struct BlockEncoder {
             fixed.varint(7, zigzag(value), w)
             let end = batch.payloadEnds[i]
             let before = storedPayload.count
+            var hash: UInt64 = 0
             if end > previousPayloadEnd {
-                payloadIntegers.removeAll(keepingCapacity: true)
+                let integersBefore = payloadIntegers.count
+                let truncated = batch.flags[i].contains(.payloadTruncated)
                 let replaced = batch.payloadBytes.withUnsafeBytes { raw in
                     let payload = UnsafeRawBufferPointer(rebasing: raw[Int(previousPayloadEnd)..<Int(end)])
-                    // A payload equal to one of the last few (a message seen in its send and its
-                    // receive): 0xF3 + varint(events back).
-                    if payload.count > 3, let distance = Self.recentCopy(of: payload, at: i, in: batch, raw) {
-                        storedPayload.append(PayloadPids.copyTag)
-                        storedPayload.append(UInt8(distance))
-                        return true
+                    if payload.count > 3 {
+                        let h = Self.hash(payload)
+                        // A truncated payload is never copied from (its bytes are not the whole term).
+                        if !truncated { hash = h }
+                        // A payload equal to one of the last few (a message seen in its send and its
+                        // receive): 0xF3 + varint(events back).
+                        if let distance = recentCopy(of: payload, hash: h, at: i, in: batch, raw) {
+                            storedPayload.append(PayloadPids.copyTag)
+                            storedPayload.append(UInt8(distance))
+                            return true
+                        }
                     }
-                    if batch.flags[i].contains(.payloadTruncated) {
+                    if truncated {
                         storedPayload.append(contentsOf: payload)
                         return false
                     }
@@ -99,15 +113,17 @@ struct BlockEncoder {
                 }
                 if replaced {
                     storedFlags |= PayloadPids.storedFlag
-                    if !payloadIntegers.isEmpty {
+                    if payloadIntegers.count > integersBefore {
                         contexts.begin(pid: pid, kind: kind.rawValue, mfa: mfa)
-                        for v in payloadIntegers {
+                        for k in integersBefore..<payloadIntegers.count {
+                            let v = payloadIntegers[k]
                             columns[11].varint(zigzag(v &- contexts.predicted))
                             contexts.record(v)
                         }
                     }
                 }
             }
+            payloadHashes.append(hash)
             fixed.u8(4, storedFlags, w)
             fixed.varint(8, UInt64(storedPayload.count - before), w)
             previousPayloadEnd = end
@@ -159,22 +175,50 @@ struct BlockEncoder {
         }
     }
 
-    /// How many events back (1...16) the same payload bytes appeared, if they did.
-    static func recentCopy(of payload: UnsafeRawBufferPointer, at i: Int, in batch: EventBatch,
-                           _ raw: UnsafeRawBufferPointer) -> Int? {
+    /// How many events back (1...16) the same payload bytes appeared, if they did: the nearest
+    /// earlier event whose payload hash is `hash` and whose bytes are equal (truncated payloads
+    /// have hash 0 in `payloadHashes` and never match, since `hash` is never 0).
+    func recentCopy(of payload: UnsafeRawBufferPointer, hash: UInt64, at i: Int, in batch: EventBatch,
+                    _ raw: UnsafeRawBufferPointer) -> Int? {
         guard let base = raw.baseAddress, let p = payload.baseAddress else { return nil }
-        var k = 1
-        while k <= 16 && k <= i {
-            let j = i - k
-            let start = j == 0 ? 0 : Int(batch.payloadEnds[j - 1])
-            let end = Int(batch.payloadEnds[j])
-            if end - start == payload.count, !batch.flags[j].contains(.payloadTruncated),
-               memcmpBytes(base + start, p, payload.count) {
-                return k
+        return payloadHashes.withUnsafeBufferPointer { hashes -> Int? in
+            var k = 1
+            while k <= 16 && k <= i {
+                let j = i - k
+                if hashes[j] == hash {
+                    let start = j == 0 ? 0 : Int(batch.payloadEnds[j - 1])
+                    let end = Int(batch.payloadEnds[j])
+                    if end - start == payload.count, memcmpBytes(base + start, p, payload.count) { return k }
+                }
+                k += 1
             }
-            k += 1
+            return nil
         }
-        return nil
+    }
+
+    /// A hash of a payload's bytes and length, never 0.
+    @inline(__always) static func hash(_ payload: UnsafeRawBufferPointer) -> UInt64 {
+        guard let base = payload.baseAddress else { return 1 }
+        let n = payload.count
+        var h = UInt64(truncatingIfNeeded: n) &* 0x9E37_79B9_7F4A_7C15
+        var i = 0
+        while i + 8 <= n {
+            h = (h ^ base.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xBF58_476D_1CE4_E5B9
+            h ^= h >> 29
+            i += 8
+        }
+        if i < n {
+            var tail: UInt64 = 0
+            var shift: UInt64 = 0
+            while i < n {
+                tail |= UInt64(base.load(fromByteOffset: i, as: UInt8.self)) << shift
+                shift += 8
+                i += 1
+            }
+            h = (h ^ tail) &* 0x94D0_49BB_1331_11EB
+            h ^= h >> 31
+        }
+        return h | 1
     }
 
     private mutating func appendCompressed(_ raw: UnsafeRawBufferPointer, into out: inout ByteWriter) -> (Format.Codec, Int) {
@@ -557,6 +601,11 @@ func memcpyRaw(_ destination: UnsafeMutableRawPointer, _ source: UnsafeRawBuffer
     while i + 8 <= n {
         if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
         i += 8
+    }
+    if i < n && n >= 8 {
+        // The last bytes as one word that overlaps the ones compared already.
+        return a.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
+            == b.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
     }
     while i < n {
         if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }

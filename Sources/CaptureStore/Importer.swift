@@ -163,14 +163,17 @@ public struct TraceSource: Sendable, Hashable {
     }
 }
 
-/// Reads frames from a source's files in order, a chunk at a time, through the ingest loop.
+/// Reads frames from a source's files in order, a chunk at a time (read ahead on another core, see
+/// ChunkReader), through the ingest loop.
 final class FrameStream {
     let source: TraceSource
+    private let chunkSize: Int
     private var fileIndex = 0
     private var fd: FileDescriptor?
-    private var buffer: [UInt8]
+    private var reader: ChunkReader?
+    /// The bytes of the file at hand not consumed yet end at `fileOffset`; `bytes[start...]` are they.
+    private var bytes = UnsafeRawBufferPointer(start: nil, count: 0)
     private var start = 0
-    private var end = 0
     private var fileOffset: Int64 = 0
     /// Bytes read from all files so far (progress).
     private(set) var bytesRead: Int64 = 0
@@ -180,15 +183,18 @@ final class FrameStream {
     var warnings: [String] = []
     var ingest: FrameIngest
 
-    init(_ source: TraceSource, strict: Bool, chunkSize: Int = 4 << 20) {
+    init(_ source: TraceSource, strict: Bool, chunkSize: Int) {
         self.source = source
+        self.chunkSize = chunkSize
         ingest = FrameIngest(strict: strict)
-        buffer = Array(repeating: 0, count: chunkSize)
     }
 
     deinit { closeFile() }
 
     private func closeFile() {
+        reader?.wait()
+        reader = nil
+        bytes = UnsafeRawBufferPointer(start: nil, count: 0)
         if let fd, fd.rawValue != 0 { try? fd.close() }
         fd = nil
     }
@@ -203,18 +209,20 @@ final class FrameStream {
                     return false
                 }
                 let path = source.files[fileIndex]
-                fd = path == "-" ? FileDescriptor.standardInput : try SegmentIO.openForReading(path)
+                let opened = path == "-" ? FileDescriptor.standardInput : try SegmentIO.openForReading(path)
+                fd = opened
+                // Standard input is read when needed: a read ahead could wait on it for ever.
+                reader = ChunkReader(opened, chunkSize: chunkSize, ahead: path != "-")
                 fileOffset = 0
+                bytes = UnsafeRawBufferPointer(start: nil, count: 0)
                 start = 0
-                end = 0
                 atEnd = false
             }
             let path = source.files[fileIndex]
-            let bufferOffset = fileOffset - Int64(end - start)
-            let consumed = try buffer.withUnsafeBytes { raw in
-                try ingest.consume(UnsafeRawBufferPointer(rebasing: raw[start..<end]), streamOffset: bufferOffset,
-                                   source: path, atEnd: atEnd, limit: target - batch.count, decoder: &decoder, into: &batch)
-            }
+            let bufferOffset = fileOffset - Int64(bytes.count - start)
+            let consumed = try ingest.consume(UnsafeRawBufferPointer(rebasing: bytes[start...]), streamOffset: bufferOffset,
+                                              source: path, atEnd: atEnd, limit: target - batch.count,
+                                              decoder: &decoder, into: &batch)
             start += consumed
             if batch.count >= target { return true }
             if atEnd {
@@ -227,37 +235,37 @@ final class FrameStream {
                 fileIndex += 1
                 continue
             }
-            // Refill: keep the partial frame.
-            if start > 0 {
-                let remaining = end - start
-                if remaining > 0 {
-                    buffer.withUnsafeMutableBytes { raw in
-                        guard let base = raw.baseAddress else { return }
-                        base.copyMemory(from: base + start, byteCount: remaining)
-                    }
-                }
-                end = remaining
-                start = 0
-            }
-            if end == buffer.count {
-                // One frame larger than the buffer: grow.
-                buffer.append(contentsOf: repeatElement(0, count: buffer.count))
-            }
-            guard let fd else { continue }
-            let n: Int
+            guard let reader else { continue }
+            let next: (bytes: UnsafeRawBufferPointer, read: Int)
             do {
-                n = try buffer.withUnsafeMutableBytes { raw in
-                    try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[end...]))
-                }
+                next = try reader.next(keeping: UnsafeRawBufferPointer(rebasing: bytes[start...]))
             } catch {
                 throw CaptureError(.io, "cannot read \(path) at byte \(fileOffset): \(error)")
             }
-            if n == 0 { atEnd = true; continue }
-            end += n
-            fileOffset += Int64(n)
-            bytesRead += Int64(n)
+            bytes = next.bytes
+            start = 0
+            if next.read == 0 { atEnd = true; continue }
+            fileOffset += Int64(next.read)
+            bytesRead += Int64(next.read)
         }
         return true
+    }
+}
+
+/// Batches handed to the writer, reused once it is done with them: the writer holds at most a few
+/// blocks at a time, so the batch handed over several blocks ago is free again and refilling it
+/// touches no new memory (a fresh batch per block costs page faults on every block).
+struct BatchRing {
+    private var spares: [EventBatch] = Array(repeating: EventBatch(), count: 4)
+    private var next = 0
+
+    /// Takes a spare batch, empty, into `batch` and keeps the one just handed over for later.
+    mutating func rotate(_ batch: inout EventBatch) {
+        let events = batch.count, payloadBytes = batch.payloadBytes.count
+        swap(&batch, &spares[next])
+        next = (next + 1) % spares.count
+        batch.removeAll()
+        if batch.times.capacity < events { batch.reserveCapacity(events, payloadBytes: payloadBytes) }
     }
 }
 
@@ -270,6 +278,8 @@ public struct Importer {
     public var wrap = false
     /// Told how many bytes of the sources were read.
     public var progress: (any ProgressReporter)?
+    /// Bytes read from a file at a time (small in tests, so frames straddle many chunks).
+    var chunkSize = 4 << 20
     public init(decoderOptions: TraceDecoderOptions = .init(), writerOptions: CaptureWriter.Options = .init(),
                 strict: Bool = false, wrap: Bool = false) {
         self.decoderOptions = decoderOptions
@@ -297,7 +307,7 @@ public struct Importer {
         }
         let existed = FileManager.default.fileExists(atPath: output)
         let writer = try CaptureWriter(creating: output, meta: meta, options: writerOptions)
-        let streams = sources.map { FrameStream($0, strict: strict) }
+        let streams = sources.map { FrameStream($0, strict: strict, chunkSize: chunkSize) }
         let totalBytes = sources.flatMap(\.files).reduce(Int64(0)) { sum, path in
             sum + ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0)
         }
@@ -305,6 +315,7 @@ public struct Importer {
         defer { meter.finish() }
         let blockEvents = writerOptions.blockEvents
         var out = EventBatch(reservingCapacity: blockEvents)
+        var spares = BatchRing()
         var written = 0
         func collect() {
             for stream in streams {
@@ -321,7 +332,7 @@ public struct Importer {
                         if out.count >= blockEvents || stream.finished {
                             try writer.append(out, dictionaries: decoder.dictionaries)
                             written += out.count
-                            out.removeAll()
+                            spares.rotate(&out)
                             meter.set(done: stream.bytesRead)
                         }
                         if stream.finished { break }
@@ -378,6 +389,7 @@ public struct Importer {
         var chunks = streams.map { _ in EventBatch(reservingCapacity: 4096) }
         var cursors = Array(repeating: 0, count: streams.count)
         var out = EventBatch(reservingCapacity: writerOptions.blockEvents)
+        var spares = BatchRing()
         func refill(_ s: Int) throws {
             guard cursors[s] >= chunks[s].count, !streams[s].finished else { return }
             chunks[s].removeAll()
@@ -410,7 +422,7 @@ public struct Importer {
                 if out.count >= writerOptions.blockEvents {
                     try writer.append(out, dictionaries: decoder.dictionaries)
                     written += out.count
-                    out.removeAll()
+                    spares.rotate(&out)
                     meter.set(done: streams.reduce(0) { $0 + $1.bytesRead })
                 }
             }

@@ -4,8 +4,9 @@
 // ports write them and not), integers of every width around the INTEGER_EXT and SMALL_BIG_EXT
 // boundaries (per-process counters that step and jump, as unique_integer does when a process changes
 // scheduler), refs, tuples, lists, maps, funs, cut payloads and bytes that are not terms. Each node
-// emits its events in its own time order (processes step back a little, as OTP's do) and the nodes'
-// batches interleave as a recorder receives them, so blocks are re-sorted across nodes on writing.
+// emits its events in its own time order (each process in order, across processes stepping back a
+// little, as OTP's do) and the nodes' batches interleave as a recorder receives them, so blocks are
+// re-sorted across nodes on writing.
 // Every event's `value` is its serial number (0, 1, ...): a reader's events map back to what was
 // written, whatever order they come in. Randomness comes from `entropy` first (a fuzzer's input),
 // then from a SplitMix64 stream.
@@ -27,6 +28,8 @@ public struct SyntheticClusterEvents {
         var processes: [(id: ProcessID, number: UInt32, serial: UInt32, creation: UInt32)] = []
         /// Per process: a counter that moves by small steps (and sometimes jumps).
         var counters: [Int64] = []
+        /// Per process: the time of its last event (a process's own events are in order, as OTP's are).
+        var lastTimes: [Int64] = []
         /// Messages sent to this node, received on its next turn: (receiver index, bytes).
         var inbox: [(Int, [UInt8])] = []
     }
@@ -44,6 +47,7 @@ public struct SyntheticClusterEvents {
                 let id = dictionaries.intern(process: .pid(node: node.id, id: number, serial: serial, creation: creation))
                 node.processes.append((id, number, serial, creation))
                 node.counters.append(Int64(p) * 16)
+                node.lastTimes.append(.min)
             }
             nodes.append(node)
         }
@@ -262,10 +266,10 @@ public struct SyntheticClusterEvents {
         var payload: [UInt8] = []
         if let message = nodes[n].inbox.first, chance(70) {
             nodes[n].inbox.removeFirst()
-            event.pid = node.processes[message.0 % node.processes.count].id
+            let receiver = message.0 % node.processes.count
+            event.pid = node.processes[receiver].id
             event.kind = .receive
-            payload = message.1
-            batch.append(event, payload: payload)
+            append(event, message.1, node: n, process: receiver, into: &batch)
             return
         }
         switch below(12) {
@@ -338,6 +342,15 @@ public struct SyntheticClusterEvents {
             term(node: n, depth: 0, &payload)
             if chance(10) { term(node: n, depth: 0, &payload) }
         }
+        append(event, payload, node: n, process: p, into: &batch)
+    }
+
+    /// Appends the event (of process `p` of node `n`) no earlier than its process's previous one.
+    private mutating func append(_ event: TraceEvent, _ payload: [UInt8], node n: Int, process p: Int,
+                                 into batch: inout EventBatch) {
+        var event = event
+        event.time = max(event.time, nodes[n].lastTimes[p])
+        nodes[n].lastTimes[p] = event.time
         batch.append(event, payload: payload)
     }
 

@@ -121,11 +121,19 @@ public final class CaptureAnalysis: @unchecked Sendable {
         waits = CallWaits(enabled: options.followCalls)
         var functions: Set<FunctionID> = []
         var erpcCall: FunctionID = 0, distSpawnInit: FunctionID = 0
-        for index in dictionaries.functions.indices where index != 0 {
-            let text = dictionaries.functionText(FunctionID(index))
-            if text == "gen:do_call/4" || text == "erpc:call/5" { functions.insert(FunctionID(index)) }
-            if text == "erpc:call/5" { erpcCall = FunctionID(index) }
-            if text == "erts_internal:dist_spawn_init/1" { distSpawnInit = FunctionID(index) }
+        // Compared by their atoms, not printed text: no string built per function (50,000 in a
+        // generated module), and the same whatever syntax the reports print in.
+        for (index, function) in dictionaries.functions.enumerated() where index != 0 {
+            guard function.arity == 4 || function.arity == 5 || function.arity == 1 else { continue }
+            let module = dictionaries.atom(function.module), name = dictionaries.atom(function.function)
+            let isErpcCall = function.arity == 5 && module == "erpc" && name == "call"
+            if isErpcCall || (function.arity == 4 && module == "gen" && name == "do_call") {
+                functions.insert(FunctionID(index))
+            }
+            if isErpcCall { erpcCall = FunctionID(index) }
+            if function.arity == 1 && module == "erts_internal" && name == "dist_spawn_init" {
+                distSpawnInit = FunctionID(index)
+            }
         }
         waitFunctions = functions
         self.erpcCall = erpcCall

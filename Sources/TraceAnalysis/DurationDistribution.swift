@@ -66,20 +66,33 @@ public struct DurationDistribution: Sendable {
 
     /// The same, sorting exact values in `scratch` (reused across calls: no allocation per call).
     public func percentiles(_ ps: [Double], scratch: inout [UInt64]) -> [UInt64] {
-        guard totalCount > 0 else { return ps.map { _ in 0 } }
-        let ranks = ps.map { p -> Int in
+        var result = [UInt64](repeating: 0, count: ps.count)
+        result.withUnsafeMutableBufferPointer { percentiles(ps, scratch: &scratch, into: $0) }
+        return result
+    }
+
+    /// The same into `out` (one value per percentile): nothing allocated while the values are exact.
+    public func percentiles(_ ps: [Double], scratch: inout [UInt64], into out: UnsafeMutableBufferPointer<UInt64>) {
+        guard totalCount > 0 else {
+            for i in ps.indices { out[i] = 0 }
+            return
+        }
+        func rank(_ p: Double) -> Int {
             if p <= 0 { return 1 }
             if p >= 100 { return totalCount }
             let requested = Swift.min(Swift.max(p.nextDown, 0), 100)
             return Swift.min(totalCount, Swift.max(1, Int((requested * Double(totalCount) / 100).rounded(.up))))
         }
         if spilled {
-            return histogram.values(atRanks: ranks).map { Swift.min(Swift.max($0, min), max) }
+            for (i, value) in histogram.values(atRanks: ps.map(rank)).enumerated() {
+                out[i] = Swift.min(Swift.max(value, min), max)
+            }
+            return
         }
         scratch.removeAll(keepingCapacity: true)
         scratch.append(contentsOf: exact)
         scratch.sort()
-        return ranks.map { scratch[$0 - 1] }
+        for i in ps.indices { out[i] = scratch[rank(ps[i]) - 1] }
     }
 
     /// How many values fall in `range` (exact while the values are; in buckets, those whose

@@ -20,8 +20,9 @@ public struct EventBatch: Sendable {
         reserveCapacity(capacity, payloadBytes: payloadBytes)
     }
 
-    public var count: Int { times.count }
-    public var isEmpty: Bool { times.isEmpty }
+    // Inlinable: the ingest loop asks for the count once per frame, from another module.
+    @inlinable public var count: Int { times.count }
+    @inlinable public var isEmpty: Bool { times.isEmpty }
 
     public mutating func reserveCapacity(_ capacity: Int, payloadBytes payloadCapacity: Int = 0) {
         times.reserveCapacity(capacity)

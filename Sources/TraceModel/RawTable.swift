@@ -123,6 +123,11 @@ struct RawTable {
         }
         i += 8
     }
+    if i < n && n >= 8 {
+        // The last bytes as one word that overlaps the ones compared already.
+        return a.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
+            == b.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
+    }
     while i < n {
         if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
         i += 1

@@ -666,7 +666,12 @@ struct RecentPid {
 
     @inline(__always) func match(_ raw: UnsafeRawBufferPointer) -> ProcessID? {
         guard raw.count == count, let base = raw.baseAddress else { return nil }
-        return withUnsafeBytes(of: words) { memcmpRaw($0.baseAddress!, base, count) } ? id : nil
+        return withUnsafeBytes(of: words) { mine in
+            // Pids of one node differ in their last bytes (number, serial, creation): those first.
+            guard count >= 8, let m = mine.baseAddress else { return memcmpRaw(mine.baseAddress!, base, count) }
+            return m.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+                == base.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self) && memcmpRaw(m, base, count - 8)
+        } ? id : nil
     }
 }
 

@@ -1,6 +1,7 @@
 // Replay commands: timeline, latency, queues, hang, diff, state. Each parses, runs TraceAnalysis
 // and prints a readable table or, with --json, the report as documented in docs/ANALYSIS.md.
 import ArgumentParser
+import BeamTerm
 import CaptureStore
 import Foundation
 import TraceAnalysis
@@ -92,6 +93,22 @@ enum AnalysisIO {
         FileHandle.standardOutput.write(Data("\n".utf8))
     }
 
+    /// Writes all of `bytes` to stdout (stops quietly when stdout is closed, as a pipe into head).
+    static func writeStandardOutput(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress else { return }
+        var done = 0
+        while done < bytes.count {
+            let n = Foundation.write(1, base + done, bytes.count - done)
+            if n > 0 {
+                done += n
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else {
+                return
+            }
+        }
+    }
+
     static func table(_ header: [String], _ rows: [[String]]) -> String {
         var widths = header.map(\.count)
         for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
@@ -176,24 +193,41 @@ struct LatencyCommand: ParsableCommand {
         let report = analysis.latencyReport(sortBy: sort.rawValue, mfaFilter: matchers.isEmpty ? nil : { text in
             matchers.contains { $0.matches(printed: text) }
         })
-        if window.json { try AnalysisIO.printJSON(report); return }
-        if analysis.events == 0 { print(AnalysisIO.noEvents(reader)); return }
-        let rows = report.functions.map { row in
-            [row.mfa + (row.group.map { " @ \($0)" } ?? ""), "\(row.calls)", "\(row.exceptions)",
-             AnalysisIO.micros(row.p50Micros), AnalysisIO.micros(row.p90Micros), AnalysisIO.micros(row.p99Micros),
-             AnalysisIO.micros(row.p999Micros), AnalysisIO.micros(row.maxMicros), AnalysisIO.micros(row.selfP50Micros)]
+        if window.json {
+            // Written as JSONEncoder writes it, without its tree of values (50,000 rows for as many functions).
+            var json = PrettyJSON(drain: AnalysisIO.writeStandardOutput)
+            report.writeJSON(into: &json)
+            json.newline()
+            json.finish()
+            return
         }
-        print(rows.isEmpty ? "no measured calls (record without --calls-only, so calls have their return_from)"
-              : AnalysisIO.table(["function", "calls", "exc", "p50", "p90", "p99", "p99.9", "max", "self p50"], rows))
+        if analysis.events == 0 { print(AnalysisIO.noEvents(reader)); return }
+        var out = TextBuffer()
+        if report.functions.isEmpty {
+            out.append("no measured calls (record without --calls-only, so calls have their return_from)")
+        } else {
+            var table = TextTable(header: ["function", "calls", "exc", "p50", "p90", "p99", "p99.9", "max", "self p50"])
+            for row in report.functions {
+                table.add(row.group.map { row.mfa + " @ \($0)" } ?? row.mfa)
+                table.add(row.calls)
+                table.add(row.exceptions)
+                for value in [row.p50Micros, row.p90Micros, row.p99Micros, row.p999Micros, row.maxMicros, row.selfP50Micros] {
+                    table.add(micros: value)
+                }
+            }
+            table.write(into: &out)
+        }
+        out.append(10)
         let reasons = report.functions.filter { !$0.exceptionReasons.isEmpty }
         if !reasons.isEmpty {
-            print("\nexceptions by reason:")
+            out.append("\nexceptions by reason:\n")
             for row in reasons {
                 for reason in row.exceptionReasons.prefix(5) {
-                    print("  " + row.mfa + (row.group.map { " @ \($0)" } ?? "") + "  \(reason.reason)  x\(reason.count)")
+                    out.append(utf8: "  " + row.mfa + (row.group.map { " @ \($0)" } ?? "") + "  \(reason.reason)  x\(reason.count)\n")
                 }
             }
         }
+        out.withUnsafeBytes { AnalysisIO.writeStandardOutput($0) }
     }
 }
 

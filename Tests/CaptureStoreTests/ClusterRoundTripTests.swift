@@ -1,7 +1,7 @@
 // Multi-node captures read back exactly: real-shaped payloads from several nodes (pids of every node,
 // integers of every width, refs, calls and replies), batches of the nodes interleaved as a recorder
-// appends them, re-sorted into blocks of every size; and the clock refinement's rewrite keeps every
-// payload byte (it reads a capture and writes it again: a misread there is frozen into the capture).
+// appends them, re-sorted into blocks of every size; read whole, filtered and pruned (payloads of some
+// kinds only).
 import Foundation
 import Testing
 import TestSupport
@@ -43,6 +43,22 @@ import TraceModel
         try reader.forEach(matching: EventQuery(kinds: [.send, .receive])) { event, payload in
             check(event, payload)
             return true
+        }
+        // A pruned read (column pruning): the payloads it names exactly (the others walked to keep the
+        // integer column's place and predictions), the rest empty, peers 0.
+        for kinds in [[EventKind.send], [.receive, .returnFrom], [.exit, .call, .spawn]] {
+            try reader.forEach(columns: EventColumns(payloadsOf: Set(kinds), peers: false)) { event, payload in
+                guard let expected = written[event.value] else { return true }
+                var event = event
+                event.peer = expected.event.peer
+                if event != expected.event { problems.append("pruned \(kinds): event \(event.value): \(event)") }
+                let wanted = kinds.contains(event.kind) ? expected.payload : []
+                if !payload.elementsEqual(wanted) {
+                    problems.append("pruned \(kinds): event \(event.value) (\(event.kind)): payload \(Array(payload)), "
+                                    + "expected \(wanted)")
+                }
+                return true
+            }
         }
         return problems
     }

@@ -131,13 +131,20 @@ let benchmarks: @Sendable () -> Void = {
         thresholds: [.mallocCountTotal: .init(relative: [.p90: 10.0])]
     )
 
-    // As the commands run them: `latency` without the waiting model, `hang` with it.
+    // As the commands run them: `latency` without the waiting model and with its JSON, `hang` with it.
     func analyze(_ capture: String, _ options: AnalysisOptions, latency: Bool) -> Int {
         var options = options
         options.followCalls = !latency
+        options.trackProcesses = !latency
         guard let reader = try? CaptureReader(opening: capture),
               let analysis = try? CaptureAnalysis.run(reader, options: options) else { return 0 }
-        return latency ? analysis.latencyReport().functions.count : analysis.hangReport().suspects.count
+        guard latency else { return analysis.hangReport().suspects.count }
+        // And its report as `latency --json` writes it (the bytes counted, not kept).
+        var bytes = 0
+        var json = PrettyJSON(drain: { bytes += $0.count })
+        analysis.latencyReport().writeJSON(into: &json)
+        json.finish()
+        return bytes
     }
 
     // Latency of 1M events over 4, 10,000 and 50,000 functions: side by side, the same events.

@@ -1,7 +1,8 @@
 // Fuzzes the capture writer and reader together: the input steers SyntheticClusterEvents (nodes,
 // processes, events, block size, every shape choice), whose shuffled multi-node batches go through
 // CaptureWriter and come back through CaptureReader. Every event must read back exactly (every
-// field, every payload byte), in time order, and a filtered read must give the same payloads.
+// field, every payload byte), in time order; a filtered read must give the same payloads, and a
+// pruned one (payloads of some kinds only) those exactly and the others empty.
 import CaptureStore
 import Foundation
 import TraceModel
@@ -71,6 +72,16 @@ func fuzzRoundTrip(_ input: [UInt8]) -> CInt {
         try reader.forEach(matching: EventQuery(kinds: [.send, .exit])) { event, payload in
             precondition(written[event.value].map { payload.elementsEqual($0.1) } == true,
                          "event \(event.value): a filtered read gives another payload")
+            return true
+        }
+        // Column pruning: the payloads of the kinds named (steered by the input) exactly, the rest empty.
+        let kinds = UInt64(input[0]) << 8 | UInt64(input[input.count - 1])
+        try reader.forEach(columns: EventColumns(payloadKinds: kinds, peers: input[1] & 1 != 0)) { event, payload in
+            guard let (expected, bytes) = written[event.value] else { preconditionFailure("event never written") }
+            let wanted = kinds >> UInt64(event.kind.rawValue & 63) & 1 != 0 ? bytes : []
+            precondition(payload.elementsEqual(wanted), "event \(event.value) (\(event.kind)): a pruned read's payload")
+            precondition(event.time == expected.time && event.pid == expected.pid && event.kind == expected.kind,
+                         "event \(event.value): a pruned read's columns")
             return true
         }
     } catch {
