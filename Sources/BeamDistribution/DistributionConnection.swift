@@ -112,7 +112,7 @@ public final class DistributionConnection: Sendable {
                                                         handshakeTimeout: TimeAmount(options.handshakeTimeout),
                                                         netTickTime: TimeAmount(options.netTickTime), core: core, logger: logger)
                         try channel.pipeline.syncOperations.addHandler(
-                            ByteToMessageHandler(DistributionFrameDecoder(maximumFrameSize: options.maximumFrameSize)))
+                            DistributionFrameReader(maximumFrameSize: options.maximumFrameSize))
                         try channel.pipeline.syncOperations.addHandler(handler)
                     }
                 }

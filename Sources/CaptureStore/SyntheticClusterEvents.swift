@@ -266,9 +266,10 @@ public struct SyntheticClusterEvents {
         var payload: [UInt8] = []
         if let message = nodes[n].inbox.first, chance(70) {
             nodes[n].inbox.removeFirst()
-            event.pid = node.processes[message.0 % node.processes.count].id
+            let receiver = message.0 % node.processes.count
+            event.pid = node.processes[receiver].id
             event.kind = .receive
-            append(event, message.1, node: n, into: &batch)
+            append(event, message.1, node: n, process: receiver, into: &batch)
             return
         }
         switch below(12) {
@@ -341,16 +342,15 @@ public struct SyntheticClusterEvents {
             term(node: n, depth: 0, &payload)
             if chance(10) { term(node: n, depth: 0, &payload) }
         }
-        append(event, payload, node: n, into: &batch)
+        append(event, payload, node: n, process: p, into: &batch)
     }
 
-    /// Appends the event no earlier than its process's previous one.
-    private mutating func append(_ event: TraceEvent, _ payload: [UInt8], node n: Int, into batch: inout EventBatch) {
+    /// Appends the event (of process `p` of node `n`) no earlier than its process's previous one.
+    private mutating func append(_ event: TraceEvent, _ payload: [UInt8], node n: Int, process p: Int,
+                                 into batch: inout EventBatch) {
         var event = event
-        if let p = nodes[n].processes.firstIndex(where: { $0.id == event.pid }) {
-            event.time = max(event.time, nodes[n].lastTimes[p])
-            nodes[n].lastTimes[p] = event.time
-        }
+        event.time = max(event.time, nodes[n].lastTimes[p])
+        nodes[n].lastTimes[p] = event.time
         batch.append(event, payload: payload)
     }
 

@@ -66,7 +66,7 @@ public struct RecordingOptions: Sendable {
     /// Payload bytes kept per event (arguments, messages, return values).
     public var payloadLimit = 256
     /// The agent ships a batch at this many events or after `batchInterval`, whichever first.
-    public var batchEvents = 1000
+    public var batchEvents = 4000
     public var batchInterval: Duration = .milliseconds(5)
     /// Batches in flight per node before the agent holds back.
     public var batchesInFlight = 8

@@ -30,6 +30,34 @@ struct MailboxTests {
         await connection.close()
     }
 
+    @Test("a burst of messages of every size, cut anywhere by the socket's reads, arrives whole and in order")
+    func burstOfSizes() async throws {
+        let connection = try await node.connect()
+        let mailbox = try connection.makeMailbox()
+        // Frames from a few bytes to several reads long, many in one read, and sizes around 64 KiB.
+        var sizes: [Int] = [0, 1, 2, 3, 4, 5, 100, 65_535, 65_536, 65_537, 300_001, 2_000_003]
+        for i in 0..<600 { sizes.append(i % 7 == 0 ? 70_000 + i : i * 13 % 4_099) }
+        _ = try await connection.rpc(module: "bt_dist", function: "burst",
+                                     arguments: [.pid(mailbox.pid), .list(sizes.map { .integer(Int64($0)) })])
+        let expected = sizes
+        // How many arrived whole and in order, up to the first that did not.
+        let received = try await within(30) { () async throws -> Int in
+            var count = 0
+            for await message in mailbox {
+                guard case .message(.tuple(let t)) = message, t.count == 3, t[0] == .atom("burst"),
+                      case .integer(let i) = t[1], case .binary(let bytes) = t[2] else { return count }
+                let index = Int(i)
+                guard index == count + 1, bytes.count == expected[index - 1],
+                      bytes.allSatisfy({ $0 == UInt8(index % 251) }) else { return count }
+                count = index
+                if count == expected.count { return count }
+            }
+            return count
+        }
+        #expect(received == sizes.count)
+        await connection.close()
+    }
+
     @Test("sending to a registered name, and the answer coming back")
     func registeredSend() async throws {
         let connection = try await node.connect()

@@ -43,7 +43,7 @@ struct CapturingHandler: LogHandler {
 enum TestModule {
     static let source = #"""
     -module(bt_dist).
-    -export([every_kind/0, sleep_then/2, echo/1, spawn_waiter/0, register_echo/1, link_to/1]).
+    -export([every_kind/0, sleep_then/2, echo/1, spawn_waiter/0, register_echo/1, link_to/1, burst/2]).
 
     every_kind() ->
         Env = {captured, node()},
@@ -59,6 +59,11 @@ enum TestModule {
     spawn_waiter() -> spawn(fun() -> receive stop -> ok; {crash, R} -> exit(R) end end).
 
     link_to(Pid) -> spawn(fun() -> link(Pid), receive stop -> exit(stopped) end end).
+
+    %% Sends {burst, I, Bin} for each size, back to back (Bin: Size bytes of I rem 251).
+    burst(To, Sizes) ->
+        lists:foldl(fun(Size, I) -> To ! {burst, I, binary:copy(<<(I rem 251)>>, Size)}, I + 1 end, 1, Sizes),
+        ok.
 
     register_echo(Name) ->
         Pid = spawn(fun Loop() -> receive {From, Msg} -> From ! {echoed, Msg}, Loop() end end),

@@ -159,7 +159,7 @@ defaults() ->
       procs => [all],               % all | new | existing | Pid | RegisteredName
       flags => [call, arity],       % erlang:trace/3 flags (no tracer, no timestamp)
       timestamp => monotonic_timestamp,
-      batch_events => 1000,
+      batch_events => 4000,
       batch_ms => 5,
       max_in_flight => 8,
       max_pending => 50000,         % events held while the recorder is behind; beyond: drop
