@@ -395,8 +395,8 @@ struct BlockDecoder {
             directory[index].3 = dataOffset
             dataOffset += directory[index].2
         }
-        // Decompresses column `index` into its scratch array (its raw length in `loaded`, 0 when not loaded).
-        var loaded = [Int](repeating: 0, count: directory.count)
+        // Decompresses column `index` into its scratch array (a bit of `loaded` says it was).
+        var loaded: UInt32 = 0
         func load(_ index: Int) -> String? {
             let (codec, raw, stored, offset) = directory[index]
             let source = UnsafeRawBufferPointer(rebasing: body[offset..<(offset + stored)])
@@ -412,7 +412,7 @@ struct BlockDecoder {
             } else {
                 return "column \(index) has unknown codec \(codec)"
             }
-            loaded[index] = raw
+            loaded |= 1 << UInt32(index)
             return nil
         }
         let kindColumn = Format.Column.kind.rawValue
@@ -421,20 +421,20 @@ struct BlockDecoder {
         // but a block's own bytes are the truth).
         var kindsPresent: UInt64 = 0
         scratch[kindColumn].withUnsafeBytes { kinds in
-            for i in 0..<min(n, loaded[kindColumn]) { kindsPresent |= 1 << UInt64(kinds[i] & 63) }
+            for i in 0..<min(n, directory[kindColumn].1) { kindsPresent |= 1 << UInt64(kinds[i] & 63) }
         }
         let payloads = kindsPresent & wanted.payloadKinds != 0
-        let payloadColumns = [Format.Column.payloadLength.rawValue, Format.Column.payloadBytes.rawValue,
-                              Format.Column.payloadIntegers.rawValue]
+        let payloadColumns: UInt32 = 1 << UInt32(Format.Column.payloadLength.rawValue)
+            | 1 << UInt32(Format.Column.payloadBytes.rawValue) | 1 << UInt32(Format.Column.payloadIntegers.rawValue)
         for index in directory.indices where index != kindColumn {
-            if !payloads && payloadColumns.contains(index) { continue }
+            if !payloads && payloadColumns >> UInt32(index) & 1 != 0 { continue }
             if !wanted.peers && index == Format.Column.peer.rawValue { continue }
             if let failure = load(index) { return .failed(failure) }
         }
-        for index in directory.indices { directory[index].1 = loaded[index] }
+        for index in directory.indices where loaded >> UInt32(index) & 1 == 0 { directory[index].1 = 0 }
         batch.removeAll()
         batch.reserveCapacity(n, payloadBytes: directory[9].1 * 2)
-        return withColumns(directory.map { ($0.0, $0.1, $0.2) }) { cols -> Outcome in
+        return withColumns(directory) { cols -> Outcome in
             guard cols[3].count == n, cols[4].count == n else { return .failed("kind or flag column has the wrong length") }
             // Column by column into pre-sized arrays: tight loops, no per-element append checks.
             func fill<T>(_ array: inout [T], _ zero: T, _ body: (UnsafeMutableBufferPointer<T>) -> Bool) -> Bool {
@@ -575,7 +575,7 @@ struct BlockDecoder {
         return .decoded
     }
 
-    private func withColumns<R>(_ directory: [(UInt8, Int, Int)], _ body: ([UnsafeRawBufferPointer]) -> R) -> R {
+    private func withColumns<R>(_ directory: [(UInt8, Int, Int, Int)], _ body: ([UnsafeRawBufferPointer]) -> R) -> R {
         // Ten nested borrows, flattened: the scratch arrays are not mutated while `body` runs.
         var pointers: [UnsafeRawBufferPointer] = []
         pointers.reserveCapacity(directory.count)

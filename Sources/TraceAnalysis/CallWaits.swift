@@ -146,7 +146,7 @@ struct SampledWait: Sendable {
 struct CallWaits: Sendable {
     /// One per caller: every kind of call blocks, so a caller waits for at most one.
     private(set) var waiting: [ProcessID: WaitingCall] = [:]
-    private var tags: [RefKey: ProcessID] = [:]
+    private var tags = TagTable()
     /// The requests of waiting calls, not printed yet.
     private var requests = RequestBytes()
     /// How the gen calls of the replay ended (reply, down, timeout, exit, active, drop).
