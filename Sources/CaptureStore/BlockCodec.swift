@@ -197,29 +197,7 @@ struct BlockEncoder {
     }
 
     /// A hash of a payload's bytes and length, never 0.
-    @inline(__always) static func hash(_ payload: UnsafeRawBufferPointer) -> UInt64 {
-        guard let base = payload.baseAddress else { return 1 }
-        let n = payload.count
-        var h = UInt64(truncatingIfNeeded: n) &* 0x9E37_79B9_7F4A_7C15
-        var i = 0
-        while i + 8 <= n {
-            h = (h ^ base.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xBF58_476D_1CE4_E5B9
-            h ^= h >> 29
-            i += 8
-        }
-        if i < n {
-            var tail: UInt64 = 0
-            var shift: UInt64 = 0
-            while i < n {
-                tail |= UInt64(base.load(fromByteOffset: i, as: UInt8.self)) << shift
-                shift += 8
-                i += 1
-            }
-            h = (h ^ tail) &* 0x94D0_49BB_1331_11EB
-            h ^= h >> 31
-        }
-        return h | 1
-    }
+    @inline(__always) static func hash(_ payload: UnsafeRawBufferPointer) -> UInt64 { ByteHash.of(payload) | 1 }
 
     private mutating func appendCompressed(_ raw: UnsafeRawBufferPointer, into out: inout ByteWriter) -> (Format.Codec, Int) {
         guard raw.count > 32 else {

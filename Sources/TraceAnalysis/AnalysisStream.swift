@@ -257,25 +257,13 @@ final class StreamBridge {
     /// A hash of the message's bytes: a send's payload holds the message (then, for sends to
     /// aliases, the destination); a receive's holds the message alone. A payload cut by the size
     /// limit keeps the message's first bytes in both. Eight bytes a step (a multiply and a fold
-    /// each), the tail byte by byte (FNV-1a).
+    /// each; `ByteHash`).
     static func messageHash(_ payload: UnsafeRawBufferPointer, _ flags: EventFlags, send: Bool) -> UInt64 {
         var length = payload.count
         if send, flags.contains(.destinationInPayload), let first = Payload.firstTermLength(payload) {
             length = first
         }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(length)
-        guard let base = payload.baseAddress else { return hash }
-        var i = 0
-        while i + 8 <= length {
-            hash = (hash ^ base.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x9E37_79B9_7F4A_7C15
-            hash ^= hash >> 29
-            i += 8
-        }
-        while i < length {
-            hash = (hash ^ UInt64(base.load(fromByteOffset: i, as: UInt8.self))) &* 0x100_0000_01b3
-            i += 1
-        }
-        return hash
+        return ByteHash.of(UnsafeRawBufferPointer(rebasing: payload[..<length]))
     }
 }
 

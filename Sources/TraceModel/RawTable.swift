@@ -22,28 +22,7 @@ struct RawTable {
         mask = size - 1
     }
 
-    @inlinable static func hash(_ key: UnsafeRawBufferPointer) -> UInt64 {
-        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(key.count)
-        guard let base = key.baseAddress else { return h }
-        var i = 0
-        let n = key.count
-        while i + 8 <= n {
-            let word = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-            h = (h ^ word) &* 0xBF58_476D_1CE4_E5B9
-            h ^= h >> 29
-            i += 8
-        }
-        var tail: UInt64 = 0
-        var shift: UInt64 = 0
-        while i < n {
-            tail |= UInt64(base.load(fromByteOffset: i, as: UInt8.self)) << shift
-            shift += 8
-            i += 1
-        }
-        h = (h ^ tail) &* 0x94D0_49BB_1331_11EB
-        h ^= h >> 31
-        return h
-    }
+    @inlinable static func hash(_ key: UnsafeRawBufferPointer) -> UInt64 { ByteHash.of(key) }
 
     @inlinable func find(_ key: UnsafeRawBufferPointer) -> UInt32? {
         let h = Self.hash(key)
