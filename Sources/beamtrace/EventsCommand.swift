@@ -131,20 +131,8 @@ struct EventOutput: ~Copyable {
 
     mutating func flush() {
         guard !buffer.isEmpty else { return }
-        buffer.withUnsafeBytes { raw in
-            guard let base = raw.baseAddress else { return }
-            var done = 0
-            while done < raw.count {
-                let n = Foundation.write(1, base + done, raw.count - done)
-                if n > 0 {
-                    done += n
-                } else if n < 0 && errno == EINTR {
-                    continue
-                } else {
-                    break  // stdout closed (a pipe into head): nothing more can be written
-                }
-            }
-        }
+        // Stops quietly when stdout is closed (a pipe into head): nothing more can be written.
+        buffer.withUnsafeBytes { AnalysisIO.writeStandardOutput($0) }
         buffer.removeAll()
     }
 }

@@ -123,18 +123,6 @@ import TraceModel
 
     /// The trace file decoded by the trace-message decoder, in the capture's order (time, then file order).
     static func decodedDirectly(_ trace: String) throws -> [RecordedEvent] {
-        var decoder = TraceMessageDecoder()
-        var direct = EventBatch()
-        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: trace)))
-        _ = try bytes.withUnsafeBytes { raw in
-            try FrameScanner().scan(raw, streamOffset: 0) { frame, _ in
-                switch frame {
-                case .message(let body): try decoder.decode(body, into: &direct)
-                case .drop(let n): decoder.appendDrop(count: Int64(n), into: &direct)
-                }
-            }
-        }
-        return (0..<direct.count).map { RecordedEvent(event: direct[$0], payload: Array(direct.payload($0))) }
-            .enumerated().sorted { ($0.element.event.time, $0.offset) < ($1.element.event.time, $1.offset) }.map(\.element)
+        try DirectDecode.of(trace).events
     }
 }

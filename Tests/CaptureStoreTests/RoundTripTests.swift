@@ -128,17 +128,7 @@ import TraceModel
         let trace = dir.appendingPathComponent("t.trc").path
         _ = try Workload.run(call(trace))
         // Decode the file directly.
-        var decoder = TraceMessageDecoder()
-        var direct = EventBatch()
-        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: trace)))
-        _ = try bytes.withUnsafeBytes { raw in
-            try FrameScanner().scan(raw, streamOffset: 0) { frame, _ in
-                switch frame {
-                case .message(let body): try decoder.decode(body, into: &direct)
-                case .drop(let n): decoder.appendDrop(count: Int64(n), into: &direct)
-                }
-            }
-        }
+        let direct = try DirectDecode.of(trace)
         var options = CaptureWriter.Options()
         options.blockEvents = 1000
         let capture = dir.appendingPathComponent("cap").path
@@ -146,11 +136,10 @@ import TraceModel
         let reader = try CaptureReader(opening: capture)
         let events = try reader.events()
         // Same events, each with its payload; the capture is in time order.
-        let expected = (0..<direct.count).map { RecordedEvent(event: direct[$0], payload: Array(direct.payload($0))) }
-            .enumerated().sorted { ($0.element.event.time, $0.offset) < ($1.element.event.time, $1.offset) }.map(\.element)
+        let expected = direct.events
         #expect(events.count == expected.count)
         #expect(events == expected)
-        #expect(reader.dictionaries.atoms == decoder.dictionaries.atoms)
+        #expect(reader.dictionaries.atoms == direct.decoder.dictionaries.atoms)
         return events
     }
 }
