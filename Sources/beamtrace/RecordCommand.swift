@@ -169,6 +169,7 @@ struct RecordCommand: ParsableCommand {
         var options = RecordingOptions(nodes: node, cookie: cookie, spec: spec, output: path,
                                        distribution: connection.distributionOptions)
         options.localName = connection.name
+        options.setupTimeout = connection.timeout(default: 30)
         options.limits.duration = duration.value
         options.limits.maxEvents = maxEvents.map(\.value) ?? (ring == nil ? 1_000_000 : nil)
         options.limits.maxRate = maxRate.value
