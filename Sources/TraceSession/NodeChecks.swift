@@ -23,7 +23,8 @@ extension TraceSession {
                 let pid: Term
                 do {
                     pid = try await connection.rpc(module: "erlang", function: "list_to_pid",
-                                                   arguments: [.string(Array(local.utf8))], timeout: options.setupTimeout)
+                                                   arguments: [.string(Array(local.utf8))],
+                                                   timeout: options.setupTimeout)
                 } catch let error as DistributionError where error.code == .badRPC {
                     throw SessionError(.invalidSpec, node: node,
                                        "--procs \(text): the node refuses \(local) as a pid (erlang:list_to_pid/1 "

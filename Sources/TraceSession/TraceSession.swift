@@ -602,7 +602,8 @@ public final class TraceSession: Sendable {
         }
         if wrapped.cleanupNoted {
             if !leftovers.isEmpty {
-                wrapped.message += "; on the other nodes cleanup could not be confirmed: " + leftovers.joined(separator: "; ")
+                wrapped.message += "; on the other nodes cleanup could not be confirmed: "
+                    + leftovers.joined(separator: "; ")
                     + " (check with code:is_loaded(beamtrace_agent) and erlang:trace_info(new, flags))"
             }
             return wrapped
