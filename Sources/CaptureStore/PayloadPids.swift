@@ -196,6 +196,12 @@ struct PayloadPids {
             pending -= 1
             let start = c.offset
             guard let tag = c.peek() else { return false }
+            // Most terms are plain ETF (its tags are below 0xF0): one compare before the walk.
+            if tag < Self.tag {
+                guard let children = c.skipHeader() else { return false }
+                pending += children
+                continue
+            }
             if tag == Self.tag {
                 _ = c.u8()
                 guard let id = Self.varint(&c), id <= UInt64(UInt32.max) else { return false }

@@ -35,8 +35,8 @@ struct WaitingTable: Sendable {
         return calls[s]
     }
 
-    /// Puts `call` in as its caller's wait (replacing one it had).
-    mutating func set(_ call: WaitingCall) {
+    /// Puts `call` in as its caller's wait (replacing one it had); taken, not copied.
+    mutating func set(_ call: consuming WaitingCall) {
         if let s = slot(call.caller) {
             calls[s] = call
             return
