@@ -20,34 +20,52 @@ extension LatencyTable {
         json.endObject()
     }
 
+    /// One row, members in sorted key order, laid out as the encoder lays out an object of the
+    /// `functions` array (`writeJSON` opens exactly those two containers around it): fixed text between
+    /// the values, one append each.
     private func writeRow(_ i: Int, _ raw: UnsafeRawBufferPointer, into json: inout PrettyJSON) {
         let n = numbers[i]
-        json.beginObject()
-        json.member("calls", n.calls)
-        json.key("exception_reasons")
-        json.beginArray()
-        for reason in reasons[i] ?? [] {
-            json.element()
-            json.beginObject()
-            json.member("count", reason.count)
-            json.member("reason", reason.reason)
-            json.endObject()
+        json.fragment("{\n      \"calls\" : ")
+        json.value(n.calls)
+        json.fragment(",\n      \"exception_reasons\" : [\n")
+        if let rowReasons = reasons[i] {
+            for (k, reason) in rowReasons.enumerated() {
+                json.fragment(k == 0 ? "        {\n          \"count\" : " : ",\n        {\n          \"count\" : ")
+                json.value(reason.count)
+                json.fragment(",\n          \"reason\" : ")
+                json.value(reason.reason)
+                json.fragment("\n        }")
+            }
         }
-        json.endArray()
-        json.member("exceptions", n.exceptions)
-        if grouped { json.member("group", utf8: UnsafeRawBufferPointer(rebasing: raw[mfaEnds[i]..<nameStarts[i + 1]])) }
-        json.member("max_us", n.max)
-        json.member("mean_us", n.mean)
-        json.member("mfa", utf8: UnsafeRawBufferPointer(rebasing: raw[nameStarts[i]..<mfaEnds[i]]))
-        json.member("min_us", n.min)
-        json.member("p50_us", n.p50)
-        json.member("p90_us", n.p90)
-        json.member("p999_us", n.p999)
-        json.member("p99_us", n.p99)
-        json.member("returned", n.returned)
-        json.member("self_p50_us", n.selfP50)
-        json.member("unmeasured", n.unmeasured)
-        json.endObject()
+        json.fragment("\n      ],\n      \"exceptions\" : ")
+        json.value(n.exceptions)
+        if grouped {
+            json.fragment(",\n      \"group\" : ")
+            json.value(utf8: UnsafeRawBufferPointer(rebasing: raw[mfaEnds[i]..<nameStarts[i + 1]]))
+        }
+        json.fragment(",\n      \"max_us\" : ")
+        json.value(n.max)
+        json.fragment(",\n      \"mean_us\" : ")
+        json.value(n.mean)
+        json.fragment(",\n      \"mfa\" : ")
+        json.value(utf8: UnsafeRawBufferPointer(rebasing: raw[nameStarts[i]..<mfaEnds[i]]))
+        json.fragment(",\n      \"min_us\" : ")
+        json.value(n.min)
+        json.fragment(",\n      \"p50_us\" : ")
+        json.value(n.p50)
+        json.fragment(",\n      \"p90_us\" : ")
+        json.value(n.p90)
+        json.fragment(",\n      \"p999_us\" : ")
+        json.value(n.p999)
+        json.fragment(",\n      \"p99_us\" : ")
+        json.value(n.p99)
+        json.fragment(",\n      \"returned\" : ")
+        json.value(n.returned)
+        json.fragment(",\n      \"self_p50_us\" : ")
+        json.value(n.selfP50)
+        json.fragment(",\n      \"unmeasured\" : ")
+        json.value(n.unmeasured)
+        json.fragment("\n    }")
     }
 
     /// The table (`function @ group` when grouping), a newline, then up to five reasons per row that

@@ -57,25 +57,45 @@ public struct LatencyTable: ~Copyable {
     /// Orders the rows by a column, largest first, ties by name (function, then group), as String's
     /// `<` orders them; `mfa` orders by name alone.
     mutating func sort(by column: String) {
-        let values: [Double] = numbers.map { row in
-            switch column {
-            case "p50": row.p50
-            case "p90": row.p90
-            case "max": row.max
-            case "mean": row.mean
-            case "calls": Double(row.calls)
-            case "mfa": 0
-            default: row.p99
-            }
-        }
         let byName = column == "mfa"
-        order = names.withUnsafeBytes { raw in
-            numbers.indices.sorted { i, j in
-                if byName { return mfaPrecedes(i, j, raw) }
-                let (x, y) = (values[i], values[j])
-                return x != y ? x > y : precedes(i, j, raw)
+        // Sorted as plain keys (the column, the first 8 bytes of an ASCII function text) with the row:
+        // the names are read only when both of those tie.
+        var keys: [SortKey] = []
+        keys.reserveCapacity(numbers.count)
+        names.withUnsafeBytes { raw in
+            for (i, row) in numbers.enumerated() {
+                let value: Double = switch column {
+                case "p50": row.p50
+                case "p90": row.p90
+                case "max": row.max
+                case "mean": row.mean
+                case "calls": Double(row.calls)
+                case "mfa": 0
+                default: row.p99
+                }
+                keys.append(SortKey(value: value, prefix: ascii[i] ? Self.prefix(raw, nameStarts[i], mfaEnds[i]) : 0,
+                                    row: i))
+            }
+            keys.sort { a, b in
+                if a.value != b.value { return a.value > b.value }
+                if a.prefix != b.prefix, ascii[a.row] && ascii[b.row] { return a.prefix < b.prefix }
+                return byName ? mfaPrecedes(a.row, b.row, raw) : precedes(a.row, b.row, raw)
             }
         }
+        order = keys.map(\.row)
+    }
+
+    private struct SortKey {
+        var value: Double
+        /// The function text's first 8 bytes, big-endian, zero-padded (texts hold no zero byte).
+        var prefix: UInt64
+        var row: Int
+    }
+
+    private static func prefix(_ raw: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> UInt64 {
+        var value: UInt64 = 0
+        for k in 0..<8 { value = value << 8 | UInt64(start + k < end ? raw[start + k] : 0) }
+        return value
     }
 
     private func mfaPrecedes(_ i: Int, _ j: Int, _ raw: UnsafeRawBufferPointer) -> Bool {

@@ -93,6 +93,13 @@ public struct PrettyJSON: ~Copyable {
 
     public mutating func value(_ text: String) { appendString(text) }
 
+    /// A string value from its UTF-8 bytes.
+    public mutating func value(utf8 bytes: UnsafeRawBufferPointer) { appendString(bytes.bindMemory(to: UInt8.self)) }
+
+    /// Text the caller lays out as the encoder would at the current depth (newlines, indents, keys),
+    /// for rows of many members written at once.
+    public mutating func fragment(_ text: StaticString) { buffer.append(text) }
+
     public mutating func value(_ number: Int) { NumberText.append(Int64(number), to: &buffer) }
 
     public mutating func value(_ number: Int64) { NumberText.append(number, to: &buffer) }
