@@ -58,11 +58,13 @@ public struct LatencyTable: ~Copyable {
     /// `<` orders them; `mfa` orders by name alone.
     mutating func sort(by column: String) {
         let byName = column == "mfa"
-        // Sorted as plain keys (the column, the first 8 bytes of an ASCII function text) with the row:
-        // the names are read only when both of those tie.
+        // Sorted as plain keys (the column, 8 bytes of an ASCII function text after the start that all
+        // ASCII texts share, `bt_f50000:` in a generated module) with the row: the names are read only
+        // when both of those tie.
         var keys: [SortKey] = []
         keys.reserveCapacity(numbers.count)
         names.withUnsafeBytes { raw in
+            let shared = sharedStart(raw)
             for (i, row) in numbers.enumerated() {
                 let value: Double = switch column {
                 case "p50": row.p50
@@ -73,7 +75,7 @@ public struct LatencyTable: ~Copyable {
                 case "mfa": 0
                 default: row.p99
                 }
-                keys.append(SortKey(value: value, prefix: ascii[i] ? Self.prefix(raw, nameStarts[i], mfaEnds[i]) : 0,
+                keys.append(SortKey(value: value, prefix: ascii[i] ? Self.prefix(raw, nameStarts[i] + shared, mfaEnds[i]) : 0,
                                     row: i))
             }
             keys.sort { a, b in
@@ -87,9 +89,25 @@ public struct LatencyTable: ~Copyable {
 
     private struct SortKey {
         var value: Double
-        /// The function text's first 8 bytes, big-endian, zero-padded (texts hold no zero byte).
+        /// 8 bytes of the function text from the shared start on, big-endian, zero-padded (texts hold
+        /// no zero byte).
         var prefix: UInt64
         var row: Int
+    }
+
+    /// How many bytes every ASCII row's function text starts with (texts equal up to there order as
+    /// the rest orders them).
+    private func sharedStart(_ raw: UnsafeRawBufferPointer) -> Int {
+        guard let first = ascii.firstIndex(of: true) else { return 0 }
+        var shared = mfaEnds[first] - nameStarts[first]
+        for i in numbers.indices where ascii[i] && shared > 0 {
+            let start = nameStarts[i], other = nameStarts[first]
+            var k = 0
+            let n = Swift.min(shared, mfaEnds[i] - start)
+            while k < n && raw[start + k] == raw[other + k] { k += 1 }
+            shared = k
+        }
+        return shared
     }
 
     private static func prefix(_ raw: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> UInt64 {
