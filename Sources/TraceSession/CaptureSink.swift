@@ -51,6 +51,9 @@ final class CaptureSink: @unchecked Sendable {
     /// The latest session time written so far, and the session's stop marker (`stop`), written last.
     private var latestTime = Int64.min
     private var pendingStop: (payload: [UInt8], time: Int64)?
+    /// Per node, its last sample message's events, held back until the node's trace events pass their
+    /// time (see `ingestSamples`).
+    private var heldSamples: [EventBatch] = []
 
     /// Creates the capture a recording writes: the session's limits (ring size, event limit,
     /// payload cap) and the facts both transports record about it.
@@ -88,6 +91,7 @@ final class CaptureSink: @unchecked Sendable {
         locked {
             let id = decoder.dictionaries.intern(node: name)
             nodes.append(NodeState(name: name, nodeID: id, offset: offset, ingest: FrameIngest(strict: strict)))
+            heldSamples.append(EventBatch())
             return nodes.count - 1
         }
     }
@@ -172,6 +176,13 @@ final class CaptureSink: @unchecked Sendable {
         _drops += dropCount
         nodes[index].events += traceCount
         nodes[index].drops += dropCount
+        if !heldSamples[index].isEmpty, let last = batch.times.last, let held = heldSamples[index].times.first,
+           held <= last {
+            // The node's trace has passed its last sample: the sample goes in at its time.
+            let at = batch.times.firstIndex { $0 > held } ?? batch.count
+            batch.insert(heldSamples[index], at: at)
+            heldSamples[index].removeAll()
+        }
         if !batch.isEmpty { try write() }
         return IngestResult(accepted: traceCount, limitReached: limitReached)
     }
@@ -251,6 +262,11 @@ final class CaptureSink: @unchecked Sendable {
     func ingestSamples(node index: Int, time: Int64, processes: [Term], totals: Term) throws -> (Int64, Term)? {
         try locked {
             guard !isClosed else { return nil }
+            // A sample is stamped when it is taken, while trace events from before it may still be on
+            // their way (in the tracer's batch, in flight): written at once it would land among later
+            // events and its block would have to be sorted. It waits for the node's next trace batch
+            // that passes its time (finishBatch); the next sample, or the close, writes it if none did.
+            try writeHeldSamples(node: index)
             batch.removeAll()
             let state = nodes[index]
             let sessionTime = time &+ state.offset
@@ -274,7 +290,7 @@ final class CaptureSink: @unchecked Sendable {
             encoder.encode(totals, into: &payload)
             let runQueue = mapValue(totals, "run_queue")?.intValue ?? 0
             batch.append(TraceEvent(time: sessionTime, node: state.nodeID, kind: .sample, value: runQueue), payload: payload)
-            try write()
+            swap(&batch, &heldSamples[index])
             return longest
         }
     }
@@ -353,6 +369,14 @@ final class CaptureSink: @unchecked Sendable {
         }
     }
 
+    /// Writes what is held of node `index`'s last sample.
+    private func writeHeldSamples(node index: Int) throws {
+        guard !heldSamples[index].isEmpty else { return }
+        batch.removeAll()
+        swap(&batch, &heldSamples[index])
+        try write()
+    }
+
     /// Writes `batch`, noting its latest time.
     private func write() throws {
         for time in batch.times where time > latestTime { latestTime = time }
@@ -392,6 +416,7 @@ final class CaptureSink: @unchecked Sendable {
     func close(stopReason: String) throws {
         try locked {
             isClosed = true
+            for index in heldSamples.indices { try writeHeldSamples(node: index) }
             if let stop = pendingStop {
                 pendingStop = nil
                 batch.removeAll()
@@ -401,5 +426,24 @@ final class CaptureSink: @unchecked Sendable {
             }
             try writer.close(stopReason: stopReason)
         }
+    }
+}
+
+extension EventBatch {
+    /// Inserts `other`'s events before event `index`.
+    fileprivate mutating func insert(_ other: EventBatch, at index: Int) {
+        let payloadAt = index == 0 ? 0 : Int(payloadEnds[index - 1])
+        let added = UInt32(truncatingIfNeeded: other.payloadBytes.count)
+        times.insert(contentsOf: other.times, at: index)
+        nodes.insert(contentsOf: other.nodes, at: index)
+        pids.insert(contentsOf: other.pids, at: index)
+        kinds.insert(contentsOf: other.kinds, at: index)
+        flags.insert(contentsOf: other.flags, at: index)
+        mfas.insert(contentsOf: other.mfas, at: index)
+        peers.insert(contentsOf: other.peers, at: index)
+        values.insert(contentsOf: other.values, at: index)
+        for i in index..<payloadEnds.count { payloadEnds[i] &+= added }
+        payloadEnds.insert(contentsOf: other.payloadEnds.map { $0 &+ UInt32(truncatingIfNeeded: payloadAt) }, at: index)
+        payloadBytes.insert(contentsOf: other.payloadBytes, at: payloadAt)
     }
 }
