@@ -51,9 +51,11 @@ final class CaptureSink: @unchecked Sendable {
     /// The latest session time written so far, and the session's stop marker (`stop`), written last.
     private var latestTime = Int64.min
     private var pendingStop: (payload: [UInt8], time: Int64)?
-    /// Per node, its last sample message's events, held back until the node's trace events pass their
-    /// time (see `ingestSamples`).
+    /// Per node, its last sample message's events and the system_monitor events after it (in time
+    /// order: the controller stamps them as it handles them), held back until the node's trace events
+    /// pass their time (see `ingestSamples`).
     private var heldSamples: [EventBatch] = []
+    private var heldAtLastTick: [Bool] = []
 
     /// Creates the capture a recording writes: the session's limits (ring size, event limit,
     /// payload cap) and the facts both transports record about it.
@@ -92,6 +94,7 @@ final class CaptureSink: @unchecked Sendable {
             let id = decoder.dictionaries.intern(node: name)
             nodes.append(NodeState(name: name, nodeID: id, offset: offset, ingest: FrameIngest(strict: strict)))
             heldSamples.append(EventBatch())
+            heldAtLastTick.append(false)
             return nodes.count - 1
         }
     }
@@ -176,13 +179,7 @@ final class CaptureSink: @unchecked Sendable {
         _drops += dropCount
         nodes[index].events += traceCount
         nodes[index].drops += dropCount
-        if !heldSamples[index].isEmpty, let last = batch.times.last, let held = heldSamples[index].times.first,
-           held <= last {
-            // The node's trace has passed its last sample: the sample goes in at its time.
-            let at = batch.times.firstIndex { $0 > held } ?? batch.count
-            batch.insert(heldSamples[index], at: at)
-            heldSamples[index].removeAll()
-        }
+        if !heldSamples[index].isEmpty, let last = batch.times.last { mergeHeld(node: index, upTo: last) }
         if !batch.isEmpty { try write() }
         return IngestResult(accepted: traceCount, limitReached: limitReached)
     }
@@ -344,9 +341,9 @@ final class CaptureSink: @unchecked Sendable {
             }
             var payload: [UInt8] = []
             encoder.encode(.tuple([.atom(tag), info]), into: &payload)
-            batch.append(TraceEvent(time: time &+ state.offset, node: state.nodeID, pid: pid, kind: .monitor,
-                                    peer: peer, value: value), payload: payload)
-            try write()
+            // Held like a sample (see ingestSamples), after it: stamped later by the same controller.
+            heldSamples[index].append(TraceEvent(time: time &+ state.offset, node: state.nodeID, pid: pid,
+                                                 kind: .monitor, peer: peer, value: value), payload: payload)
         }
     }
 
@@ -366,6 +363,31 @@ final class CaptureSink: @unchecked Sendable {
             let node = index.map { nodes[$0].nodeID } ?? 0
             batch.append(TraceEvent(time: time, node: node, kind: .marker, value: code), payload: payload)
             try write()
+        }
+    }
+
+    /// Moves the held events of node `index` up to time `last` into `batch`, each at its time.
+    private func mergeHeld(node index: Int, upTo last: Int64) {
+        let held = heldSamples[index]
+        var taken = 0
+        var at = 0
+        while taken < held.count, held.times[taken] <= last {
+            // A run of held events with one time (a sample message) goes in at once.
+            let time = held.times[taken]
+            var end = taken + 1
+            while end < held.count, held.times[end] == time { end += 1 }
+            while at < batch.count, batch.times[at] <= time { at += 1 }
+            batch.insert(held, range: taken..<end, at: at)
+            at += end - taken
+            taken = end
+        }
+        guard taken > 0 else { return }
+        if taken == held.count {
+            heldSamples[index].removeAll()
+        } else {
+            var rest = EventBatch()
+            rest.insert(held, range: taken..<held.count, at: 0)
+            heldSamples[index] = rest
         }
     }
 
@@ -396,8 +418,16 @@ final class CaptureSink: @unchecked Sendable {
         }
     }
 
+    /// Called by the session's ticker (every 200 ms): also writes held events that waited a whole tick
+    /// already (no trace from their node passed them: an idle node, or no sampling to write them).
     func flushIfDue() throws {
-        try locked { try writer.flushIfDue() }
+        try locked {
+            for index in heldSamples.indices {
+                if heldAtLastTick[index] { try writeHeldSamples(node: index) }
+                heldAtLastTick[index] = !heldSamples[index].isEmpty
+            }
+            try writer.flushIfDue()
+        }
     }
 
     /// Events in blocks written to disk (after a write failure: what the capture holds).
@@ -430,20 +460,24 @@ final class CaptureSink: @unchecked Sendable {
 }
 
 extension EventBatch {
-    /// Inserts `other`'s events before event `index`.
-    fileprivate mutating func insert(_ other: EventBatch, at index: Int) {
+    /// Inserts `other`'s events `range` before event `index`.
+    fileprivate mutating func insert(_ other: EventBatch, range: Range<Int>, at index: Int) {
         let payloadAt = index == 0 ? 0 : Int(payloadEnds[index - 1])
-        let added = UInt32(truncatingIfNeeded: other.payloadBytes.count)
-        times.insert(contentsOf: other.times, at: index)
-        nodes.insert(contentsOf: other.nodes, at: index)
-        pids.insert(contentsOf: other.pids, at: index)
-        kinds.insert(contentsOf: other.kinds, at: index)
-        flags.insert(contentsOf: other.flags, at: index)
-        mfas.insert(contentsOf: other.mfas, at: index)
-        peers.insert(contentsOf: other.peers, at: index)
-        values.insert(contentsOf: other.values, at: index)
+        let from = range.lowerBound == 0 ? 0 : Int(other.payloadEnds[range.lowerBound - 1])
+        let to = range.isEmpty ? from : Int(other.payloadEnds[range.upperBound - 1])
+        let added = UInt32(truncatingIfNeeded: to - from)
+        times.insert(contentsOf: other.times[range], at: index)
+        nodes.insert(contentsOf: other.nodes[range], at: index)
+        pids.insert(contentsOf: other.pids[range], at: index)
+        kinds.insert(contentsOf: other.kinds[range], at: index)
+        flags.insert(contentsOf: other.flags[range], at: index)
+        mfas.insert(contentsOf: other.mfas[range], at: index)
+        peers.insert(contentsOf: other.peers[range], at: index)
+        values.insert(contentsOf: other.values[range], at: index)
         for i in index..<payloadEnds.count { payloadEnds[i] &+= added }
-        payloadEnds.insert(contentsOf: other.payloadEnds.map { $0 &+ UInt32(truncatingIfNeeded: payloadAt) }, at: index)
-        payloadBytes.insert(contentsOf: other.payloadBytes, at: payloadAt)
+        let shift = Int64(payloadAt) - Int64(from)
+        payloadEnds.insert(contentsOf: other.payloadEnds[range].map { UInt32(truncatingIfNeeded: Int64($0) + shift) },
+                           at: index)
+        payloadBytes.insert(contentsOf: other.payloadBytes[from..<to], at: payloadAt)
     }
 }
