@@ -51,11 +51,14 @@ final class CaptureSink: @unchecked Sendable {
     /// The latest session time written so far, and the session's stop marker (`stop`), written last.
     private var latestTime = Int64.min
     private var pendingStop: (payload: [UInt8], time: Int64)?
-    /// Per node, its last sample message's events and the system_monitor events after it (in time
-    /// order: the controller stamps them as it handles them), held back until the node's trace events
-    /// pass their time (see `ingestSamples`).
+    /// Per node, its sample and system_monitor events (in time order: the controller stamps them as it
+    /// handles them), held back until the node's trace events pass their time (see `ingestSamples`).
     private var heldSamples: [EventBatch] = []
+    /// Per node, whether events were held at the last tick, and whether a trace batch came since.
     private var heldAtLastTick: [Bool] = []
+    private var tracedSinceTick: [Bool] = []
+    /// Held events beyond this many are written at once (a trace that never passes them).
+    static let heldLimit = 4096
 
     /// Creates the capture a recording writes: the session's limits (ring size, event limit,
     /// payload cap) and the facts both transports record about it.
@@ -95,6 +98,7 @@ final class CaptureSink: @unchecked Sendable {
             nodes.append(NodeState(name: name, nodeID: id, offset: offset, ingest: FrameIngest(strict: strict)))
             heldSamples.append(EventBatch())
             heldAtLastTick.append(false)
+            tracedSinceTick.append(false)
             return nodes.count - 1
         }
     }
@@ -179,6 +183,7 @@ final class CaptureSink: @unchecked Sendable {
         _drops += dropCount
         nodes[index].events += traceCount
         nodes[index].drops += dropCount
+        tracedSinceTick[index] = true
         if !heldSamples[index].isEmpty, let last = batch.times.last { mergeHeld(node: index, upTo: last) }
         if !batch.isEmpty { try write() }
         return IngestResult(accepted: traceCount, limitReached: limitReached)
@@ -260,10 +265,10 @@ final class CaptureSink: @unchecked Sendable {
         try locked {
             guard !isClosed else { return nil }
             // A sample is stamped when it is taken, while trace events from before it may still be on
-            // their way (in the tracer's batch, in flight): written at once it would land among later
-            // events and its block would have to be sorted. It waits for the node's next trace batch
-            // that passes its time (finishBatch); the next sample, or the close, writes it if none did.
-            try writeHeldSamples(node: index)
+            // their way (in the tracer's batch, in flight, queued here): written at once it would land
+            // among later events and its block would have to be sorted. It waits for the node's trace
+            // batch that passes its time (finishBatch); the ticker writes it when the node sends no
+            // trace for a whole tick, the close in any case.
             batch.removeAll()
             let state = nodes[index]
             let sessionTime = time &+ state.offset
@@ -287,7 +292,8 @@ final class CaptureSink: @unchecked Sendable {
             encoder.encode(totals, into: &payload)
             let runQueue = mapValue(totals, "run_queue")?.intValue ?? 0
             batch.append(TraceEvent(time: sessionTime, node: state.nodeID, kind: .sample, value: runQueue), payload: payload)
-            swap(&batch, &heldSamples[index])
+            heldSamples[index].insert(batch, range: 0..<batch.count, at: heldSamples[index].count)
+            if heldSamples[index].count > Self.heldLimit { try writeHeldSamples(node: index) }
             return longest
         }
     }
@@ -344,6 +350,7 @@ final class CaptureSink: @unchecked Sendable {
             // Held like a sample (see ingestSamples), after it: stamped later by the same controller.
             heldSamples[index].append(TraceEvent(time: time &+ state.offset, node: state.nodeID, pid: pid,
                                                  kind: .monitor, peer: peer, value: value), payload: payload)
+            if heldSamples[index].count > Self.heldLimit { try writeHeldSamples(node: index) }
         }
     }
 
@@ -418,13 +425,14 @@ final class CaptureSink: @unchecked Sendable {
         }
     }
 
-    /// Called by the session's ticker (every 200 ms): also writes held events that waited a whole tick
-    /// already (no trace from their node passed them: an idle node, or no sampling to write them).
+    /// Called by the session's ticker (every 200 ms): also writes the held events of a node that sent
+    /// no trace batch for a whole tick (an idle node: nothing will pass them).
     func flushIfDue() throws {
         try locked {
             for index in heldSamples.indices {
-                if heldAtLastTick[index] { try writeHeldSamples(node: index) }
+                if heldAtLastTick[index] && !tracedSinceTick[index] { try writeHeldSamples(node: index) }
                 heldAtLastTick[index] = !heldSamples[index].isEmpty
+                tracedSinceTick[index] = false
             }
             try writer.flushIfDue()
         }
