@@ -283,7 +283,7 @@ final class ConnectionCore: Sendable {
             call.continuation.resume(throwing: DistributionError(
                 .timeout, node: peer, step: call.what,
                 "no reply within \(call.timeout.nanoseconds / 1_000_000) ms (the call may still be running on the "
-                    + "node); raise --timeout if it is expected to take longer"))
+                    + "node)"))
         }
         if let (deadline, generation) = next { scheduleSweep(at: deadline, generation: generation, on: eventLoop) }
     }

@@ -41,6 +41,9 @@ final class BatchSink: @unchecked Sendable {
 
     func check() throws {
         if let failure = lock.withLock({ failure }) { throw failure }
+        if let reason = options.interruption?() {
+            throw ClickHouseError(message: "interrupted by \(reason)", retryable: false)
+        }
     }
 
     /// Queues a batch (waits while two are already waiting).
@@ -82,6 +85,10 @@ final class BatchSink: @unchecked Sendable {
         for attempt in 0...max(0, options.retries) {
             if attempt > 0 {
                 Thread.sleep(forTimeInterval: min(10, options.retryDelay * Double(1 << min(attempt - 1, 6))))
+                if let reason = options.interruption?() {
+                    throw ClickHouseError(message: "interrupted by \(reason) while batch \(batch) of \(table.name) "
+                                          + "was being tried again", retryable: false)
+                }
             }
             do {
                 if outcomeUnknown {

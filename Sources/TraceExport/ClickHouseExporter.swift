@@ -8,7 +8,9 @@
 // reached one shard) is deleted first. Exporting a capture again first drops its partition in every
 // table on every shard, so it replaces the capture instead of adding its rows a second time. At the
 // end every table's count of the capture is checked against the rows sent; an export that fails
-// midway (or whose counts disagree) drops what it had inserted the same way and says what had landed.
+// midway (or whose counts disagree) drops what it had inserted the same way and says what had landed;
+// so does one interrupted (SIGINT): it stops at the next batch, waits for the one being sent, removes
+// what landed and says so, and that rows of an earlier export of the capture were dropped when it began.
 import CaptureStore
 import Foundation
 import TraceAnalysis
@@ -33,6 +35,9 @@ public struct ClickHouseExportOptions: Sendable {
     public var query: EventQuery = .all
     /// Only spans of these functions (every event is still exported).
     public var functions = FunctionPatterns([])
+    /// Asked at every batch (and every 65,536 events read): the reason to stop now (`SIGINT`), or nil.
+    /// An export told to stop removes what it had inserted, as one that fails midway.
+    public var interruption: (@Sendable () -> String?)?
 
     public init(endpoints: [HTTPEndpoint]) { self.endpoints = endpoints }
 }
@@ -69,6 +74,17 @@ public enum ClickHouseExporter {
         let shards = options.endpoints.map { ClickHouseConnection($0, timeout: options.timeout) }
         defer { shards.forEach { $0.close() } }
         try prepare(shards, schema: schema, options: options)
+        // What an earlier export left of the capture is dropped next: said if this one does not finish.
+        var earlier = 0
+        for table in ClickHouseSchema.tables {
+            let text = try shards[0].execute("SELECT count() FROM \(schema.qualified(table)) WHERE capture = "
+                                             + ClickHouseSQL.literal(capture))
+            earlier += Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        }
+        if let reason = options.interruption?() {
+            throw ClickHouseError(message: "interrupted by \(reason) before anything was changed in ClickHouse",
+                                  retryable: false)
+        }
         for shard in shards {
             for table in ClickHouseSchema.tables {
                 try shard.execute(schema.dropCapture(table, capture: capture, date: day.text))
@@ -86,7 +102,8 @@ public enum ClickHouseExporter {
             try insert(reader, into: sink, options: options, day: day, summary: &summary, progress: progress)
         } catch {
             sink.drain()
-            throw removeAfterFailure(error, sink: sink, shards: shards, schema: schema, capture: capture, day: day)
+            throw removeAfterFailure(error, sink: sink, shards: shards, schema: schema, capture: capture, day: day,
+                                     earlierRows: earlier)
         }
         summary.batches = sink.stats.batches
         summary.resent = sink.stats.resent
@@ -131,6 +148,7 @@ public enum ClickHouseExporter {
                 w.string((event.kind == .call ? text.arguments(terms) : text.term(terms)) ?? "")
                 try events.end(w)
                 seq += 1
+                if seq & 0xFFFF == 0 { try sink.check() }
                 if Int(event.pid) < eventsPerProcess.count { eventsPerProcess[Int(event.pid)] += 1 }
                 return true
             }
@@ -226,7 +244,8 @@ public enum ClickHouseExporter {
     /// After a failure midway: drops the capture's partitions again on every shard (what had landed of
     /// it, acknowledged or not), and says what the server had acknowledged and whether it is gone.
     static func removeAfterFailure(_ error: Error, sink: BatchSink, shards: [ClickHouseConnection],
-                                   schema: ClickHouseSchema, capture: String, day: CaptureDay) -> ClickHouseError {
+                                   schema: ClickHouseSchema, capture: String, day: CaptureDay,
+                                   earlierRows: Int) -> ClickHouseError {
         let landed = sink.stats.landed
         let nouns = ["events": "events", "spans": "spans", "queues": "queue points", "processes": "processes",
                      "functions": "functions"]
@@ -252,6 +271,13 @@ public enum ClickHouseExporter {
         } catch {
             let why = (error as? ClickHouseError)?.message ?? "\(error)"
             message += ", and they stay there: removing them failed (\(why)); export the capture again to replace them"
+                + " (or drop them yourself\(shards.count > 1 ? ", on every server" : ""): "
+                + ClickHouseSchema.tables.map { schema.dropCapture($0, capture: capture, date: day.text) }
+                    .joined(separator: "; ") + ")"
+        }
+        if earlierRows > 0 {
+            message += "; the \(earlierRows) rows an earlier export of the capture had left were dropped when this one "
+                + "began, and are not restored"
         }
         return ClickHouseError(message: message, serverCode: (error as? ClickHouseError)?.serverCode ?? 0,
                                retryable: false)

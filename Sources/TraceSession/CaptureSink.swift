@@ -176,8 +176,6 @@ final class CaptureSink: @unchecked Sendable {
         return IngestResult(accepted: traceCount, limitReached: limitReached)
     }
 
-    private var splitter = TermListSplitter()
-
     /// The session's failure when `--strict` stopped it at bad input.
     static func strictStopText(_ stopped: IngestStopped) -> String {
         let d = stopped.damage
@@ -185,8 +183,8 @@ final class CaptureSink: @unchecked Sendable {
             + "(--strict); every event before it is kept"
     }
 
-    /// Decodes an agent batch (`term_to_binary` of a list of trace messages, newest first; see
-    /// beamtrace_agent.erl) into the capture, oldest first, through the node's `FrameIngest` (the
+    /// Decodes an agent batch (`term_to_binary` of a list of trace messages, oldest first; see
+    /// beamtrace_agent.erl) into the capture, in list order, through the node's `FrameIngest` (the
     /// loop import uses): a message that does not decode is counted and skipped.
     func ingestAgentBatch(_ input: [UInt8], node index: Int, notABinary: String? = nil) throws -> IngestResult {
         try input.withUnsafeBytes { try ingestAgentBatch(raw: $0, node: index, notABinary: notABinary) }
@@ -211,7 +209,7 @@ final class CaptureSink: @unchecked Sendable {
                                                why: "an agent batch whose data is not a binary: \(notABinary.prefix(80))")
                 } else {
                     try state.ingest.consumeAgentBatch(bytes, streamOffset: state.streamOffset, source: state.name,
-                                                       splitter: &splitter, decoder: &decoder, into: &batch)
+                                                       decoder: &decoder, into: &batch)
                 }
             } catch let error as IngestStopped {
                 stopped = error

@@ -12,8 +12,12 @@
 // search on the slack, each step a Bellman-Ford on the difference constraints, and of the
 // offsets that achieve it the midpoint of the smallest increases and the smallest decreases); a
 // receive still stamped before its send after that is moved to just after its send (and later
-// events of its process with it, so each process keeps its own order), and counted. The capture
-// is rewritten once; the refined offsets, the corrections and what was moved are stored in it.
+// events of its process with it, so each process keeps its own order), and counted. Moving a
+// receive can move a later send of its process past that message's receive (a chain of replies
+// across drifting clocks), so the moves are not taken pair by pair: every event's final time is
+// the largest of its corrected time, its process's previous event and, for a receive, its send's
+// final time + 1, worked out over the processes in causal order before anything is written. The
+// capture is rewritten once; the refined offsets, the corrections and what was moved are stored in it.
 //
 // Why a post-pass at the end of the session rather than at read time: the capture then holds
 // causal times for every reader (events, analyses, exporters, imports into other tools) without
@@ -44,8 +48,13 @@ public struct ClockRefinement: Sendable, Codable {
     /// largest move (ns).
     public var movedReceives: Int
     public var maxMoveNs: Int64
-    /// Receives before their send in the rewritten capture (0 unless rewriting failed).
+    /// Receives before their send in the rewritten capture: some of `cyclicReceives` (placed after the
+    /// send's corrected time, its final one may be later), else 0.
     public var violationsAfter: Int
+    /// Receives no time order can put after their send: a pairing of equal message bytes that makes a
+    /// cycle (a process receiving a message before it sends what led to it), which only a mistaken
+    /// match can make. Placed after the send's corrected time. Nil in captures refined before it was counted.
+    public var cyclicReceives: Int?
 
     struct Pair {
         var sendTime: Int64
@@ -53,6 +62,10 @@ public struct ClockRefinement: Sendable, Codable {
         var sendNode: Int
         var receiveNode: Int
         var receiver: ProcessID
+        var sender: ProcessID
+        /// Which of its process's sends (receives) at that same time it is: two can share a time.
+        var sendOccurrence: Int
+        var receiveOccurrence: Int
     }
 
     /// Measures the pairs of the capture at `path` and, when some receive precedes its send,
@@ -69,7 +82,8 @@ public struct ClockRefinement: Sendable, Codable {
         var lower = [[Int64?]](repeating: [Int64?](repeating: nil, count: count), count: count)
         var before = 0
         for pair in pairs {
-            let need = pair.sendTime - pair.receiveTime
+            // The receive at least 1 ns after its send: the same time is not after it.
+            let need = pair.sendTime - pair.receiveTime + 1
             if need > 0 { before += 1 }
             lower[pair.sendNode][pair.receiveNode] = max(lower[pair.sendNode][pair.receiveNode] ?? .min, need)
         }
@@ -90,17 +104,12 @@ public struct ClockRefinement: Sendable, Codable {
         result.nodes = uncertainties(lower, names: names, corrections: corrections)
         result.residualNs = slack
 
-        // Receives the offsets cannot order: moved to just after their send.
-        var moves: [MoveKey: Int64] = [:]
-        for pair in pairs {
-            let send = pair.sendTime + corrections[pair.sendNode]
-            let receive = pair.receiveTime + corrections[pair.receiveNode]
-            guard receive <= send else { continue }
-            moves[MoveKey(pid: pair.receiver, time: pair.receiveTime)] = send + 1
-            result.movedReceives += 1
-            result.maxMoveNs = max(result.maxMoveNs, send + 1 - receive)
-        }
-        try rewrite(reader, path: path, corrections: corrections, moves: moves, index: index, refinement: result)
+        // Receives the offsets cannot order: moved to just after their send, as the send itself lands.
+        let moves = try causalMoves(reader, pairs: pairs, corrections: corrections, index: index)
+        result.movedReceives = moves.moved
+        result.cyclicReceives = moves.cyclic
+        result.maxMoveNs = moves.maxMoveNs
+        try rewrite(reader, path: path, corrections: corrections, moves: moves.times, index: index, refinement: result)
         let after = try measure(CaptureReader(opening: path), index: index)
         result.violationsAfter = after.filter { $0.receiveTime <= $0.sendTime }.count
         return result
@@ -109,22 +118,145 @@ public struct ClockRefinement: Sendable, Codable {
     struct MoveKey: Hashable {
         var pid: ProcessID
         var time: Int64
+        var occurrence: Int
+    }
+
+    /// Numbers a process's sends (and receives) that share one time stamp 0, 1, ...: the same in every
+    /// pass over the capture, since each process's events come in the same order in each.
+    struct Occurrences {
+        private var last: [ProcessID: (time: Int64, sends: Int, receives: Int)] = [:]
+
+        mutating func next(_ event: TraceEvent) -> Int {
+            var entry: (time: Int64, sends: Int, receives: Int) = (event.time, 0, 0)
+            if let previous = last[event.pid], previous.time == event.time { entry = previous }
+            let occurrence: Int
+            if event.kind == .send {
+                occurrence = entry.sends
+                entry.sends += 1
+            } else {
+                occurrence = entry.receives
+                entry.receives += 1
+            }
+            last[event.pid] = entry
+            return occurrence
+        }
+    }
+
+    /// The final time of every receive that has to move: each process's events in capture order,
+    /// an event at no earlier than its corrected time and its process's previous event (as the
+    /// rewrite places them), a receive after its send's final time. Processes advance in causal
+    /// order (a receive waits until its send is placed); a cycle, which only a mistaken pairing can
+    /// make, is cut by placing the waiting receive by its send's corrected time.
+    static func causalMoves(_ reader: CaptureReader, pairs: [Pair], corrections: [Int64],
+                            index: [NodeID: Int]) throws -> (times: [MoveKey: Int64], moved: Int, maxMoveNs: Int64,
+                                                             cyclic: Int) {
+        var sendOf: [MoveKey: Int] = [:]
+        var receiveOf: [MoveKey: Int] = [:]
+        for (i, pair) in pairs.enumerated() {
+            sendOf[MoveKey(pid: pair.sender, time: pair.sendTime, occurrence: pair.sendOccurrence)] = i
+            receiveOf[MoveKey(pid: pair.receiver, time: pair.receiveTime, occurrence: pair.receiveOccurrence)] = i
+        }
+        var occurrences = Occurrences()
+        // Per process, its paired events in capture order, each with the latest corrected time of the
+        // unpaired events of the process before it (they hold later events back too).
+        struct Step {
+            var pair: Int
+            var isSend: Bool
+            var time: Int64
+            var floor: Int64
+        }
+        var steps: [ProcessID: [Step]] = [:]
+        var pending: [ProcessID: Int64] = [:]
+        try reader.forEach(columns: EventColumns(payloadKinds: 0, peers: false)) { event, _ in
+            guard event.pid != 0 else { return true }
+            let corrected = event.time &+ (index[event.node].map { corrections[$0] } ?? 0)
+            var pair: Int?
+            if event.kind == .send || event.kind == .receive {
+                let key = MoveKey(pid: event.pid, time: event.time, occurrence: occurrences.next(event))
+                pair = event.kind == .send ? sendOf[key] : receiveOf[key]
+            }
+            guard let pair else {
+                pending[event.pid] = max(pending[event.pid] ?? .min, corrected)
+                return true
+            }
+            steps[event.pid, default: []].append(Step(pair: pair, isSend: event.kind == .send, time: corrected,
+                                                       floor: pending.removeValue(forKey: event.pid) ?? .min))
+            return true
+        }
+        var sendFinal = [Int64?](repeating: nil, count: pairs.count)
+        var waiting: [Int: ProcessID] = [:]
+        var position: [ProcessID: Int] = [:]
+        var last: [ProcessID: Int64] = [:]
+        var ready = Array(steps.keys).sorted()
+        var stuck = Set<ProcessID>()
+        var result: (times: [MoveKey: Int64], moved: Int, maxMoveNs: Int64, cyclic: Int) = ([:], 0, 0, 0)
+        while true {
+            while let pid = ready.popLast() {
+                guard let list = steps[pid] else { continue }
+                var i = position[pid] ?? 0
+                while i < list.count {
+                    let step = list[i]
+                    var time = max(step.time, step.floor, last[pid] ?? .min)
+                    if !step.isSend {
+                        let pair = pairs[step.pair]
+                        let after: Int64
+                        if let send = sendFinal[step.pair] {
+                            after = send + 1
+                        } else if stuck.remove(pid) != nil {
+                            after = pair.sendTime + corrections[pair.sendNode] + 1
+                            result.cyclic += 1
+                        } else {
+                            waiting[step.pair] = pid
+                            stuck.insert(pid)
+                            break
+                        }
+                        if after > time {
+                            let own = pair.receiveTime + corrections[pair.receiveNode]
+                            result.times[MoveKey(pid: pid, time: pair.receiveTime,
+                                                 occurrence: pair.receiveOccurrence)] = after
+                            result.moved += 1
+                            result.maxMoveNs = max(result.maxMoveNs, after - own)
+                            time = after
+                        }
+                    }
+                    last[pid] = time
+                    if step.isSend {
+                        sendFinal[step.pair] = time
+                        if let receiver = waiting.removeValue(forKey: step.pair) {
+                            stuck.remove(receiver)
+                            ready.append(receiver)
+                        }
+                    }
+                    i += 1
+                }
+                position[pid] = i
+            }
+            // Everything left waits on a receive whose send waits too: cut the cycle at the smallest pid.
+            guard let cut = stuck.min() else { break }
+            waiting = waiting.filter { $0.value != cut }
+            ready.append(cut)
+        }
+        return result
     }
 
     /// Pairs sends with receives: the same message bytes (only messages of 16 bytes or more, which
     /// carry refs, pids or unique terms), sent once and received once, on different nodes.
     static func measure(_ reader: CaptureReader, index: [NodeID: Int]) throws -> [Pair] {
-        var sends: [MessageKey: (time: Int64, node: Int, count: Int)] = [:]
-        var receives: [MessageKey: (time: Int64, node: Int, pid: ProcessID, count: Int)] = [:]
+        typealias Seen = (time: Int64, node: Int, pid: ProcessID, occurrence: Int, count: Int)
+        var sends: [MessageKey: Seen] = [:]
+        var receives: [MessageKey: Seen] = [:]
+        var occurrences = Occurrences()
         try reader.forEach(matching: EventQuery(kinds: [.send, .receive])) { event, payload in
+            guard event.kind == .send || event.kind == .receive else { return true }
+            let occurrence = occurrences.next(event)
             guard let node = index[event.node], let message = messageBytes(event, payload), message.count >= 16 else {
                 return true
             }
             let key = MessageKey(message)
             if event.kind == .send {
-                sends[key] = (event.time, node, (sends[key]?.count ?? 0) + 1)
+                sends[key] = (event.time, node, event.pid, occurrence, (sends[key]?.count ?? 0) + 1)
             } else {
-                receives[key] = (event.time, node, event.pid, (receives[key]?.count ?? 0) + 1)
+                receives[key] = (event.time, node, event.pid, occurrence, (receives[key]?.count ?? 0) + 1)
             }
             return true
         }
@@ -132,7 +264,8 @@ public struct ClockRefinement: Sendable, Codable {
         for (key, sent) in sends where sent.count == 1 {
             guard let received = receives[key], received.count == 1, received.node != sent.node else { continue }
             pairs.append(Pair(sendTime: sent.time, receiveTime: received.time, sendNode: sent.node,
-                              receiveNode: received.node, receiver: received.pid))
+                              receiveNode: received.node, receiver: received.pid, sender: sent.pid,
+                              sendOccurrence: sent.occurrence, receiveOccurrence: received.occurrence))
         }
         return pairs
     }
@@ -246,6 +379,7 @@ public struct ClockRefinement: Sendable, Codable {
         var sequence = 0
         // Each process keeps its own order: after a moved receive, its later events move with it.
         var lastTime = [Int64](repeating: .min, count: reader.dictionaries.processes.count + 1)
+        var occurrences = Occurrences()
         func flush() throws {
             if !batch.isEmpty {
                 try writer.append(batch, dictionaries: reader.dictionaries)
@@ -271,8 +405,9 @@ public struct ClockRefinement: Sendable, Codable {
                 if event.value == 1 { shifted.time &+= min(0, lowest) }
             }
             if let node = index[event.node] { shifted.time &+= corrections[node] }
-            if event.kind == .receive, let moved = moves[MoveKey(pid: event.pid, time: event.time)] {
-                shifted.time = max(shifted.time, moved)
+            if event.kind == .send || event.kind == .receive {
+                let key = MoveKey(pid: event.pid, time: event.time, occurrence: occurrences.next(event))
+                if event.kind == .receive, let moved = moves[key] { shifted.time = max(shifted.time, moved) }
             }
             let pid = Int(event.pid)
             if event.pid != 0, pid < lastTime.count {

@@ -23,7 +23,8 @@ extension TraceSession {
                 let pid: Term
                 do {
                     pid = try await connection.rpc(module: "erlang", function: "list_to_pid",
-                                                   arguments: [.string(Array(local.utf8))], timeout: .seconds(10))
+                                                   arguments: [.string(Array(local.utf8))],
+                                                   timeout: options.setupTimeout)
                 } catch let error as DistributionError where error.code == .badRPC {
                     throw SessionError(.invalidSpec, node: node,
                                        "--procs \(text): the node refuses \(local) as a pid (erlang:list_to_pid/1 "
@@ -31,7 +32,7 @@ extension TraceSession {
                                        + "nothing was switched on")
                 }
                 let alive = try await connection.rpc(module: "erlang", function: "is_process_alive", arguments: [pid],
-                                                     timeout: .seconds(10))
+                                                     timeout: options.setupTimeout)
                 guard alive.atomName == "true" else {
                     throw SessionError(.invalidSpec, node: node,
                                        "--procs \(text): no process \(local) is alive on the node; nothing was switched on")
@@ -39,10 +40,10 @@ extension TraceSession {
                 result.append(pid)
             case .name(let name):
                 let pid = try await connection.rpc(module: "erlang", function: "whereis", arguments: [.atom(name)],
-                                                   timeout: .seconds(10))
+                                                   timeout: options.setupTimeout)
                 guard case .pid = pid else {
                     let registered = try await connection.rpc(module: "erlang", function: "registered",
-                                                              timeout: .seconds(10))
+                                                              timeout: options.setupTimeout)
                     let names = (registered.listElements ?? []).compactMap(\.atomName)
                     throw SessionError(.invalidSpec, node: node,
                                        "--procs \(name): no process is registered under that name on the node "
@@ -89,13 +90,13 @@ extension TraceSession {
         }
         defer { if let own { Task { await own.close() } } }
         guard let live else { return "no connection" }
-        let loader = AgentLoader(connection: live, node: node, timeout: .seconds(10))
-        let deadline = ContinuousClock.now + .seconds(15)
+        let loader = AgentLoader(connection: live, node: node, timeout: options.setupTimeout)
+        let deadline = ContinuousClock.now + max(.seconds(15), options.setupTimeout)
         while ContinuousClock.now < deadline {
             guard let loaded = try? await loader.isLoaded() else { return "the node stopped answering" }
             if !loaded { return nil }
             let info = try? await live.rpc(module: AgentSource.moduleName, function: "loaded_info",
-                                           timeout: .seconds(10))
+                                           timeout: options.setupTimeout)
             if info?.atomName == "none" || (connection?.isConnected == true && own == nil) {
                 // Idle module (no controller, no guard) or our own session: take it off ourselves.
                 if await loader.unload() { return nil }

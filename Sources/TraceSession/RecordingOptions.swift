@@ -73,6 +73,10 @@ public struct RecordingOptions: Sendable {
     /// Stop the session at the first trace message or batch that does not decode (default: count
     /// it, skip it, go on), as `import --strict` does.
     public var strict = false
+    /// How long each step of starting on a node may wait for the node's reply (its OTP release, the
+    /// `--procs` checks, each step of loading the agent — scanning, parsing and compiling it there is slow
+    /// on a busy node —, the guard, the clock measurement, the start) and of confirming it clean.
+    public var setupTimeout: Duration = .seconds(30)
 
     public init(nodes: [String], cookie: Cookie, spec: TraceSpec, output: String,
                 distribution: DistributionOptions = DistributionOptions()) {

@@ -30,12 +30,13 @@ struct SessionClock: Sendable {
     }
 
     /// Measures a node's offset with `rounds` rpc round trips, keeping the tightest.
-    func measure(_ connection: DistributionConnection, rounds: Int = 7) async throws -> Offset {
+    func measure(_ connection: DistributionConnection, rounds: Int = 7,
+                 timeout: Duration = .seconds(10)) async throws -> Offset {
         var best: Offset?
         for _ in 0..<rounds {
             let before = now
             let reply = try await connection.rpc(module: "erlang", function: "monotonic_time",
-                                                 arguments: [.atom("nanosecond")], timeout: .seconds(10))
+                                                 arguments: [.atom("nanosecond")], timeout: timeout)
             let after = now
             guard let remote = reply.intValue else { continue }
             let roundTrip = after - before

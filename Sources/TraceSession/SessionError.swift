@@ -15,6 +15,8 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
     public var code: Code
     public var node: String?
     public var message: String
+    /// The message already says whether the nodes were left clean (TraceSession.noting): said once.
+    var cleanupNoted = false
 
     public init(_ code: Code, node: String? = nil, _ message: String) {
         self.code = code

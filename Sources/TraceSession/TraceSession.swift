@@ -89,13 +89,13 @@ public final class TraceSession: Sendable {
                 logger.warning("\(note)")
                 return try await IPRecording(session: self).run(progress: progress, note: note)
             }
-            throw Self.noting(leftovers, on: firstError)
+            throw noting(leftovers, on: firstError)
         }
         let compiled: [[Term]]
         do {
             compiled = try await compilePatterns(on: nodes)
         } catch {
-            throw Self.noting(await abandon(nodes), on: error)
+            throw noting(await abandon(nodes), on: error)
         }
 
         // 2. The capture.
@@ -106,7 +106,7 @@ public final class TraceSession: Sendable {
                 nodes: nodes.map { .init(name: $0.name, otpRelease: $0.otpRelease, clockOffsetNs: $0.startOffset.offset) },
                 startReason: "beamtrace record") { meta in meta.session = sessionRecord(nodes: nodes, stopReason: nil) }
         } catch {
-            throw Self.noting(await abandon(nodes),
+            throw noting(await abandon(nodes),
                               on: SessionError(.captureFailed, "cannot create the capture \(options.output): \(error)"))
         }
         for node in nodes { node.sinkIndex = sink.addNode(name: node.name, offset: node.startOffset.offset) }
@@ -141,7 +141,7 @@ public final class TraceSession: Sendable {
             let leftovers = await abandon(nodes)
             try? sink.close(stopReason: "start failed: \(error)")
             try? FileManager.default.removeItem(atPath: options.output)
-            throw Self.noting(leftovers, on: error)
+            throw noting(leftovers, on: error)
         }
         // The start marker first: the nodes are tracing already, and asking for names takes an rpc each.
         // It is stamped when the first node switched tracing on (on that node's clock, moved by the
@@ -383,13 +383,13 @@ public final class TraceSession: Sendable {
         }
         do {
             let release = try await connection.rpc(module: "erlang", function: "system_info",
-                                                   arguments: [.atom("otp_release")], timeout: .seconds(10))
+                                                   arguments: [.atom("otp_release")], timeout: options.setupTimeout)
             let otpRelease = release.listElements.map { String(decoding: $0.compactMap { $0.intValue.map(UInt8.init) }, as: UTF8.self) }
             let targets = try await resolveProcesses(on: connection, node: name)
-            let loader = AgentLoader(connection: connection, node: name)
+            let loader = AgentLoader(connection: connection, node: name, timeout: options.setupTimeout)
             if try await loader.isLoaded() {
                 let info = try? await connection.rpc(module: AgentSource.moduleName, function: "loaded_info",
-                                                     timeout: .seconds(10))
+                                                     timeout: options.setupTimeout)
                 if info?.atomName == "none", await loader.unload() {
                     // Loaded, but no session and no guard: nobody else would ever take it off.
                     logger.warning("removed an idle beamtrace_agent left on the node", metadata: ["node": "\(name)"])
@@ -411,13 +411,13 @@ public final class TraceSession: Sendable {
                 mailbox = try connection.makeMailbox()
                 // From here on the agent unloads itself if we vanish, whatever state the start is in.
                 let guarded = try await connection.rpc(module: AgentSource.moduleName, function: "guard",
-                                                       arguments: [.pid(mailbox.pid)], timeout: .seconds(15))
+                                                       arguments: [.pid(mailbox.pid)], timeout: options.setupTimeout)
                 guard case .tuple(let g) = guarded, g.first?.atomName == "ok" else {
                     throw SessionError(.agentLoadFailed, node: name, "the agent's guard did not start: \(guarded.erlangText())")
                 }
-                offset = try await clock.measure(connection)
+                offset = try await clock.measure(connection, timeout: options.setupTimeout)
             } catch {
-                throw Self.noting(await confirmClean(node: name, connection: connection).map { ["\(name): \($0)"] } ?? [],
+                throw noting(await confirmClean(node: name, connection: connection).map { ["\(name): \($0)"] } ?? [],
                                   on: error)
             }
             let node = NodeRecorder(name: name, connection: connection, mailbox: mailbox, loader: loader,
@@ -425,7 +425,7 @@ public final class TraceSession: Sendable {
             node.targets = targets
             node.agentLoaded = true
             if let tick = try? await connection.rpc(module: "net_kernel", function: "get_net_ticktime",
-                                                    timeout: .seconds(10)) {
+                                                    timeout: options.setupTimeout) {
                 node.netTickSeconds = tick.intValue
                 if case .tuple(let t) = tick, t.count == 2 { node.netTickSeconds = t[1].intValue }
             }
@@ -506,7 +506,8 @@ public final class TraceSession: Sendable {
     private func startAgent(_ node: NodeRecorder, patterns: [Term]) async throws {
         let config = try agentConfig(for: node, patterns: patterns)
         let reply = try await node.connection.rpc(module: AgentSource.moduleName, function: "start",
-                                                  arguments: [.pid(node.mailbox.pid), config], timeout: .seconds(60))
+                                                  arguments: [.pid(node.mailbox.pid), config],
+                                                  timeout: max(.seconds(60), options.setupTimeout))
         guard case .tuple(let t) = reply, t.count == 2, t[0].atomName == "ok", case .map(let info) = t[1] else {
             var reason = reply
             if case .tuple(let t) = reply, t.count == 2 { reason = t[1] }
@@ -584,11 +585,28 @@ public final class TraceSession: Sendable {
         return leftovers
     }
 
-    /// The start error, saying whether the nodes were confirmed clean.
-    static func noting(_ leftovers: [String], on error: any Error) -> any Error {
+    /// The start error, saying once whether the nodes were confirmed clean (a node's own failure is
+    /// noted where it happened; the session adds only what the other nodes left), and for a reply
+    /// that did not come in time, what to do about it.
+    func noting(_ leftovers: [String], on error: any Error) -> any Error {
         var wrapped = error as? SessionError ?? SessionError(.startFailed, "\(error)")
         if let distribution = error as? DistributionError {
-            wrapped = SessionError(.startFailed, node: distribution.node, distribution.message)
+            wrapped = SessionError(.startFailed, node: distribution.node,
+                                   (distribution.step.map { "\($0): " } ?? "") + distribution.message)
+            if distribution.code == .timeout {
+                let milliseconds = options.setupTimeout.components.seconds * 1000
+                    + options.setupTimeout.components.attoseconds / 1_000_000_000_000_000
+                wrapped.message += "; a busy node can take longer than that to start a session: allow each "
+                    + "step more time with record --timeout SECONDS (now \(Double(milliseconds) / 1000) s)"
+            }
+        }
+        if wrapped.cleanupNoted {
+            if !leftovers.isEmpty {
+                wrapped.message += "; on the other nodes cleanup could not be confirmed: "
+                    + leftovers.joined(separator: "; ")
+                    + " (check with code:is_loaded(beamtrace_agent) and erlang:trace_info(new, flags))"
+            }
+            return wrapped
         }
         if leftovers.isEmpty {
             wrapped.message += " (nothing was left on the node: agent unloaded, checked)"
@@ -596,6 +614,7 @@ public final class TraceSession: Sendable {
             wrapped.message += "; cleanup could not be confirmed: " + leftovers.joined(separator: "; ")
                 + " (check with code:is_loaded(beamtrace_agent) and erlang:trace_info(new, flags))"
         }
+        wrapped.cleanupNoted = true
         return wrapped
     }
 

@@ -68,12 +68,44 @@ extension ExportCommand {
             exportOptions.arguments = options.arguments
             exportOptions.query = options.query
             exportOptions.functions = options.functions
+            // SIGINT/SIGTERM: the export stops at its next batch and removes what it inserted (exit 130); a
+            // second one ends the process at once, saying what may be left.
+            let interrupted = InterruptFlag()
+            exportOptions.interruption = { interrupted.reason }
+            let capture = reader.meta.captureID
+            signal(SIGINT, SIG_IGN)
+            signal(SIGTERM, SIG_IGN)
+            var sources: [any DispatchSourceSignal] = []
+            for (number, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
+                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+                source.setEventHandler {
+                    guard interrupted.set(name) else {
+                        FileHandle.standardError.write(Data(("export to ClickHouse interrupted again (\(name)): stopped "
+                            + "at once, so rows of capture \(capture) may be left in ClickHouse: export it again to "
+                            + "replace them, or drop its partition in each table (docs/CLICKHOUSE.md)\n").utf8))
+                        Foundation.exit(130)
+                    }
+                    FileHandle.standardError.write(Data(("\n\(name): stopping the export and removing what it "
+                        + "inserted (again to stop at once)\n").utf8))
+                }
+                source.resume()
+                sources.append(source)
+            }
+            defer {
+                sources.forEach { $0.cancel() }
+                signal(SIGINT, SIG_DFL)
+                signal(SIGTERM, SIG_DFL)
+            }
             let known = reader.problems.count
             let summary: ClickHouseExportSummary
             do {
                 summary = try ClickHouseExporter.export(reader, options: exportOptions, progress: TerminalProgress.standardError)
             } catch {
                 AnalysisIO.warn(reader.problems.dropFirst(known))
+                if let reason = interrupted.reason {
+                    printError("export to ClickHouse interrupted (\(reason)): \(error)")
+                    throw ExitCode(130)
+                }
                 throw CLIError("export to ClickHouse failed: \(error)")
             }
             AnalysisIO.warn(reader.problems.dropFirst(known))
@@ -112,6 +144,23 @@ extension ExportCommand {
             FileHandle.standardError.write(Data((
                 "exported \(summary.spans) spans in \(summary.traces) traces to \(endpoint) over OTLP/HTTP "
                 + "(\(summary.requests) requests, \(summary.bytes) bytes\(summary.retried > 0 ? ", \(summary.retried) retries" : ""))\n").utf8))
+        }
+    }
+}
+
+/// The first signal's name, set once from a signal handler's queue, read by the export.
+final class InterruptFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var first: String?
+
+    var reason: String? { lock.withLock { first } }
+
+    /// Records `name`; false when a signal came before.
+    func set(_ name: String) -> Bool {
+        lock.withLock {
+            guard first == nil else { return false }
+            first = name
+            return true
         }
     }
 }

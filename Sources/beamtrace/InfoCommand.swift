@@ -125,8 +125,11 @@ struct InfoCommand: ParsableCommand {
             }
         }
         out.append("by kind:")
-        for (kind, count) in summary.kinds.sorted(by: { $0.value > $1.value }) {
-            out.append("  \(kind.otpName.padding(toLength: 30, withPad: " ", startingAt: 0)) \(count)")
+        // Most first; equal counts by name, so the listing is the same on every run (the counts are a
+        // dictionary, whose order changes with each process's hash seed).
+        let kinds = summary.kinds.map { (name: $0.key.otpName, count: $0.value) }
+        for (kind, count) in kinds.sorted(by: { $0.count != $1.count ? $0.count > $1.count : $0.name < $1.name }) {
+            out.append("  \(kind.padding(toLength: 30, withPad: " ", startingAt: 0)) \(count)")
         }
         out.append("by function:")
         for (name, count) in functions.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }).prefix(50) {

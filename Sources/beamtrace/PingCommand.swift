@@ -13,8 +13,22 @@ struct DistributionCommandOptions: ParsableArguments {
     @Option(help: "Our own node name, `name` or `name@host` (default: a random beamtrace_… name).")
     var name: String?
 
-    @Option(help: "Seconds to wait for EPMD, the connection, the handshake and the reply.")
-    var timeout: Double = 10
+    @Option(help: ArgumentHelp("Seconds to wait for EPMD, the connection, the handshake and each reply (default: "
+                               + "10; record: 30 for each step of starting on a node, as loading the agent "
+                               + "compiles it there).", valueName: "seconds"))
+    var timeout: Double?
+
+    /// `--timeout` as a duration, or `seconds` when it was not given.
+    func timeout(default seconds: Double) -> Duration {
+        .milliseconds(Int64(max(timeout ?? seconds, 0.001) * 1000))
+    }
+
+    /// For a reply that did not come in time: the message, with the remedy that exists.
+    func explain(_ error: any Error, default seconds: Double) -> String {
+        guard let distribution = error as? DistributionError, distribution.code == .timeout,
+              distribution.step?.hasPrefix("rpc ") == true else { return "\(error)" }
+        return "\(error); raise --timeout (now \(timeout ?? seconds) s) if it is expected to take longer"
+    }
 
     @Option(help: "The port EPMD listens on (default: ERL_EPMD_PORT or 4369).")
     var epmdPort: Int?
@@ -26,7 +40,7 @@ struct DistributionCommandOptions: ParsableArguments {
 
     var distributionOptions: DistributionOptions {
         let environmentPort = ProcessInfo.processInfo.environment["ERL_EPMD_PORT"].flatMap(Int.init)
-        let seconds = Duration.milliseconds(Int64(max(timeout, 0.001) * 1000))
+        let seconds = timeout(default: 10)
         return DistributionOptions(epmdPort: epmdPort ?? environmentPort, connectTimeout: seconds,
                                    handshakeTimeout: seconds,
                                    netTickTime: .milliseconds(Int64(max(netTicktime, 1) * 1000)))
@@ -90,7 +104,7 @@ struct PingCommand: ParsableCommand {
             let line = try runBlocking { () async throws -> String in
                 let conn = try await connection.connect(to: node)
                 do {
-                    let limit = Duration.seconds(connection.timeout)
+                    let limit = connection.timeout(default: 10)
                     let release = try await conn.rpc(module: "erlang", function: "system_info",
                                                      arguments: [.atom("otp_release")], timeout: limit)
                     let erts = try await conn.rpc(module: "erlang", function: "system_info",
@@ -104,7 +118,7 @@ struct PingCommand: ParsableCommand {
             }
             print(line)
         } catch {
-            printError("pang: \(error)")
+            printError("pang: \(connection.explain(error, default: 10))")
             throw ExitCode.failure
         }
     }

@@ -169,6 +169,7 @@ struct RecordCommand: ParsableCommand {
         var options = RecordingOptions(nodes: node, cookie: cookie, spec: spec, output: path,
                                        distribution: connection.distributionOptions)
         options.localName = connection.name
+        options.setupTimeout = connection.timeout(default: 30)
         options.limits.duration = duration.value
         options.limits.maxEvents = maxEvents.map(\.value) ?? (ring == nil ? 1_000_000 : nil)
         options.limits.maxRate = maxRate.value
@@ -257,7 +258,8 @@ struct RecordCommand: ParsableCommand {
             if clock.movedReceives > 0 {
                 text += "; \(clock.movedReceives) receive(s) moved after their send (up to \(DurationText.text(clock.maxMoveNs)))"
             }
-            lines.append(text + "; \(clock.violationsAfter) left")
+            let cyclic = clock.cyclicReceives.map { $0 > 0 ? " (\($0) in a cycle of mismatched pairs)" : "" } ?? ""
+            lines.append(text + "; \(clock.violationsAfter) left" + cyclic)
         }
         for node in summary.nodes {
             var line = "  \(node.name) (OTP \(node.otpRelease ?? "?")): \(node.events) events, \(node.drops) dropped"

@@ -62,7 +62,7 @@ struct RpcCommand: ParsableCommand {
                                                            localCreation: conn.peer.creation))
                     let terms = try arguments.map { try parser.parse($0) }
                     let reply = try await conn.rpc(module: module, function: function, arguments: terms,
-                                                   timeout: .seconds(connection.timeout))
+                                                   timeout: connection.timeout(default: 10))
                     await conn.close()
                     if elixir { return reply.elixirText() }
                     return reply.erlangText(ErlangPrintOptions(localNode: Atom(conn.peer.node.description)))
@@ -76,7 +76,7 @@ struct RpcCommand: ParsableCommand {
             printError("\(error)")
             throw ExitCode(2)
         } catch {
-            printError("error: \(error)")
+            printError("error: \(connection.explain(error, default: 10))")
             throw ExitCode.failure
         }
     }

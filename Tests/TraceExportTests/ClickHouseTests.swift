@@ -328,6 +328,71 @@ struct ClickHouseTests {
         try checkQueries(server, capture: run.capture, expectSampled: false)
     }
 
+    @Test("SIGINT midway removes what landed and exits 130, saying an earlier export's rows were dropped; twice stops at once")
+    func interrupted() async throws {
+        try requireClickHouse()
+        let server = try ClickHouseServer()
+        defer { server.stop() }
+        let tables = ["events", "spans", "queues", "processes", "functions"]
+        let healthy = URL(fileURLWithPath: Self.shipped).deletingLastPathComponent()
+            .appendingPathComponent("healthy.btrace").path
+        try cli(["export", healthy, "--format", "clickhouse", "--url", server.url, "--create"])
+        let otherID = try captureID(healthy)
+        let other = try tables.map { try count(server, $0, otherID) }
+        let id = try captureID(Self.shipped)
+        func rows() throws -> [Int] { try tables.map { try count(server, $0, id) } }
+        try cli(["export", Self.shipped, "--format", "clickhouse", "--url", server.url, "--batch", "5000"])
+        let whole = try rows()
+        #expect(whole[0] > 15000)
+
+        // The 4th insert is held 3 s on its way: Ctrl-C while it is in flight.
+        for second in [false, true] {
+            let hold = try PythonServer(Self.proxy, ["127.0.0.1", "\(server.httpPort)", "4:hold"])
+            defer { hold.stop() }
+            let export = try InterruptibleProcess(try beamtrace(), ["export", Self.shipped, "--format", "clickhouse",
+                                                                   "--url", "http://127.0.0.1:\(hold.port)",
+                                                                   "--batch", "5000"])
+            let deadline = ContinuousClock.now + .seconds(60)
+            while !hold.output.contains("holding insert 4") && ContinuousClock.now < deadline && export.isRunning {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(hold.output.contains("holding insert 4"), "\(hold.output) \(export.output)")
+            export.signal(SIGINT)
+            if second {
+                try await Task.sleep(for: .milliseconds(300))
+                export.signal(SIGINT)
+            }
+            let status = await export.wait()
+            let text = export.output
+            #expect(status == 130, "\(text)")
+            #expect(text.contains("export to ClickHouse interrupted"), "\(text)")
+            #expect(!text.contains("export to ClickHouse failed"), "\(text)")
+            if second {
+                // Stopped during the held insert: batch 4 lands after the process is gone, and the message
+                // says rows may be left and how to replace them.
+                #expect(text.contains("interrupted again (SIGINT)"), "\(text)")
+                #expect(text.contains("may be left in ClickHouse: export it again"), "\(text)")
+                try await Task.sleep(for: .seconds(4))
+                let left = try rows()
+                #expect(left[0] == 20000, "left after a second SIGINT: \(left)")
+            } else {
+                #expect(text.contains("interrupted (SIGINT): interrupted by SIGINT; ClickHouse had acknowledged "),
+                        "\(text)")
+                #expect(text.contains("of capture \(id); they were removed again"), "\(text)")
+                #expect(text.contains("the \(whole.reduce(0, +)) rows an earlier export of the capture had left "
+                                      + "were dropped when this one began"), "\(text)")
+                #expect(try rows() == [0, 0, 0, 0, 0], "left after SIGINT")
+                // Batch 5 and later, queued behind the held one, were never sent.
+                try await Task.sleep(for: .seconds(1))
+                #expect(try rows() == [0, 0, 0, 0, 0], "landed after the export said it was removed")
+            }
+            #expect(try tables.map { try count(server, $0, otherID) } == other, "the other capture is untouched")
+        }
+        // Exported again: whole, once.
+        try cli(["export", Self.shipped, "--format", "clickhouse", "--url", server.url, "--batch", "5000"])
+        #expect(try rows() == whole)
+    }
+
     @Test("two shards behind Distributed tables: rows spread over both, a partial batch deleted on both, same answers")
     func distributed() throws {
         try requireClickHouse()
@@ -382,7 +447,7 @@ struct ClickHouseTests {
     /// pass); `gone` breaks every request from insert N on, as a server that stopped. The 4th argument
     /// is the inserted table's column types, for `cut` to find the rows.
     static let proxy = #"""
-import http.client, http.server, socketserver, sys, threading, os, socket, urllib.parse
+import http.client, http.server, socketserver, sys, threading, os, socket, urllib.parse, time
 host, port = sys.argv[1], int(sys.argv[2])
 plan = [(int(n), a) for n, a in (p.split(':') for p in sys.argv[3].split(','))]
 types = sys.argv[4].split(',') if len(sys.argv) > 4 else []
@@ -434,6 +499,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             print('dropped insert %d' % n if n else 'dropped a query', flush=True)
             self.close_connection = True
             return
+        if action == 'hold':
+            print('holding insert %d' % n, flush=True)
+            time.sleep(3)
         if action in ('cut', 'short'):
             ends = row_ends(body)
             cut = ends[len(ends) // 2 - 1]
@@ -546,4 +614,42 @@ server.serve_forever()
 
 final class DataBox: @unchecked Sendable {
     var data = Data()
+}
+
+/// A process whose output is collected as it comes and that can be sent signals.
+final class InterruptibleProcess: @unchecked Sendable {
+    private let process = Process()
+    private let pipe = Pipe()
+    private let box = DataBox()
+    private let lock = NSLock()
+
+    init(_ executable: String, _ arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = pipe
+        process.standardError = pipe
+        process.standardInput = FileHandle.nullDevice
+        let box = self.box, lock = self.lock
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            lock.withLock { box.data.append(data) }
+        }
+        try process.run()
+    }
+
+    var output: String { lock.withLock { String(decoding: box.data, as: UTF8.self) } }
+    var isRunning: Bool { process.isRunning }
+    func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+
+    /// Waits for the exit (SIGKILL after `timeout`); the exit status, or 128 + the signal that ended it.
+    func wait(timeout: Duration = .seconds(60)) async -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        try? await Task.sleep(for: .milliseconds(100))
+        return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+    }
+
+    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 }
