@@ -93,6 +93,13 @@ public struct PrettyJSON: ~Copyable {
 
     public mutating func value(_ text: String) { appendString(text) }
 
+    /// A string value from its UTF-8 bytes.
+    public mutating func value(utf8 bytes: UnsafeRawBufferPointer) { appendString(bytes.bindMemory(to: UInt8.self)) }
+
+    /// Text the caller lays out as the encoder would at the current depth (newlines, indents, keys),
+    /// for rows of many members written at once.
+    public mutating func fragment(_ text: StaticString) { buffer.append(text) }
+
     public mutating func value(_ number: Int) { NumberText.append(Int64(number), to: &buffer) }
 
     public mutating func value(_ number: Int64) { NumberText.append(number, to: &buffer) }
@@ -108,34 +115,42 @@ public struct PrettyJSON: ~Copyable {
     public mutating func member(_ name: StaticString, _ number: Int) { key(name); value(number) }
     public mutating func member(_ name: StaticString, _ number: Double) { key(name); value(number) }
     public mutating func member(_ name: StaticString, _ flag: Bool) { key(name); value(flag) }
+    /// A string member from its UTF-8 bytes.
+    public mutating func member(_ name: StaticString, utf8 bytes: UnsafeRawBufferPointer) {
+        key(name)
+        appendString(bytes.bindMemory(to: UInt8.self))
+    }
 
     private static let hex: StaticString = "0123456789abcdef"
 
     /// A string as the encoder escapes it: `"`, `\`, and control characters (`\b \f \n \r \t`, the
     /// rest as `\u00XX`); `/` and everything beyond ASCII as they are.
     private mutating func appendString(_ text: String) {
-        buffer.append(34)
         var text = text
-        text.withUTF8 { bytes in
-            var clean = 0
-            for (i, byte) in bytes.enumerated() where byte == 34 || byte == 92 || byte < 32 {
-                if i > clean { buffer.append(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[clean..<i]))) }
-                clean = i + 1
-                switch byte {
-                case 34: buffer.append(92, 34)
-                case 92: buffer.append(92, 92)
-                case 8: buffer.append(92, 98)
-                case 12: buffer.append(92, 102)
-                case 10: buffer.append(92, 110)
-                case 13: buffer.append(92, 114)
-                case 9: buffer.append(92, 116)
-                default:
-                    buffer.append("\\u00")
-                    buffer.append(Self.hex.utf8Start[Int(byte >> 4)], Self.hex.utf8Start[Int(byte & 15)])
-                }
+        text.withUTF8 { appendString($0) }
+    }
+
+    private mutating func appendString(_ bytes: UnsafeBufferPointer<UInt8>) {
+        buffer.append(34)
+        var clean = 0
+        for (i, byte) in bytes.enumerated() where byte == 34 || byte == 92 || byte < 32 {
+            if i > clean { buffer.append(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[clean..<i]))) }
+            clean = i + 1
+            switch byte {
+            case 34: buffer.append(92, 34)
+            case 92: buffer.append(92, 92)
+            case 8: buffer.append(92, 98)
+            case 12: buffer.append(92, 102)
+            case 10: buffer.append(92, 110)
+            case 13: buffer.append(92, 114)
+            case 9: buffer.append(92, 116)
+            default:
+                buffer.append("\\u00")
+                buffer.append(Self.hex.utf8Start[Int(byte >> 4)], Self.hex.utf8Start[Int(byte & 15)])
             }
-            if bytes.count > clean { buffer.append(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[clean...]))) }
         }
+        if bytes.count > clean { buffer.append(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[clean...]))) }
+
         buffer.append(34)
     }
 }

@@ -42,58 +42,18 @@ extension CaptureAnalysis {
     static let reportPercentiles: [Double] = [50, 90, 99, 99.9]
     static let medianOnly: [Double] = [50]
 
+    /// The latency rows as Codable values, in printed order (the table's rows, named by `functionText`).
     public func latencyReport(sortBy: String = "p99", mfaFilter: ((String) -> Bool)? = nil) -> LatencyReport {
-        var rows: [LatencyRow] = []
-        rows.reserveCapacity(latency.count)
-        var scratch: [UInt64] = []
-        var p = [UInt64](repeating: 0, count: Self.reportPercentiles.count), selfP50 = [UInt64(0)]
-        latency.forEach { key, stats in
-            let mfa = functionText(key.mfa)
-            if let mfaFilter, !mfaFilter(mfa) { return }
-            let group: String?
-            switch latency.grouping {
-            case .function: group = nil
-            case .process: group = processText(key.group)
-            case .node: group = nodeText(key.group)
+        let table = latencyTable(sortBy: sortBy, mfaFilter: mfaFilter)
+        return LatencyReport(functions: table.order.map { i in
+            let key = table.keys[i]
+            let group: String? = switch latency.grouping {
+            case .function: nil
+            case .process: processText(key.group)
+            case .node: nodeText(key.group)
             }
-            // One sort (or one walk of the buckets) for every percentile, into buffers reused from row
-            // to row; min, max and mean are exact.
-            p.withUnsafeMutableBufferPointer { stats.total.percentiles(Self.reportPercentiles, scratch: &scratch, into: $0) }
-            selfP50.withUnsafeMutableBufferPointer {
-                stats.selfTime.percentiles(Self.medianOnly, scratch: &scratch, into: $0)
-            }
-            let reasons: [ReasonCount] = stats.exceptionReasons.isEmpty ? [] : stats.exceptionReasons
-                .sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
-                .map { ReasonCount(reason: $0.key, count: $0.value) }
-            let h = stats.total
-            rows.append(LatencyRow(
-                mfa: mfa, group: group, calls: stats.calls, returned: stats.returned, exceptions: stats.exceptions,
-                unmeasured: stats.unmeasured, minMicros: Double(h.min) / 1000, meanMicros: h.mean / 1000,
-                p50Micros: Double(p[0]) / 1000, p90Micros: Double(p[1]) / 1000, p99Micros: Double(p[2]) / 1000,
-                p999Micros: Double(p[3]) / 1000, maxMicros: Double(h.max) / 1000,
-                selfP50Micros: Double(selfP50[0]) / 1000, exceptionReasons: reasons))
-        }
-        // Sorted by index with the sort column read once per row: moving the rows themselves (strings
-        // and arrays) costs a retain and a release per move. Ties go by name, compared as bytes.
-        let column: [Double] = rows.map { row in
-            switch sortBy {
-            case "p50": row.p50Micros
-            case "p90": row.p90Micros
-            case "max": row.maxMicros
-            case "mean": row.meanMicros
-            case "calls": Double(row.calls)
-            case "mfa": 0
-            default: row.p99Micros
-            }
-        }
-        let names = RowNames(rows)
-        let byName = sortBy == "mfa"
-        let order = rows.indices.sorted { i, j in
-            if byName { return names.mfaPrecedes(i, j, rows) }
-            let (x, y) = (column[i], column[j])
-            return x != y ? x > y : names.precedes(i, j, rows)
-        }
-        return LatencyReport(functions: order.map { rows[$0] })
+            return table.row(i, mfa: functionText(key.mfa), group: group)
+        })
     }
 
     /// Queue growth for every process with a series, largest end length first.
@@ -160,58 +120,5 @@ public enum Durations {
             return Int64(number * factor)
         }
         return Int64(text)
-    }
-}
-
-/// The rows' names (function, then group) in one byte arena, compared as String's `<` compares them:
-/// byte by byte when both are ASCII (the order of their scalars), through String otherwise.
-struct RowNames {
-    private var bytes: [UInt8] = []
-    /// Per row: where its function's text starts, where it ends (its group's text follows up to the
-    /// next row's start), and whether both are ASCII.
-    private var starts: [Int] = []
-    private var mfaEnds: [Int] = []
-    private var ascii: [Bool] = []
-
-    init(_ rows: [LatencyRow]) {
-        starts.reserveCapacity(rows.count + 1)
-        mfaEnds.reserveCapacity(rows.count)
-        ascii.reserveCapacity(rows.count)
-        for row in rows {
-            starts.append(bytes.count)
-            bytes.append(contentsOf: row.mfa.utf8)
-            mfaEnds.append(bytes.count)
-            if let group = row.group { bytes.append(contentsOf: group.utf8) }
-            ascii.append(!bytes[starts[starts.count - 1]...].contains { $0 >= 0x80 })
-        }
-        starts.append(bytes.count)
-    }
-
-    /// `rows[i].mfa < rows[j].mfa`.
-    func mfaPrecedes(_ i: Int, _ j: Int, _ rows: [LatencyRow]) -> Bool {
-        guard ascii[i] && ascii[j] else { return rows[i].mfa < rows[j].mfa }
-        return compare(starts[i], mfaEnds[i], starts[j], mfaEnds[j]) < 0
-    }
-
-    /// `(rows[i].mfa, rows[i].group ?? "") < (rows[j].mfa, rows[j].group ?? "")`.
-    func precedes(_ i: Int, _ j: Int, _ rows: [LatencyRow]) -> Bool {
-        guard ascii[i] && ascii[j] else {
-            return (rows[i].mfa, rows[i].group ?? "") < (rows[j].mfa, rows[j].group ?? "")
-        }
-        let byMFA = compare(starts[i], mfaEnds[i], starts[j], mfaEnds[j])
-        if byMFA != 0 { return byMFA < 0 }
-        return compare(mfaEnds[i], starts[i + 1], mfaEnds[j], starts[j + 1]) < 0
-    }
-
-    /// Lexicographic order of two ranges of `bytes`: negative, 0 or positive.
-    private func compare(_ a: Int, _ aEnd: Int, _ b: Int, _ bEnd: Int) -> Int {
-        bytes.withUnsafeBufferPointer { raw in
-            let n = Swift.min(aEnd - a, bEnd - b)
-            if n > 0, let base = raw.baseAddress {
-                let c = memcmp(base + a, base + b, n)
-                if c != 0 { return Int(c) }
-            }
-            return (aEnd - a) - (bEnd - b)
-        }
     }
 }

@@ -33,6 +33,21 @@ public struct TextTable: ~Copyable {
         finishCell(from: start, width: ascii ? arena.count - start : text.count, ascii: ascii)
     }
 
+    /// A cell of UTF-8 bytes; with `group`, `bytes @ group` (how grouped rows name themselves).
+    public mutating func add(bytes: UnsafeRawBufferPointer, group: UnsafeRawBufferPointer? = nil) {
+        let start = arena.count
+        arena.append(bytes: bytes)
+        if let group {
+            arena.append(" @ ")
+            arena.append(bytes: group)
+        }
+        var ascii = true
+        arena.withUnsafeBytes { raw in
+            for i in start..<raw.count where raw[i] >= 0x80 { ascii = false; break }
+        }
+        finishCell(from: start, width: ascii ? arena.count - start : arena.string(from: start).count, ascii: ascii)
+    }
+
     public mutating func add(_ number: Int) {
         let start = arena.count
         NumberText.append(Int64(number), to: &arena)

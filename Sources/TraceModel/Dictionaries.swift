@@ -55,21 +55,27 @@ public struct TraceDictionaries: Sendable {
     /// Process ids whose name or initial call changed since `takeUpdatedProcesses()`.
     public private(set) var updatedProcesses: [ProcessID] = []
 
-    private var atomIDs: [String: AtomID] = [:]
+    /// Atom and function ids by value, built when first looked up (see LazyNameIndex).
+    private var names = LazyNameIndex()
     private var nodeIDs: [AtomID: NodeID] = [:]
     private var processIDs = LazyProcessIndex()
-    private var functionIDs: [MFA: FunctionID] = [:]
 
     public init() {}
 
     // MARK: interning
 
     public mutating func intern(atom text: String) -> AtomID {
-        if let id = atomIDs[text] { return id }
+        ownNameIndex()
+        if let id = names.atomIDOwned(text, in: atoms) { return id }
         let id = AtomID(atoms.count)
         atoms.append(text)
-        atomIDs[text] = id
+        names.appendedAtomOwned(atoms)
         return id
+    }
+
+    /// A copy that interns atoms or functions gets a name index of its own (see `ownProcessIndex`).
+    private mutating func ownNameIndex() {
+        if !isKnownUniquelyReferenced(&names) { names = LazyNameIndex() }
     }
 
     public mutating func intern(node atom: AtomID) -> NodeID {
@@ -98,10 +104,11 @@ public struct TraceDictionaries: Sendable {
     }
 
     public mutating func intern(function mfa: MFA) -> FunctionID {
-        if let id = functionIDs[mfa] { return id }
+        ownNameIndex()
+        if let id = names.functionIDOwned(mfa, in: functions) { return id }
         let id = FunctionID(functions.count)
         functions.append(mfa)
-        functionIDs[mfa] = id
+        names.appendedFunctionOwned(functions)
         return id
     }
 
@@ -132,9 +139,10 @@ public struct TraceDictionaries: Sendable {
     public mutating func restore(atom text: String, id: AtomID) {
         guard id != 0 else { return }
         while atoms.count < Int(id) { _ = intern(atom: "?missing-atom-\(atoms.count)") }
+        // Indexed by text only when someone looks one up (see LazyNameIndex).
         if Int(id) == atoms.count {
+            ownNameIndex()
             atoms.append(text)
-            if atomIDs[text] == nil { atomIDs[text] = id }
         }
     }
 
@@ -151,8 +159,8 @@ public struct TraceDictionaries: Sendable {
         guard id != 0 else { return }
         while functions.count < Int(id) { functions.append(MFA(module: 0, function: 0, arity: 0)) }
         if Int(id) == functions.count {
+            ownNameIndex()
             functions.append(mfa)
-            if functionIDs[mfa] == nil { functionIDs[mfa] = id }
         }
     }
 
@@ -174,13 +182,13 @@ public struct TraceDictionaries: Sendable {
     // MARK: lookups
 
     public func atom(_ id: AtomID) -> String { Int(id) < atoms.count ? atoms[Int(id)] : "?atom\(id)" }
-    public func atomID(_ text: String) -> AtomID? { atomIDs[text] }
+    public func atomID(_ text: String) -> AtomID? { names.atomID(text, in: atoms) }
     public func nodeName(_ id: NodeID) -> String { Int(id) < nodes.count ? atom(nodes[Int(id)]) : "?node\(id)" }
-    public func nodeID(named name: String) -> NodeID? { atomIDs[name].flatMap { nodeIDs[$0] } }
+    public func nodeID(named name: String) -> NodeID? { atomID(name).flatMap { nodeIDs[$0] } }
     public func process(_ id: ProcessID) -> ProcessEntry? { Int(id) < processes.count && id != 0 ? processes[Int(id)] : nil }
     public func processID(_ identity: ProcessIdentity) -> ProcessID? { processIDs.find(identity, in: processes) }
     public func function(_ id: FunctionID) -> MFA? { Int(id) < functions.count && id != 0 ? functions[Int(id)] : nil }
-    public func functionID(_ mfa: MFA) -> FunctionID? { functionIDs[mfa] }
+    public func functionID(_ mfa: MFA) -> FunctionID? { names.functionID(mfa, in: functions) }
 
     /// Print in Elixir syntax (`:gen_server.call/3`, `#PID<0.85.0>`): set for a capture of Elixir
     /// modules or on request, so every report made from these dictionaries follows.
@@ -257,7 +265,7 @@ public struct TraceDictionaries: Sendable {
 
     /// Processes whose registered name is `name`.
     public func processes(named name: String) -> [ProcessID] {
-        guard let atom = atomIDs[name] else { return [] }
+        guard let atom = atomID(name) else { return [] }
         var result: [ProcessID] = []
         for (index, entry) in processes.enumerated() where index != 0 {
             if entry.registeredName == atom { result.append(ProcessID(index)) }

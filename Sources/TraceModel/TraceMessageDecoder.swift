@@ -50,6 +50,9 @@ public struct TraceMessageDecoder {
     var recentFunctions: (RecentPid, RecentPid) = (RecentPid(), RecentPid())
     /// Short atoms (trace tags, modules, functions, nodes) by raw bytes, checked before the table.
     var atomCache = AtomCache()
+    /// The last message prefixes decoded (tuple head, pid, tag, function), with their event
+    /// (TraceMessageDecoder+Prefixes.swift): a hot function's calls and returns skip the full decode.
+    var prefixes = MessagePrefixes()
 
     /// Pids the raw-bytes table remembers before it starts over.
     public static let processCacheLimit = 1 << 16
@@ -74,21 +77,38 @@ public struct TraceMessageDecoder {
             try decodeCompressed(body, into: &batch)
             return
         }
-        try decodeMessage(&scan, into: &batch)
+        try decodeMessage(&scan, exact: true, into: &batch)
     }
 
     /// Decodes one trace message written without its version byte (an element of a list term, as in
     /// the live agent's batches) and appends its event. The bytes are only read.
     public mutating func decode(element body: UnsafeRawBufferPointer, into batch: inout EventBatch) throws(TraceDecodingError) {
         var scan = TermCursor(body)
-        try decodeMessage(&scan, into: &batch)
+        try decodeMessage(&scan, exact: true, into: &batch)
     }
 
-    private mutating func decodeMessage(_ scan: inout TermCursor, into batch: inout EventBatch) throws(TraceDecodingError) {
+    /// Decodes the trace message (without its version byte) that starts at the cursor, within a larger
+    /// term (an element of the live agent's batch list), appends its event and leaves the cursor right
+    /// after it. On an error nothing is appended and the cursor is anywhere inside the message.
+    public mutating func decode(next scan: inout TermCursor, into batch: inout EventBatch) throws(TraceDecodingError) {
+        try decodeMessage(&scan, exact: false, into: &batch)
+    }
+
+    /// `exact`: the message must end where the bytes end.
+    private mutating func decodeMessage(_ scan: inout TermCursor, exact: Bool, into batch: inout EventBatch)
+        throws(TraceDecodingError)
+    {
         let start = batch.count
         let payloadStart = batch.payloadBytes.count
-        do {
-            try decodeTuple(&scan, into: &batch)
+        do throws(TraceDecodingError) {
+            if let slot = prefixes.match(scan) {
+                try decodeWithPrefix(slot, &scan, into: &batch)
+            } else {
+                try decodeTuple(&scan, into: &batch)
+            }
+            if exact && scan.remaining != 0 {
+                throw TraceDecodingError("\(scan.remaining) bytes after the trace tuple", offset: scan.offset)
+            }
         } catch {
             if batch.count > start { batch.truncate(to: start) }
             if batch.payloadBytes.count > payloadStart { batch.payloadBytes.removeSubrange(payloadStart...) }
@@ -124,6 +144,7 @@ public struct TraceMessageDecoder {
     }
 
     private mutating func decodeTuple(_ scan: inout TermCursor, into batch: inout EventBatch) throws(TraceDecodingError) {
+        let tupleStart = scan.offset
         guard let arity = scan.tupleArity() else { throw TraceDecodingError("expected a trace tuple", offset: scan.offset) }
         let headOffset = scan.offset
         guard arity >= 3, let head = scan.atomText() else {
@@ -169,6 +190,9 @@ public struct TraceMessageDecoder {
         if traceeTag != 88 && traceeTag != 103 { event.flags.insert(.tracedPort) }
         // Up to three payload terms: main, destination, extras (as byte ranges of `scan`).
         var payloadRanges: (Range<Int>, Range<Int>, Range<Int>) = (0..<0, 0..<0, 0..<0)
+        // Where the bytes that fix the event (all but the timestamp and the payload term) end, for
+        // the shapes MessagePrefixes can replay.
+        var prefixEnd: Int?
 
         func need(_ n: Int, _ scan: TermCursor) throws(TraceDecodingError) {
             if rest < n {
@@ -193,9 +217,11 @@ public struct TraceMessageDecoder {
                 event.flags.insert(.arityOnly)
             }
             event.value = Int64(argCount)
+            if argsRange == nil { prefixEnd = scan.offset }
         case .returnFrom, .exceptionFrom:
             try need(2, scan)
             event.mfa = try readMFA(&scan)
+            prefixEnd = scan.offset
             payloadRanges.0 = try skipRange(&scan, kind == .returnFrom ? "return value" : "exception")
         case .returnTo, .in, .out, .inExiting, .outExiting, .outExited:
             try need(1, scan)
@@ -271,14 +297,14 @@ public struct TraceMessageDecoder {
             }
             payloadRanges.2 = start..<scan.offset
             event.flags.insert(.hasExtra)
+        } else if let prefixEnd, agentCutDepth == nil {
+            prefixes.insert(scan.slice(tupleStart, prefixEnd), event: event, payloadTerm: !payloadRanges.0.isEmpty,
+                            timestamped: timestamped)
         }
         if timestamped {
             try readTimestamp(&scan, into: &event)
         } else {
             event.flags.insert(.noTimestamp)
-        }
-        if scan.remaining != 0 {
-            throw TraceDecodingError("\(scan.remaining) bytes after the trace tuple", offset: scan.offset)
         }
         appendPayload(scan, payloadRanges, event: &event, into: &batch)
         batch.appendWithPayloadInPlace(event)
@@ -302,9 +328,6 @@ public struct TraceMessageDecoder {
         guard scan.skipTerm() else { throw TraceDecodingError("malformed seq_trace information", offset: infoStart) }
         let infoRange = infoStart..<scan.offset
         if arity == 4 { try readTimestamp(&scan, into: &event) } else { event.flags.insert(.noTimestamp) }
-        if scan.remaining != 0 {
-            throw TraceDecodingError("\(scan.remaining) bytes after the seq_trace tuple", offset: scan.offset)
-        }
         appendPayload(scan, (infoRange, 0..<0, 0..<0), event: &event, into: &batch)
         batch.appendWithPayloadInPlace(event)
     }
@@ -384,7 +407,7 @@ public struct TraceMessageDecoder {
         return nil
     }
 
-    private mutating func readTimestamp(_ scan: inout TermCursor, into event: inout TraceEvent) throws(TraceDecodingError) {
+    mutating func readTimestamp(_ scan: inout TermCursor, into event: inout TraceEvent) throws(TraceDecodingError) {
         let at = scan.offset
         if scan.peek() == 104 {
             let arity = scan.tupleArity()
@@ -408,7 +431,7 @@ public struct TraceMessageDecoder {
 
     // MARK: payload
 
-    private mutating func appendPayload(_ scan: TermCursor, _ ranges: (Range<Int>, Range<Int>, Range<Int>),
+    mutating func appendPayload(_ scan: TermCursor, _ ranges: (Range<Int>, Range<Int>, Range<Int>),
                                         event: inout TraceEvent, into batch: inout EventBatch) {
         let total = ranges.0.count + ranges.1.count + ranges.2.count
         guard total > 0 else { return }

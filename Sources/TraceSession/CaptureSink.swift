@@ -51,6 +51,14 @@ final class CaptureSink: @unchecked Sendable {
     /// The latest session time written so far, and the session's stop marker (`stop`), written last.
     private var latestTime = Int64.min
     private var pendingStop: (payload: [UInt8], time: Int64)?
+    /// Per node, its sample and system_monitor events (in time order: the controller stamps them as it
+    /// handles them), held back until the node's trace events pass their time (see `ingestSamples`).
+    private var heldSamples: [EventBatch] = []
+    /// Per node, whether events were held at the last tick, and whether a trace batch came since.
+    private var heldAtLastTick: [Bool] = []
+    private var tracedSinceTick: [Bool] = []
+    /// Held events beyond this many are written at once (a trace that never passes them).
+    static let heldLimit = 4096
 
     /// Creates the capture a recording writes: the session's limits (ring size, event limit,
     /// payload cap) and the facts both transports record about it.
@@ -88,6 +96,9 @@ final class CaptureSink: @unchecked Sendable {
         locked {
             let id = decoder.dictionaries.intern(node: name)
             nodes.append(NodeState(name: name, nodeID: id, offset: offset, ingest: FrameIngest(strict: strict)))
+            heldSamples.append(EventBatch())
+            heldAtLastTick.append(false)
+            tracedSinceTick.append(false)
             return nodes.count - 1
         }
     }
@@ -172,11 +183,11 @@ final class CaptureSink: @unchecked Sendable {
         _drops += dropCount
         nodes[index].events += traceCount
         nodes[index].drops += dropCount
+        tracedSinceTick[index] = true
+        if !heldSamples[index].isEmpty, let last = batch.times.last { mergeHeld(node: index, upTo: last) }
         if !batch.isEmpty { try write() }
         return IngestResult(accepted: traceCount, limitReached: limitReached)
     }
-
-    private var splitter = TermListSplitter()
 
     /// The session's failure when `--strict` stopped it at bad input.
     static func strictStopText(_ stopped: IngestStopped) -> String {
@@ -185,8 +196,8 @@ final class CaptureSink: @unchecked Sendable {
             + "(--strict); every event before it is kept"
     }
 
-    /// Decodes an agent batch (`term_to_binary` of a list of trace messages, newest first; see
-    /// beamtrace_agent.erl) into the capture, oldest first, through the node's `FrameIngest` (the
+    /// Decodes an agent batch (`term_to_binary` of a list of trace messages, oldest first; see
+    /// beamtrace_agent.erl) into the capture, in list order, through the node's `FrameIngest` (the
     /// loop import uses): a message that does not decode is counted and skipped.
     func ingestAgentBatch(_ input: [UInt8], node index: Int, notABinary: String? = nil) throws -> IngestResult {
         try input.withUnsafeBytes { try ingestAgentBatch(raw: $0, node: index, notABinary: notABinary) }
@@ -211,7 +222,7 @@ final class CaptureSink: @unchecked Sendable {
                                                why: "an agent batch whose data is not a binary: \(notABinary.prefix(80))")
                 } else {
                     try state.ingest.consumeAgentBatch(bytes, streamOffset: state.streamOffset, source: state.name,
-                                                       splitter: &splitter, decoder: &decoder, into: &batch)
+                                                       decoder: &decoder, into: &batch)
                 }
             } catch let error as IngestStopped {
                 stopped = error
@@ -253,6 +264,11 @@ final class CaptureSink: @unchecked Sendable {
     func ingestSamples(node index: Int, time: Int64, processes: [Term], totals: Term) throws -> (Int64, Term)? {
         try locked {
             guard !isClosed else { return nil }
+            // A sample is stamped when it is taken, while trace events from before it may still be on
+            // their way (in the tracer's batch, in flight, queued here): written at once it would land
+            // among later events and its block would have to be sorted. It waits for the node's trace
+            // batch that passes its time (finishBatch); the ticker writes it when the node sends no
+            // trace for a whole tick, the close in any case.
             batch.removeAll()
             let state = nodes[index]
             let sessionTime = time &+ state.offset
@@ -276,7 +292,8 @@ final class CaptureSink: @unchecked Sendable {
             encoder.encode(totals, into: &payload)
             let runQueue = mapValue(totals, "run_queue")?.intValue ?? 0
             batch.append(TraceEvent(time: sessionTime, node: state.nodeID, kind: .sample, value: runQueue), payload: payload)
-            try write()
+            heldSamples[index].insert(batch, range: 0..<batch.count, at: heldSamples[index].count)
+            if heldSamples[index].count > Self.heldLimit { try writeHeldSamples(node: index) }
             return longest
         }
     }
@@ -330,9 +347,10 @@ final class CaptureSink: @unchecked Sendable {
             }
             var payload: [UInt8] = []
             encoder.encode(.tuple([.atom(tag), info]), into: &payload)
-            batch.append(TraceEvent(time: time &+ state.offset, node: state.nodeID, pid: pid, kind: .monitor,
-                                    peer: peer, value: value), payload: payload)
-            try write()
+            // Held like a sample (see ingestSamples), after it: stamped later by the same controller.
+            heldSamples[index].append(TraceEvent(time: time &+ state.offset, node: state.nodeID, pid: pid,
+                                                 kind: .monitor, peer: peer, value: value), payload: payload)
+            if heldSamples[index].count > Self.heldLimit { try writeHeldSamples(node: index) }
         }
     }
 
@@ -355,6 +373,39 @@ final class CaptureSink: @unchecked Sendable {
         }
     }
 
+    /// Moves the held events of node `index` up to time `last` into `batch`, each at its time.
+    private func mergeHeld(node index: Int, upTo last: Int64) {
+        let held = heldSamples[index]
+        var taken = 0
+        var at = 0
+        while taken < held.count, held.times[taken] <= last {
+            // A run of held events with one time (a sample message) goes in at once.
+            let time = held.times[taken]
+            var end = taken + 1
+            while end < held.count, held.times[end] == time { end += 1 }
+            while at < batch.count, batch.times[at] <= time { at += 1 }
+            batch.insert(held, range: taken..<end, at: at)
+            at += end - taken
+            taken = end
+        }
+        guard taken > 0 else { return }
+        if taken == held.count {
+            heldSamples[index].removeAll()
+        } else {
+            var rest = EventBatch()
+            rest.insert(held, range: taken..<held.count, at: 0)
+            heldSamples[index] = rest
+        }
+    }
+
+    /// Writes what is held of node `index`'s last sample.
+    private func writeHeldSamples(node index: Int) throws {
+        guard !heldSamples[index].isEmpty else { return }
+        batch.removeAll()
+        swap(&batch, &heldSamples[index])
+        try write()
+    }
+
     /// Writes `batch`, noting its latest time.
     private func write() throws {
         for time in batch.times where time > latestTime { latestTime = time }
@@ -374,8 +425,17 @@ final class CaptureSink: @unchecked Sendable {
         }
     }
 
+    /// Called by the session's ticker (every 200 ms): also writes the held events of a node that sent
+    /// no trace batch for a whole tick (an idle node: nothing will pass them).
     func flushIfDue() throws {
-        try locked { try writer.flushIfDue() }
+        try locked {
+            for index in heldSamples.indices {
+                if heldAtLastTick[index] && !tracedSinceTick[index] { try writeHeldSamples(node: index) }
+                heldAtLastTick[index] = !heldSamples[index].isEmpty
+                tracedSinceTick[index] = false
+            }
+            try writer.flushIfDue()
+        }
     }
 
     /// Events in blocks written to disk (after a write failure: what the capture holds).
@@ -394,6 +454,7 @@ final class CaptureSink: @unchecked Sendable {
     func close(stopReason: String) throws {
         try locked {
             isClosed = true
+            for index in heldSamples.indices { try writeHeldSamples(node: index) }
             if let stop = pendingStop {
                 pendingStop = nil
                 batch.removeAll()
@@ -403,5 +464,28 @@ final class CaptureSink: @unchecked Sendable {
             }
             try writer.close(stopReason: stopReason)
         }
+    }
+}
+
+extension EventBatch {
+    /// Inserts `other`'s events `range` before event `index`.
+    fileprivate mutating func insert(_ other: EventBatch, range: Range<Int>, at index: Int) {
+        let payloadAt = index == 0 ? 0 : Int(payloadEnds[index - 1])
+        let from = range.lowerBound == 0 ? 0 : Int(other.payloadEnds[range.lowerBound - 1])
+        let to = range.isEmpty ? from : Int(other.payloadEnds[range.upperBound - 1])
+        let added = UInt32(truncatingIfNeeded: to - from)
+        times.insert(contentsOf: other.times[range], at: index)
+        nodes.insert(contentsOf: other.nodes[range], at: index)
+        pids.insert(contentsOf: other.pids[range], at: index)
+        kinds.insert(contentsOf: other.kinds[range], at: index)
+        flags.insert(contentsOf: other.flags[range], at: index)
+        mfas.insert(contentsOf: other.mfas[range], at: index)
+        peers.insert(contentsOf: other.peers[range], at: index)
+        values.insert(contentsOf: other.values[range], at: index)
+        for i in index..<payloadEnds.count { payloadEnds[i] &+= added }
+        let shift = Int64(payloadAt) - Int64(from)
+        payloadEnds.insert(contentsOf: other.payloadEnds[range].map { UInt32(truncatingIfNeeded: Int64($0) + shift) },
+                           at: index)
+        payloadBytes.insert(contentsOf: other.payloadBytes[from..<to], at: payloadAt)
     }
 }

@@ -190,43 +190,21 @@ struct LatencyCommand: ParsableCommand {
         options.followCalls = false  // percentiles need no waiting model
         options.trackProcesses = false  // nor queues or samples: no payloads but exceptions' are read
         let analysis = try AnalysisIO.analyze(reader, options)
-        let report = analysis.latencyReport(sortBy: sort.rawValue, mfaFilter: matchers.isEmpty ? nil : { text in
+        // The rows flat, named straight from the atoms, written as JSONEncoder and the String table
+        // wrote them (50,000 rows for as many functions).
+        let table = analysis.latencyTable(sortBy: sort.rawValue, mfaFilter: matchers.isEmpty ? nil : { text in
             matchers.contains { $0.matches(printed: text) }
         })
         if window.json {
-            // Written as JSONEncoder writes it, without its tree of values (50,000 rows for as many functions).
             var json = PrettyJSON(drain: AnalysisIO.writeStandardOutput)
-            report.writeJSON(into: &json)
+            table.writeJSON(into: &json)
             json.newline()
             json.finish()
             return
         }
         if analysis.events == 0 { print(AnalysisIO.noEvents(reader)); return }
         var out = TextBuffer()
-        if report.functions.isEmpty {
-            out.append("no measured calls (record without --calls-only, so calls have their return_from)")
-        } else {
-            var table = TextTable(header: ["function", "calls", "exc", "p50", "p90", "p99", "p99.9", "max", "self p50"])
-            for row in report.functions {
-                table.add(row.group.map { row.mfa + " @ \($0)" } ?? row.mfa)
-                table.add(row.calls)
-                table.add(row.exceptions)
-                for value in [row.p50Micros, row.p90Micros, row.p99Micros, row.p999Micros, row.maxMicros, row.selfP50Micros] {
-                    table.add(micros: value)
-                }
-            }
-            table.write(into: &out)
-        }
-        out.append(10)
-        let reasons = report.functions.filter { !$0.exceptionReasons.isEmpty }
-        if !reasons.isEmpty {
-            out.append("\nexceptions by reason:\n")
-            for row in reasons {
-                for reason in row.exceptionReasons.prefix(5) {
-                    out.append(utf8: "  " + row.mfa + (row.group.map { " @ \($0)" } ?? "") + "  \(reason.reason)  x\(reason.count)\n")
-                }
-            }
-        }
+        table.writeText(into: &out)
         out.withUnsafeBytes { AnalysisIO.writeStandardOutput($0) }
     }
 }

@@ -141,18 +141,35 @@ struct ReportOutputTests {
         #expect(table.rowCount == rows.count)
     }
 
-    @Test("beamtrace latency prints JSONEncoder's JSON and the String table, on a real trace with exceptions")
+    @Test("beamtrace latency prints JSONEncoder's JSON and the String table, on a real trace with exceptions, for its options")
     func commandOutput() throws {
         let run = try Workload.run("stacks(DIR)")
         defer { try? FileManager.default.removeItem(at: run.directory) }
         let cli = try #require(BuiltProducts.executable("beamtrace"), "the beamtrace executable was not built")
-        for (grouping, arguments) in [(LatencyStats.Grouping.function, [String]()), (.process, ["--by", "process"])] {
-            let analysis = try CaptureAnalysis.run(CaptureReader(opening: run.capture),
-                                                   options: AnalysisOptions(grouping: grouping, latency: .percentiles))
-            let report = analysis.latencyReport()
-            #expect(report.functions.contains { !$0.exceptionReasons.isEmpty })
+        let all = try CaptureAnalysis.run(CaptureReader(opening: run.capture), options: AnalysisOptions(latency: .percentiles))
+        // A function of the trace for --mfa (`mod:fun`, any arity): the filter keeps its rows and no other.
+        let names = all.latencyReport().functions.map(\.mfa)
+        let function = try #require(names.first.map { String($0.prefix { $0 != "/" }) })
+        #expect(names.contains { !$0.hasPrefix(function + "/") })
+        let cases: [(LatencyStats.Grouping, String, Bool, [String])] = [
+            (.function, "p99", false, []), (.process, "p99", false, ["--by", "process"]),
+            (.node, "calls", false, ["--by", "node", "--sort", "calls"]), (.function, "mfa", false, ["--sort", "mfa"]),
+            (.process, "mean", true, ["--by", "process", "--sort", "mean", "--elixir"]),
+            (.function, "max", false, ["--mfa", function, "--sort", "max"]),
+        ]
+        for (grouping, sort, elixir, arguments) in cases {
+            let reader = try CaptureReader(opening: run.capture)
+            reader.elixirSyntax = elixir
+            let analysis = try CaptureAnalysis.run(reader, options: AnalysisOptions(grouping: grouping, latency: .percentiles))
+            let filter: ((String) -> Bool)? = arguments.contains("--mfa") ? { text in
+                (try? FunctionMatcher(parsing: function))?.matches(printed: text) ?? false
+            } : nil
+            let report = analysis.latencyReport(sortBy: sort, mfaFilter: filter)
+            #expect(report.functions.contains { !$0.exceptionReasons.isEmpty } || filter != nil)
+            #expect(!report.functions.isEmpty)
+            if filter != nil { #expect(report.functions.allSatisfy { $0.mfa.hasPrefix(function + "/") }) }
             let json = try Shell.run(cli, ["latency", run.capture, "--json"] + arguments)
-            #expect(json == (try Self.encoderJSON(report)) + "\n")
+            #expect(json == (try Self.encoderJSON(report)) + "\n", "\(arguments)")
             let text = try Shell.run(cli, ["latency", run.capture] + arguments)
             let rows = report.functions.map { row in
                 [row.mfa + (row.group.map { " @ \($0)" } ?? ""), "\(row.calls)", "\(row.exceptions)"]
@@ -160,13 +177,14 @@ struct ReportOutputTests {
                     .map(DurationCell.formatted(micros:))
             }
             var expected = Self.stringTable(["function", "calls", "exc", "p50", "p90", "p99", "p99.9", "max", "self p50"],
-                                            rows) + "\n\nexceptions by reason:\n"
+                                            rows) + "\n"
+            if report.functions.contains(where: { !$0.exceptionReasons.isEmpty }) { expected += "\nexceptions by reason:\n" }
             for row in report.functions {
                 for reason in row.exceptionReasons.prefix(5) {
                     expected += "  " + row.mfa + (row.group.map { " @ \($0)" } ?? "") + "  \(reason.reason)  x\(reason.count)\n"
                 }
             }
-            #expect(text == expected)
+            #expect(text == expected, "\(arguments)")
         }
     }
 }

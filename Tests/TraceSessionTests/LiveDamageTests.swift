@@ -82,10 +82,10 @@ import TraceModel
         }
     }
 
-    /// One message that is no trace message between two good ones (newest first, as the agent sends).
+    /// One message that is no trace message between two good ones (oldest first, as the agent sends).
     func batchWithABadMessage(_ s: Session) async throws -> [UInt8] {
         let bad = Term.tuple([.atom("trace_ts"), s.agent, .atom("no_such_tag"), .atom("x"), .integer(s.time + 1)])
-        return try await externalTerm(.list([probe(s.agent, "later", s.time + 2), bad, probe(s.agent, "before", s.time)]),
+        return try await externalTerm(.list([probe(s.agent, "before", s.time), bad, probe(s.agent, "later", s.time + 2)]),
                                       on: s.node)
     }
 
@@ -95,8 +95,8 @@ import TraceModel
             (session.node, session.output, session.recorder, session.agent, session.pid, session.time)
         defer { Task { await node.stop() } }
         try await send(.binary(try await batchWithABadMessage(session)), to: pid, from: node)
-        // A batch cut short: the newest element is readable, the oldest is lost with the damage.
-        let whole = try await externalTerm(.list([probe(agent, "newest", t + 3), probe(agent, "oldest", t + 3)]), on: node)
+        // A batch cut short: the oldest element is readable, the newest is lost with the damage.
+        let whole = try await externalTerm(.list([probe(agent, "oldest", t + 3), probe(agent, "newest", t + 3)]), on: node)
         try await send(.binary(Array(whole.dropLast(6))), to: pid, from: node)
         _ = try await node.rpc("btwl", "calls", [.integer(500)])
         try await Task.sleep(for: .seconds(1))
@@ -109,8 +109,8 @@ import TraceModel
         #expect(count(capture, "btwl:f/1") == 1500)
         #expect(count(capture, "btprobe:before/1") == 1)
         #expect(count(capture, "btprobe:later/1") == 1)
-        #expect(count(capture, "btprobe:newest/1") == 1)
-        #expect(count(capture, "btprobe:oldest/1") == 0)
+        #expect(count(capture, "btprobe:oldest/1") == 1)
+        #expect(count(capture, "btprobe:newest/1") == 0)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(recorder.standardOutput.utf8)) as? [String: Any],
                                 "\(recorder.output)")
         #expect(json["messages_skipped"] as? Int == 1, "\(recorder.output)")

@@ -60,6 +60,19 @@ import TraceSession
             #expect(span <= measured[i], "span \(span) ns longer than the caller's own \(measured[i]) ns")
         }
 
+        // Samples go into the trace batches at their time (CaptureSink holds them back): every payload
+        // still reads back whole, samples as their info maps, f/1's returns as X + 1 of its calls.
+        let samples = capture.events.filter { $0.event.kind == .sample }
+        #expect(samples.count > 2)
+        #expect(samples.allSatisfy { if case .map? = Payload.terms($0.payload, flags: $0.event.flags)?.first { true } else { false } })
+        let returns = capture.events.filter {
+            $0.event.kind == .returnFrom && capture.dictionaries.functionText($0.event.mfa) == "btwl:f/1"
+        }.compactMap { event -> Int64? in
+            if case .integer(let v)? = Payload.terms(event.payload, flags: event.event.flags)?.first { return v }
+            return nil
+        }
+        #expect(Set(returns) == Set((1...Int64(n)).map { $0 + 1 }), "\(returns.count) return values read back")
+
         // The flooded consumer's queue grows in the samples.
         let consumerID = capture.dictionaries.processID(for: consumer)
         let queue = capture.events.filter { $0.event.kind == .sample && $0.event.pid == consumerID && consumerID != nil }

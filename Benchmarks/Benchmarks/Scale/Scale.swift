@@ -142,7 +142,7 @@ let benchmarks: @Sendable () -> Void = {
         // And its report as `latency --json` writes it (the bytes counted, not kept).
         var bytes = 0
         var json = PrettyJSON(drain: { bytes += $0.count })
-        analysis.latencyReport().writeJSON(into: &json)
+        analysis.latencyTable().writeJSON(into: &json)
         json.finish()
         return bytes
     }

@@ -1,6 +1,6 @@
 %% beamtrace agent: loaded onto a traced node for one recording session (compiled there from this
 %% source over RPC), it is the node-local tracer. It collects trace messages and ships them in
-%% batches to the recorder as one term_to_binary of the list (newest first; a run of dropped
+%% batches to the recorder as one term_to_binary of the list (oldest first; a run of dropped
 %% messages is one {beamtrace_drop, Count} element), samples queues, forwards system_monitor
 %% messages, protects the node with bounds, and removes every trace flag and pattern it set on
 %% every way out -- including the recorder vanishing, after which it also unloads itself.
@@ -9,13 +9,14 @@
 %% term_to_binary per batch costs the tracer about half of one per message plus the binary append
 %% (0.58 vs 1.17 us per message measured on OTP 25), and the tracer is the bottleneck of live
 %% recording. Each list element is exactly the term a trace port would have written, so the
-%% recorder feeds the same trace-message decoder.
+%% recorder feeds the same trace-message decoder. Oldest first (one lists:reverse of the batch, a
+%% BIF: a few ns per message) lets the recorder decode each element where it lies, in one walk.
 %%
 %% Processes: the controller (monitors the recorder, owns system_monitor, samples, cleans up) and
 %% the tracer (hot loop: receive, encode, batch, send; linked to the controller).
 %%
 %% Messages to the recorder:
-%%   {beamtrace_batch, Tracer, Seq, Binary}          term_to_binary([Newest, ..., Oldest]);
+%%   {beamtrace_batch, Tracer, Seq, Binary}          term_to_binary([Oldest, ..., Newest]);
 %%                                                   acked with {beamtrace_ack, Seq} to Tracer
 %%   {beamtrace_samples, Controller, Time, Procs, Totals}
 %%   {beamtrace_monitor, Controller, Time, PidOrPort, Tag, Info}
@@ -601,7 +602,9 @@ send_batch([], S) ->
     S;
 send_batch(Acc, S) ->
     Seq = S#t.seq + 1,
-    Bin = bounded_batch(Acc, term_to_binary(Acc), S#t.payload_limit),
+    %% Acc is newest first (consed as the messages come); the batch goes oldest first.
+    Batch = lists:reverse(Acc),
+    Bin = bounded_batch(Batch, term_to_binary(Batch), S#t.payload_limit),
     S#t.recorder ! {beamtrace_batch, self(), Seq, Bin},
     S#t{seq = Seq, in_flight = S#t.in_flight + 1, batches = S#t.batches + 1,
         bytes = S#t.bytes + byte_size(Bin)}.

@@ -1,0 +1,205 @@
+// The rows `latency` prints, kept flat: the numbers of each row in one array of plain values, the
+// names (`mod:fun/arity`, then the group) in one byte arena written straight from the atoms, and the
+// printed order as row indices. No String, array or object per row: 50,000 functions make 50,000
+// rows, and building, sorting, printing and freeing a struct of strings per row was a third of the
+// command. `latencyReport` (the Codable rows other reports and tests read) is made from the same table.
+import BeamTerm
+import Foundation
+import TraceModel
+
+public struct LatencyTable: ~Copyable {
+    struct Numbers {
+        var calls: Int, returned: Int, exceptions: Int, unmeasured: Int
+        var min: Double, mean: Double, p50: Double, p90: Double, p99: Double, p999: Double, max: Double
+        var selfP50: Double
+    }
+
+    var numbers: [Numbers] = []
+    var keys: [LatencyKey] = []
+    /// Row i's function text is `names[nameStarts[i] ..< mfaEnds[i]]`, its group's follows up to
+    /// `nameStarts[i + 1]` (one more start than rows closes the last).
+    var names = TextBuffer(capacity: 1 << 16)
+    var nameStarts: [Int] = [0]
+    var mfaEnds: [Int] = []
+    /// Whether row i's function and group texts are all ASCII (compared as bytes when both are).
+    var ascii: [Bool] = []
+    /// Exceptions by reason head, most frequent first, for the rows that have any.
+    var reasons: [Int: [ReasonCount]] = [:]
+    let grouped: Bool
+    /// Row indices in printed order.
+    public private(set) var order: [Int] = []
+
+    public var count: Int { numbers.count }
+
+    init(grouped: Bool) {
+        self.grouped = grouped
+    }
+
+    // MARK: building
+
+    /// Ends the name of the row being added (its function text is written from `start` on).
+    mutating func endFunctionText() { mfaEnds.append(names.count) }
+
+    /// Drops the name written from `start` on (a row the filter did not take).
+    mutating func dropName(from start: Int) { names.truncate(to: start) }
+
+    mutating func addRow(_ key: LatencyKey, _ row: Numbers, reasons rowReasons: [ReasonCount]) {
+        let start = nameStarts[nameStarts.count - 1]
+        let end = names.count
+        let isASCII = names.withUnsafeBytes { raw in !raw[start..<end].contains { $0 >= 0x80 } }
+        if !rowReasons.isEmpty { reasons[numbers.count] = rowReasons }
+        numbers.append(row)
+        keys.append(key)
+        ascii.append(isASCII)
+        nameStarts.append(end)
+    }
+
+    /// Orders the rows by a column, largest first, ties by name (function, then group), as String's
+    /// `<` orders them; `mfa` orders by name alone.
+    mutating func sort(by column: String) {
+        let byName = column == "mfa"
+        // Sorted as plain keys (the column, 8 bytes of an ASCII function text after the start that all
+        // ASCII texts share, `bt_f50000:` in a generated module) with the row: the names are read only
+        // when both of those tie.
+        var keys: [SortKey] = []
+        keys.reserveCapacity(numbers.count)
+        names.withUnsafeBytes { raw in
+            let shared = sharedStart(raw)
+            for (i, row) in numbers.enumerated() {
+                let value: Double = switch column {
+                case "p50": row.p50
+                case "p90": row.p90
+                case "max": row.max
+                case "mean": row.mean
+                case "calls": Double(row.calls)
+                case "mfa": 0
+                default: row.p99
+                }
+                keys.append(SortKey(value: value, prefix: ascii[i] ? Self.prefix(raw, nameStarts[i] + shared, mfaEnds[i]) : 0,
+                                    row: i))
+            }
+            keys.sort { a, b in
+                if a.value != b.value { return a.value > b.value }
+                if a.prefix != b.prefix, ascii[a.row] && ascii[b.row] { return a.prefix < b.prefix }
+                return byName ? mfaPrecedes(a.row, b.row, raw) : precedes(a.row, b.row, raw)
+            }
+        }
+        order = keys.map(\.row)
+    }
+
+    private struct SortKey {
+        var value: Double
+        /// 8 bytes of the function text from the shared start on, big-endian, zero-padded (texts hold
+        /// no zero byte).
+        var prefix: UInt64
+        var row: Int
+    }
+
+    /// How many bytes every ASCII row's function text starts with (texts equal up to there order as
+    /// the rest orders them).
+    private func sharedStart(_ raw: UnsafeRawBufferPointer) -> Int {
+        guard let first = ascii.firstIndex(of: true) else { return 0 }
+        var shared = mfaEnds[first] - nameStarts[first]
+        for i in numbers.indices where ascii[i] && shared > 0 {
+            let start = nameStarts[i], other = nameStarts[first]
+            var k = 0
+            let n = Swift.min(shared, mfaEnds[i] - start)
+            while k < n && raw[start + k] == raw[other + k] { k += 1 }
+            shared = k
+        }
+        return shared
+    }
+
+    private static func prefix(_ raw: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> UInt64 {
+        var value: UInt64 = 0
+        for k in 0..<8 { value = value << 8 | UInt64(start + k < end ? raw[start + k] : 0) }
+        return value
+    }
+
+    private func mfaPrecedes(_ i: Int, _ j: Int, _ raw: UnsafeRawBufferPointer) -> Bool {
+        guard ascii[i] && ascii[j] else { return mfaText(i) < mfaText(j) }
+        return Self.compare(raw, nameStarts[i], mfaEnds[i], nameStarts[j], mfaEnds[j]) < 0
+    }
+
+    private func precedes(_ i: Int, _ j: Int, _ raw: UnsafeRawBufferPointer) -> Bool {
+        guard ascii[i] && ascii[j] else { return (mfaText(i), groupText(i) ?? "") < (mfaText(j), groupText(j) ?? "") }
+        let byMFA = Self.compare(raw, nameStarts[i], mfaEnds[i], nameStarts[j], mfaEnds[j])
+        if byMFA != 0 { return byMFA < 0 }
+        return Self.compare(raw, mfaEnds[i], nameStarts[i + 1], mfaEnds[j], nameStarts[j + 1]) < 0
+    }
+
+    /// Lexicographic order of two ranges of the arena: negative, 0 or positive.
+    private static func compare(_ raw: UnsafeRawBufferPointer, _ a: Int, _ aEnd: Int, _ b: Int, _ bEnd: Int) -> Int {
+        let n = Swift.min(aEnd - a, bEnd - b)
+        if n > 0, let base = raw.baseAddress {
+            let c = memcmp(base + a, base + b, n)
+            if c != 0 { return Int(c) }
+        }
+        return (aEnd - a) - (bEnd - b)
+    }
+
+    // MARK: reading
+
+    func mfaText(_ row: Int) -> String { names.withUnsafeBytes { text($0, nameStarts[row], mfaEnds[row]) } }
+
+    func groupText(_ row: Int) -> String? {
+        grouped ? names.withUnsafeBytes { text($0, mfaEnds[row], nameStarts[row + 1]) } : nil
+    }
+
+    private func text(_ raw: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> String {
+        String(decoding: raw[start..<end], as: UTF8.self)
+    }
+
+    /// The row as the Codable report has it, named by `mfa` and `group` (the reference texts).
+    func row(_ i: Int, mfa: String, group: String?) -> LatencyRow {
+        let n = numbers[i]
+        return LatencyRow(
+            mfa: mfa, group: group, calls: n.calls, returned: n.returned, exceptions: n.exceptions,
+            unmeasured: n.unmeasured, minMicros: n.min, meanMicros: n.mean, p50Micros: n.p50, p90Micros: n.p90,
+            p99Micros: n.p99, p999Micros: n.p999, maxMicros: n.max, selfP50Micros: n.selfP50,
+            exceptionReasons: reasons[i] ?? [])
+    }
+}
+
+extension CaptureAnalysis {
+    /// The latency rows in printed order (see `latencyReport`, the same rows as Codable values).
+    public func latencyTable(sortBy: String = "p99", mfaFilter: ((String) -> Bool)? = nil) -> LatencyTable {
+        var table = LatencyTable(grouped: latency.grouping != .function)
+        table.numbers.reserveCapacity(latency.count)
+        table.keys.reserveCapacity(latency.count)
+        var writer = FunctionTextWriter(dictionaries)
+        var scratch: [UInt64] = []
+        var p = [UInt64](repeating: 0, count: Self.reportPercentiles.count), selfP50 = [UInt64(0)]
+        latency.forEach { key, stats in
+            let start = table.names.count
+            writer.append(key.mfa, to: &table.names)
+            if let mfaFilter, !mfaFilter(table.names.string(from: start)) {
+                table.dropName(from: start)
+                return
+            }
+            table.endFunctionText()
+            switch latency.grouping {
+            case .function: break
+            case .process: table.names.append(utf8: processText(key.group))
+            case .node: table.names.append(utf8: nodeText(key.group))
+            }
+            // One sort (or one walk of the buckets) for every percentile, into buffers reused from row
+            // to row; min, max and mean are exact.
+            p.withUnsafeMutableBufferPointer { stats.total.percentiles(Self.reportPercentiles, scratch: &scratch, into: $0) }
+            selfP50.withUnsafeMutableBufferPointer {
+                stats.selfTime.percentiles(Self.medianOnly, scratch: &scratch, into: $0)
+            }
+            let reasons: [ReasonCount] = stats.exceptionReasons.isEmpty ? [] : stats.exceptionReasons
+                .sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+                .map { ReasonCount(reason: $0.key, count: $0.value) }
+            let h = stats.total
+            table.addRow(key, LatencyTable.Numbers(
+                calls: stats.calls, returned: stats.returned, exceptions: stats.exceptions, unmeasured: stats.unmeasured,
+                min: Double(h.min) / 1000, mean: h.mean / 1000, p50: Double(p[0]) / 1000, p90: Double(p[1]) / 1000,
+                p99: Double(p[2]) / 1000, p999: Double(p[3]) / 1000, max: Double(h.max) / 1000,
+                selfP50: Double(selfP50[0]) / 1000), reasons: reasons)
+        }
+        table.sort(by: sortBy)
+        return table
+    }
+}
