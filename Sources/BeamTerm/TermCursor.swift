@@ -117,8 +117,14 @@ public struct TermCursor {
         case ExternalTag.smallBig:
             guard let n = u8(), let sign = u8(), n <= 8, sign <= 1, remaining >= Int(n) else { break }
             var magnitude: UInt64 = 0
-            for i in 0..<Int(n) {
-                magnitude |= UInt64(base.load(fromByteOffset: offset + i, as: UInt8.self)) << (8 * UInt64(i))
+            if remaining >= 8 {
+                // The digits (little-endian) as one word, the bytes after them masked off.
+                let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+                magnitude = n == 8 ? word : word & ((1 << (8 * UInt64(n))) &- 1)
+            } else {
+                for i in 0..<Int(n) {
+                    magnitude |= UInt64(base.load(fromByteOffset: offset + i, as: UInt8.self)) << (8 * UInt64(i))
+                }
             }
             if sign == 0 {
                 guard magnitude <= UInt64(Int64.max) else { break }
@@ -190,7 +196,8 @@ public struct TermCursor {
         return children
     }
 
-    @inlinable mutating func stepHeader() -> Int? {
+    // Always inlined: `skipTerm` calls it once per node of every payload it steps over.
+    @inlinable @inline(__always) mutating func stepHeader() -> Int? {
         guard let tag = u8() else { return nil }
         switch tag {
         case ExternalTag.smallInteger: return skip(1) ? 0 : nil

@@ -16,6 +16,8 @@ struct BlockEncoder {
     /// is never copied from): the search for an equal recent payload compares bytes only where
     /// the hashes agree.
     var payloadHashes: [UInt64] = []
+    /// The events of the block being encoded chained by payload hash, for `recentCopy`.
+    var copyChains = CopyChains()
     var contexts = PayloadIntegers()
     /// The fixed-width columns of the block being encoded, written through pointers.
     let fixed = ColumnBuffers()
@@ -63,77 +65,92 @@ struct BlockEncoder {
         let timeMax = batch.times.last ?? 0
         var pidMin = UInt32.max, pidMax: UInt32 = 0
         var kinds: UInt64 = 0, nodes: UInt64 = 0, maxQueue: UInt32 = 0, drops: UInt64 = 0
-        var previous = timeMin
         var previousPayloadEnd: UInt32 = 0
         payloadIntegers.removeAll(keepingCapacity: true)
         payloadHashes.removeAll(keepingCapacity: true)
         payloadHashes.reserveCapacity(n)
-        for i in 0..<n {
-            let t = batch.times[i]
-            // Sorted: the delta is small and never negative; its low byte is noise, the rest repeats.
-            let delta = UInt64(bitPattern: t &- previous)
-            fixed.u8(0, UInt8(truncatingIfNeeded: delta), w)
-            fixed.varint(10, delta >> 8, w)
-            previous = t
-            let node = batch.nodes[i], pid = batch.pids[i], mfa = batch.mfas[i]
-            let kind = batch.kinds[i]
-            fixed.varint(1, UInt64(node), w)
-            fixed.varint(2, UInt64(pid), w)
-            fixed.u8(3, kind.rawValue, w)
-            var storedFlags = batch.flags[i].rawValue & 0x7F
-            fixed.varint(5, UInt64(mfa), w)
-            fixed.varint(6, UInt64(batch.peers[i]), w)
-            let value = batch.values[i]
-            fixed.varint(7, zigzag(value), w)
-            let end = batch.payloadEnds[i]
-            let before = storedPayload.count
-            var hash: UInt64 = 0
-            if end > previousPayloadEnd {
-                let integersBefore = payloadIntegers.count
-                let truncated = batch.flags[i].contains(.payloadTruncated)
-                let replaced = batch.payloadBytes.withUnsafeBytes { raw in
-                    let payload = UnsafeRawBufferPointer(rebasing: raw[Int(previousPayloadEnd)..<Int(end)])
+        copyChains.reset(events: n)
+        batch.withColumns { b in
+            // The columns that depend on one field each, a loop apiece (the writer stays in registers).
+            // Sorted: a time delta is small and never negative; its low byte is noise, the rest repeats.
+            fixed.bytes(0, n) { i in UInt8(truncatingIfNeeded: b.times[i] &- (i == 0 ? timeMin : b.times[i - 1])) }
+            fixed.varints(10, n) { i in UInt64(bitPattern: b.times[i] &- (i == 0 ? timeMin : b.times[i - 1])) >> 8 }
+            fixed.varints(1, n) { i in UInt64(b.nodes[i]) }
+            fixed.varints(2, n) { i in UInt64(b.pids[i]) }
+            fixed.bytes(3, n) { i in b.kinds[i].rawValue }
+            fixed.varints(5, n) { i in UInt64(b.mfas[i]) }
+            fixed.varints(6, n) { i in UInt64(b.peers[i]) }
+            fixed.varints(7, n) { i in zigzag(b.values[i]) }
+            // The block's index facts.
+            var lastFunction: FunctionID = 0
+            for i in 0..<n {
+                let pid = b.pids[i], kind = b.kinds[i], mfa = b.mfas[i]
+                if pid < pidMin { pidMin = pid }
+                if pid > pidMax { pidMax = pid }
+                kinds |= 1 << UInt64(kind.rawValue)
+                nodes |= 1 << UInt64(b.nodes[i] & 63)
+                // The function filter's bits for a function already added are set: runs of one function skip it.
+                if mfa != 0 && mfa != lastFunction {
+                    entry.addFunction(mfa)
+                    lastFunction = mfa
+                }
+                if kind == .sample, b.values[i] > 0 { maxQueue = max(maxQueue, UInt32(clamping: b.values[i])) }
+                if kind == .drop { drops &+= UInt64(max(b.values[i], 0)) }
+            }
+            // Flags, payload lengths, payload bytes and their integers.
+            for i in 0..<n {
+                let flags = b.flags[i]
+                var storedFlags = flags.rawValue & 0x7F
+                let end = b.payloadEnds[i]
+                let before = storedPayload.count
+                var hash: UInt64 = 0
+                if end > previousPayloadEnd {
+                    let integersBefore = payloadIntegers.count
+                    let truncated = flags.contains(.payloadTruncated)
+                    let payload = UnsafeRawBufferPointer(rebasing: b.payloadBytes[Int(previousPayloadEnd)..<Int(end)])
+                    var replaced = false
+                    var copied = false
                     if payload.count > 3 {
                         let h = Self.hash(payload)
                         // A truncated payload is never copied from (its bytes are not the whole term).
                         if !truncated { hash = h }
                         // A payload equal to one of the last few (a message seen in its send and its
                         // receive): 0xF3 + varint(events back).
-                        if let distance = recentCopy(of: payload, hash: h, at: i, in: batch, raw) {
+                        if let distance = Self.recentCopy(of: payload, hash: h, at: i, in: b, hashes: payloadHashes,
+                                                          chains: copyChains) {
                             storedPayload.append(PayloadPids.copyTag)
                             storedPayload.append(UInt8(distance))
-                            return true
+                            replaced = true
+                            copied = true
                         }
                     }
-                    if truncated {
-                        storedPayload.append(contentsOf: payload)
-                        return false
+                    if !copied {
+                        if truncated {
+                            storedPayload.append(contentsOf: payload)
+                        } else {
+                            replaced = pids.encode(payload, dictionaries, into: &storedPayload,
+                                                   integers: &payloadIntegers)
+                        }
                     }
-                    return pids.encode(payload, dictionaries, into: &storedPayload, integers: &payloadIntegers)
-                }
-                if replaced {
-                    storedFlags |= PayloadPids.storedFlag
-                    if payloadIntegers.count > integersBefore {
-                        contexts.begin(pid: pid, kind: kind.rawValue, mfa: mfa)
-                        for k in integersBefore..<payloadIntegers.count {
-                            let v = payloadIntegers[k]
-                            columns[11].varint(zigzag(v &- contexts.predicted))
-                            contexts.record(v)
+                    if replaced {
+                        storedFlags |= PayloadPids.storedFlag
+                        if payloadIntegers.count > integersBefore {
+                            let kind = b.kinds[i]
+                            contexts.begin(pid: b.pids[i], kind: kind.rawValue, mfa: b.mfas[i])
+                            for k in integersBefore..<payloadIntegers.count {
+                                let v = payloadIntegers[k]
+                                columns[11].varint(zigzag(v &- contexts.predicted))
+                                contexts.record(v)
+                            }
                         }
                     }
                 }
+                payloadHashes.append(hash)
+                copyChains.add(i, hash: hash)
+                fixed.u8(4, storedFlags, w)
+                fixed.varint(8, UInt64(storedPayload.count - before), w)
+                previousPayloadEnd = end
             }
-            payloadHashes.append(hash)
-            fixed.u8(4, storedFlags, w)
-            fixed.varint(8, UInt64(storedPayload.count - before), w)
-            previousPayloadEnd = end
-            if pid < pidMin { pidMin = pid }
-            if pid > pidMax { pidMax = pid }
-            kinds |= 1 << UInt64(kind.rawValue)
-            nodes |= 1 << UInt64(node & 63)
-            if mfa != 0 { entry.addFunction(mfa) }
-            if kind == .sample, value > 0 { maxQueue = max(maxQueue, UInt32(clamping: value)) }
-            if kind == .drop { drops &+= UInt64(max(value, 0)) }
         }
         entry.count = UInt32(n)
         entry.sequence = sequence
@@ -177,20 +194,21 @@ struct BlockEncoder {
 
     /// How many events back (1...16) the same payload bytes appeared, if they did: the nearest
     /// earlier event whose payload hash is `hash` and whose bytes are equal (truncated payloads
-    /// have hash 0 in `payloadHashes` and never match, since `hash` is never 0).
-    func recentCopy(of payload: UnsafeRawBufferPointer, hash: UInt64, at i: Int, in batch: EventBatch,
-                    _ raw: UnsafeRawBufferPointer) -> Int? {
-        guard let base = raw.baseAddress, let p = payload.baseAddress else { return nil }
+    /// have hash 0 in `payloadHashes` and are in no chain, since `hash` is never 0). Only the
+    /// events of `hash`'s chain are looked at, nearest first. (Static: a method would copy the
+    /// whole encoder per event to call it from the encoding loop.)
+    static func recentCopy(of payload: UnsafeRawBufferPointer, hash: UInt64, at i: Int, in b: EventBatchColumns,
+                           hashes payloadHashes: [UInt64], chains copyChains: CopyChains) -> Int? {
+        guard let base = b.payloadBytes.baseAddress, let p = payload.baseAddress else { return nil }
         return payloadHashes.withUnsafeBufferPointer { hashes -> Int? in
-            var k = 1
-            while k <= 16 && k <= i {
-                let j = i - k
+            var j = copyChains.latest(hash)
+            while j >= 0 && i - j <= 16 {
                 if hashes[j] == hash {
-                    let start = j == 0 ? 0 : Int(batch.payloadEnds[j - 1])
-                    let end = Int(batch.payloadEnds[j])
-                    if end - start == payload.count, memcmpBytes(base + start, p, payload.count) { return k }
+                    let start = b.payloadStart(j)
+                    let end = Int(b.payloadEnds[j])
+                    if end - start == payload.count, memcmpBytes(base + start, p, payload.count) { return i - j }
                 }
-                k += 1
+                j = copyChains.before(j)
             }
             return nil
         }
@@ -214,6 +232,43 @@ struct BlockEncoder {
         out.bytes.append(contentsOf: compressed[0..<size])
         return (.lz4, size)
     }
+}
+
+/// The events of a block chained by payload hash: per bucket of hashes the latest event, per
+/// event the one before it in its bucket. A search for an equal recent payload walks one chain,
+/// nearest first, instead of comparing the hashes of all the last 16 events.
+struct CopyChains {
+    static let bucketBits = 8
+    private var latestInBucket = [Int32](repeating: -1, count: 1 << bucketBits)
+    private var previous: [Int32] = []
+
+    @inline(__always) private static func bucket(_ hash: UInt64) -> Int {
+        // The lowest bit of a payload hash is always set: the bits above it.
+        Int(truncatingIfNeeded: hash >> 1) & ((1 << bucketBits) - 1)
+    }
+
+    mutating func reset(events: Int) {
+        latestInBucket.withUnsafeMutableBufferPointer { $0.update(repeating: -1) }
+        previous.removeAll(keepingCapacity: true)
+        previous.reserveCapacity(events)
+    }
+
+    /// Event `i` (the next one), with its payload hash (0: in no chain).
+    @inline(__always) mutating func add(_ i: Int, hash: UInt64) {
+        guard hash != 0 else {
+            previous.append(-1)
+            return
+        }
+        let bucket = Self.bucket(hash)
+        previous.append(latestInBucket[bucket])
+        latestInBucket[bucket] = Int32(truncatingIfNeeded: i)
+    }
+
+    /// The latest event added whose hash shares `hash`'s bucket (-1: none).
+    @inline(__always) func latest(_ hash: UInt64) -> Int { Int(latestInBucket[Self.bucket(hash)]) }
+
+    /// The event before `j` in its bucket (-1: none).
+    @inline(__always) func before(_ j: Int) -> Int { Int(previous[j]) }
 }
 
 /// The encoder's columns other than the payload's, each reserved for a block's worst case (one
@@ -267,6 +322,31 @@ final class ColumnBuffers {
         }
         p[k] = UInt8(v)
         counts[column] = k + 1
+    }
+
+    /// Writes column `column` as one varint per event `0..<n`, `value(i)` (a pass of its own:
+    /// the position stays in a register).
+    @inline(__always) func varints(_ column: Int, _ n: Int, _ value: (Int) -> UInt64) {
+        let p = pointers[column]
+        var k = counts[column]
+        for i in 0..<n {
+            var v = value(i)
+            while v >= 0x80 {
+                p[k] = UInt8(truncatingIfNeeded: v) | 0x80
+                v >>= 7
+                k += 1
+            }
+            p[k] = UInt8(truncatingIfNeeded: v)
+            k += 1
+        }
+        counts[column] = k
+    }
+
+    /// Writes column `column` as one byte per event `0..<n`, `value(i)`.
+    @inline(__always) func bytes(_ column: Int, _ n: Int, _ value: (Int) -> UInt8) {
+        let p = pointers[column] + counts[column]
+        for i in 0..<n { p[i] = value(i) }
+        counts[column] += n
     }
 
     func bytes(_ column: Int) -> UnsafeRawBufferPointer {

@@ -216,31 +216,34 @@ struct BlockSummarizer {
         return true
     }
 
-    /// The summary of a time-ordered batch written as block `sequence`.
-    mutating func summarize(_ batch: EventBatch, sequence: UInt64) -> BlockSummary {
+    /// The summary of a time-ordered batch written as block `sequence`; `facts`, when given, are
+    /// the block's index facts as its encoder found them (else they are worked out here).
+    mutating func summarize(_ batch: EventBatch, sequence: UInt64, facts: IndexEntry? = nil) -> BlockSummary {
         var s = BlockSummary()
-        s.facts.describe(batch, sequence: sequence)
+        if let facts { s.facts = facts } else { s.facts.describe(batch, sequence: sequence) }
         var newPids: [UInt32] = []
         var first: Int64?, last: Int64?
         var dropTotal: Int64 = 0
-        for i in 0..<batch.count {
-            let kind = batch.kinds[i], pid = batch.pids[i], node = Int(batch.nodes[i]), mfa = batch.mfas[i]
-            kinds[Int(kind.rawValue)] &+= 1
-            if node >= nodes.count { nodes.append(contentsOf: repeatElement(0, count: node + 1 - nodes.count)) }
-            nodes[node] &+= 1
-            if mfa != 0 && (kind == .call || kind == .returnFrom || kind == .exceptionFrom) {
-                let f = Int(mfa)
-                if f >= calls.count { calls.append(contentsOf: repeatElement(0, count: f + 1 - calls.count)) }
-                if calls[f] == 0 { touchedFunctions.append(mfa) }
-                calls[f] &+= 1
+        batch.withColumns { b in
+            for i in 0..<b.count {
+                let kind = b.kinds[i], pid = b.pids[i], node = Int(b.nodes[i]), mfa = b.mfas[i]
+                kinds[Int(kind.rawValue)] &+= 1
+                if node >= nodes.count { nodes.append(contentsOf: repeatElement(0, count: node + 1 - nodes.count)) }
+                nodes[node] &+= 1
+                if mfa != 0 && (kind == .call || kind == .returnFrom || kind == .exceptionFrom) {
+                    let f = Int(mfa)
+                    if f >= calls.count { calls.append(contentsOf: repeatElement(0, count: f + 1 - calls.count)) }
+                    if calls[f] == 0 { touchedFunctions.append(mfa) }
+                    calls[f] &+= 1
+                }
+                if kind == .drop { dropTotal &+= b.values[i] }
+                if !(kind == .drop && b.flags[i].contains(.noTimestamp)) {
+                    let t = b.times[i]
+                    if first == nil { first = t }
+                    last = t
+                }
+                if pid != 0, isNew(pid) { newPids.append(pid) }
             }
-            if kind == .drop { dropTotal &+= batch.values[i] }
-            if !(kind == .drop && batch.flags[i].contains(.noTimestamp)) {
-                let t = batch.times[i]
-                if first == nil { first = t }
-                last = t
-            }
-            if pid != 0, isNew(pid) { newPids.append(pid) }
         }
         s.firstTime = first
         s.lastTime = last
@@ -267,7 +270,7 @@ struct BlockSummarizer {
     /// Appends the summary of `batch` to the block record being built in `record` (after its
     /// columns), flags the record, and makes `entry`'s facts the summary's.
     mutating func append(_ batch: EventBatch, sequence: UInt64, to record: inout ByteWriter, entry: inout IndexEntry) {
-        let summary = summarize(batch, sequence: sequence)
+        let summary = summarize(batch, sequence: sequence, facts: entry)
         summary.encode(into: &record)
         record.bytes[5] |= Format.RecordFlag.summary
         let framing = (entry.kind, entry.segment, entry.offset, entry.recordLength)

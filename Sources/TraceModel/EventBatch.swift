@@ -98,6 +98,55 @@ public struct EventBatch: Sendable {
     }
 }
 
+/// Read-only views of every column of a batch, for the hot loops over whole blocks (the block
+/// encoder, the block summary): no bounds check, retain or uniqueness check per element.
+public struct EventBatchColumns {
+    public let count: Int
+    public let times: UnsafeBufferPointer<Int64>
+    public let nodes: UnsafeBufferPointer<NodeID>
+    public let pids: UnsafeBufferPointer<ProcessID>
+    public let kinds: UnsafeBufferPointer<EventKind>
+    public let flags: UnsafeBufferPointer<EventFlags>
+    public let mfas: UnsafeBufferPointer<FunctionID>
+    public let peers: UnsafeBufferPointer<ProcessID>
+    public let values: UnsafeBufferPointer<Int64>
+    public let payloadEnds: UnsafeBufferPointer<UInt32>
+    public let payloadBytes: UnsafeRawBufferPointer
+
+    /// Where event `i`'s payload starts in `payloadBytes`.
+    @inlinable public func payloadStart(_ i: Int) -> Int { i == 0 ? 0 : Int(payloadEnds[i - 1]) }
+}
+
+extension EventBatch {
+    /// Calls `body` with views of the columns, valid only inside it.
+    public func withColumns<R>(_ body: (EventBatchColumns) throws -> R) rethrows -> R {
+        try times.withUnsafeBufferPointer { times in
+            try nodes.withUnsafeBufferPointer { nodes in
+                try pids.withUnsafeBufferPointer { pids in
+                    try kinds.withUnsafeBufferPointer { kinds in
+                        try flags.withUnsafeBufferPointer { flags in
+                            try mfas.withUnsafeBufferPointer { mfas in
+                                try peers.withUnsafeBufferPointer { peers in
+                                    try values.withUnsafeBufferPointer { values in
+                                        try payloadEnds.withUnsafeBufferPointer { ends in
+                                            try payloadBytes.withUnsafeBytes { bytes in
+                                                try body(EventBatchColumns(
+                                                    count: times.count, times: times, nodes: nodes, pids: pids,
+                                                    kinds: kinds, flags: flags, mfas: mfas, peers: peers,
+                                                    values: values, payloadEnds: ends, payloadBytes: bytes))
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// An event with its own copy of its payload (convenient, allocates; the scan API avoids it).
 public struct RecordedEvent: Sendable, Hashable {
     public var event: TraceEvent

@@ -45,6 +45,10 @@ public struct TraceMessageDecoder {
     var agentCutDepth: UInt8?
     /// The last pids interned, by raw bytes: trace streams name the same few processes in a row.
     var recentPids: (RecentPid, RecentPid) = (RecentPid(), RecentPid())
+    /// The pids seen lately by raw bytes, direct-mapped: the processes alive at one time stay in a
+    /// cache-sized table, so a system spawning a million short-lived ones misses the larger tables
+    /// only for each new one.
+    var pidCache = PidCache()
     /// The last function keys interned (module and function atoms' bytes, arity): calls and their
     /// returns name the same few functions in a row.
     var recentFunctions: (RecentPid, RecentPid) = (RecentPid(), RecentPid())
@@ -56,6 +60,8 @@ public struct TraceMessageDecoder {
 
     /// Pids the raw-bytes table remembers before it starts over.
     public static let processCacheLimit = 1 << 16
+    /// Slots of the direct-mapped cache of recent pids in front of it.
+    public static let pidCacheSlots = 1 << PidCache.bits
     static let ownKinds: Set<EventKind> = [.sample, .monitor, .drop, .marker, .seqTrace]
     /// The largest size a compressed trace message may inflate to (payloads are capped far below it).
     public static let maxUncompressedSize = 16 << 20
@@ -151,7 +157,9 @@ public struct TraceMessageDecoder {
             throw TraceDecodingError("expected a tuple starting with trace, trace_ts or seq_trace", offset: headOffset)
         }
         let headText = scan.slice(head.start, head.start + head.length)
-        if arity == 3, Self.equals(headText, "beamtrace_cut") {
+        // Nearly every message of a trace port is a trace_ts tuple: its head is one word compare.
+        let timestampedHead = head.length == 8 && headText.loadUnaligned(as: UInt64.self) == Self.traceTSWord
+        if !timestampedHead, arity == 3, Self.equals(headText, "beamtrace_cut") {
             // The agent cut this message's payload on the node: {beamtrace_cut, Depth, TraceTuple}.
             guard let depth = scan.integer(), (0...255).contains(depth) else {
                 throw TraceDecodingError("malformed beamtrace_cut depth", offset: scan.offset)
@@ -161,12 +169,12 @@ public struct TraceMessageDecoder {
             try decodeTuple(&scan, into: &batch)
             return
         }
-        if Self.equals(headText, "seq_trace") {
+        if !timestampedHead, Self.equals(headText, "seq_trace") {
             try decodeSeqTrace(&scan, arity: arity, into: &batch)
             return
         }
         let timestamped: Bool
-        if Self.equals(headText, "trace_ts") {
+        if timestampedHead {
             timestamped = true
         } else if Self.equals(headText, "trace") {
             timestamped = false
@@ -487,6 +495,9 @@ public struct TraceMessageDecoder {
 
     // MARK: interning
 
+    /// The bytes of `trace_ts` as one little-endian word (`t` lowest).
+    static let traceTSWord = UInt64(littleEndian: 0x7374_5F65_6361_7274)
+
     static func equals(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
         guard bytes.count == text.utf8CodeUnitCount, let base = bytes.baseAddress else { return bytes.isEmpty && text.utf8CodeUnitCount == 0 }
         return memcmpRaw(base, UnsafeRawPointer(text.utf8Start), bytes.count)
@@ -542,7 +553,15 @@ public struct TraceMessageDecoder {
             scan = probe
             return id
         }
+        let key = PidCache.key(raw)
+        if let key, let id = pidCache.find(key) {
+            recentPids.1 = recentPids.0
+            recentPids.0 = RecentPid(raw, id)
+            scan = probe
+            return id
+        }
         if let id = processTable.find(raw) {
+            if let key { pidCache.insert(key, id) }
             recentPids.1 = recentPids.0
             recentPids.0 = RecentPid(raw, id)
             scan = probe
@@ -574,6 +593,7 @@ public struct TraceMessageDecoder {
         // to stay in cache (a million short-lived processes would make it a second, slower index).
         if processTable.count >= Self.processCacheLimit { processTable.removeAll() }
         processTable.insert(raw, value: id)
+        if let key { pidCache.insert(key, id) }
         recentPids.1 = recentPids.0
         recentPids.0 = RecentPid(raw, id)
         scan = probe
@@ -669,6 +689,55 @@ struct AtomCache {
         let i = Self.slot(key)
         keys[i] = key
         ids[i] = id
+    }
+}
+
+/// Pids by their raw bytes (24 to 40 of them: NEW_PID_EXT with a node name of 8 to 24
+/// characters), one per slot of a direct-mapped table of 4,096: a hit is one hash and five word
+/// compares in 192 KiB, where the raw-bytes table is megabytes at its limit.
+struct PidCache {
+    static let bits = 12
+    static let wordsPerSlot = 6
+    /// The raw bytes as five words (offsets 0, 8, 16, count - 16, count - 8: together every byte).
+    struct Key {
+        var w0: UInt64, w1: UInt64, w2: UInt64, w3: UInt64, w4: UInt64
+        var count: Int
+    }
+    /// Per slot: the key's five words, then count << 32 | id (count 0: empty).
+    private var slots = [UInt64](repeating: 0, count: (1 << bits) * wordsPerSlot)
+
+    @inline(__always) static func key(_ raw: UnsafeRawBufferPointer) -> Key? {
+        let n = raw.count
+        guard n >= 24, n <= 40, let base = raw.baseAddress else { return nil }
+        return Key(w0: base.loadUnaligned(as: UInt64.self),
+                   w1: base.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                   w2: base.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
+                   w3: base.loadUnaligned(fromByteOffset: n - 16, as: UInt64.self),
+                   w4: base.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self), count: n)
+    }
+
+    @inline(__always) private static func slot(_ key: Key) -> Int {
+        // The last 12 bytes are the pid's number, serial and creation.
+        let h = (key.w3 ^ (key.w4 &* 0x9E37_79B9_7F4A_7C15)) &* 0xBF58_476D_1CE4_E5B9
+        return Int(truncatingIfNeeded: h >> UInt64(64 - bits)) * wordsPerSlot
+    }
+
+    @inline(__always) func find(_ key: Key) -> ProcessID? {
+        let i = Self.slot(key)
+        return slots.withUnsafeBufferPointer { s -> ProcessID? in
+            let meta = s[i + 5]
+            guard Int(meta >> 32) == key.count, s[i + 4] == key.w4, s[i + 3] == key.w3, s[i] == key.w0,
+                  s[i + 1] == key.w1, s[i + 2] == key.w2 else { return nil }
+            return ProcessID(truncatingIfNeeded: meta)
+        }
+    }
+
+    @inline(__always) mutating func insert(_ key: Key, _ id: ProcessID) {
+        let i = Self.slot(key)
+        slots.withUnsafeMutableBufferPointer { s in
+            s[i] = key.w0; s[i + 1] = key.w1; s[i + 2] = key.w2; s[i + 3] = key.w3; s[i + 4] = key.w4
+            s[i + 5] = UInt64(key.count) << 32 | UInt64(id)
+        }
     }
 }
 

@@ -1,6 +1,8 @@
-// Many short-lived processes through OTP's dbg file port: more pids than the decoder's raw-bytes
-// cache holds (it starts over), so a pid seen again after the cache forgot it must keep its one id.
-// The pids and their call counts come from the workload itself.
+// Many processes through OTP's dbg file port: more short-lived pids than the decoder's raw-bytes
+// cache holds (it starts over), so a pid seen again after the cache forgot it must keep its one id;
+// and more processes alive at once than its direct-mapped pid cache has slots, their events
+// interleaved, each counted as OTP's own dbg:trace_client counts it. The pids and their call counts
+// come from the workload itself or from OTP.
 import Foundation
 import Testing
 import TestSupport
@@ -62,5 +64,69 @@ import TraceModel
         let parentID = try #require(eventsByID.keys.first { d.processText($0) == parent })
         #expect(eventsByID[parentID] == 4)
         #expect(eventsByID.filter { $0.key != parentID }.allSatisfy { $0.value == 2 })
+    }
+
+    static let aliveSource = #"""
+    -module(bt_alive).
+    -export([main/0, work/1]).
+    work(X) -> X + 1.
+    main() ->
+        {ok, [[File]]} = init:get_argument(bt_file),
+        {ok, [[NText]]} = init:get_argument(bt_n),
+        N = list_to_integer(NText),
+        {ok, _} = dbg:tracer(port, dbg:trace_port(file, File)),
+        {ok, _} = dbg:tpl(bt_alive, work, 1, [{'_', [], [{return_trace}]}]),
+        {ok, _} = dbg:p(new, [call, monotonic_timestamp]),
+        Pids = [spawn(fun() -> rounds(3) end) || _ <- lists:seq(1, N)],
+        Refs = [monitor(process, P) || P <- Pids],
+        %% Three rounds: every process calls once a round, so N others come between its calls.
+        [[P ! go || P <- Pids] || _ <- lists:seq(1, 3)],
+        [receive {'DOWN', R, _, _, _} -> ok end || R <- Refs],
+        dbg:flush_trace_port(),
+        dbg:stop_clear(),
+        Parent = self(),
+        dbg:trace_client(file, File, {fun(end_of_trace, Acc) -> Parent ! {counts, Acc}, Acc;
+                                         (T, Acc) -> maps:update_with({element(2, T), element(3, T)},
+                                                                      fun(C) -> C + 1 end, 1, Acc)
+                                      end, #{}}),
+        receive {counts, Counts} -> ok end,
+        [io:format("~s ~s ~b~n", [pid_to_list(P), Tag, C]) || {{P, Tag}, C} <- maps:to_list(Counts)].
+    rounds(0) -> ok;
+    rounds(K) -> receive go -> bt_alive:work(K) end, rounds(K - 1).
+    """#
+
+    @Test func processesAliveTogetherAreCountedAsTraceClientCountsThem() throws {
+        let dir = try Erlang.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let trace = dir.appendingPathComponent("alive.trc").path
+        let n = TraceMessageDecoder.pidCacheSlots + 2_000
+        // A named node: its pids carry a node name other than nonode@nohost.
+        let output = try Erlang.run(module: "bt_alive", source: Self.aliveSource,
+                                    erlArguments: ["-sname", Erlang.randomName("bta"), "-bt_file", trace,
+                                                   "-bt_n", "\(n)"], timeout: 300)
+        var expected: [String: [String: Int]] = [:]
+        for line in output.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count == 3, let count = Int(fields[2]) else { continue }
+            expected[String(fields[0]), default: [:]][String(fields[1])] = count
+        }
+        #expect(expected.count == n)
+        #expect(expected.values.allSatisfy { $0 == ["call": 3, "return_from": 3] })
+
+        let capture = dir.appendingPathComponent("cap").path
+        let report = try Importer().run(sources: [trace], output: capture)
+        #expect(report.events == 6 * n)
+        let reader = try CaptureReader(opening: capture)
+        let d = reader.dictionaries
+        var counts: [String: [String: Int]] = [:]
+        var ids = Set<ProcessID>()
+        try reader.forEach { event, _ in
+            counts[d.processText(event.pid), default: [:]][event.kind.otpName, default: 0] += 1
+            ids.insert(event.pid)
+            return true
+        }
+        #expect(counts == expected)
+        // One id per process: a pid the cache forgot and met again kept its id.
+        #expect(ids.count == n)
     }
 }
