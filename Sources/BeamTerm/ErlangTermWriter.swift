@@ -136,7 +136,7 @@ public struct ErlangTermWriter: Sendable {
                 guard let arity = cursor.tupleArity() else { return false }
                 if arity == 3, isCutBinary() { return cutBinary(&out, depth: depth) }
                 out.append(123)
-                guard sequence(&out, count: arity, depth: depth, next: next) else { return false }
+                guard sequence(&out, count: arity, depth: depth) else { return false }
                 out.append(125)
                 return true
             case ExternalTag.nil:
@@ -148,6 +148,11 @@ public struct ErlangTermWriter: Sendable {
                 guard let n = cursor.u16(), cursor.remaining >= n else { return false }
                 let bytes = cursor.slice(cursor.offset, cursor.offset + n)
                 _ = cursor.skip(n)
+                // At depth 1 ~P shows no element, not even of a string.
+                if depth == 1 && n > 0 {
+                    out.append(91); ErlangTermWriter.appendDots(&out); out.append(93)
+                    return true
+                }
                 if n > 0, bytes.allSatisfy({ ErlangPrinter.isPrintableLatin1(UInt32($0)) }) {
                     ErlangTermWriter.quoted(bytes, quote: 34, into: &out)
                 } else if n == 0 {
@@ -168,14 +173,20 @@ public struct ErlangTermWriter: Sendable {
                 }
                 return true
             case ExternalTag.list:
-                return list(&out, depth: depth, next: next)
+                return list(&out, depth: depth)
             case ExternalTag.binary:
                 _ = cursor.u8()
                 guard let n = cursor.u32().map(Int.init), cursor.remaining >= n else { return false }
                 let bytes = cursor.slice(cursor.offset, cursor.offset + n)
                 _ = cursor.skip(n)
                 out.append(60); out.append(60)
-                binaryBody(bytes, depth: depth, cut: false, into: &out)
+                if let shown = ErlangPrinter.binaryShown(n, depth: depth, {
+                    ErlangPrinter.isPrintableLatin1(UInt32(bytes[$0]))
+                }) {
+                    binaryBody(UnsafeRawBufferPointer(rebasing: bytes[0..<shown]), depth: -1, cut: true, into: &out)
+                } else {
+                    binaryBody(bytes, depth: depth, cut: false, into: &out)
+                }
                 out.append(62); out.append(62)
                 return true
             case ExternalTag.newPid, ExternalTag.pid:
@@ -194,7 +205,7 @@ public struct ErlangTermWriter: Sendable {
         }
 
         /// Tuple elements (or list elements without their tail) as ErlangPrinter's writeSequence.
-        mutating func sequence(_ out: inout Out, count: Int, depth: Int, next: Int) -> Bool {
+        mutating func sequence(_ out: inout Out, count: Int, depth: Int) -> Bool {
             for i in 0..<count {
                 if depth > 0 && i >= depth - 1 {
                     if i > 0 { out.append(44) }; ErlangTermWriter.appendDots(&out)
@@ -202,7 +213,8 @@ public struct ErlangTermWriter: Sendable {
                     return true
                 }
                 if i > 0 { out.append(44) }
-                guard term(&out, depth: next) else { return false }
+                // As ~P: the I-th element at depth Depth - 1 - I.
+                guard term(&out, depth: depth < 0 ? -1 : depth - 1 - i) else { return false }
                 if full(out.count) { return skipRest(count - i - 1) }
             }
             return true
@@ -213,9 +225,13 @@ public struct ErlangTermWriter: Sendable {
             return true
         }
 
-        mutating func list(_ out: inout Out, depth: Int, next: Int) -> Bool {
+        mutating func list(_ out: inout Out, depth: Int) -> Bool {
             _ = cursor.u8()
             guard let n = cursor.u32().map(Int.init), n <= cursor.remaining else { return false }
+            if depth == 1 {
+                out.append(91); ErlangTermWriter.appendDots(&out); out.append(93)
+                return skipRest(n + 1)
+            }
             let elementsStart = cursor.offset
             // A list of printable latin1 integers with a proper tail prints as a string.
             var printable = n > 0
@@ -256,7 +272,7 @@ public struct ErlangTermWriter: Sendable {
                     return true
                 }
                 if k > 0 { out.append(44) }
-                guard term(&out, depth: next) else { return false }
+                guard term(&out, depth: depth < 0 ? -1 : depth - 1 - k) else { return false }
                 if full(out.count) { return skipRest(n - k) }
             }
             if cursor.peek() == ExternalTag.nil {
@@ -267,7 +283,7 @@ public struct ErlangTermWriter: Sendable {
                     out.append(124); ErlangTermWriter.appendDots(&out)
                 } else {
                     out.append(124)
-                    guard term(&out, depth: next) else { return false }
+                    guard term(&out, depth: depth < 0 ? -1 : depth - 1 - n) else { return false }
                 }
             }
             out.append(93)

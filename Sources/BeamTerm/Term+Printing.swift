@@ -64,18 +64,21 @@ struct ErlangPrinter {
                 return
             }
             emit("{")
-            writeSequence(elements, depth: depth, next: next, tail: nil, separator: ",...")
+            writeSequence(elements, depth: depth, tail: nil, separator: ",...")
             emit("}")
         case .list(let elements):
             if elements.isEmpty { emit("[]"); return }
+            // At depth 1 ~P shows no element, not even of a string.
+            if depth == 1 { emit("[...]"); return }
             if let bytes = Self.printableLatin1(elements) {
                 emit(ErlangString.quoted(bytes.map { Unicode.Scalar($0) }, quote: "\""))
                 return
             }
             emit("[")
-            writeSequence(elements, depth: depth, next: next, tail: nil)
+            writeSequence(elements, depth: depth, tail: nil)
             emit("]")
         case .string(let bytes):
+            if depth == 1 && !bytes.isEmpty { emit("[...]"); return }
             if Self.isPrintableLatin1(bytes) {
                 emit(ErlangString.quoted(bytes.map { Unicode.Scalar($0) }, quote: "\""))
             } else {
@@ -89,11 +92,15 @@ struct ErlangPrinter {
                 return
             }
             emit("[")
-            writeSequence(elements, depth: depth, next: next, tail: tail)
+            writeSequence(elements, depth: depth, tail: tail)
             emit("]")
         case .binary(let bytes):
             emit("<<")
-            writeBinaryBody(bytes, depth: depth, cut: false)
+            if let shown = Self.binaryShown(bytes.count, depth: depth, { Self.isPrintableLatin1(UInt32(bytes[$0])) }) {
+                writeBinaryBody(Array(bytes.prefix(shown)), depth: -1, cut: true)
+            } else {
+                writeBinaryBody(bytes, depth: depth, cut: false)
+            }
             emit(">>")
         case .bitBinary(let bytes, let bits):
             emit("<<")
@@ -131,8 +138,10 @@ struct ErlangPrinter {
         }
     }
 
-    /// Tuples cut by the depth end in `,...` and lists in `|...`, as OTP prints them.
-    private mutating func writeSequence(_ elements: [Term], depth: Int, next: Int, tail: Term?,
+    /// Tuples cut by the depth end in `,...` and lists in `|...`, as OTP prints them; as `~P`, the I-th
+    /// element is printed at depth Depth - 1 - I (`{get,{a,...},[...],...}` at 4), an improper tail after N
+    /// elements at Depth - 1 - N.
+    private mutating func writeSequence(_ elements: [Term], depth: Int, tail: Term?,
                                         separator: String = "|...") {
         for (i, element) in elements.enumerated() {
             if depth > 0 && i >= depth - 1 {
@@ -140,12 +149,12 @@ struct ErlangPrinter {
                 return
             }
             if i > 0 { emit(",") }
-            write(element, depth: next)
+            write(element, depth: depth < 0 ? -1 : depth - 1 - i)
         }
         if let tail {
             if CutMarker.isMarker(tail) { emit("|..."); return }
             emit("|")
-            write(tail, depth: next)
+            write(tail, depth: depth < 0 ? -1 : depth - 1 - elements.count)
         }
     }
 
@@ -179,6 +188,21 @@ struct ErlangPrinter {
     private func nodePart(_ node: Atom) -> String {
         if let local = options.localNode, local == node { return "0" }
         return node.name
+    }
+
+    /// How many of a binary's `count` bytes `~P` shows at `depth`, nil for all of them: none at depth 1;
+    /// else up to 4 * (Depth - 1) when they are latin1 text, the printable start when it is at least
+    /// Depth - 1 bytes, or Depth - 1 bytes (what TermCut keeps of a binary, too).
+    static func binaryShown(_ count: Int, depth: Int, _ isPrintable: (Int) -> Bool) -> Int? {
+        guard depth > 0, count > 0 else { return nil }
+        if depth == 1 { return 0 }
+        let d1 = depth - 1
+        let shown = min(4 * d1, count)
+        var printable = 0
+        while printable < shown && isPrintable(printable) { printable += 1 }
+        if printable == shown { return shown == count ? nil : shown }
+        if printable >= d1 { return printable }
+        return count <= d1 ? nil : d1
     }
 
     /// io_lib's printable_latin1_list: 32..126, 160..255 and \b \t \n \v \f \r \e.

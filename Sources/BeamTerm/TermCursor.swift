@@ -64,7 +64,7 @@ public struct TermCursor {
     }
 
     /// Reads a LIST_EXT header; returns its element count (the tail follows the elements).
-    @inlinable public mutating func listHeader() -> Int? {
+    @inline(__always) @inlinable public mutating func listHeader() -> Int? {
         let start = offset
         guard u8() == ExternalTag.list, let n = u32() else {
             offset = start
@@ -95,7 +95,7 @@ public struct TermCursor {
     }
 
     /// True when the term at the cursor is the atom `name` (any atom tag); the cursor does not move.
-    @inlinable public func isAtom(_ name: StaticString) -> Bool {
+    @inline(__always) @inlinable public func isAtom(_ name: StaticString) -> Bool {
         var probe = self
         guard let text = probe.atomText(), text.length == name.utf8CodeUnitCount else { return false }
         let bytes = UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
@@ -177,7 +177,7 @@ public struct TermCursor {
                         serial: serial, creation: creation)
     }
 
-    @inlinable public mutating func skipAtom() -> Bool { atomText() != nil }
+    @inline(__always) @inlinable public mutating func skipAtom() -> Bool { atomText() != nil }
 
     @inlinable public static func isPidOrPortTag(_ tag: UInt8) -> Bool {
         tag == ExternalTag.newPid || tag == ExternalTag.pid || tag == ExternalTag.newPort || tag == ExternalTag.port
@@ -189,7 +189,7 @@ public struct TermCursor {
     /// Steps over one term's tag and its own bytes; returns how many child terms follow it (tuple
     /// elements, list elements plus the tail, map keys and values, a fun's parts), nil if malformed.
     /// The cursor is unmoved on failure.
-    @inlinable public mutating func skipHeader() -> Int? {
+    @inline(__always) @inlinable public mutating func skipHeader() -> Int? {
         let begin = offset
         let children = stepHeader()
         if children == nil { offset = begin }

@@ -41,15 +41,19 @@ struct PayloadPids {
         guard let entry = d.process(id), case .pid(let node, let number, let serial, let creation) = entry.identity else {
             return false
         }
-        let atom = nodeAtom(node, d)
-        guard !atom.isEmpty else { return false }
-        out.append(88)
-        out.append(contentsOf: atom)
-        func u32(_ v: UInt32) {
-            out.append(UInt8(truncatingIfNeeded: v >> 24)); out.append(UInt8(truncatingIfNeeded: v >> 16))
-            out.append(UInt8(truncatingIfNeeded: v >> 8)); out.append(UInt8(truncatingIfNeeded: v))
-        }
-        u32(number); u32(serial); u32(creation)
+        let index = Int(node)
+        if index >= nodeAtoms.count || nodeAtoms[index] == nil { _ = nodeAtom(node, d) }
+        // Three appends, not fourteen: every byte appended alone checks the array's uniqueness
+        // and capacity (this runs for every pid in every payload read).
+        let atomOK = nodeAtoms[index]?.withUnsafeBytes { atom -> Bool in
+            guard !atom.isEmpty else { return false }
+            out.append(88)
+            out.append(contentsOf: atom)
+            return true
+        } ?? false
+        guard atomOK else { return false }
+        let words = (number.bigEndian, serial.bigEndian, creation.bigEndian)
+        withUnsafeBytes(of: words) { out.append(contentsOf: $0) }
         return true
     }
 
@@ -192,6 +196,12 @@ struct PayloadPids {
             pending -= 1
             let start = c.offset
             guard let tag = c.peek() else { return false }
+            // Most terms are plain ETF (its tags are below 0xF0): one compare before the walk.
+            if tag < Self.tag {
+                guard let children = c.skipHeader() else { return false }
+                pending += children
+                continue
+            }
             if tag == Self.tag {
                 _ = c.u8()
                 guard let id = Self.varint(&c), id <= UInt64(UInt32.max) else { return false }

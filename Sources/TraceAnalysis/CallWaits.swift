@@ -145,7 +145,7 @@ struct SampledWait: Sendable {
 
 struct CallWaits: Sendable {
     /// One per caller: every kind of call blocks, so a caller waits for at most one.
-    private(set) var waiting: [ProcessID: WaitingCall] = [:]
+    private(set) var waiting = WaitingTable()
     private var tags = TagTable()
     /// The requests of waiting calls, not printed yet.
     private var requests = RequestBytes()
@@ -178,7 +178,7 @@ struct CallWaits: Sendable {
 
     /// The calls still waiting, their requests printed.
     var waitingPrinted: [ProcessID: WaitingCall] {
-        waiting.mapValues { call in
+        waiting.dictionary.mapValues { call in
             var call = call
             if let range = call.requestBytes {
                 call.request = requests.text(range)
@@ -193,11 +193,11 @@ struct CallWaits: Sendable {
         if requests.wantsCompaction {
             // The waiting calls' bytes to the front of a fresh buffer.
             var fresh: [UInt8] = []
-            for pid in Array(waiting.keys) {
-                guard let range = waiting[pid]?.requestBytes else { continue }
+            for s in 0..<waiting.count {
+                guard let range = waiting[slot: s].requestBytes else { continue }
                 let start = fresh.count
                 fresh.append(contentsOf: requests.bytes[range])
-                waiting[pid]?.requestBytes = start..<fresh.count
+                waiting[slot: s].requestBytes = start..<fresh.count
             }
             requests.replace(with: fresh)
         }
@@ -214,11 +214,11 @@ struct CallWaits: Sendable {
                 multiCallRequest(event, tag: request.tag, node: node, payload: payload, offset: request.requestOffset)
                 return
             }
-            if waiting[event.pid] != nil { end(event.pid, .active) }
+            if waiting.contains(event.pid) { end(event.pid, .active) }
             var call = WaitingCall(caller: event.pid, callerNode: event.node, callee: callee, since: event.time,
                                    request: "", tag: request.tag)
             call.requestBytes = keepRequest(payload, offset: request.requestOffset)
-            waiting[event.pid] = call
+            waiting.set(call)
             tags[request.tag] = event.pid
             return
         }
@@ -226,9 +226,11 @@ struct CallWaits: Sendable {
             handoffs[event.peer] = (event.pid, event.node, tag, event.time)
         }
         guard !waiting.isEmpty else { return }
-        if waiting[event.pid] != nil { end(event.pid, .active) }
+        if waiting.contains(event.pid) { end(event.pid, .active) }
         if let tag = GenProtocol.replyTag(payload) {
-            if let caller = tags[tag], waiting[caller]?.kind == .gen { end(caller, .reply) }
+            if let caller = tags[tag], let s = waiting.slot(caller), waiting[slot: s].kind == .gen {
+                end(caller, .reply)
+            }
         } else if multiCalls > 0, let reply = GenProtocol.multiReplyTag(payload), let caller = tags[reply.tag] {
             answered(caller, node: reply.node, by: event.pid, how: .reply)
         }
@@ -237,30 +239,29 @@ struct CallWaits: Sendable {
     private mutating func multiCallRequest(_ event: TraceEvent, tag: RefKey, node: String, payload: UnsafeRawBufferPointer,
                                            offset: Int) {
         let server = MultiCallee(node: node, destination: event.peer, pid: 0)
-        if var call = waiting[event.pid], call.kind == .multiCall, call.tag == tag {
-            call.unanswered.append(server)
-            call.asked += 1
-            waiting[event.pid] = call
+        if let s = waiting.slot(event.pid), waiting[slot: s].kind == .multiCall, waiting[slot: s].tag == tag {
+            waiting[slot: s].unanswered.append(server)
+            waiting[slot: s].asked += 1
             return
         }
-        if waiting[event.pid] != nil { end(event.pid, .active) }
+        if waiting.contains(event.pid) { end(event.pid, .active) }
         var call = WaitingCall(caller: event.pid, callerNode: event.node, callee: 0, since: event.time, request: "",
                                tag: tag)
         call.requestBytes = keepRequest(payload, offset: offset)
         call.kind = .multiCall
         call.unanswered = [server]
         call.asked = 1
-        waiting[event.pid] = call
+        waiting.set(call)
         tags[tag] = event.pid
         multiCalls += 1
         // The middleman of a multi_call with a timeout: its caller waits for it.
         if let handoff = handoffs.removeValue(forKey: event.pid), handoff.tag == tag {
-            if waiting[handoff.caller] != nil { end(handoff.caller, .active) }
+            if waiting.contains(handoff.caller) { end(handoff.caller, .active) }
             var outer = WaitingCall(caller: handoff.caller, callerNode: handoff.node, callee: event.pid,
                                     since: handoff.time, request: "", tag: tag)
             outer.requestBytes = keepRequest(payload, offset: offset)
             outer.kind = .middleman
-            waiting[handoff.caller] = outer
+            waiting.set(outer)
             waitedOnBy[event.pid] = handoff.caller
         }
     }
@@ -273,7 +274,7 @@ struct CallWaits: Sendable {
            call.callee == event.pid, call.request == "?", let request = GenProtocol.erpcRequest(payload) {
             call.tag = request.tag
             call.request = request.request
-            waiting[caller] = call
+            waiting.set(call)
             tags[request.tag] = caller
             return
         }
@@ -281,23 +282,24 @@ struct CallWaits: Sendable {
            let caller = tags[request.tag], var call = waiting[caller], call.kind == .multiCall,
            let index = call.unanswered.firstIndex(where: { $0.node == node && $0.pid == 0 }) {
             call.unanswered[index].pid = event.pid
-            waiting[caller] = call
+            waiting.set(call)
         }
-        guard let call = waiting[event.pid] else { return }
-        switch call.kind {
+        guard let s = waiting.slot(event.pid) else { return }
+        let tag = waiting[slot: s].tag
+        switch waiting[slot: s].kind {
         case .gen:
             if GenProtocol.isTimeout(payload) {
                 end(event.pid, .timeout)
-            } else if let tag = GenProtocol.replyTag(payload), tag == call.tag {
+            } else if let reply = GenProtocol.replyTag(payload), reply == tag {
                 end(event.pid, .reply)
-            } else if let ref = GenProtocol.downRef(payload), ref == call.tag {
+            } else if let ref = GenProtocol.downRef(payload), ref == tag {
                 end(event.pid, .down)
             }
         case .multiCall:
             if GenProtocol.isTimeout(payload) || GenProtocol.isTimerTimeout(payload) {
                 end(event.pid, .timeout)
             } else if let reply = GenProtocol.multiReplyTag(payload) {
-                if reply.tag == call.tag { answered(event.pid, node: reply.node, by: 0, how: .reply) }
+                if reply.tag == tag { answered(event.pid, node: reply.node, by: 0, how: .reply) }
             } else if let down = GenProtocol.downOfName(payload) {
                 answered(event.pid, node: down.node, by: 0, how: .down)
             } else if let node = GenProtocol.nodedown(payload) {
@@ -306,7 +308,7 @@ struct CallWaits: Sendable {
         case .middleman, .erpc:
             if GenProtocol.isTimeout(payload) {
                 end(event.pid, .timeout)
-            } else if let ref = GenProtocol.downReasonRef(payload), ref == call.tag {
+            } else if let ref = GenProtocol.downReasonRef(payload), ref == tag {
                 end(event.pid, .reply)
             }
         }
@@ -318,7 +320,7 @@ struct CallWaits: Sendable {
               let index = call.unanswered.firstIndex(where: { $0.node == node }) else { return }
         call.unanswered.remove(at: index)
         multiCallEndingCounts.add(how)
-        waiting[caller] = call
+        waiting.set(call)
         if call.unanswered.isEmpty { end(caller, how) }
     }
 
@@ -334,24 +336,24 @@ struct CallWaits: Sendable {
     mutating func spawnedForErpc(_ event: TraceEvent, callerNode: NodeID) {
         guard enabled else { return }
         let caller = event.peer
-        if waiting[caller] != nil { end(caller, .active) }
+        if waiting.contains(caller) { end(caller, .active) }
         var call = WaitingCall(caller: caller, callerNode: callerNode, callee: event.pid, since: event.time, request: "?",
                                tag: RefKey(hash: 0, first: 0))
         call.kind = .erpc
-        waiting[caller] = call
+        waiting.set(call)
         waitedOnBy[event.pid] = caller
     }
 
     /// The caller did something of its own (a call, a return, a link...): not blocked.
     mutating func active(_ pid: ProcessID) {
-        if waiting[pid] != nil { end(pid, .active) }
+        if waiting.contains(pid) { end(pid, .active) }
     }
 
     /// A process exited: its own wait ends, and so does the wait of a caller on it (a middleman
     /// that finished, an erpc process whose exit is the call's result).
     mutating func exited(_ event: TraceEvent, payload: UnsafeRawBufferPointer) {
         let pid = event.pid
-        if waiting[pid] != nil { end(pid, .exit) }
+        if waiting.contains(pid) { end(pid, .exit) }
         if !waitedOnBy.isEmpty, let caller = waitedOnBy.removeValue(forKey: pid), let call = waiting[caller],
            call.callee == pid {
             if call.kind == .erpc {
@@ -366,11 +368,11 @@ struct CallWaits: Sendable {
 
     /// Trace messages were lost on `node` (0: anywhere): its callers' replies may be among them.
     mutating func dropped(on node: NodeID) {
-        for (pid, call) in waiting where node == 0 || call.callerNode == node { end(pid, .drop) }
+        for call in waiting.calls where node == 0 || call.callerNode == node { end(call.caller, .drop) }
     }
 
     private mutating func end(_ pid: ProcessID, _ how: CallEnding) {
-        guard let call = waiting.removeValue(forKey: pid) else { return }
+        guard let call = waiting.remove(pid) else { return }
         if let range = call.requestBytes { requests.free(range) }
         if tags[call.tag] == pid { tags[call.tag] = nil }
         switch call.kind {

@@ -8,9 +8,10 @@
 // BeamTerm's TermCursor (bounds-checked); anything unexpected answers nil.
 import BeamTerm
 import Foundation
+import TraceModel
 
-/// A reference reduced to a key: node name, creation and id words hashed (FNV-1a), plus the first
-/// id word. Equal references give equal keys whatever atom tag their node name used.
+/// A reference reduced to a key: node name, creation and id words hashed, plus the first id word.
+/// Equal references give equal keys whatever atom tag their node name used.
 struct RefKey: Hashable, Sendable {
     var hash: UInt64
     var first: UInt32
@@ -33,6 +34,8 @@ enum GenProtocol {
     /// Either kind of `'$gen_call'` in one pass over the prefix: a gen call's (`node` nil) or one of a
     /// multi_call's requests (`{Tag, Node}`: `node` the node it goes to).
     static func anyRequest(_ payload: UnsafeRawBufferPointer) -> (tag: RefKey, node: String?, requestOffset: Int)? {
+        // Most messages are not 3-tuples: answered from the first two bytes.
+        guard startsTuple(payload, arity: 3) else { return nil }
         var cursor = TermCursor(payload)
         guard cursor.tupleArity() == 3, cursor.isAtom("$gen_call"), cursor.skipAtom(), cursor.tupleArity() == 2,
               cursor.pid() != nil else { return nil }
@@ -153,6 +156,7 @@ enum GenProtocol {
 
     /// The tag of a reply `{Tag, Reply}` (Tag a reference or `[alias | Ref]`).
     static func replyTag(_ payload: UnsafeRawBufferPointer) -> RefKey? {
+        guard startsTuple(payload, arity: 2) else { return nil }
         var cursor = TermCursor(payload)
         guard cursor.tupleArity() == 2 else { return nil }
         return callTag(&cursor)
@@ -167,7 +171,21 @@ enum GenProtocol {
 
     /// The atom `timeout`: what a `receive ... after` that fired shows as a `'receive'` event.
     static func isTimeout(_ payload: UnsafeRawBufferPointer) -> Bool {
-        TermCursor(payload).isAtom("timeout")
+        startsAtom(payload) && TermCursor(payload).isAtom("timeout")
+    }
+
+    /// False when the payload cannot start with a tuple of `arity` (the cheap first test of a shape;
+    /// a LARGE_TUPLE_EXT, which OTP never writes this small, goes on to the full test).
+    @inline(__always) static func startsTuple(_ payload: UnsafeRawBufferPointer, arity: UInt8) -> Bool {
+        guard payload.count >= 2 else { return false }
+        return payload[0] == ExternalTag.smallTuple ? payload[1] == arity : payload[0] == ExternalTag.largeTuple
+    }
+
+    /// True when the payload starts with one of the atom tags.
+    @inline(__always) static func startsAtom(_ payload: UnsafeRawBufferPointer) -> Bool {
+        guard let first = payload.first else { return false }
+        return first == ExternalTag.atom || first == ExternalTag.atomUTF8 || first == ExternalTag.smallAtom
+            || first == ExternalTag.smallAtomUTF8
     }
 
     /// The request of a `'$gen_call'`, printed short; "…" when the payload was cut before its end.
@@ -187,46 +205,42 @@ enum GenProtocol {
 
     /// A reference's key: node name, creation and id words hashed, whatever the node's atom tag.
     static func reference(_ cursor: inout TermCursor) -> RefKey? {
-        // FNV-1a over the node name's bytes, then each word's bytes big-endian first (no closures
-        // over arrays: this runs for every send and receive of a traced call).
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        @inline(__always) func mix(_ byte: UInt8) { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        @inline(__always) func mix32(_ word: UInt32) {
-            mix(UInt8(truncatingIfNeeded: word >> 24))
-            mix(UInt8(truncatingIfNeeded: word >> 16))
-            mix(UInt8(truncatingIfNeeded: word >> 8))
-            mix(UInt8(truncatingIfNeeded: word))
-        }
-        @inline(__always) func mixNode(_ text: (start: Int, length: Int, latin1: Bool)) {
-            let bytes = cursor.slice(text.start, text.start + text.length)
-            for i in 0..<bytes.count { mix(bytes[i]) }
+        // The node name hashed a word at a time (ByteHash), then each word folded in with a
+        // multiply: this runs for every send and receive of a traced call.
+        @inline(__always) func mix(_ hash: UInt64, _ word: UInt32) -> UInt64 {
+            let h = (hash ^ UInt64(word)) &* 0xBF58_476D_1CE4_E5B9
+            return h ^ h >> 29
         }
         let tag = cursor.u8()
         switch tag {
         case ExternalTag.newerReference, ExternalTag.newReference:
             let newer = tag == ExternalTag.newerReference
             guard let count = cursor.u16(), count >= 1, count <= 5, let node = cursor.atomText() else { return nil }
-            mixNode(node)
+            var hash = ByteHash.of(cursor.slice(node.start, node.start + node.length))
             if newer {
                 guard let creation = cursor.u32() else { return nil }
-                mix32(creation)
+                hash = mix(hash, creation)
             } else {
                 guard let creation = cursor.u8() else { return nil }
-                mix32(UInt32(creation))
+                hash = mix(hash, UInt32(creation))
             }
-            var first: UInt32 = 0
-            for i in 0..<count {
+            guard cursor.remaining >= 4 * count, let first = cursor.u32() else { return nil }
+            hash = mix(hash, first)
+            // Trailing zero words leave the key as it was: OTP pads a shorter reference with zeros
+            // when it encodes it again, and holds both equal.
+            var through = hash
+            for _ in 1..<count {
                 guard let word = cursor.u32() else { return nil }
-                if i == 0 { first = word }
-                mix32(word)
+                through = mix(through, word)
+                if word != 0 { hash = through }
             }
             return RefKey(hash: hash, first: first)
         case ExternalTag.reference:
             guard let node = cursor.atomText() else { return nil }
-            mixNode(node)
+            var hash = ByteHash.of(cursor.slice(node.start, node.start + node.length))
             guard let word = cursor.u32(), let creation = cursor.u8() else { return nil }
-            mix32(UInt32(creation))
-            mix32(word)
+            hash = mix(hash, UInt32(creation))
+            hash = mix(hash, word)
             return RefKey(hash: hash, first: word)
         default:
             return nil

@@ -256,7 +256,7 @@ public enum GrowthFit {
 enum PayloadPatterns {
     /// True when the payload's first term is the atom `name` (any atom tag).
     static func isAtom(_ payload: UnsafeRawBufferPointer, _ name: StaticString) -> Bool {
-        TermCursor(payload).isAtom(name)
+        GenProtocol.startsAtom(payload) && TermCursor(payload).isAtom(name)
     }
 
     /// True when the payload's first term is a tuple whose first element is the atom `name`

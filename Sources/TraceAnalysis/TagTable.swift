@@ -1,6 +1,6 @@
 // Call tags (RefKey) to the callers waiting on them, for the waiting model's hot path: every send
 // and receive of a traced call looks a tag up. A RefKey already carries a hash of the reference
-// (FNV-1a, GenProtocol.reference), so this table probes with it directly, where a Dictionary would
+// (GenProtocol.reference), so this table probes with it directly, where a Dictionary would
 // hash the key again (SipHash) for every lookup, insert and removal.
 import TraceModel
 

@@ -166,8 +166,9 @@ enum Workload {
             spawn(fun() -> Echo ! tick end),
             timer:sleep(50),
             write_terms(filename:join(Dir, "truth.txt"),
-                        [{first, pid_to_list(C1)}, {first_request, lists:flatten(io_lib:format("~0p", [First]))},
-                         {last, pid_to_list(C2)}, {last_request, lists:flatten(io_lib:format("~0p", [Last]))}])
+                        %% hang prints a request as ~P at depth 4 does.
+                        [{first, pid_to_list(C1)}, {first_request, lists:flatten(io_lib:format("~P", [First, 4]))},
+                         {last, pid_to_list(C2)}, {last_request, lists:flatten(io_lib:format("~P", [Last, 4]))}])
         end).
 
     %% ---- gen_server ----

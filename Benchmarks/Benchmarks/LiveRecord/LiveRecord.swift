@@ -182,7 +182,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark.setup = { try await live.setUp() }
     Benchmark.teardown = { live.tearDown() }
 
-    Benchmark("Live: baseline loop (\(calls) calls, untraced)") { benchmark in
+    Benchmark("Live_baseline_loop_untraced") { benchmark in
         for _ in benchmark.scaledIterations {
             let loopNs = try await live.loop(calls)
             live.baselineLoopNs = live.baselineLoopNs == 0 ? loopNs : min(live.baselineLoopNs, loopNs)
@@ -190,7 +190,7 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    Benchmark("Live: dbg relay to a counting process on a second node") { benchmark in
+    Benchmark("Live_dbg_relay_to_a_counting_process") { benchmark in
         guard let relay = live.toRelay else { return }
         try await live.measureBaseline()
         _ = try await relay.rpc(module: "bt_live", function: "dbg_start", arguments: [.atom(live.targetName)])
@@ -212,7 +212,7 @@ let benchmarks: @Sendable () -> Void = {
         _ = try await relay.rpc(module: "bt_live", function: "dbg_stop", arguments: [])
     }
 
-    Benchmark("Live: beamtrace agent into a capture") { benchmark in
+    Benchmark("Live_beamtrace_agent_into_a_capture") { benchmark in
         try await live.measureBaseline()
         let output = live.directory + "/capture-\(UUID().uuidString.prefix(8))"
         var options = RecordingOptions(nodes: [live.targetName], cookie: Cookie(live.cookie),
