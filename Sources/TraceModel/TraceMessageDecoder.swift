@@ -157,9 +157,7 @@ public struct TraceMessageDecoder {
             throw TraceDecodingError("expected a tuple starting with trace, trace_ts or seq_trace", offset: headOffset)
         }
         let headText = scan.slice(head.start, head.start + head.length)
-        // Nearly every message of a trace port is a trace_ts tuple: its head is one word compare.
-        let timestampedHead = head.length == 8 && headText.loadUnaligned(as: UInt64.self) == Self.traceTSWord
-        if !timestampedHead, arity == 3, Self.equals(headText, "beamtrace_cut") {
+        if arity == 3, Self.equals(headText, "beamtrace_cut") {
             // The agent cut this message's payload on the node: {beamtrace_cut, Depth, TraceTuple}.
             guard let depth = scan.integer(), (0...255).contains(depth) else {
                 throw TraceDecodingError("malformed beamtrace_cut depth", offset: scan.offset)
@@ -169,12 +167,12 @@ public struct TraceMessageDecoder {
             try decodeTuple(&scan, into: &batch)
             return
         }
-        if !timestampedHead, Self.equals(headText, "seq_trace") {
+        if Self.equals(headText, "seq_trace") {
             try decodeSeqTrace(&scan, arity: arity, into: &batch)
             return
         }
         let timestamped: Bool
-        if timestampedHead {
+        if Self.equals(headText, "trace_ts") {
             timestamped = true
         } else if Self.equals(headText, "trace") {
             timestamped = false
@@ -494,9 +492,6 @@ public struct TraceMessageDecoder {
     }
 
     // MARK: interning
-
-    /// The bytes of `trace_ts` as one little-endian word (`t` lowest).
-    static let traceTSWord = UInt64(littleEndian: 0x7374_5F65_6361_7274)
 
     static func equals(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
         guard bytes.count == text.utf8CodeUnitCount, let base = bytes.baseAddress else { return bytes.isEmpty && text.utf8CodeUnitCount == 0 }
