@@ -279,7 +279,7 @@ public struct Importer {
     /// Told how many bytes of the sources were read.
     public var progress: (any ProgressReporter)?
     /// Bytes read from a file at a time (small in tests, so frames straddle many chunks).
-    var chunkSize = 1 << 20
+    var chunkSize = 4 << 20
     public init(decoderOptions: TraceDecoderOptions = .init(), writerOptions: CaptureWriter.Options = .init(),
                 strict: Bool = false, wrap: Bool = false) {
         self.decoderOptions = decoderOptions
