@@ -260,15 +260,22 @@ public struct LatencyStats: Sendable {
     /// gives them: nothing allocated while the values are exact (sorted in `scratch`).
     func percentiles(_ index: Int, selfTime: Bool, _ ps: [Double], scratch: inout [UInt64],
                      into out: UnsafeMutableBufferPointer<UInt64>) {
+        var ranks = PercentileRanks(ps)
+        percentiles(index, selfTime: selfTime, &ranks, scratch: &scratch, into: out)
+    }
+
+    /// The same with the percentiles' ranks kept in `ranks` while the count repeats.
+    func percentiles(_ index: Int, selfTime: Bool, _ ranks: inout PercentileRanks, scratch: inout [UInt64],
+                     into out: UnsafeMutableBufferPointer<UInt64>) {
         let measured = entries[index].measured
         guard measured > 0 else {
-            for i in ps.indices { out[i] = 0 }
+            for i in ranks.ps.indices { out[i] = 0 }
             return
         }
+        let ranks = ranks.ranks(among: measured)
         if !entries[index].isExact {
             let low = selfTime ? entries[index].selfMin : entries[index].totalMin
             let high = selfTime ? entries[index].selfMax : entries[index].totalMax
-            let ranks = ps.map { DurationDistribution.rank($0, count: measured) }
             let values = selfTime ? entries[index].selfBuckets.values(atRanks: ranks)
                 : entries[index].totalBuckets.values(atRanks: ranks)
             for (i, value) in values.enumerated() { out[i] = Swift.min(Swift.max(value, low), high) }
@@ -287,7 +294,7 @@ public struct LatencyStats: Sendable {
                 values[j] = value
             }
         }
-        for i in ps.indices { out[i] = scratch[DurationDistribution.rank(ps[i], count: measured) - 1] }
+        for i in ranks.indices { out[i] = scratch[ranks[i] - 1] }
     }
 
     /// Key `index`'s exact values in recording order (replacing what `values` held).
@@ -360,6 +367,27 @@ public struct LatencyStats: Sendable {
         entries.append(LatencyEntry())
         keys.append(key)
         return entries.count - 1
+    }
+}
+
+/// The ranks of some percentiles among `count` values, worked out again only when the count changes
+/// (a report's rows mostly share it: every function of a generated module is called as often).
+struct PercentileRanks {
+    let ps: [Double]
+    private var count = -1
+    private var ranks: [Int]
+
+    init(_ ps: [Double]) {
+        self.ps = ps
+        ranks = [Int](repeating: 1, count: ps.count)
+    }
+
+    mutating func ranks(among count: Int) -> [Int] {
+        if count != self.count {
+            for i in ps.indices { ranks[i] = DurationDistribution.rank(ps[i], count: count) }
+            self.count = count
+        }
+        return ranks
     }
 }
 
