@@ -116,15 +116,28 @@ public final class CaptureAnalysis: @unchecked Sendable {
         self.observer = observer
         unretainedObserver = observer.map { Unmanaged.passUnretained($0) }
         stacks = CallStacks(keepSpans: options.keepSpans)
-        latency = LatencyStats(grouping: options.grouping, detail: options.latency)
+        latency = LatencyStats(grouping: options.grouping, detail: options.latency,
+                               functionCount: dictionaries.functions.count)
         queues = QueueTracker(dictionaries: dictionaries)
         waits = CallWaits(enabled: options.followCalls)
         var functions: Set<FunctionID> = []
         var erpcCall: FunctionID = 0, distSpawnInit: FunctionID = 0
         // Compared by their atoms, not printed text: no string built per function (50,000 in a
         // generated module), and the same whatever syntax the reports print in.
+        // A module's text is read once per run of functions of that module (a generated module of
+        // 50,000 functions is one run), and a function's name only in the three modules that matter.
+        var lastModule: (id: AtomID, matters: Bool)?
         for (index, function) in dictionaries.functions.enumerated() where index != 0 {
             guard function.arity == 4 || function.arity == 5 || function.arity == 1 else { continue }
+            let matters: Bool
+            if let lastModule, lastModule.id == function.module {
+                matters = lastModule.matters
+            } else {
+                let text = dictionaries.atom(function.module)
+                matters = text == "erpc" || text == "gen" || text == "erts_internal"
+                lastModule = (function.module, matters)
+            }
+            guard matters else { continue }
             let module = dictionaries.atom(function.module), name = dictionaries.atom(function.function)
             let isErpcCall = function.arity == 5 && module == "erpc" && name == "call"
             if isErpcCall || (function.arity == 4 && module == "gen" && name == "do_call") {

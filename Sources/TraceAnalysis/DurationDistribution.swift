@@ -17,6 +17,26 @@ public struct DurationDistribution: Sendable {
 
     public init() {}
 
+    /// A distribution recorded elsewhere (LatencyStats' arena): its exact values in recording order
+    /// while `count` is within the limit, its buckets after.
+    init(exact: [UInt64], histogram: RegionHistogram, count: Int, min: UInt64, max: UInt64, sum: Double) {
+        spilled = count > Self.exactLimit
+        self.exact = spilled ? [] : exact
+        self.histogram = histogram
+        totalCount = count
+        self.min = min
+        self.max = max
+        self.sum = sum
+    }
+
+    /// The 1-based rank of percentile `p` among `count` values (HdrHistogram's rule).
+    static func rank(_ p: Double, count: Int) -> Int {
+        if p <= 0 { return 1 }
+        if p >= 100 { return count }
+        let requested = Swift.min(Swift.max(p.nextDown, 0), 100)
+        return Swift.min(count, Swift.max(1, Int((requested * Double(count) / 100).rounded(.up))))
+    }
+
     public mutating func record(_ value: UInt64) {
         if totalCount == 0 {
             min = value
@@ -77,12 +97,7 @@ public struct DurationDistribution: Sendable {
             for i in ps.indices { out[i] = 0 }
             return
         }
-        func rank(_ p: Double) -> Int {
-            if p <= 0 { return 1 }
-            if p >= 100 { return totalCount }
-            let requested = Swift.min(Swift.max(p.nextDown, 0), 100)
-            return Swift.min(totalCount, Swift.max(1, Int((requested * Double(totalCount) / 100).rounded(.up))))
-        }
+        func rank(_ p: Double) -> Int { Self.rank(p, count: totalCount) }
         if spilled {
             for (i, value) in histogram.values(atRanks: ps.map(rank)).enumerated() {
                 out[i] = Swift.min(Swift.max(value, min), max)

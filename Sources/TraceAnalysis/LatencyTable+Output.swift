@@ -10,9 +10,12 @@ extension LatencyTable {
         json.key("functions")
         json.beginArray()
         names.withUnsafeBytes { raw in
-            for i in order {
+            // Printed order is random in memory: each batch of rows is copied out first in a tight loop
+            // (their cache misses overlap there), then written from the copies. Read row by row inside
+            // the writing, two misses per row were an eighth of `latency --json` over 50,000 functions.
+            forEachGathered { row in
                 json.element()
-                writeRow(i, raw, into: &json)
+                writeRow(row, raw, into: &json)
                 json.drainIfFull()
             }
         }
@@ -20,15 +23,42 @@ extension LatencyTable {
         json.endObject()
     }
 
+    static let gatherBatch = 64
+
+    /// Every row in printed order, copied out a batch at a time (see `writeJSON`).
+    func forEachGathered(_ body: (GatheredRow) -> Void) {
+        var batch: [GatheredRow] = []
+        batch.reserveCapacity(Self.gatherBatch)
+        var from = 0
+        while from < order.count {
+            let to = Swift.min(from + Self.gatherBatch, order.count)
+            batch.removeAll(keepingCapacity: true)
+            for k in from..<to {
+                let i = order[k]
+                batch.append(GatheredRow(row: i, numbers: numbers[i], nameStart: nameStarts[i], mfaEnd: mfaEnds[i],
+                                         groupEnd: nameStarts[i + 1]))
+            }
+            for row in batch { body(row) }
+            from = to
+        }
+    }
+
+    /// A row's numbers and name ranges, copied out in printed order.
+    struct GatheredRow {
+        var row: Int
+        var numbers: Numbers
+        var nameStart: Int, mfaEnd: Int, groupEnd: Int
+    }
+
     /// One row, members in sorted key order, laid out as the encoder lays out an object of the
     /// `functions` array (`writeJSON` opens exactly those two containers around it): fixed text between
     /// the values, one append each.
-    private func writeRow(_ i: Int, _ raw: UnsafeRawBufferPointer, into json: inout PrettyJSON) {
-        let n = numbers[i]
+    private func writeRow(_ row: GatheredRow, _ raw: UnsafeRawBufferPointer, into json: inout PrettyJSON) {
+        let n = row.numbers
         json.fragment("{\n      \"calls\" : ")
         json.value(n.calls)
         json.fragment(",\n      \"exception_reasons\" : [\n")
-        if let rowReasons = reasons[i] {
+        if !reasons.isEmpty, let rowReasons = reasons[row.row] {
             for (k, reason) in rowReasons.enumerated() {
                 json.fragment(k == 0 ? "        {\n          \"count\" : " : ",\n        {\n          \"count\" : ")
                 json.value(reason.count)
@@ -41,14 +71,14 @@ extension LatencyTable {
         json.value(n.exceptions)
         if grouped {
             json.fragment(",\n      \"group\" : ")
-            json.value(utf8: UnsafeRawBufferPointer(rebasing: raw[mfaEnds[i]..<nameStarts[i + 1]]))
+            json.value(utf8: UnsafeRawBufferPointer(rebasing: raw[row.mfaEnd..<row.groupEnd]))
         }
         json.fragment(",\n      \"max_us\" : ")
         json.value(n.max)
         json.fragment(",\n      \"mean_us\" : ")
         json.value(n.mean)
         json.fragment(",\n      \"mfa\" : ")
-        json.value(utf8: UnsafeRawBufferPointer(rebasing: raw[nameStarts[i]..<mfaEnds[i]]))
+        json.value(utf8: UnsafeRawBufferPointer(rebasing: raw[row.nameStart..<row.mfaEnd]))
         json.fragment(",\n      \"min_us\" : ")
         json.value(n.min)
         json.fragment(",\n      \"p50_us\" : ")
@@ -76,10 +106,10 @@ extension LatencyTable {
         } else {
             var table = TextTable(header: ["function", "calls", "exc", "p50", "p90", "p99", "p99.9", "max", "self p50"])
             names.withUnsafeBytes { raw in
-                for i in order {
-                    let n = numbers[i]
-                    table.add(bytes: UnsafeRawBufferPointer(rebasing: raw[nameStarts[i]..<mfaEnds[i]]),
-                              group: grouped ? UnsafeRawBufferPointer(rebasing: raw[mfaEnds[i]..<nameStarts[i + 1]]) : nil)
+                forEachGathered { row in
+                    let n = row.numbers
+                    table.add(bytes: UnsafeRawBufferPointer(rebasing: raw[row.nameStart..<row.mfaEnd]),
+                              group: grouped ? UnsafeRawBufferPointer(rebasing: raw[row.mfaEnd..<row.groupEnd]) : nil)
                     table.add(n.calls)
                     table.add(n.exceptions)
                     table.add(micros: n.p50)

@@ -170,7 +170,11 @@ extension CaptureAnalysis {
         var writer = FunctionTextWriter(dictionaries)
         var scratch: [UInt64] = []
         var p = [UInt64](repeating: 0, count: Self.reportPercentiles.count), selfP50 = [UInt64(0)]
-        latency.forEach { key, stats in
+        // One copy of the stats for the whole walk (each read of the analysis's property copied them,
+        // retaining every array they hold: two copies per row were 4% of the command).
+        let latency = self.latency
+        latency.forEachIndex { index in
+            let key = latency.key(index)
             let start = table.names.count
             writer.append(key.mfa, to: &table.names)
             if let mfaFilter, !mfaFilter(table.names.string(from: start)) {
@@ -185,19 +189,25 @@ extension CaptureAnalysis {
             }
             // One sort (or one walk of the buckets) for every percentile, into buffers reused from row
             // to row; min, max and mean are exact.
-            p.withUnsafeMutableBufferPointer { stats.total.percentiles(Self.reportPercentiles, scratch: &scratch, into: $0) }
-            selfP50.withUnsafeMutableBufferPointer {
-                stats.selfTime.percentiles(Self.medianOnly, scratch: &scratch, into: $0)
+            p.withUnsafeMutableBufferPointer {
+                latency.percentiles(index, selfTime: false, Self.reportPercentiles, scratch: &scratch, into: $0)
             }
-            let reasons: [ReasonCount] = stats.exceptionReasons.isEmpty ? [] : stats.exceptionReasons
+            selfP50.withUnsafeMutableBufferPointer {
+                latency.percentiles(index, selfTime: true, Self.medianOnly, scratch: &scratch, into: $0)
+            }
+            let reasons: [ReasonCount] = latency.entries[index].exceptionReasons.isEmpty ? []
+                : latency.entries[index].exceptionReasons
                 .sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
                 .map { ReasonCount(reason: $0.key, count: $0.value) }
-            let h = stats.total
+            // Plain fields read in place (no copy of the entry and the arrays it holds).
+            let calls = latency.entries[index].calls, returned = latency.entries[index].returned
+            let exceptions = latency.entries[index].exceptions, measured = latency.entries[index].measured
+            let mean = measured == 0 ? 0 : latency.entries[index].totalSum / Double(measured)
             table.addRow(key, LatencyTable.Numbers(
-                calls: stats.calls, returned: stats.returned, exceptions: stats.exceptions, unmeasured: stats.unmeasured,
-                min: Double(h.min) / 1000, mean: h.mean / 1000, p50: Double(p[0]) / 1000, p90: Double(p[1]) / 1000,
-                p99: Double(p[2]) / 1000, p999: Double(p[3]) / 1000, max: Double(h.max) / 1000,
-                selfP50: Double(selfP50[0]) / 1000), reasons: reasons)
+                calls: calls, returned: returned, exceptions: exceptions, unmeasured: calls - returned - exceptions,
+                min: Double(latency.entries[index].totalMin) / 1000, mean: mean / 1000, p50: Double(p[0]) / 1000,
+                p90: Double(p[1]) / 1000, p99: Double(p[2]) / 1000, p999: Double(p[3]) / 1000,
+                max: Double(latency.entries[index].totalMax) / 1000, selfP50: Double(selfP50[0]) / 1000), reasons: reasons)
         }
         table.sort(by: sortBy)
         return table

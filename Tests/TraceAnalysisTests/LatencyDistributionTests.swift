@@ -122,4 +122,47 @@ struct LatencyDistributionTests {
         #expect(largest + 64 <= 2048, "largest key: \(largest) bytes")
         #expect(keys.values.allSatisfy { $0.total.totalCount == 10 && $0.total.isExact })
     }
+
+    @Test("durations of 4.29 s and more stay exact in the 32-bit arena, before and after the buckets",
+          arguments: [40, DurationDistribution.exactLimit + 20])
+    func wideDurations(spans: Int) throws {
+        var stats = LatencyStats(detail: .percentilesAndSample)
+        var totals: [UInt64] = [], selfTimes: [UInt64] = []
+        for i in 0..<spans {
+            // Around 2^32 - 1 ns on both sides, some far above it (an hour), some small.
+            let total: UInt64 = i % 5 == 0 ? UInt64(i + 1) * 1_000 : 4_294_967_295 - 2 + UInt64(i) * (i % 3 == 0 ? 1 : 1_000_003)
+            let selfTime: UInt64 = i % 7 == 0 ? 3_600_000_000_000 + UInt64(i) : total / 2 + 4_294_967_295 * UInt64(i % 2)
+            totals.append(total)
+            selfTimes.append(selfTime)
+            stats.record(Span(node: 1, pid: 1, mfa: 3, start: 0, end: Int64(total), ending: .returned, startKnown: true,
+                              depth: 0, parent: -1, selfTime: Int64(selfTime)))
+        }
+        let f = try #require(stats.functions[LatencyKey(mfa: 3)])
+        #expect(f.total.totalCount == spans && f.calls == spans && f.returned == spans && f.unmeasured == 0)
+        #expect(f.total.min == totals.min() && f.total.max == totals.max())
+        #expect(f.selfTime.min == selfTimes.min() && f.selfTime.max == selfTimes.max())
+        #expect(f.total.mean == totals.reduce(0.0) { $0 + Double($1) } / Double(spans))
+        let ps = [0.0, 10, 50, 90, 99, 99.9, 100]
+        var scratch: [UInt64] = []
+        var viaTable = [UInt64](repeating: 0, count: ps.count), selfViaTable = viaTable
+        viaTable.withUnsafeMutableBufferPointer { stats.percentiles(0, selfTime: false, ps, scratch: &scratch, into: $0) }
+        selfViaTable.withUnsafeMutableBufferPointer { stats.percentiles(0, selfTime: true, ps, scratch: &scratch, into: $0) }
+        #expect(viaTable == f.total.percentiles(ps) && selfViaTable == f.selfTime.percentiles(ps))
+        if spans <= DurationDistribution.exactLimit {
+            #expect(f.total.exactValues == totals && f.selfTime.exactValues == selfTimes)
+            #expect(f.sample == totals.map { Int64($0) })
+            let sorted = totals.sorted(), selfSorted = selfTimes.sorted()
+            for (i, p) in ps.enumerated() {
+                let rank = p == 0 ? 1 : max(1, min(spans, Int((p.nextDown / 100 * Double(spans)).rounded(.up))))
+                #expect(viaTable[i] == sorted[rank - 1] && selfViaTable[i] == selfSorted[rank - 1], "p\(p)")
+            }
+        } else {
+            // Past the limit: the buckets hold every value (3 digits), the sample every duration so far.
+            #expect(!f.total.isExact && f.sample == totals.map { Int64($0) })
+            #expect(f.total.count(within: 0...UInt64.max) == UInt64(spans))
+            var reference = DurationDistribution()
+            for t in totals { reference.record(t) }
+            #expect(f.total.percentiles(ps) == reference.percentiles(ps))
+        }
+    }
 }
