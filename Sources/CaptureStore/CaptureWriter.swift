@@ -29,8 +29,6 @@ public final class CaptureWriter: @unchecked Sendable {
         public var segments = 0
         public var bytesWritten: Int64 = 0
         public var segmentsDeleted = 0
-        /// Times the open segment's writeback was started while writing went on (see `WriterState`).
-        public var writebacks = 0
     }
 
     public let directory: String
@@ -199,15 +197,6 @@ final class WriterState: @unchecked Sendable {
     private var segmentBlocks = 0
     private var segmentEvents = 0
     private var segmentRecords = 0
-    /// Segment bytes appended since the open segment's writeback was last started. Past
-    /// `writebackBytes` the segment is flushed to disk (fdatasync) on a queue of its own while
-    /// writing goes on, so the fsync at close or at each second finds little left to write: at
-    /// close an 8 MB capture otherwise waits 8-30 ms for all of it here.
-    private var unflushedBytes = 0
-    static let writebackBytes = 1 << 20
-    private let writeback = DispatchQueue(label: "beamtrace.capture.writeback")
-    /// A writeback is under way (guarded by `lock`): the next one waits for it to end.
-    private var writebackBusy = false
 
     init(directory: String, meta: CaptureMeta, options: CaptureWriter.Options) {
         self.directory = directory
@@ -251,11 +240,7 @@ final class WriterState: @unchecked Sendable {
             segmentBlocks += 1
             segmentEvents += batch.count
             try syncIfDue()
-            if segmentSize >= Int64(options.segmentBytes) {
-                try closeSegment(final: false)
-            } else if unflushedBytes >= Self.writebackBytes {
-                startWriteback()
-            }
+            if segmentSize >= Int64(options.segmentBytes) { try closeSegment(final: false) }
         } catch {
             fail(error)
         }
@@ -291,7 +276,6 @@ final class WriterState: @unchecked Sendable {
         let path = directory + "/" + Format.segmentName(segmentNumber)
         try record.bytes.withUnsafeBytes { try SegmentIO.writeAll(segment, $0, path: path) }
         segmentSize += Int64(record.bytes.count)
-        unflushedBytes += record.bytes.count
         statistics.bytesWritten += Int64(record.bytes.count)
         if let last = liveSegments.indices.last { liveSegments[last].bytes = segmentSize }
         dirty = true
@@ -377,7 +361,6 @@ final class WriterState: @unchecked Sendable {
         body.u64(lastSequence)
         try writeRecord(.seal, body: body.bytes)
         dirty = true
-        writeback.sync {}  // no writeback may outlive the descriptor
         try sync()
         try? segment?.close()
         try? index?.close()
@@ -398,28 +381,6 @@ final class WriterState: @unchecked Sendable {
         }
     }
 
-    /// Starts flushing the open segment to disk on the writeback queue, unless a flush is under way.
-    private func startWriteback() {
-        guard let segment else { return }
-        lock.lock()
-        let busy = writebackBusy
-        writebackBusy = true
-        lock.unlock()
-        guard !busy else { return }
-        unflushedBytes = 0
-        statistics.writebacks += 1
-        let path = directory + "/" + Format.segmentName(segmentNumber)
-        writeback.async { [self] in
-            if fdatasync(segment.rawValue) != 0 {
-                let code = errno
-                fail(CaptureError(.io, "cannot sync \(path) to disk: \(String(cString: strerror(code)))"))
-            }
-            lock.lock()
-            writebackBusy = false
-            lock.unlock()
-        }
-    }
-
     func syncIfDue() throws {
         if dirty, ContinuousClock.now - lastSync >= options.syncInterval { try sync() }
     }
@@ -430,7 +391,6 @@ final class WriterState: @unchecked Sendable {
         if let index { try SegmentIO.sync(index, path: directory + "/" + Format.indexName(segmentNumber)) }
         lastSync = .now
         dirty = false
-        unflushedBytes = 0
     }
 
     func finish(meta: CaptureMeta, delta: DictionaryDelta) throws {

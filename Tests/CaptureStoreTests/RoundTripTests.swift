@@ -48,36 +48,6 @@ import TraceModel
         #expect(reader.dictionaries.processes == generator.dictionaries.processes)
     }
 
-    /// A segment growing past a MiB is flushed to disk while writing goes on (the writeback queue),
-    /// and what was written around those flushes reads back whole.
-    @Test func segmentIsWrittenBackWhileWritingGoesOn() throws {
-        let dir = try Erlang.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        var dictionaries = TraceDictionaries()
-        let node = dictionaries.intern(node: "a@host")
-        let pid = dictionaries.intern(process: .pid(node: node, id: 81, serial: 0, creation: 1))
-        // 12,000 binaries of 200 random bytes: about 2.4 MB that LZ4 cannot shrink.
-        var random = SplitMix64(seed: 5)
-        var batch = EventBatch()
-        for i in 0..<12_000 {
-            var payload: [UInt8] = [109, 0, 0, 0, 200]
-            for _ in 0..<25 { withUnsafeBytes(of: random.next()) { payload.append(contentsOf: $0) } }
-            batch.append(TraceEvent(time: Int64(i) * 1000, node: node, pid: pid, kind: .receive), payload: payload)
-        }
-        var options = CaptureWriter.Options()
-        options.blockEvents = 500
-        let path = dir.appendingPathComponent("cap").path
-        let writer = try CaptureWriter(creating: path, options: options)
-        try writer.append(batch, dictionaries: dictionaries)
-        try writer.close(stopReason: "test")
-        #expect(writer.statistics.bytesWritten > 2_000_000)
-        #expect(writer.statistics.segments == 1)
-        #expect(writer.statistics.writebacks >= 1)
-        let events = try CaptureReader(opening: path).events()
-        #expect(events.count == batch.count)
-        #expect(events.map(\.payload) == (0..<batch.count).map { Array(batch.payload($0)) })
-    }
-
     @Test func outOfOrderEventsComeBackInTimeOrder() throws {
         let dir = try Erlang.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
