@@ -84,8 +84,13 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("Ingest_dbg_file_(events_iteration_=_trace_events)",
               configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal, .peakMemoryResident, .cpuTotal,
                                              bytesPerThousandEvents],
+                                   // Bytes per event follow the trace as much as the encoder: the trace is made
+                                   // anew on each machine, and its timestamps' jitter follows the load while erl
+                                   // writes it (2,595 per 1,000 events on the trace the gate was recorded from,
+                                   // 2,772 from a fresh one for the same binary). 15% still catches a lost column
+                                   // encoding (encoding 0 is 6,040).
                                    thresholds: [.mallocCountTotal: .init(relative: [.p90: 10.0]),
-                                                bytesPerThousandEvents: .init(relative: [.p90: 5.0])])) { benchmark in
+                                                bytesPerThousandEvents: .init(relative: [.p90: 15.0])])) { benchmark in
         let events = Input.captureOfTrace.events
         for _ in benchmark.scaledIterations {
             let output = NSTemporaryDirectory() + "beamtrace-bench/ingest-\(UUID().uuidString)"
