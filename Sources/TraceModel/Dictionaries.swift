@@ -90,11 +90,7 @@ public struct TraceDictionaries: Sendable {
 
     public mutating func intern(process identity: ProcessIdentity) -> ProcessID {
         ownProcessIndex()
-        if let id = processIDs.findOwned(identity, in: processes) { return id }
-        let id = ProcessID(processes.count)
-        processes.append(ProcessEntry(identity: identity))
-        processIDs.appendedOwned(processes)
-        return id
+        return processIDs.internOwned(identity, in: &processes)
     }
 
     /// A copy that appends processes gets an index of its own (built again when next needed), so

@@ -36,45 +36,65 @@ struct ProcessIndex: Sendable {
     /// The id of `identity` among `entries` (the dictionary's processes), if it was inserted.
     /// Ids at or beyond `entries.count` (inserted by a longer copy sharing this index) are skipped.
     @inline(__always) func find(_ identity: ProcessIdentity, in entries: [ProcessEntry]) -> ProcessID? {
-        let h = Self.hash(identity)
+        let (id, _) = probe(identity, hash: Self.hash(identity), in: entries)
+        return id
+    }
+
+    /// The slot a hash's probe starts at: its top bits, so the slot follows from the tag alone and
+    /// growing moves tags without reading an entry (and keeps their order: slot i goes to 2i or 2i+1).
+    @inline(__always) private static func home(tag: UInt64, shift: UInt64) -> Int {
+        Int(truncatingIfNeeded: tag >> shift)
+    }
+
+    /// 32 minus log2 of the capacity: a tag shifted right by it is its home slot.
+    private var shift: UInt64 = 32 - 6
+
+    /// The id of `identity` (hash `h`), else nil and the empty slot that ends its probe.
+    @inline(__always) func probe(_ identity: ProcessIdentity, hash h: UInt64, in entries: [ProcessEntry]) -> (ProcessID?, Int) {
         let tag = h >> 32
         let mask = slots.count - 1
-        var i = Int(truncatingIfNeeded: h) & mask
+        var i = Self.home(tag: tag, shift: shift)
         return slots.withUnsafeBufferPointer { slots in
             while true {
                 let slot = slots[i]
-                if slot == 0 { return nil }
+                if slot == 0 { return (nil, i) }
                 if slot >> 32 == tag {
                     let id = Int(slot & 0xFFFF_FFFF)
-                    if id < entries.count, entries[id].identity == identity { return ProcessID(id) }
+                    if id < entries.count, entries[id].identity == identity { return (ProcessID(id), i) }
                 }
                 i = (i + 1) & mask
             }
         }
     }
 
-    /// Adds `id` (entries[id] is its entry; not already present).
-    mutating func insert(_ id: ProcessID, in entries: [ProcessEntry]) {
-        if (count + 1) * 2 > slots.count { grow(entries) }
-        place(id, hash: Self.hash(entries[Int(id)].identity))
+    /// Adds `id` with hash `h` at `slot`, the empty slot its `probe` ended at (no insert since).
+    @inline(__always) mutating func insert(_ id: ProcessID, hash h: UInt64, at slot: Int) {
         count += 1
-    }
-
-    private mutating func place(_ id: ProcessID, hash h: UInt64) {
-        let mask = slots.count - 1
-        var i = Int(truncatingIfNeeded: h) & mask
-        slots.withUnsafeMutableBufferPointer { slots in
-            while slots[i] != 0 { i = (i + 1) & mask }
-            slots[i] = (h >> 32) << 32 | UInt64(id)
+        if count * 2 > slots.count {
+            grow()
+            place(id, tag: h >> 32)
+        } else {
+            slots[slot] = (h >> 32) << 32 | UInt64(id)
         }
     }
 
-    private mutating func grow(_ entries: [ProcessEntry]) {
+    private mutating func place(_ id: ProcessID, tag: UInt64) {
+        let mask = slots.count - 1
+        var i = Self.home(tag: tag, shift: shift)
+        slots.withUnsafeMutableBufferPointer { slots in
+            while slots[i] != 0 { i = (i + 1) & mask }
+            slots[i] = tag << 32 | UInt64(id)
+        }
+    }
+
+    /// Doubles the capacity, placing each slot by its tag: a pass over the old slots in order and
+    /// writes that move forward through the new ones, no entry read and no hash computed.
+    private mutating func grow() {
         let old = slots
         slots = Array(repeating: 0, count: old.count * 2)
+        shift -= 1
         for slot in old where slot != 0 {
-            let id = ProcessID(truncatingIfNeeded: slot)
-            place(id, hash: Self.hash(entries[Int(id)].identity))
+            place(ProcessID(truncatingIfNeeded: slot), tag: slot >> 32)
         }
     }
 }
@@ -84,9 +104,11 @@ struct ProcessIndex: Sendable {
 /// next needed). Entries restored by id cost nothing until someone looks a process up by identity.
 final class LazyProcessIndex: @unchecked Sendable {
     private let lock = NSLock()
-    private var index = ProcessIndex()
+    // Unchecked: the owner's calls have the object to themselves and the others hold the lock, so
+    // the run-time exclusivity check (two calls into the runtime per new process) guards nothing.
+    @exclusivity(unchecked) private var index = ProcessIndex()
     /// Entries 1 ..< indexed are in the index (the first id wins for an identity listed twice).
-    private var indexed = 1
+    @exclusivity(unchecked) private var indexed = 1
 
     /// The id of `identity`, indexing the entries not yet indexed first (any thread).
     func find(_ identity: ProcessIdentity, in entries: [ProcessEntry]) -> ProcessID? {
@@ -96,25 +118,28 @@ final class LazyProcessIndex: @unchecked Sendable {
         return index.find(identity, in: entries)
     }
 
-    /// As `find`, by the owner of a uniquely referenced index (no other thread can see it).
-    func findOwned(_ identity: ProcessIdentity, in entries: [ProcessEntry]) -> ProcessID? {
+    /// The id of `identity`, appending its entry to `entries` when it is new, by the owner: one
+    /// hash and one probe, the insert going into the empty slot the probe ended at.
+    func internOwned(_ identity: ProcessIdentity, in entries: inout [ProcessEntry]) -> ProcessID {
         catchUp(entries)
-        return index.find(identity, in: entries)
-    }
-
-    /// Records that `entries.last` (just appended, not present before) is indexed, by the owner.
-    func appendedOwned(_ entries: [ProcessEntry]) {
-        guard indexed == entries.count - 1 else { return }  // caught up later, with the rest
-        index.insert(ProcessID(entries.count - 1), in: entries)
+        let h = ProcessIndex.hash(identity)
+        let (found, slot) = index.probe(identity, hash: h, in: entries)
+        if let found { return found }
+        let id = ProcessID(entries.count)
+        entries.append(ProcessEntry(identity: identity))
+        index.insert(id, hash: h, at: slot)
         indexed = entries.count
+        return id
     }
 
     private func catchUp(_ entries: [ProcessEntry]) {
         guard indexed < entries.count else { return }
         // Placeholders for ids a damaged capture skipped (`.name(0)`) are not indexed, as before.
-        for id in indexed..<entries.count
-        where entries[id].identity != .name(0) && index.find(entries[id].identity, in: entries) == nil {
-            index.insert(ProcessID(id), in: entries)
+        for id in indexed..<entries.count where entries[id].identity != .name(0) {
+            let identity = entries[id].identity
+            let h = ProcessIndex.hash(identity)
+            let (found, slot) = index.probe(identity, hash: h, in: entries)
+            if found == nil { index.insert(ProcessID(id), hash: h, at: slot) }
         }
         indexed = entries.count
     }

@@ -41,4 +41,33 @@ import Testing
         #expect(a.processID(Self.pid(3000)) == 102)
         #expect(c.processID(Self.pid(100)) == 100)
     }
+
+    /// Identities that differ in every field the hash reads (node, number, serial, creation), ports too.
+    static func mixed(_ n: Int) -> ProcessIdentity {
+        let k = UInt32(n)
+        if n % 7 == 0 { return .port(node: NodeID(1 + n % 3), id: UInt64(n) << 20, creation: k % 5) }
+        return .pid(node: NodeID(1 + n % 3), id: k / 3, serial: k % 11, creation: k % 2 + 1)
+    }
+
+    @Test func internedProcessesKeepTheirIDsAcrossTheIndexGrowing() {
+        // 300,000 processes: the index doubles from 64 slots past 512K, each grow moving slots by
+        // their hash tags alone; every identity must still find its id, and absent ones none.
+        var d = TraceDictionaries()
+        for node in ["a@h", "b@h", "c@h"] { _ = d.intern(node: node) }
+        let n = 300_000
+        for i in 1...n { #expect(d.intern(process: Self.mixed(i)) == ProcessID(i)) }
+        var wrong = 0
+        for i in stride(from: n, through: 1, by: -1) where d.intern(process: Self.mixed(i)) != ProcessID(i) { wrong += 1 }
+        for i in 1...n where d.processID(Self.mixed(i)) != ProcessID(i) { wrong += 1 }
+        #expect(wrong == 0)
+        #expect(d.processes.count == n + 1)
+        #expect(d.processID(.pid(node: 1, id: 1 << 30, serial: 0, creation: 1)) == nil)
+        #expect(d.intern(process: .pid(node: 2, id: 1 << 30, serial: 0, creation: 1)) == ProcessID(n + 1))
+        // A copy restored by id builds its own index the same way, in one catch-up.
+        var e = TraceDictionaries()
+        for node in ["a@h", "b@h", "c@h"] { _ = e.intern(node: node) }
+        for i in 1...n { e.restore(process: ProcessEntry(identity: Self.mixed(i)), id: ProcessID(i)) }
+        for i in 1...n where e.processID(Self.mixed(i)) != ProcessID(i) { wrong += 1 }
+        #expect(wrong == 0)
+    }
 }
