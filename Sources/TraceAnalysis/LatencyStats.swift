@@ -281,9 +281,20 @@ public struct LatencyStats: Sendable {
             for (i, value) in values.enumerated() { out[i] = Swift.min(Swift.max(value, low), high) }
             return
         }
-        exactValues(index, selfTime: selfTime, into: &scratch)
-        // At most `exactLimit` values: an insertion sort in place beats the general sort's set-up.
-        scratch.withUnsafeMutableBufferPointer { values in
+        // At most `exactLimit` values, copied out of the arena into `scratch` (sized once, written in
+        // place: no uniqueness check per value) and sorted there: an insertion sort beats the general
+        // sort's set-up.
+        let limit = DurationDistribution.exactLimit
+        if scratch.count < limit { scratch = [UInt64](repeating: 0, count: limit) }
+        let chunks = entries[index].chunks
+        scratch.withUnsafeMutableBufferPointer { all in
+            let values = UnsafeMutableBufferPointer(rebasing: all[0..<measured])
+            for i in values.indices {
+                let slot = i < ExactArena.chunkStarts[1] ? Int(chunks.0) + i
+                    : i < ExactArena.chunkStarts[2] ? Int(chunks.1) + i - ExactArena.chunkStarts[1]
+                    : Int(chunks.2) + i - ExactArena.chunkStarts[2]
+                values[i] = selfTime ? arena.selfTime(at: slot) : arena.total(at: slot)
+            }
             for i in values.indices.dropFirst() {
                 let value = values[i]
                 var j = i

@@ -44,11 +44,16 @@ public struct LatencyTable: ~Copyable {
     mutating func dropName(from start: Int) { names.truncate(to: start) }
 
     mutating func addRow(_ key: LatencyKey, _ row: Numbers, reasons rowReasons: [ReasonCount]) {
+        addRow(key, precomputedRow: numbers.count, reasons: rowReasons)
+        numbers.append(row)
+    }
+
+    /// Adds row `row` (the next one) whose numbers the caller puts in `numbers` itself once all rows are in.
+    mutating func addRow(_ key: LatencyKey, precomputedRow row: Int, reasons rowReasons: [ReasonCount]) {
         let start = nameStarts[nameStarts.count - 1]
         let end = names.count
         let isASCII = names.withUnsafeBytes { raw in !raw[start..<end].contains { $0 >= 0x80 } }
-        if !rowReasons.isEmpty { reasons[numbers.count] = rowReasons }
-        numbers.append(row)
+        if !rowReasons.isEmpty { reasons[row] = rowReasons }
         keys.append(key)
         ascii.append(isASCII)
         nameStarts.append(end)
@@ -169,23 +174,49 @@ public struct LatencyTable: ~Copyable {
 extension CaptureAnalysis {
     /// The latency rows in printed order (see `latencyReport`, the same rows as Codable values).
     public func latencyTable(sortBy: String = "p99", mfaFilter: ((String) -> Bool)? = nil) -> LatencyTable {
+        latencyTable(sortBy: sortBy, mfaFilter: mfaFilter, parallelFrom: LatencyTable.parallelRows)
+    }
+
+    /// The same, the rows' numbers worked out on two threads from `parallelFrom` rows on (the tests
+    /// take that path on a small capture).
+    func latencyTable(sortBy: String, mfaFilter: ((String) -> Bool)?, parallelFrom: Int) -> LatencyTable {
         var table = LatencyTable(grouped: latency.grouping != .function)
-        table.numbers.reserveCapacity(latency.count)
         table.keys.reserveCapacity(latency.count)
         var writer = FunctionTextWriter(dictionaries)
-        var scratch: [UInt64] = []
-        var p = [UInt64](repeating: 0, count: Self.reportPercentiles.count), selfP50 = [UInt64(0)]
-        var reportRanks = PercentileRanks(Self.reportPercentiles), medianRank = PercentileRanks(Self.medianOnly)
+        var numbers = RowNumbers()
         // One copy of the stats for the whole walk (each read of the analysis's property copied them,
         // retaining every array they hold: two copies per row were 4% of the command).
         let latency = self.latency
-        latency.forEachIndex { index in
+        // Many rows and no filter: their numbers (the percentiles, most of a row's cost) worked out on
+        // two threads first, the decoder's core being idle by now; the names then in one walk.
+        var indices: [Int32] = []
+        indices.reserveCapacity(latency.count)
+        latency.forEachIndex { indices.append(Int32(truncatingIfNeeded: $0)) }
+        var precomputed: [LatencyTable.Numbers] = []
+        if mfaFilter == nil && !indices.isEmpty && indices.count >= parallelFrom {
+            let n = indices.count
+            precomputed = [LatencyTable.Numbers](unsafeUninitializedCapacity: n) { buffer, initialized in
+                guard let base = buffer.baseAddress else { return }
+                indices.withUnsafeBufferPointer { indices in
+                    func fill(_ range: Range<Int>) {
+                        var numbers = RowNumbers()
+                        for k in range { (base + k).initialize(to: numbers.of(Int(indices[k]), in: latency)) }
+                    }
+                    bothAtOnce({ fill(0..<n / 2) }, { fill(n / 2..<n) })
+                }
+                initialized = n
+            }
+        } else {
+            table.numbers.reserveCapacity(latency.count)
+        }
+        for (position, index32) in indices.enumerated() {
+            let index = Int(index32)
             let key = latency.key(index)
             let start = table.names.count
             writer.append(key.mfa, to: &table.names)
             if let mfaFilter, !mfaFilter(table.names.string(from: start)) {
                 table.dropName(from: start)
-                return
+                continue
             }
             table.endFunctionText()
             switch latency.grouping {
@@ -193,29 +224,48 @@ extension CaptureAnalysis {
             case .process: table.names.append(utf8: processText(key.group))
             case .node: table.names.append(utf8: nodeText(key.group))
             }
-            // One sort (or one walk of the buckets) for every percentile, into buffers reused from row
-            // to row; min, max and mean are exact.
-            p.withUnsafeMutableBufferPointer {
-                latency.percentiles(index, selfTime: false, &reportRanks, scratch: &scratch, into: $0)
-            }
-            selfP50.withUnsafeMutableBufferPointer {
-                latency.percentiles(index, selfTime: true, &medianRank, scratch: &scratch, into: $0)
-            }
             let reasons: [ReasonCount] = latency.entries[index].exceptionReasons.isEmpty ? []
                 : latency.entries[index].exceptionReasons
                 .sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
                 .map { ReasonCount(reason: $0.key, count: $0.value) }
-            // Plain fields read in place (no copy of the entry and the arrays it holds).
-            let calls = latency.entries[index].calls, returned = latency.entries[index].returned
-            let exceptions = latency.entries[index].exceptions, measured = latency.entries[index].measured
-            let mean = measured == 0 ? 0 : latency.entries[index].totalSum / Double(measured)
-            table.addRow(key, LatencyTable.Numbers(
-                calls: calls, returned: returned, exceptions: exceptions, unmeasured: calls - returned - exceptions,
-                min: Double(latency.entries[index].totalMin) / 1000, mean: mean / 1000, p50: Double(p[0]) / 1000,
-                p90: Double(p[1]) / 1000, p99: Double(p[2]) / 1000, p999: Double(p[3]) / 1000,
-                max: Double(latency.entries[index].totalMax) / 1000, selfP50: Double(selfP50[0]) / 1000), reasons: reasons)
+            if precomputed.isEmpty {
+                table.addRow(key, numbers.of(index, in: latency), reasons: reasons)
+            } else {
+                table.addRow(key, precomputedRow: position, reasons: reasons)
+            }
         }
+        // Every row was taken (no filter), in the order its numbers were worked out.
+        if !precomputed.isEmpty { table.numbers = precomputed }
         table.sort(by: sortBy)
         return table
+    }
+}
+
+/// Works out a row's numbers, with the buffers and percentile ranks it reuses from row to row (one per
+/// thread).
+struct RowNumbers {
+    var scratch: [UInt64] = []
+    var p = [UInt64](repeating: 0, count: CaptureAnalysis.reportPercentiles.count), selfP50 = [UInt64(0)]
+    var reportRanks = PercentileRanks(CaptureAnalysis.reportPercentiles)
+    var medianRank = PercentileRanks(CaptureAnalysis.medianOnly)
+
+    mutating func of(_ index: Int, in latency: LatencyStats) -> LatencyTable.Numbers {
+        // One sort (or one walk of the buckets) for every percentile, into buffers reused from row
+        // to row; min, max and mean are exact.
+        p.withUnsafeMutableBufferPointer {
+            latency.percentiles(index, selfTime: false, &reportRanks, scratch: &scratch, into: $0)
+        }
+        selfP50.withUnsafeMutableBufferPointer {
+            latency.percentiles(index, selfTime: true, &medianRank, scratch: &scratch, into: $0)
+        }
+        // Plain fields read in place (no copy of the entry and the arrays it holds).
+        let calls = latency.entries[index].calls, returned = latency.entries[index].returned
+        let exceptions = latency.entries[index].exceptions, measured = latency.entries[index].measured
+        let mean = measured == 0 ? 0 : latency.entries[index].totalSum / Double(measured)
+        return LatencyTable.Numbers(
+            calls: calls, returned: returned, exceptions: exceptions, unmeasured: calls - returned - exceptions,
+            min: Double(latency.entries[index].totalMin) / 1000, mean: mean / 1000, p50: Double(p[0]) / 1000,
+            p90: Double(p[1]) / 1000, p99: Double(p[2]) / 1000, p999: Double(p[3]) / 1000,
+            max: Double(latency.entries[index].totalMax) / 1000, selfP50: Double(selfP50[0]) / 1000)
     }
 }

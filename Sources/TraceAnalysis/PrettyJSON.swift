@@ -32,6 +32,14 @@ public struct PrettyJSON: ~Copyable {
         buffer.removeAll()
     }
 
+    /// Appends what another writer laid out (rows written on another thread), as it is.
+    public mutating func append(laidOut other: borrowing PrettyJSON) {
+        other.buffer.withUnsafeBytes { buffer.append(bytes: $0) }
+    }
+
+    /// Drops what is written (a side writer reused from batch to batch; no drain).
+    public mutating func removeAll() { buffer.removeAll() }
+
     /// A newline after the top-level value (as `printJSON` ends its output).
     public mutating func newline() { buffer.append(10) }
 

@@ -187,4 +187,33 @@ struct ReportOutputTests {
             #expect(text == expected, "\(arguments)")
         }
     }
+
+    @Test("latency --json laid out on two threads (rows' numbers and JSON) is JSONEncoder's, byte for byte, on a real trace")
+    func twoThreadJSON() throws {
+        let run = try Workload.run("stacks(DIR)")
+        defer { try? FileManager.default.removeItem(at: run.directory) }
+        for grouping in [LatencyStats.Grouping.function, .process] {
+            let analysis = try CaptureAnalysis.run(CaptureReader(opening: run.capture),
+                                                   options: AnalysisOptions(grouping: grouping, latency: .percentiles))
+            let report = analysis.latencyReport()
+            #expect(report.functions.count >= 4, "\(grouping)")
+            #expect(report.functions.contains { !$0.exceptionReasons.isEmpty }, "\(grouping)")
+            let expected = try Self.encoderJSON(report)
+            // From the first row on, in rounds of 1 and 2 rows per thread: every row goes through the
+            // second thread's writer or this one's, the first and last rounds short.
+            for batch in [1, 2, 3] {
+                let table = analysis.latencyTable(sortBy: "p99", mfaFilter: nil, parallelFrom: 1)
+                var json = PrettyJSON()
+                table.writeJSON(into: &json, parallelFrom: 1, batch: batch)
+                #expect(json.text == expected, "\(grouping) batch \(batch)")
+            }
+            // Drained as it goes, the bytes are the same.
+            let table = analysis.latencyTable(sortBy: "p99", mfaFilter: nil, parallelFrom: 1)
+            var drained: [UInt8] = []
+            var json = PrettyJSON(capacity: 0, drain: { drained.append(contentsOf: $0) })
+            table.writeJSON(into: &json, parallelFrom: 1, batch: 2)
+            json.finish()
+            #expect(String(decoding: drained, as: UTF8.self) == expected, "\(grouping) drained")
+        }
+    }
 }
