@@ -48,11 +48,10 @@ public struct TraceMessageDecoder {
     /// The pids seen lately by raw bytes, direct-mapped: the processes alive at one time stay in a
     /// cache-sized table, so a system spawning a million short-lived ones misses the larger tables
     /// only for each new one.
-    var pidCache = PidCache(bits: PidCache.bits)
-    /// Behind it, the pids of the last while, direct-mapped too (64K slots, 3 MiB, allocated once
-    /// more processes than the first cache's slots were seen): a new pid misses both at the cost of
-    /// two probes, where a raw-bytes table paid two hashes of its bytes, a probe and an insert.
-    var pidCacheBehind = PidCache(bits: 0)
+    /// A pid it does not hold goes to the dictionary's own index: for a new pid one probe that
+    /// reads no entry, for a known one a probe and its entry (a cache behind it would cost as many
+    /// misses for the known pid and one more for each new one).
+    var pidCache = PidCache()
     /// The node atom of the last pid interned in full and its node id (atom 0: none yet).
     var lastNode: (atom: AtomID, node: NodeID) = (0, 0)
     /// The last function keys interned (module and function atoms' bytes, arity): calls and their
@@ -64,8 +63,8 @@ public struct TraceMessageDecoder {
     /// (TraceMessageDecoder+Prefixes.swift): a hot function's calls and returns skip the full decode.
     var prefixes = MessagePrefixes()
 
-    /// Slots of the second direct-mapped pid cache, and the pids the raw-bytes table (for pids no
-    /// cache takes: node names beyond 24 characters, old PID_EXT) remembers before it starts over.
+    /// Pids the raw-bytes table (for pids the PidCache cannot key: node names beyond 24 characters,
+    /// old PID_EXT) remembers before it starts over.
     public static let processCacheLimit = 1 << 16
     /// Slots of the direct-mapped cache of recent pids in front of it.
     public static let pidCacheSlots = 1 << PidCache.bits
@@ -557,12 +556,7 @@ public struct TraceMessageDecoder {
         }
         let key = PidCache.key(raw)
         if let key {
-            var found = pidCache.find(key)
-            if found == nil, let id = pidCacheBehind.find(key) {
-                pidCache.insert(key, id)
-                found = id
-            }
-            if let id = found {
+            if let id = pidCache.find(key) {
                 recentPids.1 = recentPids.0
                 recentPids.0 = RecentPid(raw, id)
                 scan = probe
@@ -607,10 +601,6 @@ public struct TraceMessageDecoder {
         // million short-lived processes would make a table of them a second, slower index).
         if let key {
             pidCache.insert(key, id)
-            if pidCacheBehind.isEmpty && dictionaries.processes.count > Self.pidCacheSlots {
-                pidCacheBehind = PidCache(bits: Self.processCacheLimit.trailingZeroBitCount)
-            }
-            pidCacheBehind.insert(key, id)
         } else {
             if processTable.count >= Self.processCacheLimit { processTable.removeAll() }
             processTable.insert(raw, value: id)
@@ -714,26 +704,18 @@ struct AtomCache {
 }
 
 /// Pids by their raw bytes (24 to 40 of them: NEW_PID_EXT with a node name of 8 to 24
-/// characters), one per slot of a direct-mapped table (4,096 slots in front, 192 KiB): a hit is one
-/// hash and five word compares. A table of 0 bits has no slots and finds nothing.
+/// characters), one per slot of a direct-mapped table of 4,096: a hit is one hash and five word
+/// compares in 192 KiB, where the raw-bytes table is megabytes at its limit.
 struct PidCache {
     static let bits = 12
     static let wordsPerSlot = 6
-    private let shift: UInt64
     /// The raw bytes as five words (offsets 0, 8, 16, count - 16, count - 8: together every byte).
     struct Key {
         var w0: UInt64, w1: UInt64, w2: UInt64, w3: UInt64, w4: UInt64
         var count: Int
     }
     /// Per slot: the key's five words, then count << 32 | id (count 0: empty).
-    private var slots: [UInt64]
-
-    init(bits: Int) {
-        shift = UInt64(64 - bits)
-        slots = bits == 0 ? [] : [UInt64](repeating: 0, count: (1 << bits) * Self.wordsPerSlot)
-    }
-
-    var isEmpty: Bool { slots.isEmpty }
+    private var slots = [UInt64](repeating: 0, count: (1 << bits) * wordsPerSlot)
 
     @inline(__always) static func key(_ raw: UnsafeRawBufferPointer) -> Key? {
         let n = raw.count
@@ -745,15 +727,14 @@ struct PidCache {
                    w4: base.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self), count: n)
     }
 
-    @inline(__always) private func slot(_ key: Key) -> Int {
+    @inline(__always) private static func slot(_ key: Key) -> Int {
         // The last 12 bytes are the pid's number, serial and creation.
         let h = (key.w3 ^ (key.w4 &* 0x9E37_79B9_7F4A_7C15)) &* 0xBF58_476D_1CE4_E5B9
-        return Int(truncatingIfNeeded: h >> shift) * Self.wordsPerSlot
+        return Int(truncatingIfNeeded: h >> UInt64(64 - bits)) * wordsPerSlot
     }
 
     @inline(__always) func find(_ key: Key) -> ProcessID? {
-        guard !slots.isEmpty else { return nil }
-        let i = slot(key)
+        let i = Self.slot(key)
         return slots.withUnsafeBufferPointer { s -> ProcessID? in
             let meta = s[i + 5]
             guard Int(meta >> 32) == key.count, s[i + 4] == key.w4, s[i + 3] == key.w3, s[i] == key.w0,
@@ -763,8 +744,7 @@ struct PidCache {
     }
 
     @inline(__always) mutating func insert(_ key: Key, _ id: ProcessID) {
-        guard !slots.isEmpty else { return }
-        let i = slot(key)
+        let i = Self.slot(key)
         slots.withUnsafeMutableBufferPointer { s in
             s[i] = key.w0; s[i + 1] = key.w1; s[i + 2] = key.w2; s[i + 3] = key.w3; s[i + 4] = key.w4
             s[i + 5] = UInt64(key.count) << 32 | UInt64(id)
