@@ -1,5 +1,6 @@
-// Many processes through OTP's dbg file port: more short-lived pids than the decoder's raw-bytes
-// cache holds (it starts over), so a pid seen again after the cache forgot it must keep its one id;
+// Many processes through OTP's dbg file port: more short-lived pids than the decoder's caches hold
+// (the PidCache's 4,096 slots, the raw-bytes table's 65,536 for pids it cannot key), so a pid seen
+// again after the caches forgot it must keep its one id, found in the dictionary's own index;
 // and more processes alive at once than its direct-mapped pid cache has slots, their events
 // interleaved, each counted as OTP's own dbg:trace_client counts it. The pids and their call counts
 // come from the workload itself or from OTP.
