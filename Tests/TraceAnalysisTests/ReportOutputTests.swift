@@ -188,7 +188,7 @@ struct ReportOutputTests {
         }
     }
 
-    @Test("latency --json laid out on two threads (rows' numbers and JSON) is JSONEncoder's, byte for byte, on a real trace")
+    @Test("latency --json laid out on two threads (rows' numbers, sort and JSON) is JSONEncoder's, byte for byte, on a real trace")
     func twoThreadJSON() throws {
         let run = try Workload.run("stacks(DIR)")
         defer { try? FileManager.default.removeItem(at: run.directory) }
@@ -197,6 +197,14 @@ struct ReportOutputTests {
                                                    options: AnalysisOptions(grouping: grouping, latency: .percentiles))
             let report = analysis.latencyReport()
             #expect(report.functions.count >= 4, "\(grouping)")
+            // Sorted on two threads (halves merged), every column: the same order as one sort.
+            for column in ["p99", "p50", "mfa", "calls", "mean", "max"] {
+                let one = analysis.latencyTable(sortBy: column, mfaFilter: nil, parallelFrom: .max)
+                let two = analysis.latencyTable(sortBy: column, mfaFilter: nil, parallelFrom: 1)
+                #expect(one.order.map { one.mfaText($0) + (one.groupText($0) ?? "") }
+                        == two.order.map { two.mfaText($0) + (two.groupText($0) ?? "") }, "\(grouping) \(column)")
+                #expect(Set(two.order) == Set(0..<two.count))
+            }
             #expect(report.functions.contains { !$0.exceptionReasons.isEmpty }, "\(grouping)")
             let expected = try Self.encoderJSON(report)
             // From the first row on, in rounds of 1 and 2 rows per thread: every row goes through the
