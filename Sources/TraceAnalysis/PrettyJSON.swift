@@ -189,21 +189,25 @@ public enum DoubleText {
         return Double(ns) / 1000 == value ? ns : nil
     }
 
-    /// `ns / 1000` in decimal without trailing zeros (`1.5`, `0.001`, `12`, `0`).
+    /// `ns / 1000` in decimal without trailing zeros (`1.5`, `0.001`, `12`, `0`): its length worked out
+    /// first, then written straight into the buffer (a capacity check and a division by a variable per
+    /// digit were 150 instructions a number, 5% of `latency --json` over 50,000 functions).
     static func appendThousandths(_ ns: UInt64, to out: inout TextBuffer) {
-        NumberText.appendDigits(ns / 1000, to: &out)
-        var fraction = Int(ns % 1000)
-        guard fraction != 0 else { return }
-        out.append(46)
-        var digits = 3
-        while fraction % 10 == 0 {
-            fraction /= 10
-            digits -= 1
+        let whole = ns / 1000, thousandths = ns % 1000
+        var digits = 1
+        var limit: UInt64 = 10
+        while digits < 20 && whole >= limit {
+            digits += 1
+            limit = limit &* 10
         }
-        var divisor = digits == 3 ? 100 : digits == 2 ? 10 : 1
-        while divisor > 0 {
-            out.append(UInt8(48 + fraction / divisor % 10))
-            divisor /= 10
+        let fractionDigits = thousandths == 0 ? 0 : thousandths % 10 != 0 ? 3 : thousandths % 100 != 0 ? 2 : 1
+        out.appendUninitialized(digits + (fractionDigits == 0 ? 0 : 1 + fractionDigits)) { p in
+            _ = NumberText.write(whole, endingAt: p + digits)
+            guard fractionDigits > 0 else { return }
+            p[digits] = 46
+            p[digits + 1] = 48 + UInt8(truncatingIfNeeded: thousandths / 100)
+            if fractionDigits > 1 { p[digits + 2] = 48 + UInt8(truncatingIfNeeded: thousandths / 10 % 10) }
+            if fractionDigits > 2 { p[digits + 3] = 48 + UInt8(truncatingIfNeeded: thousandths % 10) }
         }
     }
 }
