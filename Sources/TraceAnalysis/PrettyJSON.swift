@@ -174,9 +174,14 @@ public enum DoubleText {
             appendThousandths(ns, to: &out)
             return
         }
+        // The description's bytes, `.0` dropped by looking at its last two (hasSuffix compares
+        // Characters, and removeLast makes the string unique first).
         var text = value.description
-        if text.hasSuffix(".0") { text.removeLast(2) }
-        out.append(utf8: text)
+        text.withUTF8 { bytes in
+            var n = bytes.count
+            if n >= 2 && bytes[n - 2] == 46 && bytes[n - 1] == 48 { n -= 2 }
+            out.append(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[0..<n])))
+        }
     }
 
     /// The n with `Double(n) / 1000 == value` for microseconds made from whole nanoseconds below
