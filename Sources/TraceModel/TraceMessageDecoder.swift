@@ -52,8 +52,6 @@ public struct TraceMessageDecoder {
     /// reads no entry, for a known one a probe and its entry (a cache behind it would cost as many
     /// misses for the known pid and one more for each new one).
     var pidCache = PidCache()
-    /// The node atom of the last pid interned in full and its node id (atom 0: none yet).
-    var lastNode: (atom: AtomID, node: NodeID) = (0, 0)
     /// The last function keys interned (module and function atoms' bytes, arity): calls and their
     /// returns name the same few functions in a row.
     var recentFunctions: (RecentPid, RecentPid) = (RecentPid(), RecentPid())
@@ -569,14 +567,7 @@ public struct TraceMessageDecoder {
             return id
         }
         guard let tag = scan.u8(), let nodeAtom = internAtom(&scan) else { return nil }
-        // New pids come from the node of the last one, mostly: its id without the node map's hash.
-        let node: NodeID
-        if nodeAtom == lastNode.atom {
-            node = lastNode.node
-        } else {
-            node = dictionaries.intern(node: nodeAtom)
-            lastNode = (nodeAtom, node)
-        }
+        let node = dictionaries.intern(node: nodeAtom)
         let identity: ProcessIdentity
         switch tag {
         case 88, 103:
