@@ -8,7 +8,7 @@ enum Workload {
     static let source = #"""
     -module(bt_workload).
     -behaviour(gen_server).
-    -export([latency/2, stacks/1, queues/1, deadlock/1, diff/3, requests/2]).
+    -export([latency/2, stacks/1, queues/1, deadlock/1, diff/3, requests/2, owner_activity/1]).
     -export([step/1, fast/1, slow/1, fib/1, loop/1, outer/0, middle/0, inner/0, wait_forever/0]).
     -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
@@ -45,6 +45,39 @@ enum Workload {
         ok = file:write_file(File, [io_lib:format("~p.~n", [T]) || T <- Terms]).
 
     %% ---- scenarios ----
+    %% Owner activity: a process runs fast/1, slow/1 and step/1 interleaved as outermost calls
+    %% (fast first, slow the busiest: 6 calls of 40 ms, so also when a loaded machine stretches every
+    %% sleep alike), after taking one message through its handle_info/2, while another process keeps
+    %% sending to it: its queue grows to the end.
+    owner_activity(Dir) ->
+        {ok, _} = dbg:tracer(port, dbg:trace_port(file, filename:join(Dir, "trace.trc"))),
+        Parent = self(),
+        Steps = [{fast, 5}, {slow, 40}, {step, 10}, {slow, 40}, {fast, 5}, {slow, 40}, {step, 10},
+                 {slow, 40}, {fast, 5}, {slow, 40}, {slow, 40}],
+        Owner = spawn(fun() ->
+            receive go -> ok end,
+            receive {msg, _} = M -> ?MODULE:handle_info(M, state) end,
+            [?MODULE:F(Ms) || {F, Ms} <- Steps],
+            Parent ! {self(), done},
+            receive never -> ok end
+        end),
+        Sender = spawn(fun() -> receive go -> ok end, keep_sending(Owner, 1) end),
+        {ok, _} = dbg:p(Owner, [call, 'receive', monotonic_timestamp]),
+        {ok, _} = dbg:p(Sender, [send, monotonic_timestamp]),
+        [{ok, _} = dbg:tpl(?MODULE, F, A, [{'_', [], [{return_trace}]}])
+         || {F, A} <- [{fast, 1}, {slow, 1}, {step, 1}, {handle_info, 2}]],
+        Owner ! go, Sender ! go,
+        receive {Owner, done} -> ok end,
+        exit(Sender, kill),
+        dbg:flush_trace_port(),
+        dbg:stop_clear(),
+        write_terms(filename:join(Dir, "truth.txt"),
+                    [{owner, pid_to_list(Owner)}, {slow_calls, length([x || {slow, _} <- Steps])}]).
+    keep_sending(To, N) ->
+        To ! {msg, N},
+        receive after 1 -> ok end,
+        keep_sending(To, N + 1).
+
     %% Latency: 300 calls of step/1 sleeping 1..8 ms, each timed by the caller.
     latency(Dir, Calls) ->
         Trace = filename:join(Dir, "trace.trc"),
