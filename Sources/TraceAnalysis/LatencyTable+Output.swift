@@ -19,7 +19,7 @@ extension LatencyTable {
             // Printed order is random in memory: each batch of rows is copied out first in a tight loop
             // (their cache misses overlap there), then written from the copies. Read row by row inside
             // the writing, two misses per row were an eighth of `latency --json` over 50,000 functions.
-            if order.count >= parallelFrom {
+            if !order.isEmpty && order.count >= parallelFrom {
                 writeRowsOnTwoThreads(raw, batch: Swift.max(1, batch), into: &json)
                 return
             }
