@@ -11,16 +11,21 @@ import TestSupport
 import TraceModel
 
 @Suite struct ManyProcessesImportTests {
+    /// Both workloads: `many/0` spawns its processes one after another, `alive/0` keeps them all alive
+    /// at once; each reads the trace file and the process count from `-bt_file` and `-bt_n`.
     static let source = #"""
     -module(bt_many).
-    -export([main/0, work/1]).
+    -export([many/0, alive/0, work/1]).
     work(X) -> X + 1.
-    main() ->
+    %% The trace file and the process count, with OTP's dbg file port tracing to that file.
+    start() ->
         {ok, [[File]]} = init:get_argument(bt_file),
         {ok, [[NText]]} = init:get_argument(bt_n),
-        N = list_to_integer(NText),
-        Self = self(),
         {ok, _} = dbg:tracer(port, dbg:trace_port(file, File)),
+        {File, list_to_integer(NText)}.
+    many() ->
+        {_, N} = start(),
+        Self = self(),
         {ok, _} = dbg:p(Self, [call, set_on_spawn, monotonic_timestamp]),
         {ok, _} = dbg:tpl(bt_many, work, 1, [{'_', [], [{return_trace}]}]),
         bt_many:work(0),
@@ -34,6 +39,26 @@ import TraceModel
         {P, R} = spawn_monitor(fun() -> bt_many:work(K) end),
         receive {'DOWN', R, _, _, _} -> ok end,
         spawn_all(K - 1, [P | Acc]).
+    alive() ->
+        {File, N} = start(),
+        {ok, _} = dbg:tpl(bt_many, work, 1, [{'_', [], [{return_trace}]}]),
+        {ok, _} = dbg:p(new, [call, monotonic_timestamp]),
+        Pids = [spawn(fun() -> rounds(3) end) || _ <- lists:seq(1, N)],
+        Refs = [monitor(process, P) || P <- Pids],
+        %% Three rounds: every process calls once a round, so N others come between its calls.
+        [[P ! go || P <- Pids] || _ <- lists:seq(1, 3)],
+        [receive {'DOWN', R, _, _, _} -> ok end || R <- Refs],
+        dbg:flush_trace_port(),
+        dbg:stop_clear(),
+        Parent = self(),
+        dbg:trace_client(file, File, {fun(end_of_trace, Acc) -> Parent ! {counts, Acc}, Acc;
+                                         (T, Acc) -> maps:update_with({element(2, T), element(3, T)},
+                                                                      fun(C) -> C + 1 end, 1, Acc)
+                                      end, #{}}),
+        receive {counts, Counts} -> ok end,
+        [io:format("~s ~s ~b~n", [pid_to_list(P), Tag, C]) || {{P, Tag}, C} <- maps:to_list(Counts)].
+    rounds(0) -> ok;
+    rounds(K) -> receive go -> bt_many:work(K) end, rounds(K - 1).
     """#
 
     @Test func everyPidKeepsOneIDPastTheDecodersCache() throws {
@@ -41,7 +66,7 @@ import TraceModel
         defer { try? FileManager.default.removeItem(at: dir) }
         let trace = dir.appendingPathComponent("many.trc").path
         let n = TraceMessageDecoder.processCacheLimit + 4_000
-        let output = try Erlang.run(module: "bt_many", source: Self.source,
+        let output = try Erlang.run(module: "bt_many", source: Self.source, function: "many",
                                     erlArguments: ["-bt_file", trace, "-bt_n", "\(n)"], timeout: 300)
         let fields = output.split(whereSeparator: { $0.isWhitespace })
         let parent = try #require(fields.dropLast().last.map(String.init))
@@ -67,34 +92,6 @@ import TraceModel
         #expect(eventsByID.filter { $0.key != parentID }.allSatisfy { $0.value == 2 })
     }
 
-    static let aliveSource = #"""
-    -module(bt_alive).
-    -export([main/0, work/1]).
-    work(X) -> X + 1.
-    main() ->
-        {ok, [[File]]} = init:get_argument(bt_file),
-        {ok, [[NText]]} = init:get_argument(bt_n),
-        N = list_to_integer(NText),
-        {ok, _} = dbg:tracer(port, dbg:trace_port(file, File)),
-        {ok, _} = dbg:tpl(bt_alive, work, 1, [{'_', [], [{return_trace}]}]),
-        {ok, _} = dbg:p(new, [call, monotonic_timestamp]),
-        Pids = [spawn(fun() -> rounds(3) end) || _ <- lists:seq(1, N)],
-        Refs = [monitor(process, P) || P <- Pids],
-        %% Three rounds: every process calls once a round, so N others come between its calls.
-        [[P ! go || P <- Pids] || _ <- lists:seq(1, 3)],
-        [receive {'DOWN', R, _, _, _} -> ok end || R <- Refs],
-        dbg:flush_trace_port(),
-        dbg:stop_clear(),
-        Parent = self(),
-        dbg:trace_client(file, File, {fun(end_of_trace, Acc) -> Parent ! {counts, Acc}, Acc;
-                                         (T, Acc) -> maps:update_with({element(2, T), element(3, T)},
-                                                                      fun(C) -> C + 1 end, 1, Acc)
-                                      end, #{}}),
-        receive {counts, Counts} -> ok end,
-        [io:format("~s ~s ~b~n", [pid_to_list(P), Tag, C]) || {{P, Tag}, C} <- maps:to_list(Counts)].
-    rounds(0) -> ok;
-    rounds(K) -> receive go -> bt_alive:work(K) end, rounds(K - 1).
-    """#
 
     @Test func processesAliveTogetherAreCountedAsTraceClientCountsThem() throws {
         let dir = try Erlang.temporaryDirectory()
@@ -102,7 +99,7 @@ import TraceModel
         let trace = dir.appendingPathComponent("alive.trc").path
         let n = TraceMessageDecoder.pidCacheSlots + 2_000
         // A named node: its pids carry a node name other than nonode@nohost.
-        let output = try Erlang.run(module: "bt_alive", source: Self.aliveSource,
+        let output = try Erlang.run(module: "bt_many", source: Self.source, function: "alive",
                                     erlArguments: ["-sname", Erlang.randomName("bta"), "-bt_file", trace,
                                                    "-bt_n", "\(n)"], timeout: 300)
         var expected: [String: [String: Int]] = [:]
