@@ -167,6 +167,13 @@ struct CallWaits: Sendable {
     private var handoffs: [ProcessID: (caller: ProcessID, node: NodeID, tag: RefKey, time: Int64)] = [:]
     /// multi_calls waiting (their callees' receives name the servers).
     private var multiCalls = 0
+    /// erpc calls ended by their caller's own activity, by caller, while their callee lives. The
+    /// callee's `spawned` is stamped by its node's clock and the caller's activity by another's:
+    /// the offset between two nodes is known to a fraction of a millisecond at best (less when no
+    /// message went between them), so a caller's last call before `erpc:call` can be ordered after
+    /// the spawn it caused. A later sample of the caller still in erpc:call/5, monitoring the same
+    /// callee, says the call never ended: it is restored (`restoreErpc`) with its start and request.
+    private var erpcEndedByActivity: [ProcessID: WaitingCall] = [:]
     /// Off: every event is ignored (a pass that does not need the waiting model).
     let enabled: Bool
 
@@ -270,13 +277,22 @@ struct CallWaits: Sendable {
     /// request (which names it); an erpc process's arguments.
     mutating func receive(_ event: TraceEvent, payload: UnsafeRawBufferPointer) {
         guard enabled, !waiting.isEmpty else { return }
-        if !waitedOnBy.isEmpty, let caller = waitedOnBy[event.pid], var call = waiting[caller], call.kind == .erpc,
-           call.callee == event.pid, call.request == "?", let request = GenProtocol.erpcRequest(payload) {
-            call.tag = request.tag
-            call.request = request.request
-            waiting.set(call)
-            tags[request.tag] = caller
-            return
+        if !waitedOnBy.isEmpty, let caller = waitedOnBy[event.pid] {
+            if var call = waiting[caller], call.kind == .erpc, call.callee == event.pid, call.request == "?",
+               let request = GenProtocol.erpcRequest(payload) {
+                call.tag = request.tag
+                call.request = request.request
+                waiting.set(call)
+                tags[request.tag] = caller
+                return
+            }
+            if var ended = erpcEndedByActivity[caller], ended.callee == event.pid, ended.request == "?",
+               let request = GenProtocol.erpcRequest(payload) {
+                ended.tag = request.tag
+                ended.request = request.request
+                erpcEndedByActivity[caller] = ended
+                return
+            }
         }
         if multiCalls > 0, let request = GenProtocol.anyRequest(payload), let node = request.node,
            let caller = tags[request.tag], var call = waiting[caller], call.kind == .multiCall,
@@ -349,10 +365,33 @@ struct CallWaits: Sendable {
         if waiting.contains(pid) { end(pid, .active) }
     }
 
+    /// A sample shows `caller` in erpc:call/5, its callee read from its stack (`callee`, 0 when not
+    /// found) and monitoring `monitors`: an erpc call whose caller's activity seemed to end it (see
+    /// `erpcEndedByActivity`) and whose callee is that one is waiting again, as it was. True when one
+    /// was restored.
+    mutating func restoreErpc(caller: ProcessID, callee: ProcessID, monitors: [ProcessID]) -> Bool {
+        guard enabled, !erpcEndedByActivity.isEmpty, !waiting.contains(caller),
+              let call = erpcEndedByActivity[caller], call.callee != 0,
+              call.callee == callee || monitors.contains(call.callee) else { return false }
+        erpcEndedByActivity[caller] = nil
+        erpcEndingCounts.add(.active, -1)
+        waiting.set(call)
+        waitedOnBy[call.callee] = caller
+        if call.request != "?" { tags[call.tag] = caller }
+        return true
+    }
+
     /// A process exited: its own wait ends, and so does the wait of a caller on it (a middleman
     /// that finished, an erpc process whose exit is the call's result).
     mutating func exited(_ event: TraceEvent, payload: UnsafeRawBufferPointer) {
         let pid = event.pid
+        if !erpcEndedByActivity.isEmpty {
+            erpcEndedByActivity[pid] = nil
+            if let caller = waitedOnBy[pid], erpcEndedByActivity[caller]?.callee == pid {
+                erpcEndedByActivity[caller] = nil
+                waitedOnBy[pid] = nil
+            }
+        }
         if waiting.contains(pid) { end(pid, .exit) }
         if !waitedOnBy.isEmpty, let caller = waitedOnBy.removeValue(forKey: pid), let call = waiting[caller],
            call.callee == pid {
@@ -382,7 +421,12 @@ struct CallWaits: Sendable {
             if !call.unanswered.isEmpty { multiCallEndingCounts.add(how, call.unanswered.count) }
         case .erpc:
             erpcEndingCounts.add(how)
-            if waitedOnBy[call.callee] == pid { waitedOnBy[call.callee] = nil }
+            if how == .active {
+                // Kept (and the callee still known) until a sample or the callee's exit decides.
+                erpcEndedByActivity[pid] = call
+            } else if waitedOnBy[call.callee] == pid {
+                waitedOnBy[call.callee] = nil
+            }
         case .middleman:
             if waitedOnBy[call.callee] == pid { waitedOnBy[call.callee] = nil }
         }

@@ -286,6 +286,7 @@ public final class CaptureAnalysis: @unchecked Sendable {
                 wait.callee = info.callee
                 wait.erpc = event.mfa == erpcCall
                 sampledWaits[event.pid] = wait
+                if wait.erpc { _ = waits.restoreErpc(caller: event.pid, callee: info.callee, monitors: info.monitors) }
             } else if !sampledWaits.isEmpty {
                 sampledWaits[event.pid] = nil
             }

@@ -9,6 +9,7 @@ import Foundation
 import Testing
 import TestSupport
 import TraceAnalysis
+import TraceModel
 
 enum LiveCluster {
     struct Recording {
@@ -84,6 +85,23 @@ enum LiveCluster {
         let offsets = Dictionary(meta.nodes.map { ($0.name, $0.clockOffsetNs ?? 0) }, uniquingKeysWith: { a, _ in a })
         return Recording(directory: directory, capture: capture, nodeNames: nodeNames, truths: truths, report: report,
                          offsets: offsets)
+    }
+
+    /// Writes `events` (re-sorted by time, ties in their order) as a capture with `reader`'s
+    /// dictionaries and meta.
+    static func write(_ events: [(event: TraceEvent, payload: [UInt8])], to path: String, like reader: CaptureReader) throws {
+        let sorted = events.enumerated().sorted { ($0.element.event.time, $0.offset) < ($1.element.event.time, $1.offset) }
+        let writer = try CaptureWriter(creating: path, meta: reader.meta)
+        var batch = EventBatch()
+        for (_, item) in sorted {
+            batch.append(item.event, payload: item.payload)
+            if batch.count >= 4096 {
+                try writer.append(batch, dictionaries: reader.dictionaries)
+                batch.removeAll()
+            }
+        }
+        if batch.count > 0 { try writer.append(batch, dictionaries: reader.dictionaries) }
+        try writer.close(stopReason: "test")
     }
 }
 
@@ -168,6 +186,51 @@ struct LiveCallProtocolTests {
         let endings = run.report["erpc_endings"] as? [String: Int] ?? [:]
         #expect((endings["reply"] ?? 0) >= 1, "\(endings)")
         #expect(run.suspects.count == 2, "\(run.suspects.map { LiveHang.reason($0) + " " + LiveHang.pid($0) })")
+    }
+
+    @Test("erpc whose caller's last call is stamped after the spawn it caused (another node's clock): still stuck, with its request")
+    func erpcAcrossSkewedClocks() throws {
+        let run = try LiveCluster.record("erpc", nodes: 2) { names, files in
+            ["[{peer, '\(names[1])'}, {peer_truth, \"\(files[1]).callee\"}]", "[]"]
+        }
+        defer { try? FileManager.default.removeItem(at: run.directory) }
+        let callee = try #require(run.calleePid())
+        // The recording as two nodes whose offset is a few milliseconds off (on a loaded machine the
+        // round trips that measure it take that long, and no message went between these nodes): the
+        // callee's node stamped just before the caller's last traced call, which came before erpc:call.
+        let reader = try CaptureReader(opening: run.capture)
+        let d = reader.dictionaries
+        var events: [(event: TraceEvent, payload: [UInt8])] = []
+        try reader.forEach { event, payload in
+            events.append((event, Array(payload)))
+            return true
+        }
+        let spawned = try #require(events.first { $0.event.kind == .spawned && d.processText($0.event.pid) == callee }?.event)
+        let lastCall = try #require(events.last { $0.event.pid == spawned.peer && $0.event.kind == .call
+                                                   && $0.event.time < spawned.time }?.event)
+        let shift = spawned.time - lastCall.time + 1_000_000
+        let calleeNode = spawned.node
+        for i in events.indices where events[i].event.node == calleeNode { events[i].event.time -= shift }
+        let skewed = run.directory.appendingPathComponent("skewed.btrace").path
+        try LiveCluster.write(events, to: skewed, like: reader)
+        let json = try Shell.run(try #require(BuiltProducts.executable("beamtrace")), ["hang", "--json", skewed])
+        let report = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] ?? [:]
+        let suspects = report["suspects"] as? [[String: Any]] ?? []
+        let caller = try #require(run.pid(0, "caller"))
+        let stuck = try #require(suspects.first { LiveHang.pid($0) == caller }, "\(report["verdict"] ?? "")")
+        let evidence = LiveHang.evidence(stuck)
+        #expect(evidence["call"] as? String == "erpc")
+        #expect(evidence["waiting_for"] as? String == callee)
+        #expect(evidence["seen_in_samples"] as? Bool != true, "\(evidence)")
+        #expect(evidence["request"] as? String == "demo_hang:block(\"\(run.directory.path)/truth-1.txt.callee\")",
+                "\(evidence)")
+        // Waiting since its spawn (moved `shift` earlier), not since the first sample.
+        let waited = try #require(evidence["waiting_s"] as? Double)
+        let expected = try #require(run.secondsToEnd(0, "t_call"))
+        #expect(abs(waited - expected) < 0.15, "measured \(waited) s, workload \(expected) s")
+        // The call is not counted as ended by the caller's activity.
+        let endings = report["erpc_endings"] as? [String: Int] ?? [:]
+        #expect(endings["active"] == nil, "\(endings)")
     }
 
     @Test("erpc under way before the recording: seen in samples, with the callee's pid, node and what it does")
