@@ -65,9 +65,6 @@ public struct WaitingCall: Sendable {
     /// The callee's node when it is known without its pid (erpc seen in samples).
     public var calleeNode: NodeID = 0
     var tag: RefKey
-    /// Where the request's ETF bytes are in the pass's `RequestBytes` while the text is not printed
-    /// yet (nil: `request` is the text).
-    var requestBytes: Range<Int>?
 }
 
 /// How a call (or one server's part of a multi_call) ended; `name` is the report's key.
@@ -105,31 +102,43 @@ struct EndingCounts: Sendable {
 /// sent cost about a microsecond per call, and only the calls still waiting at the end are ever
 /// printed. Bytes of ended calls are garbage until a compaction copies the live ones to the front.
 struct RequestBytes: Sendable {
-    private(set) var bytes: [UInt8] = []
+    /// The first `used` bytes are requests; the rest is room for more, so storing one is a copy of
+    /// its bytes into place (an append of a few bytes to an array cost about 160 instructions).
+    private var storage: [UInt8] = []
+    private(set) var used = 0
     /// Bytes still referenced by waiting calls.
     private var live = 0
 
     mutating func store(_ raw: UnsafeRawBufferPointer) -> Range<Int> {
-        let start = bytes.count
-        bytes.append(contentsOf: raw)
-        live += raw.count
-        return start..<bytes.count
+        let start = used
+        let n = raw.count
+        if storage.count - start < n {
+            storage.append(contentsOf: repeatElement(0, count: max(n, storage.count, 4096)))
+        }
+        storage.withUnsafeMutableBytes { UnsafeMutableRawBufferPointer(rebasing: $0[start..<start + n]).copyMemory(from: raw) }
+        used = start + n
+        live += n
+        return start..<used
     }
 
     mutating func free(_ range: Range<Int>) { live -= range.count }
 
     /// True when most of the bytes are garbage and there are enough of them to be worth a copy.
-    var wantsCompaction: Bool { bytes.count >= 1 << 16 && live * 2 < bytes.count }
+    var wantsCompaction: Bool { used >= 1 << 16 && live * 2 < used }
+
+    /// The bytes of a stored request.
+    func bytes(_ range: Range<Int>) -> ArraySlice<UInt8> { storage[range] }
 
     /// Replaces the bytes with `live` ones only (the caller has moved every waiting call's range).
     mutating func replace(with fresh: [UInt8]) {
-        bytes = fresh
+        storage = fresh
+        used = fresh.count
         live = fresh.count
     }
 
     /// The request printed short (as `GenProtocol.requestText` prints it from the payload).
     func text(_ range: Range<Int>) -> String {
-        bytes.withUnsafeBytes { GenProtocol.requestText(UnsafeRawBufferPointer(rebasing: $0[range]), offset: 0) }
+        storage.withUnsafeBytes { GenProtocol.requestText(UnsafeRawBufferPointer(rebasing: $0[range]), offset: 0) }
     }
 }
 
@@ -173,7 +182,7 @@ struct CallWaits: Sendable {
     /// message went between them), so a caller's last call before `erpc:call` can be ordered after
     /// the spawn it caused. A later sample of the caller still in erpc:call/5, monitoring the same
     /// callee, says the call never ended: it is restored (`restoreErpc`) with its start and request.
-    private var erpcEndedByActivity: [ProcessID: WaitingCall] = [:]
+    private var erpcEndedByActivity: [ProcessID: (call: PendingCall, extras: CallExtras)] = [:]
     /// Off: every event is ignored (a pass that does not need the waiting model).
     let enabled: Bool
 
@@ -185,14 +194,20 @@ struct CallWaits: Sendable {
 
     /// The calls still waiting, their requests printed.
     var waitingPrinted: [ProcessID: WaitingCall] {
-        waiting.dictionary.mapValues { call in
-            var call = call
-            if let range = call.requestBytes {
-                call.request = requests.text(range)
-                call.requestBytes = nil
-            }
-            return call
+        var result: [ProcessID: WaitingCall] = [:]
+        result.reserveCapacity(waiting.count)
+        for call in waiting.calls {
+            let more = waiting[extras: call.caller]
+            var printed = WaitingCall(caller: call.caller, callerNode: call.callerNode, callee: call.callee,
+                                      since: call.since,
+                                      request: call.requestBytes.map { requests.text($0) } ?? more?.request ?? "",
+                                      tag: call.tag)
+            printed.kind = call.kind
+            printed.unanswered = more?.unanswered ?? []
+            printed.asked = more?.asked ?? 0
+            result[call.caller] = printed
         }
+        return result
     }
 
     /// Keeps the request (the payload from `offset`) for printing later.
@@ -203,7 +218,7 @@ struct CallWaits: Sendable {
             for s in 0..<waiting.count {
                 guard let range = waiting[slot: s].requestBytes else { continue }
                 let start = fresh.count
-                fresh.append(contentsOf: requests.bytes[range])
+                fresh.append(contentsOf: requests.bytes(range))
                 waiting[slot: s].requestBytes = start..<fresh.count
             }
             requests.replace(with: fresh)
@@ -222,10 +237,9 @@ struct CallWaits: Sendable {
                 return
             }
             if waiting.contains(event.pid) { end(event.pid, .active) }
-            var call = WaitingCall(caller: event.pid, callerNode: event.node, callee: callee, since: event.time,
-                                   request: "", tag: request.tag)
-            call.requestBytes = keepRequest(payload, offset: request.requestOffset)
-            waiting.set(call)
+            let bytes = keepRequest(payload, offset: request.requestOffset)
+            waiting.set(PendingCall(caller: event.pid, callerNode: event.node, callee: callee, kind: .gen,
+                                    since: event.time, tag: request.tag, requestBytes: bytes))
             tags[request.tag] = event.pid
             return
         }
@@ -247,28 +261,23 @@ struct CallWaits: Sendable {
                                            offset: Int) {
         let server = MultiCallee(node: node, destination: event.peer, pid: 0)
         if let s = waiting.slot(event.pid), waiting[slot: s].kind == .multiCall, waiting[slot: s].tag == tag {
-            waiting[slot: s].unanswered.append(server)
-            waiting[slot: s].asked += 1
+            waiting[extras: event.pid]?.unanswered.append(server)
+            waiting[extras: event.pid]?.asked += 1
             return
         }
         if waiting.contains(event.pid) { end(event.pid, .active) }
-        var call = WaitingCall(caller: event.pid, callerNode: event.node, callee: 0, since: event.time, request: "",
-                               tag: tag)
-        call.requestBytes = keepRequest(payload, offset: offset)
-        call.kind = .multiCall
-        call.unanswered = [server]
-        call.asked = 1
-        waiting.set(call)
+        let bytes = keepRequest(payload, offset: offset)
+        waiting.set(PendingCall(caller: event.pid, callerNode: event.node, callee: 0, kind: .multiCall,
+                                since: event.time, tag: tag, requestBytes: bytes),
+                    extras: CallExtras(request: "", unanswered: [server], asked: 1))
         tags[tag] = event.pid
         multiCalls += 1
         // The middleman of a multi_call with a timeout: its caller waits for it.
         if let handoff = handoffs.removeValue(forKey: event.pid), handoff.tag == tag {
             if waiting.contains(handoff.caller) { end(handoff.caller, .active) }
-            var outer = WaitingCall(caller: handoff.caller, callerNode: handoff.node, callee: event.pid,
-                                    since: handoff.time, request: "", tag: tag)
-            outer.requestBytes = keepRequest(payload, offset: offset)
-            outer.kind = .middleman
-            waiting.set(outer)
+            let outerBytes = keepRequest(payload, offset: offset)
+            waiting.set(PendingCall(caller: handoff.caller, callerNode: handoff.node, callee: event.pid,
+                                    kind: .middleman, since: handoff.time, tag: tag, requestBytes: outerBytes))
             waitedOnBy[event.pid] = handoff.caller
         }
     }
@@ -278,27 +287,25 @@ struct CallWaits: Sendable {
     mutating func receive(_ event: TraceEvent, payload: UnsafeRawBufferPointer) {
         guard enabled, !waiting.isEmpty else { return }
         if !waitedOnBy.isEmpty, let caller = waitedOnBy[event.pid] {
-            if var call = waiting[caller], call.kind == .erpc, call.callee == event.pid, call.request == "?",
-               let request = GenProtocol.erpcRequest(payload) {
-                call.tag = request.tag
-                call.request = request.request
-                waiting.set(call)
+            if let s = waiting.slot(caller), waiting[slot: s].kind == .erpc, waiting[slot: s].callee == event.pid,
+               waiting[extras: caller]?.request == "?", let request = GenProtocol.erpcRequest(payload) {
+                waiting[slot: s].tag = request.tag
+                waiting[extras: caller]?.request = request.request
                 tags[request.tag] = caller
                 return
             }
-            if var ended = erpcEndedByActivity[caller], ended.callee == event.pid, ended.request == "?",
+            if var ended = erpcEndedByActivity[caller], ended.call.callee == event.pid, ended.extras.request == "?",
                let request = GenProtocol.erpcRequest(payload) {
-                ended.tag = request.tag
-                ended.request = request.request
+                ended.call.tag = request.tag
+                ended.extras.request = request.request
                 erpcEndedByActivity[caller] = ended
                 return
             }
         }
         if multiCalls > 0, let request = GenProtocol.anyRequest(payload), let node = request.node,
-           let caller = tags[request.tag], var call = waiting[caller], call.kind == .multiCall,
-           let index = call.unanswered.firstIndex(where: { $0.node == node && $0.pid == 0 }) {
-            call.unanswered[index].pid = event.pid
-            waiting.set(call)
+           let caller = tags[request.tag], let s = waiting.slot(caller), waiting[slot: s].kind == .multiCall,
+           let index = waiting[extras: caller]?.unanswered.firstIndex(where: { $0.node == node && $0.pid == 0 }) {
+            waiting[extras: caller]?.unanswered[index].pid = event.pid
         }
         guard let s = waiting.slot(event.pid) else { return }
         let tag = waiting[slot: s].tag
@@ -332,12 +339,11 @@ struct CallWaits: Sendable {
 
     /// One server of a multi_call answered (or its monitor, its node said it is gone).
     private mutating func answered(_ caller: ProcessID, node: String, by server: ProcessID, how: CallEnding) {
-        guard var call = waiting[caller], call.kind == .multiCall,
-              let index = call.unanswered.firstIndex(where: { $0.node == node }) else { return }
-        call.unanswered.remove(at: index)
+        guard let s = waiting.slot(caller), waiting[slot: s].kind == .multiCall,
+              let index = waiting[extras: caller]?.unanswered.firstIndex(where: { $0.node == node }) else { return }
+        waiting[extras: caller]?.unanswered.remove(at: index)
         multiCallEndingCounts.add(how)
-        waiting.set(call)
-        if call.unanswered.isEmpty { end(caller, how) }
+        if waiting[extras: caller]?.unanswered.isEmpty ?? true { end(caller, how) }
     }
 
     /// A spawn: remembered, for a multi_call's handoff to its middleman.
@@ -353,10 +359,9 @@ struct CallWaits: Sendable {
         guard enabled else { return }
         let caller = event.peer
         if waiting.contains(caller) { end(caller, .active) }
-        var call = WaitingCall(caller: caller, callerNode: callerNode, callee: event.pid, since: event.time, request: "?",
-                               tag: RefKey(hash: 0, first: 0))
-        call.kind = .erpc
-        waiting.set(call)
+        waiting.set(PendingCall(caller: caller, callerNode: callerNode, callee: event.pid, kind: .erpc,
+                                since: event.time, tag: RefKey(hash: 0, first: 0), requestBytes: nil),
+                    extras: CallExtras(request: "?"))
         waitedOnBy[event.pid] = caller
     }
 
@@ -371,13 +376,13 @@ struct CallWaits: Sendable {
     /// was restored.
     mutating func restoreErpc(caller: ProcessID, callee: ProcessID, monitors: [ProcessID]) -> Bool {
         guard enabled, !erpcEndedByActivity.isEmpty, !waiting.contains(caller),
-              let call = erpcEndedByActivity[caller], call.callee != 0,
-              call.callee == callee || monitors.contains(call.callee) else { return false }
+              let ended = erpcEndedByActivity[caller], ended.call.callee != 0,
+              ended.call.callee == callee || monitors.contains(ended.call.callee) else { return false }
         erpcEndedByActivity[caller] = nil
         erpcEndingCounts.add(.active, -1)
-        waiting.set(call)
-        waitedOnBy[call.callee] = caller
-        if call.request != "?" { tags[call.tag] = caller }
+        waiting.set(ended.call, extras: ended.extras)
+        waitedOnBy[ended.call.callee] = caller
+        if ended.extras.request != "?" { tags[ended.call.tag] = caller }
         return true
     }
 
@@ -387,7 +392,7 @@ struct CallWaits: Sendable {
         let pid = event.pid
         if !erpcEndedByActivity.isEmpty {
             erpcEndedByActivity[pid] = nil
-            if let caller = waitedOnBy[pid], erpcEndedByActivity[caller]?.callee == pid {
+            if let caller = waitedOnBy[pid], erpcEndedByActivity[caller]?.call.callee == pid {
                 erpcEndedByActivity[caller] = nil
                 waitedOnBy[pid] = nil
             }
@@ -411,19 +416,19 @@ struct CallWaits: Sendable {
     }
 
     private mutating func end(_ pid: ProcessID, _ how: CallEnding) {
-        guard let call = waiting.remove(pid) else { return }
+        guard let (call, more) = waiting.remove(pid) else { return }
         if let range = call.requestBytes { requests.free(range) }
-        if tags[call.tag] == pid { tags[call.tag] = nil }
+        tags.remove(call.tag, ifValue: pid)
         switch call.kind {
         case .gen: endingCounts.add(how)
         case .multiCall:
             multiCalls -= 1
-            if !call.unanswered.isEmpty { multiCallEndingCounts.add(how, call.unanswered.count) }
+            if let more, !more.unanswered.isEmpty { multiCallEndingCounts.add(how, more.unanswered.count) }
         case .erpc:
             erpcEndingCounts.add(how)
             if how == .active {
                 // Kept (and the callee still known) until a sample or the callee's exit decides.
-                erpcEndedByActivity[pid] = call
+                erpcEndedByActivity[pid] = (call, more ?? CallExtras())
             } else if waitedOnBy[call.callee] == pid {
                 waitedOnBy[call.callee] = nil
             }

@@ -37,8 +37,19 @@ enum GenProtocol {
         // Most messages are not 3-tuples: answered from the first two bytes.
         guard startsTuple(payload, arity: 3) else { return nil }
         var cursor = TermCursor(payload)
-        guard cursor.tupleArity() == 3, cursor.isAtom("$gen_call"), cursor.skipAtom(), cursor.tupleArity() == 2,
-              cursor.pid() != nil else { return nil }
+        // `{'$gen_call', {` as OTP writes it, in two loads: the atom as ATOM_EXT (trace ports) or
+        // SMALL_ATOM_UTF8_EXT (term_to_binary); any other encoding step by step.
+        if payload.count >= 16, load(payload, 0) == word(104, 3, 100, 0, 9, 36, 103, 101),
+           load(payload, 8) == word(110, 95, 99, 97, 108, 108, 104, 2) {
+            cursor.offset = 16
+        } else if payload.count >= 15, load(payload, 0) == word(104, 3, 119, 9, 36, 103, 101, 110),
+                  load(payload, 7) == word(110, 95, 99, 97, 108, 108, 104, 2) {
+            cursor.offset = 15
+        } else {
+            guard cursor.tupleArity() == 3, cursor.isAtom("$gen_call"), cursor.skipAtom(), cursor.tupleArity() == 2
+            else { return nil }
+        }
+        guard skipPid(&cursor) else { return nil }
         if cursor.peek() == ExternalTag.smallTuple {
             guard let (tag, node) = multiTag(&cursor) else { return nil }
             return (tag, node, cursor.offset)
@@ -196,51 +207,152 @@ enum GenProtocol {
     }
 
     /// A call tag: a reference, or the improper list `[alias | Ref]`.
-    static func callTag(_ cursor: inout TermCursor) -> RefKey? {
+    @inline(__always) static func callTag(_ cursor: inout TermCursor) -> RefKey? {
         if cursor.peek() == ExternalTag.list {
-            guard cursor.listHeader() == 1, cursor.isAtom("alias"), cursor.skipAtom() else { return nil }
+            // `[alias |` as OTP writes it (a one-element list, the atom as ATOM_EXT or
+            // SMALL_ATOM_UTF8_EXT), in two loads.
+            let rest = cursor.slice(cursor.offset, cursor.count)
+            if rest.count >= 13, load(rest, 0) == word(108, 0, 0, 0, 1, 100, 0, 5),
+               load(rest, 5) == word(100, 0, 5, 97, 108, 105, 97, 115) {
+                cursor.offset += 13
+            } else if rest.count >= 12, load(rest, 0) == word(108, 0, 0, 0, 1, 119, 5, 97),
+                      load(rest, 4) == word(1, 119, 5, 97, 108, 105, 97, 115) {
+                cursor.offset += 12
+            } else {
+                guard cursor.listHeader() == 1, cursor.isAtom("alias"), cursor.skipAtom() else { return nil }
+            }
         }
         return reference(&cursor)
     }
 
+    /// Steps over a pid (PID_EXT or NEW_PID_EXT): `cursor.pid() != nil` without reading its parts.
+    @inline(__always) static func skipPid(_ cursor: inout TermCursor) -> Bool {
+        let begin = cursor.offset
+        guard let tag = cursor.u8(), tag == ExternalTag.newPid || tag == ExternalTag.pid, cursor.skipAtom(),
+              cursor.skip(tag == ExternalTag.newPid ? 12 : 9) else {
+            cursor.offset = begin
+            return false
+        }
+        return true
+    }
+
+    /// Eight little-endian bytes as one word (folded to a constant where the bytes are literals).
+    @inline(__always) static func word(_ b0: UInt8, _ b1: UInt8, _ b2: UInt8, _ b3: UInt8, _ b4: UInt8, _ b5: UInt8,
+                                       _ b6: UInt8, _ b7: UInt8) -> UInt64 {
+        UInt64(b0) | UInt64(b1) << 8 | UInt64(b2) << 16 | UInt64(b3) << 24 | UInt64(b4) << 32 | UInt64(b5) << 40
+            | UInt64(b6) << 48 | UInt64(b7) << 56
+    }
+
+    /// The eight bytes at `offset` (the caller has checked that they are in `bytes`).
+    @inline(__always) static func load(_ bytes: UnsafeRawBufferPointer, _ offset: Int) -> UInt64 {
+        guard let base = bytes.baseAddress else { return 0 }  // no pattern word is 0
+        return UInt64(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+    }
+
+    /// A node name's hash for reference keys: whole words, then the last (up to) eight bytes in one
+    /// load that may overlap the words before; names under eight bytes in two smaller loads. Keys
+    /// live only in memory, so this need not match ByteHash, only be the same for the same bytes.
+    @inline(__always) static func nodeHash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        @inline(__always) func mix(_ hash: UInt64, _ word: UInt64) -> UInt64 {
+            let h = (hash ^ word) &* 0xBF58_476D_1CE4_E5B9
+            return h ^ h >> 29
+        }
+        let n = bytes.count
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(n)
+        guard let base = bytes.baseAddress, n > 0 else { return h }
+        if n >= 8 {
+            var i = 0
+            while i &+ 8 < n {
+                h = mix(h, base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                i &+= 8
+            }
+            return mix(h, base.loadUnaligned(fromByteOffset: n &- 8, as: UInt64.self))
+        }
+        if n >= 4 {
+            let low = UInt64(base.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
+            let high = UInt64(base.loadUnaligned(fromByteOffset: n &- 4, as: UInt32.self))
+            return mix(h, low | high << 32)
+        }
+        let a = UInt64(base.load(fromByteOffset: 0, as: UInt8.self))
+        let b = UInt64(base.load(fromByteOffset: n >> 1, as: UInt8.self))
+        let c = UInt64(base.load(fromByteOffset: n &- 1, as: UInt8.self))
+        return mix(h, a | b << 8 | c << 16)
+    }
+
     /// A reference's key: node name, creation and id words hashed, whatever the node's atom tag.
     static func reference(_ cursor: inout TermCursor) -> RefKey? {
-        // The node name hashed a word at a time (ByteHash), then each word folded in with a
-        // multiply: this runs for every send and receive of a traced call.
+        // The node name hashed a word at a time (nodeHash), then each word folded in with a
+        // multiply: this runs for every send and receive of a traced call. Read from the raw bytes
+        // with one length check per part (the bytes left, `n`, checked before each read).
         @inline(__always) func mix(_ hash: UInt64, _ word: UInt32) -> UInt64 {
             let h = (hash ^ UInt64(word)) &* 0xBF58_476D_1CE4_E5B9
             return h ^ h >> 29
         }
-        let tag = cursor.u8()
+        let rest = cursor.slice(cursor.offset, cursor.count)
+        guard let p = rest.baseAddress, !rest.isEmpty else { return nil }
+        let n = rest.count
+        @inline(__always) func u32(_ at: Int) -> UInt32 {
+            UInt32(bigEndian: p.loadUnaligned(fromByteOffset: at, as: UInt32.self))
+        }
+        /// The node atom at `at`: where its text starts and its length (nil when cut or not an atom).
+        @inline(__always) func atom(_ at: Int) -> (start: Int, length: Int)? {
+            guard n &- at >= 2 else { return nil }
+            let start: Int, length: Int
+            switch p.load(fromByteOffset: at, as: UInt8.self) {
+            case ExternalTag.atom, ExternalTag.atomUTF8:
+                guard n &- at >= 3 else { return nil }
+                start = at &+ 3
+                length = Int(UInt16(bigEndian: p.loadUnaligned(fromByteOffset: at &+ 1, as: UInt16.self)))
+            case ExternalTag.smallAtom, ExternalTag.smallAtomUTF8:
+                start = at &+ 2
+                length = Int(p.load(fromByteOffset: at &+ 1, as: UInt8.self))
+            default:
+                return nil
+            }
+            guard n &- start >= length else { return nil }
+            return (start, length)
+        }
+        let tag = p.load(as: UInt8.self)
         switch tag {
         case ExternalTag.newerReference, ExternalTag.newReference:
+            guard n >= 3 else { return nil }
+            let count = Int(UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 1, as: UInt16.self)))
+            guard count >= 1, count <= 5, let node = atom(3) else { return nil }
+            var hash = nodeHash(UnsafeRawBufferPointer(start: p + node.start, count: node.length))
+            var at = node.start &+ node.length
+            // The creation (4 bytes, or 1 in NEW_REFERENCE_EXT), then every id word.
             let newer = tag == ExternalTag.newerReference
-            guard let count = cursor.u16(), count >= 1, count <= 5, let node = cursor.atomText() else { return nil }
-            var hash = ByteHash.of(cursor.slice(node.start, node.start + node.length))
+            guard n &- at >= (newer ? 4 : 1) &+ 4 &* count else { return nil }
             if newer {
-                guard let creation = cursor.u32() else { return nil }
-                hash = mix(hash, creation)
+                hash = mix(hash, u32(at))
+                at &+= 4
             } else {
-                guard let creation = cursor.u8() else { return nil }
-                hash = mix(hash, UInt32(creation))
+                hash = mix(hash, UInt32(p.load(fromByteOffset: at, as: UInt8.self)))
+                at &+= 1
             }
-            guard cursor.remaining >= 4 * count, let first = cursor.u32() else { return nil }
+            let first = u32(at)
+            at &+= 4
             hash = mix(hash, first)
             // Trailing zero words leave the key as it was: OTP pads a shorter reference with zeros
             // when it encodes it again, and holds both equal.
             var through = hash
             for _ in 1..<count {
-                guard let word = cursor.u32() else { return nil }
+                let word = u32(at)
+                at &+= 4
                 through = mix(through, word)
                 if word != 0 { hash = through }
             }
+            cursor.offset &+= at
             return RefKey(hash: hash, first: first)
         case ExternalTag.reference:
-            guard let node = cursor.atomText() else { return nil }
-            var hash = ByteHash.of(cursor.slice(node.start, node.start + node.length))
-            guard let word = cursor.u32(), let creation = cursor.u8() else { return nil }
-            hash = mix(hash, UInt32(creation))
+            guard let node = atom(1) else { return nil }
+            var hash = nodeHash(UnsafeRawBufferPointer(start: p + node.start, count: node.length))
+            let at = node.start &+ node.length
+            guard n &- at >= 5 else { return nil }
+            let word = u32(at)
+            hash = mix(hash, UInt32(p.load(fromByteOffset: at &+ 4, as: UInt8.self)))
             hash = mix(hash, word)
+            cursor.offset &+= at &+ 5
             return RefKey(hash: hash, first: word)
         default:
             return nil

@@ -185,16 +185,16 @@ import TraceModel
             let pid = ProcessID(1 + random.next() % (step < 10_000 ? 50 : 5_000))
             switch random.next() % 3 {
             case 0, 1:
-                let call = WaitingCall(caller: pid, callerNode: 1, callee: 2, since: Int64(step), request: "",
-                                       tag: RefKey(hash: random.next(), first: 0))
+                let call = PendingCall(caller: pid, callerNode: 1, callee: 2, kind: .gen, since: Int64(step),
+                                       tag: RefKey(hash: random.next(), first: 0), requestBytes: nil)
                 table.set(call)
                 model[pid] = Int64(step)
             default:
-                #expect(table.remove(pid)?.since == model.removeValue(forKey: pid))
+                #expect(table.remove(pid)?.call.since == model.removeValue(forKey: pid))
             }
             if step % 997 == 0 {
                 #expect(table.count == model.count)
-                #expect(table.dictionary.mapValues(\.since) == model)
+                #expect(Dictionary(uniqueKeysWithValues: table.calls.map { ($0.caller, $0.since) }) == model)
             }
             #expect(table[pid]?.since == model[pid])
         }
@@ -203,5 +203,36 @@ import TraceModel
             guard let slot = table.slot(pid) else { Issue.record("\(pid) lost"); continue }
             #expect(table[slot: slot].since == since && table[slot: slot].caller == pid)
         }
+    }
+
+    @Test func tagTableAgreesWithADictionary() {
+        // Few distinct hashes' homes in a small table: long probe runs, removals in the middle of
+        // them and wrapping past the end, as calls start and end.
+        var table = TagTable()
+        var model: [RefKey: ProcessID] = [:]
+        var random = SplitMix64(seed: 0x7A61)
+        for step in 0..<50_000 {
+            let live = step < 25_000 ? 40 : 3_000
+            let key = RefKey(hash: (random.next() % UInt64(live)) &* 0x9E37_79B9_7F4A_7C15, first: UInt32(random.next() % 3))
+            switch random.next() % 4 {
+            case 0, 1:
+                let pid = ProcessID(1 + random.next() % 100)
+                table[key] = pid
+                model[key] = pid
+            case 2:
+                table[key] = nil
+                model[key] = nil
+            default:
+                let pid = ProcessID(1 + random.next() % 100)
+                table.remove(key, ifValue: pid)
+                if model[key] == pid { model[key] = nil }
+            }
+            #expect(table[key] == model[key])
+            if step % 1_009 == 0 {
+                for (k, v) in model { #expect(table[k] == v) }
+                #expect(table.isEmpty == model.isEmpty)
+            }
+        }
+        for (k, v) in model { #expect(table[k] == v) }
     }
 }
