@@ -19,8 +19,8 @@ public struct CallStacks: Sendable {
         var live = false
         var node: NodeID = 0
         var frames: [Frame] = []
+        /// When the stack was made (or last emptied by a gap): the start of a span whose call came before it.
         var firstSeen: Int64 = 0
-        var lastSeen: Int64 = 0
     }
 
     /// Indexed by ProcessID (dictionary ids are dense); `live` false for processes without a stack.
@@ -49,29 +49,44 @@ public struct CallStacks: Sendable {
         let index = Int(event.pid)
         if index < stacks.count {
             if !stacks[index].live {
-                stacks[index] = ProcessStack(live: true, node: event.node, firstSeen: event.time, lastSeen: event.time)
+                stacks[index] = ProcessStack(live: true, node: event.node, firstSeen: event.time)
             }
             return index
         }
         stacks.append(contentsOf: repeatElement(ProcessStack(), count: index - stacks.count + 1))
-        stacks[index] = ProcessStack(live: true, node: event.node, firstSeen: event.time, lastSeen: event.time)
+        stacks[index] = ProcessStack(live: true, node: event.node, firstSeen: event.time)
         return index
     }
 
     /// Feeds one event. `opened` is called for each span as it starts (its end and ending are not
     /// known yet), `closed` for each span as it ends; spans nest, so every process's opens and
     /// closes pair up like brackets.
-    public mutating func consume(_ event: TraceEvent, opened: (Span) -> Void = { _ in }, closed: (Span) -> Void) {
+    public mutating func consume(_ event: TraceEvent, opened: (Span) -> Void, closed: (Span) -> Void) {
+        feed(event, opens: true, opened: opened, closed: closed)
+    }
+
+    /// Feeds one event, calling `closed` for each span as it ends. Without kept spans, a call
+    /// builds no span (only its frame).
+    public mutating func consume(_ event: TraceEvent, closed: (Span) -> Void) {
+        feed(event, opens: false, opened: { _ in }, closed: closed)
+    }
+
+    @inline(__always)
+    private mutating func feed(_ event: TraceEvent, opens: Bool, opened: (Span) -> Void, closed: (Span) -> Void) {
         switch event.kind {
         case .call:
             let s = stack(for: event)
-            stacks[s].lastSeen = event.time
             if stacks[s].frames.count >= Self.maxDepth {
                 // Calls whose returns are not traced would pile up forever: the whole stack ends as
                 // a gap (no open call survives it, so spans still nest).
                 while !stacks[s].frames.isEmpty {
                     close(s, at: event.time, ending: .gap, closed: closed)
                 }
+            }
+            guard opens || keepSpans else {
+                stacks[s].frames.append(Frame(mfa: event.mfa, start: event.time, childTime: 0, spanIndex: nextSpanID))
+                nextSpanID += 1
+                return
             }
             let depth = stacks[s].frames.count
             let parent = stacks[s].frames.last?.spanIndex ?? -1
@@ -83,7 +98,6 @@ public struct CallStacks: Sendable {
             opened(span)
         case .returnFrom, .exceptionFrom:
             let s = stack(for: event)
-            stacks[s].lastSeen = event.time
             let ending: Span.Ending = event.kind == .returnFrom ? .returned : .exception
             if let position = stacks[s].frames.lastIndex(where: { $0.mfa == event.mfa }) {
                 // Frames above it ended without a return of their own.
@@ -107,7 +121,6 @@ public struct CallStacks: Sendable {
             // Back in M:F/A: every frame above its frame has returned.
             let s = Int(event.pid)
             guard isLive(s) else { return }
-            stacks[s].lastSeen = event.time
             if let position = stacks[s].frames.lastIndex(where: { $0.mfa == event.mfa }) {
                 while stacks[s].frames.count > position + 1 {
                     close(s, at: event.time, ending: .unwound, closed: closed)
@@ -129,8 +142,7 @@ public struct CallStacks: Sendable {
                 stacks[s].firstSeen = event.time
             }
         default:
-            let s = Int(event.pid)
-            if isLive(s) { stacks[s].lastSeen = event.time }
+            break
         }
     }
 

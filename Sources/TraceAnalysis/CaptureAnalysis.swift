@@ -231,7 +231,10 @@ public final class CaptureAnalysis: @unchecked Sendable {
                 record(span)
             }
         } else {
-            stacks.consume(event) { span in record(span) }
+            // Through Unmanaged: a closure holding `self` cost a retain and release per event once
+            // the call-stack pass was specialized for it.
+            let unretainedSelf = Unmanaged.passUnretained(self)
+            stacks.consume(event) { span in unretainedSelf._withUnsafeGuaranteedRef { $0.record(span) } }
         }
         if options.trackProcesses { queues.consume(event, payload: payload) }
         defer { observer?.consumed(event, payload: payload, by: self) }

@@ -16,17 +16,21 @@ public struct QueueSeries: Sendable {
     static let maxPoints = 4096
     var minimumSpacing: Int64 = 0
 
-    mutating func add(time: Int64, length: Int64) {
-        if let last = points.last, time - last.time < minimumSpacing, points.count > 1 {
-            points[points.count - 1] = (time, length)
+    @inline(__always) mutating func add(time: Int64, length: Int64) {
+        let count = points.count
+        if count > 1, time - points[count - 1].time < minimumSpacing {
+            points[count - 1] = (time, length)
             return
         }
         points.append((time, length))
-        if points.count >= Self.maxPoints {
-            points = stride(from: 0, to: points.count, by: 2).map { points[$0] } + [points[points.count - 1]]
-            let span = (points.last?.time ?? 0) - (points.first?.time ?? 0)
-            minimumSpacing = max(1, span / Int64(Self.maxPoints / 2))
-        }
+        if count + 1 >= Self.maxPoints { thin() }
+    }
+
+    /// Every other point dropped (the last kept), the spacing doubled.
+    private mutating func thin() {
+        points = stride(from: 0, to: points.count, by: 2).map { points[$0] } + [points[points.count - 1]]
+        let span = (points.last?.time ?? 0) - (points.first?.time ?? 0)
+        minimumSpacing = max(1, span / Int64(Self.maxPoints / 2))
     }
 }
 
