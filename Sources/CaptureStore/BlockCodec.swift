@@ -368,6 +368,12 @@ struct BlockDecoder {
     var pids = PayloadPids()
     /// Per event of the block being decoded: its payload was walked, not expanded.
     private var walked: [Bool] = []
+    /// Where payloads are expanded (kept from block to block).
+    private var output = PayloadOutput()
+    /// The integer column's contexts (encoding 1), kept from block to block and reset at each.
+    private var integerContexts = PayloadIntegers()
+    /// `decodePayloads`' signal (inside its loop) that a copy reads a walked payload.
+    private static let needsEveryPayload = "needs every payload"
 
     static func header(_ body: UnsafeRawBufferPointer) -> BlockHeader? {
         var c = ByteCursor(body)
@@ -378,41 +384,57 @@ struct BlockDecoder {
 
     /// Decodes a block body into `batch` (replacing its contents); a message saying what is wrong otherwise.
     /// With `reading` less than `.all`, columns the pass does not read are left undecoded (zeros,
-    /// empty payloads; see `EventColumns`).
+    /// empty payloads; see `EventColumns`). With `payloadsInBatch` false the payload bytes are not
+    /// copied into `batch.payloadBytes` (left empty): they are `payloads`, until the next decode.
     mutating func decode(_ body: UnsafeRawBufferPointer, dictionaries: TraceDictionaries, into batch: inout EventBatch,
-                         reading columns: EventColumns = .all) -> String? {
+                         reading columns: EventColumns = .all, payloadsInBatch: Bool = true) -> String? {
+        // A copied decoder gets buffers of its own here, before anything else holds them.
+        if !isKnownUniquelyReferenced(&output) { output = PayloadOutput() }
+        pids.prepareForDecoding()
+        integerContexts.ownTable()
+        output.sink.count = 0
+        let failure: String?
         switch decodeColumns(body, dictionaries: dictionaries, into: &batch, reading: columns) {
-        case .decoded: return nil
-        case .failed(let why): return why
+        case .decoded: failure = nil
+        case .failed(let why): failure = why
         case .needsEveryPayload:
             // A payload read copies one that was walked, not expanded: rare; expand them all.
             var every = columns
             every.payloadKinds = ~0
-            if let failure = decode(body, dictionaries: dictionaries, into: &batch, reading: every) { return failure }
-            Self.keepPayloads(of: columns, in: &batch)
-            return nil
-        }
-    }
-
-    /// Empties the payloads of kinds `columns` does not read, moving the others down in place.
-    private static func keepPayloads(of columns: EventColumns, in batch: inout EventBatch) {
-        var kept = 0
-        var start = 0
-        let kinds = batch.kinds
-        batch.payloadBytes.withUnsafeMutableBytes { bytes in
-            batch.payloadEnds.withUnsafeMutableBufferPointer { ends in
-                for i in 0..<ends.count {
-                    let end = Int(ends[i])
-                    if columns.wantsPayload(kinds[i].rawValue), end > start, let base = bytes.baseAddress {
-                        if kept != start { (base + kept).copyMemory(from: base + start, byteCount: end - start) }
-                        kept += end - start
-                    }
-                    start = end
-                    ends[i] = UInt32(kept)
-                }
+            switch decodeColumns(body, dictionaries: dictionaries, into: &batch, reading: every) {
+            case .decoded:
+                failure = nil
+                Self.keepPayloads(of: columns, kinds: batch.kinds, ends: &batch.payloadEnds, in: &output.sink)
+            case .failed(let why): failure = why
+            case .needsEveryPayload: failure = "a payload copy reads a payload that was not expanded"
             }
         }
-        batch.payloadBytes.removeSubrange(kept...)
+        if failure == nil && payloadsInBatch { batch.payloadBytes.append(contentsOf: output.sink.bytes()) }
+        return failure
+    }
+
+    /// The payload bytes of the last block decoded with `payloadsInBatch` false (its events'
+    /// `payloadEnds` index them), valid until the next decode.
+    var payloads: UnsafeRawBufferPointer { output.sink.bytes() }
+
+    /// Empties the payloads of kinds `columns` does not read, moving the others down in place.
+    private static func keepPayloads(of columns: EventColumns, kinds: [EventKind], ends: inout [UInt32],
+                                     in sink: inout PayloadSink) {
+        var kept = 0
+        var start = 0
+        let base = sink.base
+        ends.withUnsafeMutableBufferPointer { ends in
+            for i in 0..<ends.count {
+                let end = Int(ends[i])
+                if columns.wantsPayload(kinds[i].rawValue), end > start {
+                    if kept != start { (base + kept).copyMemory(from: base + start, byteCount: end - start) }
+                    kept += end - start
+                }
+                start = end
+                ends[i] = UInt32(kept)
+            }
+        }
+        sink.count = kept
     }
 
     private enum Outcome {
@@ -491,7 +513,7 @@ struct BlockDecoder {
         }
         for index in directory.indices where loaded >> UInt32(index) & 1 == 0 { directory[index].1 = 0 }
         batch.removeAll()
-        batch.reserveCapacity(n, payloadBytes: directory[9].1 * 2)
+        batch.reserveCapacity(n)
         return withColumns(directory) { cols -> Outcome in
             guard cols[3].count == n, cols[4].count == n else { return .failed("kind or flag column has the wrong length") }
             // Column by column into pre-sized arrays: tight loops, no per-element append checks.
@@ -575,56 +597,72 @@ struct BlockDecoder {
         var payloadEnd = 0
         let storedPayload = cols[9]
         let payloadTotal = storedPayload.count
-        var integers = encoding == .plain ? StoredIntegers.inline : StoredIntegers(column: ByteCursor(cols[11]))
+        var integers = encoding == .plain ? StoredIntegers.inline
+            : StoredIntegers(column: ByteCursor(cols[11]), contexts: integerContexts)
         let every = wanted.payloadKinds == ~0
-        if !every {
-            walked.removeAll(keepingCapacity: true)
-            walked.append(contentsOf: repeatElement(false, count: n))
-        }
+        // Expanded payloads go through a pointer into the decoder's own buffer (`decode` copies it
+        // into the batch once, or the merge reads it there); the ends and the walked marks are
+        // written into pre-sized arrays.
+        var out = output.sink
+        out.count = 0
+        defer { output.sink = out }
         batch.payloadEnds.removeAll(keepingCapacity: true)
-        for i in 0..<n {
-            guard let pl = payloadLength.varint(), pl <= UInt64(payloadTotal - payloadEnd) else {
-                return .failed("payload lengths exceed the payload column")
-            }
-            let payloadStart = payloadEnd
-            payloadEnd += Int(pl)
-            if pl > 0 {
-                let stored = UnsafeRawBufferPointer(rebasing: storedPayload[payloadStart..<payloadEnd])
-                let storedFlags = storedFlagBytes[i]
-                let expand = every || wanted.wantsPayload(cols[3][i])
-                if !expand { walked[i] = true }
-                if storedFlags & PayloadPids.storedFlag == 0 {
-                    if expand { batch.payloadBytes.append(contentsOf: stored) }
-                } else if stored.count == 2, stored[0] == PayloadPids.copyTag {
-                    let distance = Int(stored[1])
-                    guard distance >= 1, distance <= i else {
-                        return .failed("event \(i): a payload copy reaches before the block")
-                    }
-                    let j = i - distance
-                    if expand {
-                        if !every && walked[j] { return .needsEveryPayload }
-                        let start = j == 0 ? 0 : Int(batch.payloadEnds[j - 1])
-                        let end = Int(batch.payloadEnds[j])
-                        // Through a stack copy: appending a slice of the array to itself would copy all of it.
-                        withUnsafeTemporaryAllocation(byteCount: end - start, alignment: 1) { temporary in
-                            batch.payloadBytes.withUnsafeBytes { all in
-                                temporary.copyMemory(from: UnsafeRawBufferPointer(rebasing: all[start..<end]))
+        batch.payloadEnds.append(contentsOf: repeatElement(0, count: n))
+        walked.removeAll(keepingCapacity: true)
+        walked.append(contentsOf: repeatElement(false, count: every ? 0 : n))
+        let pidColumn = batch.pids, mfaColumn = batch.mfas
+        let kindBytes = cols[3]
+        let failure: String? = batch.payloadEnds.withUnsafeMutableBufferPointer { ends in
+            walked.withUnsafeMutableBufferPointer { walked in
+                pidColumn.withUnsafeBufferPointer { pidColumn in
+                    mfaColumn.withUnsafeBufferPointer { mfaColumn in
+                        for i in 0..<n {
+                            guard let pl = payloadLength.varint(), pl <= UInt64(payloadTotal - payloadEnd) else {
+                                return "payload lengths exceed the payload column"
                             }
-                            batch.payloadBytes.append(contentsOf: UnsafeRawBufferPointer(temporary))
+                            let payloadStart = payloadEnd
+                            payloadEnd += Int(pl)
+                            if pl > 0, let storedBase = storedPayload.baseAddress {
+                                let stored = UnsafeRawBufferPointer(rebasing: storedPayload[payloadStart..<payloadEnd])
+                                let storedFlags = storedFlagBytes[i]
+                                let expand = every || wanted.wantsPayload(kindBytes[i])
+                                if !expand { walked[i] = true }
+                                if storedFlags & PayloadPids.storedFlag == 0 {
+                                    if expand { out.append(storedBase + payloadStart, count: Int(pl)) }
+                                } else if pl == 2, stored[0] == PayloadPids.copyTag {
+                                    let distance = Int(stored[1])
+                                    guard distance >= 1, distance <= i else {
+                                        return "event \(i): a payload copy reaches before the block"
+                                    }
+                                    let j = i - distance
+                                    if expand {
+                                        if !every && walked[j] { return Self.needsEveryPayload }
+                                        let start = j == 0 ? 0 : Int(ends[j - 1])
+                                        let length = Int(ends[j]) - start
+                                        // Room first: growing moves the buffer the copy reads from.
+                                        out.reserve(length)
+                                        out.append(out.base + start, count: length)
+                                    }
+                                } else {
+                                    if encoding == .shaped {
+                                        integers.expect(pid: pidColumn[i], kind: kindBytes[i], mfa: mfaColumn[i])
+                                    }
+                                    guard pids.decode(stored, dictionaries, into: &out, integers: &integers, expand: expand) else {
+                                        return "event \(i): a compacted payload does not expand (a pid not in the "
+                                            + "dictionaries, or the integer column is short)"
+                                    }
+                                }
+                            }
+                            ends[i] = UInt32(truncatingIfNeeded: out.count)
                         }
-                    }
-                } else {
-                    if encoding == .shaped {
-                        integers.expect(pid: batch.pids[i], kind: batch.kinds[i].rawValue, mfa: batch.mfas[i])
-                    }
-                    guard pids.decode(stored, dictionaries, into: &batch.payloadBytes, integers: &integers,
-                                      expand: expand) else {
-                        return .failed("event \(i): a compacted payload does not expand (a pid not in the "
-                            + "dictionaries, or the integer column is short)")
+                        return nil
                     }
                 }
             }
-            batch.payloadEnds.append(UInt32(batch.payloadBytes.count))
+        }
+        if let failure {
+            if failure == Self.needsEveryPayload { return .needsEveryPayload }
+            return .failed(failure)
         }
         guard payloadEnd == payloadTotal else {
             return .failed("payload column has \(payloadTotal - payloadEnd) extra bytes")
@@ -646,6 +684,12 @@ struct BlockDecoder {
         }
         return go(0)
     }
+}
+
+/// The decoder's payload buffer, freed with the decoder.
+final class PayloadOutput {
+    var sink = PayloadSink()
+    deinit { sink.release() }
 }
 
 @discardableResult

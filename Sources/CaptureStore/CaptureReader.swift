@@ -104,7 +104,9 @@ public final class CaptureReader: @unchecked Sendable {
                 // A block summary follows the columns (BlockSummary.swift).
                 let columnsEnd = entry.hasSummary ? BlockSummary.columnsEnd(body) : nil
                 let columns = columnsEnd.map { UnsafeRawBufferPointer(rebasing: body[0..<$0]) } ?? body
-                return slot.decoder.decode(columns, dictionaries: dictionaries, into: &slot.batch, reading: wanted)
+                // The payloads stay in the decoder's buffer: the merge reads them there (no copy).
+                return slot.decoder.decode(columns, dictionaries: dictionaries, into: &slot.batch, reading: wanted,
+                                           payloadsInBatch: false)
             }
         }
         if let problem {
@@ -177,22 +179,22 @@ public final class CaptureReader: @unchecked Sendable {
             for (k, a) in active.enumerated() where k != best { limit = min(limit, headTime(a)) }
             var i = cursors[blockIndex]
             let count = batch.times.count
-            try batch.payloadBytes.withUnsafeBytes { payload in
-                while i < count {
-                    let t = batch.times[i]
-                    if t > limit || (t == limit && active.count > 1 && i > cursors[blockIndex]) { break }
-                    let kind = batch.kinds[i], pid = batch.pids[i], mfa = batch.mfas[i], node = batch.nodes[i]
-                    if everything || query.matches(time: t, node: node, pid: pid, kind: kind, mfa: mfa) {
-                        let start = i == 0 ? 0 : Int(batch.payloadEnds[i - 1])
-                        let end = Int(batch.payloadEnds[i])
-                        let event = TraceEvent(time: t, node: node, pid: pid, kind: kind, flags: batch.flags[i],
-                                               mfa: mfa, peer: batch.peers[i], value: batch.values[i])
-                        let bytes = UnsafeRawBufferPointer(rebasing: payload[start..<end])
-                        if try !body(event, bytes) { stop = true; i += 1; break }
-                    }
-                    i += 1
-                    if t == limit { break }
+            // The decoder's payload buffer (the slot holds it until released).
+            let payload = slot.decoder.payloads
+            while i < count {
+                let t = batch.times[i]
+                if t > limit || (t == limit && active.count > 1 && i > cursors[blockIndex]) { break }
+                let kind = batch.kinds[i], pid = batch.pids[i], mfa = batch.mfas[i], node = batch.nodes[i]
+                if everything || query.matches(time: t, node: node, pid: pid, kind: kind, mfa: mfa) {
+                    let start = i == 0 ? 0 : Int(batch.payloadEnds[i - 1])
+                    let end = Int(batch.payloadEnds[i])
+                    let event = TraceEvent(time: t, node: node, pid: pid, kind: kind, flags: batch.flags[i],
+                                           mfa: mfa, peer: batch.peers[i], value: batch.values[i])
+                    let bytes = UnsafeRawBufferPointer(rebasing: payload[start..<end])
+                    if try !body(event, bytes) { stop = true; i += 1; break }
                 }
+                i += 1
+                if t == limit { break }
             }
             cursors[blockIndex] = i
             if i >= count {

@@ -8,15 +8,44 @@
 struct PayloadIntegers {
     static let tableBits = 10
     static let slots = 4
-    private var keys = [UInt64](repeating: .max, count: 1 << tableBits)
-    private var kinds = [UInt8](repeating: 0, count: 1 << tableBits)
-    private var previous = [Int64](repeating: 0, count: (1 << tableBits) * slots)
+    /// The table, written through pointers (an array's element write checks that its buffer is
+    /// unique, on every write: this runs for every integer of every payload). Copies of a
+    /// `PayloadIntegers` share it, as copies of the block encoder share its `ColumnBuffers`: each
+    /// encoder and decoder keeps one, and resets it at each block.
+    private var table = Table()
     private var base = 0
     private var ordinal = 0
 
+    private final class Table {
+        let keys: UnsafeMutablePointer<UInt64>
+        let kinds: UnsafeMutablePointer<UInt8>
+        let previous: UnsafeMutablePointer<Int64>
+
+        init() {
+            let n = 1 << PayloadIntegers.tableBits
+            keys = .allocate(capacity: n)
+            keys.initialize(repeating: .max, count: n)
+            kinds = .allocate(capacity: n)
+            kinds.initialize(repeating: 0, count: n)
+            previous = .allocate(capacity: n * PayloadIntegers.slots)
+            previous.initialize(repeating: 0, count: n * PayloadIntegers.slots)
+        }
+
+        deinit {
+            keys.deallocate()
+            kinds.deallocate()
+            previous.deallocate()
+        }
+    }
+
+    /// Gives this copy a table of its own if another copy shares it (before decoding on a thread).
+    mutating func ownTable() {
+        if !isKnownUniquelyReferenced(&table) { table = Table() }
+    }
+
     /// Forgets every context (the start of a block).
     mutating func reset() {
-        keys.withUnsafeMutableBufferPointer { $0.update(repeating: .max) }
+        table.keys.update(repeating: .max, count: 1 << Self.tableBits)
     }
 
     /// The event whose payload integers come next.
@@ -25,19 +54,19 @@ struct PayloadIntegers {
         let h = Int(truncatingIfNeeded: ((key ^ UInt64(kind) &* 0x9E37_79B9) &* 0xBF58_476D_1CE4_E5B9) >> (64 - Self.tableBits))
         base = h * Self.slots
         ordinal = 0
-        if keys[h] != key || kinds[h] != kind {
-            keys[h] = key
-            kinds[h] = kind
-            for s in 0..<Self.slots { previous[base + s] = 0 }
+        if table.keys[h] != key || table.kinds[h] != kind {
+            table.keys[h] = key
+            table.kinds[h] = kind
+            (table.previous + base).update(repeating: 0, count: Self.slots)
         }
     }
 
     /// The integer the next place had in the context's previous payload (0 when none).
-    @inline(__always) var predicted: Int64 { ordinal < Self.slots ? previous[base + ordinal] : 0 }
+    @inline(__always) var predicted: Int64 { ordinal < Self.slots ? table.previous[base + ordinal] : 0 }
 
     /// Remembers the next place's integer.
     @inline(__always) mutating func record(_ value: Int64) {
-        if ordinal < Self.slots { previous[base + ordinal] = value }
+        if ordinal < Self.slots { table.previous[base + ordinal] = value }
         ordinal += 1
     }
 }
@@ -53,6 +82,13 @@ struct StoredIntegers {
     private var pending: (pid: UInt32, kind: UInt8, mfa: UInt32)?
 
     init(column: ByteCursor?) { self.column = column }
+
+    /// Reading with the table `contexts` (reset here: a block decodes on its own).
+    init(column: ByteCursor?, contexts: PayloadIntegers) {
+        self.column = column
+        self.contexts = contexts
+        self.contexts.reset()
+    }
 
     static var inline: StoredIntegers { StoredIntegers(column: nil) }
 

@@ -24,6 +24,15 @@ struct PayloadPids {
     /// name that does not rebuild exactly). Nodes are few: this is the only cache, so reading a
     /// pid costs the same with 5 processes as with a million.
     private var nodeAtoms: [[UInt8]?] = []
+    /// The bytes of the pids expanded last, by process id (a small table of fixed size: the
+    /// processes a payload names repeat, and a million of them cost no more memory than five).
+    private var images = PidImages()
+
+    /// Called before a block is decoded: a copy of this transform (a copied decoder) gets a pid
+    /// table of its own, so two threads never write one.
+    mutating func prepareForDecoding() {
+        if !isKnownUniquelyReferenced(&images) { images = PidImages() }
+    }
 
     private mutating func nodeAtom(_ node: NodeID, _ d: TraceDictionaries) -> [UInt8] {
         let index = Int(node)
@@ -37,23 +46,33 @@ struct PayloadPids {
 
     /// Appends the exact NEW_PID_EXT bytes (node as ATOM_EXT, as trace ports write it) of a
     /// dictionary pid; false when it is not a pid whose bytes rebuild.
-    mutating func appendBytes(for id: ProcessID, _ d: TraceDictionaries, into out: inout [UInt8]) -> Bool {
+    mutating func appendBytes(for id: ProcessID, _ d: TraceDictionaries, into out: inout PayloadSink) -> Bool {
+        if let image = images.image(of: id) {
+            out.reserve(PidImages.imageCapacity)
+            // A fixed-size copy (a few vector moves), of which the image's own length counts.
+            out.put(image.bytes, at: 0)
+            out.count += image.length
+            return true
+        }
         guard let entry = d.process(id), case .pid(let node, let number, let serial, let creation) = entry.identity else {
             return false
         }
         let index = Int(node)
         if index >= nodeAtoms.count || nodeAtoms[index] == nil { _ = nodeAtom(node, d) }
-        // Three appends, not fourteen: every byte appended alone checks the array's uniqueness
-        // and capacity (this runs for every pid in every payload read).
+        let mark = out.count
         let atomOK = nodeAtoms[index]?.withUnsafeBytes { atom -> Bool in
-            guard !atom.isEmpty else { return false }
-            out.append(88)
-            out.append(contentsOf: atom)
+            // Empty: a node name that does not rebuild exactly.
+            guard !atom.isEmpty, let base = atom.baseAddress else { return false }
+            out.reserve(1 + atom.count + 12)
+            out.put(UInt8(88), at: 0)
+            out.count += 1
+            out.append(base, count: atom.count)
             return true
         } ?? false
         guard atomOK else { return false }
-        let words = (number.bigEndian, serial.bigEndian, creation.bigEndian)
-        withUnsafeBytes(of: words) { out.append(contentsOf: $0) }
+        out.put((number.bigEndian, serial.bigEndian, creation.bigEndian), at: 0)
+        out.count += 12
+        images.remember(id, UnsafeRawBufferPointer(start: out.base + mark, count: out.count - mark))
         return true
     }
 
@@ -170,87 +189,232 @@ struct PayloadPids {
         return id
     }
 
-    /// A LEB128 varint of the compacted form (not ETF), read through the cursor.
-    static func varint(_ c: inout TermCursor) -> UInt64? {
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        while let byte = c.u8() {
-            result |= UInt64(byte & 0x7F) << shift
-            if byte < 0x80 { return result }
-            shift += 7
-            if shift > 63 { return nil }
-        }
-        return nil
-    }
-
     /// Expands a stored payload back to the original bytes. With `expand` false it is only walked:
     /// its integers are taken from the column (the payloads after it need the column's position
     /// and predictions) and nothing is appended.
-    mutating func decode(_ stored: UnsafeRawBufferPointer, _ d: TraceDictionaries, into out: inout [UInt8],
+    /// The walk reads the bytes through a pointer and steps over the tags plain payloads are made
+    /// of (atoms, small tuples, lists, small integers, binaries, references) itself; the rarer
+    /// ones go through `TermCursor.skipHeader`. Runs of plain bytes are copied once, where a
+    /// compacted term or the end interrupts them.
+    mutating func decode(_ stored: UnsafeRawBufferPointer, _ d: TraceDictionaries, into out: inout PayloadSink,
                          integers: inout StoredIntegers, expand: Bool = true) -> Bool {
+        guard let p = stored.baseAddress else { return stored.isEmpty }
+        let n = stored.count
+        @inline(__always) func u16(_ at: Int) -> Int { Int(UInt16(bigEndian: p.loadUnaligned(fromByteOffset: at, as: UInt16.self))) }
+        @inline(__always) func u32(_ at: Int) -> Int { Int(UInt32(bigEndian: p.loadUnaligned(fromByteOffset: at, as: UInt32.self))) }
+        @inline(__always) func byte(_ at: Int) -> Int { Int(p.load(fromByteOffset: at, as: UInt8.self)) }
+        /// The varint after a compacted tag at `i` (the cursor `i` left after it); nil when cut short.
+        @inline(__always) func varint(_ i: inout Int) -> UInt64? {
+            var result: UInt64 = 0
+            var shift: UInt64 = 0
+            while i < n {
+                let b = p.load(fromByteOffset: i, as: UInt8.self)
+                i += 1
+                result |= UInt64(b & 0x7F) << shift
+                if b < 0x80 { return result }
+                shift += 7
+                if shift > 63 { return nil }
+            }
+            return nil
+        }
         var copyFrom = 0
-        var c = TermCursor(stored)
+        var i = 0
         var pending = 0
-        while c.offset < stored.count || pending > 0 {
+        while i < n || pending > 0 {
             if pending == 0 { pending = 1 }
             pending -= 1
-            let start = c.offset
-            guard let tag = c.peek() else { return false }
-            // Most terms are plain ETF (its tags are below 0xF0): one compare before the walk.
-            if tag < Self.tag {
-                guard let children = c.skipHeader() else { return false }
-                pending += children
-                continue
-            }
-            if tag == Self.tag {
-                _ = c.u8()
-                guard let id = Self.varint(&c), id <= UInt64(UInt32.max) else { return false }
+            guard i < n else { return false }
+            let start = i
+            switch p.load(fromByteOffset: i, as: UInt8.self) {
+            case ExternalTag.smallAtomUTF8, ExternalTag.smallAtom:
+                guard n - i >= 2 else { return false }
+                i += 2 + byte(i + 1)
+                guard i <= n else { return false }
+            case ExternalTag.atom, ExternalTag.atomUTF8:
+                guard n - i >= 3 else { return false }
+                i += 3 + u16(i + 1)
+                guard i <= n else { return false }
+            case ExternalTag.smallTuple:
+                guard n - i >= 2 else { return false }
+                pending += byte(i + 1)
+                i += 2
+            case ExternalTag.smallInteger:
+                guard n - i >= 2 else { return false }
+                i += 2
+            case ExternalTag.nil:
+                i += 1
+            case ExternalTag.list:
+                guard n - i >= 5 else { return false }
+                pending += u32(i + 1) + 1
+                i += 5
+            case ExternalTag.binary:
+                guard n - i >= 5 else { return false }
+                i += 5 + u32(i + 1)
+                guard i <= n else { return false }
+            case ExternalTag.newerReference:
+                // Length, node atom, creation, `length` words.
+                guard n - i >= 4 else { return false }
+                let words = u16(i + 1)
+                guard words <= 5 else { return false }
+                i += 3
+                switch p.load(fromByteOffset: i, as: UInt8.self) {
+                case ExternalTag.smallAtomUTF8, ExternalTag.smallAtom:
+                    guard n - i >= 2 else { return false }
+                    i += 2 + byte(i + 1)
+                case ExternalTag.atom, ExternalTag.atomUTF8:
+                    guard n - i >= 3 else { return false }
+                    i += 3 + u16(i + 1)
+                default:
+                    return false
+                }
+                i += 4 + 4 * words
+                guard i <= n else { return false }
+            case Self.tag:
+                i += 1
+                guard let id = varint(&i), id <= UInt64(UInt32.max) else { return false }
                 if expand {
-                    if start > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom..<start])) }
+                    out.append(p + copyFrom, count: start - copyFrom)
                     guard appendBytes(for: ProcessID(truncatingIfNeeded: id), d, into: &out) else { return false }
                 }
-                copyFrom = c.offset
-                continue
-            }
-            if tag == Self.integerTag {
-                _ = c.u8()
+                copyFrom = i
+            case Self.integerTag:
+                i += 1
                 let value: UInt32
                 if integers.column == nil {
-                    guard let zz = Self.varint(&c), zz <= UInt64(UInt32.max) else { return false }
+                    guard let zz = varint(&i), zz <= UInt64(UInt32.max) else { return false }
                     value = UInt32(truncatingIfNeeded: Int64(bitPattern: zz >> 1) ^ -Int64(bitPattern: zz & 1))
                 } else {
                     guard let v = integers.next(), let v32 = Int32(exactly: v) else { return false }
                     value = UInt32(bitPattern: v32)
                 }
                 if expand {
-                    if start > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom..<start])) }
-                    out.append(98)
-                    withUnsafeBytes(of: value.bigEndian) { out.append(contentsOf: $0) }
+                    out.append(p + copyFrom, count: start - copyFrom)
+                    out.reserve(5)
+                    out.put(UInt8(98), at: 0)
+                    out.put(value.bigEndian, at: 1)
+                    out.count += 5
                 }
-                copyFrom = c.offset
-                continue
-            }
-            if tag == Self.bigTag, integers.column != nil {
-                _ = c.u8()
-                guard let n = c.u8(), n <= 8, let v = integers.next() else { return false }
+                copyFrom = i
+            case Self.bigTag where integers.column != nil:
+                guard n - i >= 2 else { return false }
+                let digits = byte(i + 1)
+                i += 2
+                guard digits <= 8, let v = integers.next() else { return false }
                 let magnitude = v.magnitude
-                guard n == 8 || magnitude >> (8 * UInt64(n)) == 0 else { return false }
+                guard digits == 8 || magnitude >> (8 * UInt64(digits)) == 0 else { return false }
                 if expand {
-                    if start > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom..<start])) }
-                    out.append(110)
-                    out.append(n)
-                    out.append(v < 0 ? 1 : 0)
-                    for k in 0..<Int(n) { out.append(UInt8(truncatingIfNeeded: magnitude >> (8 * UInt64(k)))) }
+                    out.append(p + copyFrom, count: start - copyFrom)
+                    out.reserve(11)
+                    out.put(UInt8(110), at: 0)
+                    out.put(UInt8(digits), at: 1)
+                    out.put(UInt8(v < 0 ? 1 : 0), at: 2)
+                    // The digits little-endian as one word; only `digits` of its bytes are kept.
+                    out.put(magnitude.littleEndian, at: 3)
+                    out.count += 3 + digits
                 }
-                copyFrom = c.offset
-                continue
+                copyFrom = i
+            default:
+                var c = TermCursor(stored, offset: i)
+                guard let children = c.skipHeader() else { return false }
+                pending += children
+                i = c.offset
             }
-            guard let children = c.skipHeader() else { return false }
-            pending += children
         }
-        if expand, stored.count > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: stored[copyFrom...])) }
+        if expand { out.append(p + copyFrom, count: n - copyFrom) }
         return true
     }
+}
+
+/// Where the decoder writes expanded payloads: a buffer written through a pointer, so appending
+/// costs one capacity compare (an array's append also checks its buffer is unique, per call). It
+/// grows by doubling and is kept from block to block; `release` frees it.
+struct PayloadSink {
+    private(set) var base: UnsafeMutableRawPointer
+    private(set) var capacity: Int
+    /// Bytes written.
+    var count = 0
+
+    init(capacity: Int = 1 << 16) {
+        self.capacity = max(capacity, 64)
+        base = .allocate(byteCount: self.capacity, alignment: 16)
+    }
+
+    func release() { base.deallocate() }
+
+    /// Makes room for `n` more bytes.
+    @inline(__always) mutating func reserve(_ n: Int) {
+        if capacity - count < n { grow(n) }
+    }
+
+    @inline(never) private mutating func grow(_ n: Int) {
+        var newCapacity = capacity
+        while newCapacity - count < n { newCapacity *= 2 }
+        let bigger = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
+        bigger.copyMemory(from: base, byteCount: count)
+        base.deallocate()
+        base = bigger
+        capacity = newCapacity
+    }
+
+    @inline(__always) mutating func append(_ bytes: UnsafeRawPointer, count n: Int) {
+        guard n > 0 else { return }
+        reserve(n)
+        (base + count).copyMemory(from: bytes, byteCount: n)
+        count += n
+    }
+
+    /// Writes `value`'s bytes `offset` bytes past the end, without counting them (room reserved).
+    @inline(__always) func put<T>(_ value: T, at offset: Int) {
+        (base + count + offset).storeBytes(of: value, as: T.self)
+    }
+
+    /// The bytes written from `start` on.
+    func bytes(from start: Int = 0) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: base + start, count: count - start)
+    }
+}
+
+/// A direct-mapped table of expanded pid bytes by process id: slot `id % slots` holds the id and
+/// its NEW_PID_EXT bytes. A dictionary's process ids never change meaning (processes are only
+/// appended), so an entry stays right for the decoder's dictionaries, as `nodeAtoms` does; pids
+/// whose bytes do not fit a slot (node names over 40 bytes) are always built from the dictionary.
+final class PidImages {
+    static let slots = 1024
+    /// NEW_PID_EXT: tag, ATOM_EXT header (3), the name, id, serial and creation (12).
+    static let imageCapacity = 56
+    /// Per slot: the process id (0: empty), the image's length, the image.
+    private struct Slot {
+        var id: ProcessID = 0
+        var length: UInt32 = 0
+        var bytes: PidImage = PidImage()
+    }
+    private let table: UnsafeMutablePointer<Slot>
+
+    init() {
+        table = .allocate(capacity: Self.slots)
+        table.initialize(repeating: Slot(), count: Self.slots)
+    }
+
+    deinit { table.deallocate() }
+
+    @inline(__always) func image(of id: ProcessID) -> (bytes: PidImage, length: Int)? {
+        let slot = table + Int(id & UInt32(Self.slots - 1))
+        guard slot.pointee.id == id, id != 0 else { return nil }
+        return (slot.pointee.bytes, Int(slot.pointee.length))
+    }
+
+    func remember(_ id: ProcessID, _ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count <= Self.imageCapacity, let source = bytes.baseAddress else { return }
+        let slot = table + Int(id & UInt32(Self.slots - 1))
+        slot.pointee.id = id
+        slot.pointee.length = UInt32(bytes.count)
+        withUnsafeMutableBytes(of: &slot.pointee.bytes) { $0.baseAddress?.copyMemory(from: source, byteCount: bytes.count) }
+    }
+}
+
+/// 56 bytes, copied as one value.
+struct PidImage {
+    var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0)
 }
 
 /// Raw pid bytes → process id (0: not replaceable), without allocating per lookup: the last few
