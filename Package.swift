@@ -26,6 +26,8 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // CRC-32C with the processor's instruction (CaptureStore's CRC32C.swift falls back to a table).
+        .target(name: "CCRC32C"),
         .target(name: "BeamTerm", dependencies: ["CZlib"]),
         .target(
             name: "BeamDistribution",
@@ -40,7 +42,7 @@ let package = Package(
         .target(
             name: "CaptureStore",
             dependencies: [
-                "TraceModel", "CLZ4",
+                "TraceModel", "CLZ4", "CCRC32C",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
