@@ -36,6 +36,22 @@ struct ByteWriter {
 @inline(__always) func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
 @inline(__always) func unzigzag(_ v: UInt64) -> Int64 { Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1) }
 
+/// The LEB128 varint at `offset` of the `count` bytes at `base`, `offset` left after it; nil when
+/// cut short or longer than 64 bits.
+@inline(__always) func readVarint(_ base: UnsafeRawPointer, _ offset: inout Int, count: Int) -> UInt64? {
+    var result: UInt64 = 0
+    var shift: UInt64 = 0
+    while offset < count {
+        let byte = base.load(fromByteOffset: offset, as: UInt8.self)
+        offset += 1
+        result |= UInt64(byte & 0x7F) << shift
+        if byte < 0x80 { return result }
+        shift += 7
+        if shift > 63 { return nil }
+    }
+    return nil
+}
+
 struct ByteCursor {
     let base: UnsafeRawPointer?
     let count: Int
@@ -73,17 +89,7 @@ struct ByteCursor {
 
     @inline(__always) mutating func varint() -> UInt64? {
         guard let base else { return nil }
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        while offset < count {
-            let byte = base.load(fromByteOffset: offset, as: UInt8.self)
-            offset += 1
-            result |= UInt64(byte & 0x7F) << shift
-            if byte < 0x80 { return result }
-            shift += 7
-            if shift > 63 { return nil }
-        }
-        return nil
+        return readVarint(base, &offset, count: count)
     }
 
     mutating func bytes(_ n: Int) -> UnsafeRawBufferPointer? {

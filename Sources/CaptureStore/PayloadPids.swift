@@ -204,19 +204,7 @@ struct PayloadPids {
         @inline(__always) func u32(_ at: Int) -> Int { Int(UInt32(bigEndian: p.loadUnaligned(fromByteOffset: at, as: UInt32.self))) }
         @inline(__always) func byte(_ at: Int) -> Int { Int(p.load(fromByteOffset: at, as: UInt8.self)) }
         /// The varint after a compacted tag at `i` (the cursor `i` left after it); nil when cut short.
-        @inline(__always) func varint(_ i: inout Int) -> UInt64? {
-            var result: UInt64 = 0
-            var shift: UInt64 = 0
-            while i < n {
-                let b = p.load(fromByteOffset: i, as: UInt8.self)
-                i += 1
-                result |= UInt64(b & 0x7F) << shift
-                if b < 0x80 { return result }
-                shift += 7
-                if shift > 63 { return nil }
-            }
-            return nil
-        }
+        @inline(__always) func varint(_ i: inout Int) -> UInt64? { readVarint(p, &i, count: n) }
         var copyFrom = 0
         var i = 0
         var pending = 0
