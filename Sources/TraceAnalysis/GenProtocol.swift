@@ -249,39 +249,9 @@ enum GenProtocol {
         return UInt64(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
 
-    /// A node name's hash for reference keys: whole words, then the last (up to) eight bytes in one
-    /// load that may overlap the words before; names under eight bytes in two smaller loads. Keys
-    /// live only in memory, so this need not match ByteHash, only be the same for the same bytes.
-    @inline(__always) static func nodeHash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-        @inline(__always) func mix(_ hash: UInt64, _ word: UInt64) -> UInt64 {
-            let h = (hash ^ word) &* 0xBF58_476D_1CE4_E5B9
-            return h ^ h >> 29
-        }
-        let n = bytes.count
-        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(n)
-        guard let base = bytes.baseAddress, n > 0 else { return h }
-        if n >= 8 {
-            var i = 0
-            while i &+ 8 < n {
-                h = mix(h, base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-                i &+= 8
-            }
-            return mix(h, base.loadUnaligned(fromByteOffset: n &- 8, as: UInt64.self))
-        }
-        if n >= 4 {
-            let low = UInt64(base.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
-            let high = UInt64(base.loadUnaligned(fromByteOffset: n &- 4, as: UInt32.self))
-            return mix(h, low | high << 32)
-        }
-        let a = UInt64(base.load(fromByteOffset: 0, as: UInt8.self))
-        let b = UInt64(base.load(fromByteOffset: n >> 1, as: UInt8.self))
-        let c = UInt64(base.load(fromByteOffset: n &- 1, as: UInt8.self))
-        return mix(h, a | b << 8 | c << 16)
-    }
-
     /// A reference's key: node name, creation and id words hashed, whatever the node's atom tag.
     static func reference(_ cursor: inout TermCursor) -> RefKey? {
-        // The node name hashed a word at a time (nodeHash), then each word folded in with a
+        // The node name hashed a word at a time (ByteHash), then each word folded in with a
         // multiply: this runs for every send and receive of a traced call. Read from the raw bytes
         // with one length check per part (the bytes left, `n`, checked before each read).
         @inline(__always) func mix(_ hash: UInt64, _ word: UInt32) -> UInt64 {
@@ -318,7 +288,7 @@ enum GenProtocol {
             guard n >= 3 else { return nil }
             let count = Int(UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 1, as: UInt16.self)))
             guard count >= 1, count <= 5, let node = atom(3) else { return nil }
-            var hash = nodeHash(UnsafeRawBufferPointer(start: p + node.start, count: node.length))
+            var hash = ByteHash.of(UnsafeRawBufferPointer(start: p + node.start, count: node.length))
             var at = node.start &+ node.length
             // The creation (4 bytes, or 1 in NEW_REFERENCE_EXT), then every id word.
             let newer = tag == ExternalTag.newerReference
@@ -346,7 +316,7 @@ enum GenProtocol {
             return RefKey(hash: hash, first: first)
         case ExternalTag.reference:
             guard let node = atom(1) else { return nil }
-            var hash = nodeHash(UnsafeRawBufferPointer(start: p + node.start, count: node.length))
+            var hash = ByteHash.of(UnsafeRawBufferPointer(start: p + node.start, count: node.length))
             let at = node.start &+ node.length
             guard n &- at >= 5 else { return nil }
             let word = u32(at)
