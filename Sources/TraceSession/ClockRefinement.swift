@@ -16,8 +16,11 @@
 // receive can move a later send of its process past that message's receive (a chain of replies
 // across drifting clocks), so the moves are not taken pair by pair: every event's final time is
 // the largest of its corrected time, its process's previous event and, for a receive, its send's
-// final time + 1, worked out over the processes in causal order before anything is written. The
-// capture is rewritten once; the refined offsets, the corrections and what was moved are stored in it.
+// final time + 1, worked out over the processes in causal order before anything is written. Pairs
+// within one node take part in that order too (they bound no offset): a server's receive moved after
+// a remote send pushes its reply to a neighbour on its own node, whose receive has to follow it. The
+// capture is rewritten once; the refined offsets, the corrections and what was moved are stored in it,
+// with what is left out of order counted on the times written.
 //
 // Why a post-pass at the end of the session rather than at read time: the capture then holds
 // causal times for every reader (events, analyses, exporters, imports into other tools) without
@@ -40,6 +43,9 @@ public struct ClockRefinement: Sendable, Codable {
     public var nodes: [Node]
     /// Matched cross-node send -> receive pairs used.
     public var pairs: Int
+    /// Matched send -> receive pairs within one node: no bound on an offset, but kept in order when a
+    /// moved receive pushes its process's later sends (nil in captures refined before they were kept).
+    public var sameNodePairs: Int?
     /// Receives stamped before their send with the measured offsets.
     public var violationsBefore: Int
     /// The worst receive-before-send the refined offsets leave (ns): where the pairs disagree.
@@ -48,8 +54,9 @@ public struct ClockRefinement: Sendable, Codable {
     /// largest move (ns).
     public var movedReceives: Int
     public var maxMoveNs: Int64
-    /// Receives before their send in the rewritten capture: some of `cyclicReceives` (placed after the
-    /// send's corrected time, its final one may be later), else 0.
+    /// Receives before their send in the rewritten capture, of both kinds of pair, counted on the times
+    /// written: some of `cyclicReceives` (placed after the send's corrected time, its final one may be
+    /// later), else 0.
     public var violationsAfter: Int
     /// Receives no time order can put after their send: a pairing of equal message bytes that makes a
     /// cycle (a process receiving a message before it sends what led to it), which only a mistaken
@@ -78,19 +85,25 @@ public struct ClockRefinement: Sendable, Codable {
         for (i, name) in names.enumerated() { if let id = reader.dictionaries.nodeID(named: name) { index[id] = i } }
         let count = names.count
 
+        // Pairs within a node bound no offset, but their order has to survive the moves: a receive moved
+        // after its send pushes its process's later sends, and a reply to a process of the same node
+        // (a gen_server called by its neighbour) would otherwise be left stamped before that send.
         let pairs = try measure(reader, index: index)
+        let crossNode = pairs.filter { $0.sendNode != $0.receiveNode }
+        let sameNodeBefore = pairs.filter { $0.sendNode == $0.receiveNode && $0.receiveTime <= $0.sendTime }.count
         var lower = [[Int64?]](repeating: [Int64?](repeating: nil, count: count), count: count)
         var before = 0
-        for pair in pairs {
+        for pair in crossNode {
             // The receive at least 1 ns after its send: the same time is not after it.
             let need = pair.sendTime - pair.receiveTime + 1
             if need > 0 { before += 1 }
             lower[pair.sendNode][pair.receiveNode] = max(lower[pair.sendNode][pair.receiveNode] ?? .min, need)
         }
         var result = ClockRefinement(nodes: names.map { Node(name: $0, correctionNs: 0, uncertaintyNs: nil) },
-                                     pairs: pairs.count, violationsBefore: before, residualNs: 0, movedReceives: 0,
-                                     maxMoveNs: 0, violationsAfter: before)
-        guard before > 0 else {
+                                     pairs: crossNode.count, sameNodePairs: pairs.count - crossNode.count,
+                                     violationsBefore: before + sameNodeBefore, residualNs: 0, movedReceives: 0,
+                                     maxMoveNs: 0, violationsAfter: before + sameNodeBefore)
+        guard before + sameNodeBefore > 0 else {
             result.nodes = uncertainties(lower, names: names, corrections: Array(repeating: 0, count: count))
             return result
         }
@@ -109,9 +122,8 @@ public struct ClockRefinement: Sendable, Codable {
         result.movedReceives = moves.moved
         result.cyclicReceives = moves.cyclic
         result.maxMoveNs = moves.maxMoveNs
-        try rewrite(reader, path: path, corrections: corrections, moves: moves.times, index: index, refinement: result)
-        let after = try measure(CaptureReader(opening: path), index: index)
-        result.violationsAfter = after.filter { $0.receiveTime <= $0.sendTime }.count
+        result.violationsAfter = try rewrite(reader, path: path, corrections: corrections, moves: moves.times,
+                                             pairs: pairs, index: index, refinement: result)
         return result
     }
 
@@ -240,7 +252,7 @@ public struct ClockRefinement: Sendable, Codable {
     }
 
     /// Pairs sends with receives: the same message bytes (only messages of 16 bytes or more, which
-    /// carry refs, pids or unique terms), sent once and received once, on different nodes.
+    /// carry refs, pids or unique terms), sent once and received once; on different nodes or the same.
     static func measure(_ reader: CaptureReader, index: [NodeID: Int]) throws -> [Pair] {
         typealias Seen = (time: Int64, node: Int, pid: ProcessID, occurrence: Int, count: Int)
         var sends: [MessageKey: Seen] = [:]
@@ -262,7 +274,7 @@ public struct ClockRefinement: Sendable, Codable {
         }
         var pairs: [Pair] = []
         for (key, sent) in sends where sent.count == 1 {
-            guard let received = receives[key], received.count == 1, received.node != sent.node else { continue }
+            guard let received = receives[key], received.count == 1 else { continue }
             pairs.append(Pair(sendTime: sent.time, receiveTime: received.time, sendNode: sent.node,
                               receiveNode: received.node, receiver: received.pid, sender: sent.pid,
                               sendOccurrence: sent.occurrence, receiveOccurrence: received.occurrence))
@@ -355,21 +367,21 @@ public struct ClockRefinement: Sendable, Codable {
     /// Writes the capture again with corrected times, in time order (events move by at most the
     /// spread of the corrections plus the largest move, so a small reordering window suffices),
     /// then swaps it in.
+    /// Returns how many paired receives are written at or before their send's time.
     static func rewrite(_ reader: CaptureReader, path: String, corrections: [Int64], moves: [MoveKey: Int64],
-                        index: [NodeID: Int], refinement: ClockRefinement) throws {
+                        pairs: [Pair], index: [NodeID: Int], refinement: ClockRefinement) throws -> Int {
         var meta = reader.meta
         for i in meta.nodes.indices where i < corrections.count {
             meta.nodes[i].clockOffsetNs = (meta.nodes[i].clockOffsetNs ?? 0) + corrections[i]
         }
-        // The session record keeps what the refinement did (offsets before it are there too).
-        if let text = meta.session, var object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
-           let encoded = try? JSONEncoder().encode(refinement),
-           let value = try? JSONSerialization.jsonObject(with: encoded) {
-            object["clockRefinement"] = value
-            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
-                meta.session = String(decoding: data, as: UTF8.self)
-            }
+        // The times written of every paired event, to count what is left out of order.
+        var sendOf: [MoveKey: Int] = [:], receiveOf: [MoveKey: Int] = [:]
+        for (i, pair) in pairs.enumerated() {
+            sendOf[MoveKey(pid: pair.sender, time: pair.sendTime, occurrence: pair.sendOccurrence)] = i
+            receiveOf[MoveKey(pid: pair.receiver, time: pair.receiveTime, occurrence: pair.receiveOccurrence)] = i
         }
+        var sentAt = [Int64](repeating: .max, count: pairs.count)
+        var receivedAt = [Int64](repeating: .min, count: pairs.count)
         let temporary = path + ".refining"
         try? FileManager.default.removeItem(atPath: temporary)
         let writer = try CaptureWriter(creating: temporary, meta: meta)
@@ -405,14 +417,19 @@ public struct ClockRefinement: Sendable, Codable {
                 if event.value == 1 { shifted.time &+= min(0, lowest) }
             }
             if let node = index[event.node] { shifted.time &+= corrections[node] }
+            var key: MoveKey?
             if event.kind == .send || event.kind == .receive {
-                let key = MoveKey(pid: event.pid, time: event.time, occurrence: occurrences.next(event))
-                if event.kind == .receive, let moved = moves[key] { shifted.time = max(shifted.time, moved) }
+                key = MoveKey(pid: event.pid, time: event.time, occurrence: occurrences.next(event))
+                if event.kind == .receive, let key, let moved = moves[key] { shifted.time = max(shifted.time, moved) }
             }
             let pid = Int(event.pid)
             if event.pid != 0, pid < lastTime.count {
                 shifted.time = max(shifted.time, lastTime[pid])
                 lastTime[pid] = shifted.time
+            }
+            if let key {
+                if event.kind == .send, let pair = sendOf[key] { sentAt[pair] = shifted.time }
+                if event.kind == .receive, let pair = receiveOf[key] { receivedAt[pair] = shifted.time }
             }
             heap.push(EventHeap.Entry(time: shifted.time, sequence: sequence, event: shifted, payload: Array(payload)))
             sequence += 1
@@ -431,6 +448,18 @@ public struct ClockRefinement: Sendable, Codable {
             batch.append(stop, payload: payload)
         }
         try flush()
+        // The session record keeps what the refinement did (offsets before it are there too), with
+        // what is left out of order counted on the times just written.
+        var refinement = refinement
+        refinement.violationsAfter = pairs.indices.filter { receivedAt[$0] <= sentAt[$0] }.count
+        if let text = meta.session, var object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
+           let encoded = try? JSONEncoder().encode(refinement),
+           let value = try? JSONSerialization.jsonObject(with: encoded) {
+            object["clockRefinement"] = value
+            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+                meta.session = String(decoding: data, as: UTF8.self)
+            }
+        }
         writer.updateMeta { $0 = meta }
         try writer.close(stopReason: meta.stopReason)
         let previous = path + ".unrefined"
@@ -443,6 +472,7 @@ public struct ClockRefinement: Sendable, Codable {
             throw error
         }
         try? FileManager.default.removeItem(atPath: previous)
+        return refinement.violationsAfter
     }
 }
 

@@ -252,8 +252,9 @@ struct RecordCommand: ParsableCommand {
         if let clock = summary.clockRefinement {
             let moved = clock.nodes.filter { $0.correctionNs != 0 }
                 .map { "\($0.name) \($0.correctionNs > 0 ? "+" : "")\(DurationText.text($0.correctionNs))" }
-            var text = "clocks: \(clock.pairs) cross-node send→receive pairs, \(clock.violationsBefore) receive(s) stamped "
-                + "before their send"
+            let local = clock.sameNodePairs.map { " (and \($0) within a node)" } ?? ""
+            var text = "clocks: \(clock.pairs) cross-node send→receive pairs\(local), \(clock.violationsBefore) receive(s) "
+                + "stamped before their send"
             if !moved.isEmpty { text += "; offsets refined: " + moved.joined(separator: ", ") }
             if clock.movedReceives > 0 {
                 text += "; \(clock.movedReceives) receive(s) moved after their send (up to \(DurationText.text(clock.maxMoveNs)))"

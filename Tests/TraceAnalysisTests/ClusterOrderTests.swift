@@ -54,6 +54,7 @@ struct ClusterOrderTests {
         // Every ping and pong, by the workload's own id: the send and the receive.
         let reader = try CaptureReader(opening: capture)
         var sends: [String: Int64] = [:], receives: [String: Int64] = [:]
+        var nodeOf: [String: (send: NodeID, receive: NodeID)] = [:]
         var globalLocks = 0
         try reader.forEach(matching: EventQuery(kinds: [.send, .receive])) { event, payload in
             guard let message = Payload.terms(payload, flags: event.flags)?.first else { return true }
@@ -71,14 +72,23 @@ struct ClusterOrderTests {
                 key = "pong " + reply[1].erlangText()
             }
             guard let key else { return true }
-            if event.kind == .send { sends[key] = event.time } else { receives[key] = event.time }
+            if event.kind == .send {
+                sends[key] = event.time
+                nodeOf[key, default: (0, 0)].send = event.node
+            } else {
+                receives[key] = event.time
+                nodeOf[key, default: (0, 0)].receive = event.node
+            }
             return true
         }
         let total = calls.reduce(0, +)
         let paired = sends.keys.filter { receives[$0] != nil }
         #expect(paired.count == 2 * total, "pings and pongs paired: \(paired.count), calls made: \(total)")
         let early = paired.filter { (receives[$0] ?? 0) < (sends[$0] ?? 0) }
-        #expect(early.isEmpty, "receives stamped before their send: \(early.count), e.g. \(early.prefix(3))")
+        let sameNode = early.filter { nodeOf[$0].map { $0.send == $0.receive } ?? false }
+        let clocks = recorded.stdout.split(separator: "\n").first { $0.hasPrefix("clocks: ") } ?? ""
+        let examples = early.prefix(3).map { "\($0) by \((sends[$0] ?? 0) - (receives[$0] ?? 0)) ns" }
+        #expect(early.isEmpty, "receives stamped before their send: \(early.count) (\(sameNode.count) within a node), e.g. \(examples); \(clocks)")
         // The joining node set off global's locker: multi_call requests tagged {Ref, Node}.
         #expect(globalLocks > 0)
         let joined = try #require(truths[5]["t_join"].flatMap { Int64($0) })

@@ -49,7 +49,7 @@ import TraceModel
         // few such pairs form cycles no times can order: only those can be left, and they are counted.
         let cyclic = try #require(refinement.cyclicReceives)
         #expect(refinement.violationsAfter <= cyclic, "\(refinement)")
-        #expect(cyclic < refinement.pairs / 50, "\(refinement)")
+        #expect(cyclic < (refinement.pairs + (refinement.sameNodePairs ?? 0)) / 50, "\(refinement)")
         let corrections = refinement.nodes.map(\.correctionNs)
         #expect(corrections.contains { $0 != 0 })
 
@@ -87,6 +87,87 @@ import TraceModel
         #expect(times.allSatisfy { $0 > startTime && $0 < stopTime },
                 "start \(startTime), stop \(stopTime), events \(times.min() ?? 0) ... \(times.max() ?? 0)")
     }
+    /// A server called from another node and by a neighbour on its own node. The remote caller's
+    /// sends are stamped late (as OTP 25 stamps a send after the message left, on a busy node), so no
+    /// offset orders both ways and the server's receives move after their sends, pushing its later
+    /// events. Its replies to the neighbour move with them, and the neighbour's receives, which bound no
+    /// offset (one node, one clock), must follow: before they were kept, a few of them were left stamped
+    /// before their send (1 of 340 pongs in a live 6-node run, 3 of 288 replays of real 6-node captures
+    /// with late-stamped sends).
+    @Test func aReplyWithinOneNodeFollowsItsServersMovedReceive() throws {
+        let dir = try Erlang.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("cap").path
+        var dictionaries = TraceDictionaries()
+        let names = ["server@a", "caller@b"]
+        let nodeA = dictionaries.intern(node: names[0]), nodeB = dictionaries.intern(node: names[1])
+        let server = dictionaries.intern(process: .pid(node: nodeA, id: 90, serial: 0, creation: 1))
+        let neighbour = dictionaries.intern(process: .pid(node: nodeA, id: 91, serial: 0, creation: 1))
+        let remote = dictionaries.intern(process: .pid(node: nodeB, id: 80, serial: 0, creation: 2))
+        let listener = dictionaries.intern(process: .pid(node: nodeB, id: 81, serial: 0, creation: 2))
+        func message(_ tag: String, _ i: Int) -> [UInt8] {
+            var bytes: [UInt8] = []
+            TermEncoder().encode(.tuple([.atom(Atom(tag)), .integer(Int64(i)), .atom(Atom("unique_tag"))]), into: &bytes)
+            return bytes
+        }
+        var events: [(TraceEvent, [UInt8])] = []
+        var pairs: [(send: Int64, receive: Int64, local: Bool)] = []
+        func add(_ time: Int64, _ node: NodeID, _ pid: ProcessID, _ kind: EventKind, _ payload: [UInt8]) -> Int64 {
+            let serial = Int64(events.count)
+            events.append((TraceEvent(time: time, node: node, pid: pid, kind: kind, value: serial), payload))
+            return serial
+        }
+        var t: Int64 = 1_000_000_000
+        for i in 0..<200 {
+            let call = message("call", i), note = message("note", i)
+            let ask = message("ask", i), answer = message("answer", i)
+            // The remote send stamped 50 µs late (20 µs before its receive would be 30 µs after it); the
+            // server's note to another process there arrives 5 µs after it was sent.
+            let sent = add(t + 50_000, nodeB, remote, .send, call)
+            let received = add(t + 20_000, nodeA, server, .receive, call)
+            let asked = add(t + 21_000, nodeA, neighbour, .send, ask)
+            let got = add(t + 22_000, nodeA, server, .receive, ask)
+            let noted = add(t + 25_000, nodeA, server, .send, note)
+            let answered = add(t + 26_000, nodeA, server, .send, answer)
+            let heard = add(t + 27_000, nodeA, neighbour, .receive, answer)
+            let read = add(t + 30_000, nodeB, listener, .receive, note)
+            pairs += [(sent, received, false), (noted, read, false), (asked, got, true), (answered, heard, true)]
+            t += 300_000
+        }
+        var meta = CaptureMeta()
+        meta.nodes = names.map { CaptureMeta.NodeInfo(name: $0, otpRelease: "25", clockOffsetNs: 0) }
+        meta.session = "{}"
+        let writer = try CaptureWriter(creating: path, meta: meta)
+        var batch = EventBatch()
+        for (event, payload) in events.sorted(by: { ($0.0.time, $0.0.value) < ($1.0.time, $1.0.value) }) {
+            batch.append(event, payload: payload)
+        }
+        try writer.append(batch, dictionaries: dictionaries)
+        try writer.close(stopReason: "test")
+
+        let refinement = try #require(try ClockRefinement.refine(capture: path))
+        #expect(refinement.pairs == 400 && refinement.sameNodePairs == 400, "\(refinement)")
+        #expect(refinement.movedReceives > 0 && refinement.residualNs > 0, "a constant offset ordered them: \(refinement)")
+        #expect(refinement.violationsAfter == 0, "\(refinement)")
+
+        // Checked by the construction's own pairs.
+        var time: [Int64: Int64] = [:]
+        var order: [ProcessID: [Int64]] = [:]
+        try CaptureReader(opening: path).forEach { event, _ in
+            time[event.value] = event.time
+            order[event.pid, default: []].append(event.value)
+            return true
+        }
+        #expect(time.count == events.count)
+        let early = pairs.filter { (time[$0.receive] ?? .min) <= (time[$0.send] ?? .max) }
+        #expect(early.isEmpty, "\(early.count) receives not after their send (\(early.filter(\.local).count) within a node)")
+        for (pid, values) in order { #expect(values == values.sorted(), "process \(pid) out of its own order") }
+        // The session record says the same as the result (it was written before the count, once).
+        let session = try CaptureReader(opening: path).meta.session ?? ""
+        let record = try JSONSerialization.jsonObject(with: Data(session.utf8)) as? [String: Any]
+        #expect((record?["clockRefinement"] as? [String: Any])?["violationsAfter"] as? Int == 0, "\(session)")
+    }
+
 
     /// Three nodes whose clocks drift apart (the second 1,000 ppm fast and 2 ms ahead, the third 1,000 ppm
     /// slow and 1 ms behind; the offsets measured at the start as 0): clients on the first call through a
