@@ -15,13 +15,26 @@ public struct TextTable: ~Copyable {
     private var cellWidths: [Int] = []
     private var widths: [Int]
 
-    public init(header: [String]) {
+    /// With `headerRow` false, a table of rows only (widths from the header all the same): the part of
+    /// a long table laid out on another thread, written after the first part with `continuing`.
+    public init(header: [String], headerRow: Bool = true) {
         columns = header.count
         widths = header.map(\.count)
-        for name in header { add(name) }
+        self.headerRow = headerRow
+        if headerRow { for name in header { add(name) } }
     }
 
-    public var rowCount: Int { ends.count / max(columns, 1) - 1 }
+    private let headerRow: Bool
+
+    public var rowCount: Int { ends.count / max(columns, 1) - (headerRow ? 1 : 0) }
+
+    /// Each column's width so far, in characters.
+    public var columnWidths: [Int] { widths }
+
+    /// Widens the columns to at least `other`'s (two parts of one table, padded alike).
+    public mutating func widen(to other: [Int]) {
+        for i in widths.indices where i < other.count { widths[i] = max(widths[i], other[i]) }
+    }
 
     public mutating func add(_ text: String) {
         let start = arena.count
@@ -74,8 +87,9 @@ public struct TextTable: ~Copyable {
         }
     }
 
-    /// Every line, header first, joined by newlines (no newline after the last).
-    public func write(into out: inout TextBuffer) {
+    /// Every line, header first, joined by newlines (no newline after the last); `continuing`: a newline
+    /// before the first line too (the part after another).
+    public func write(into out: inout TextBuffer, continuing: Bool = false) {
         arena.withUnsafeBytes { raw in
             var start = 0
             for index in ends.indices {
@@ -83,7 +97,7 @@ public struct TextTable: ~Copyable {
                 let end = ends[index]
                 let cell = UnsafeRawBufferPointer(rebasing: raw[start..<end])
                 if column == 0 {
-                    if index > 0 { out.append(10) }
+                    if index > 0 || continuing { out.append(10) }
                     if cellWidths[index] < 0 {
                         let text = String(decoding: cell, as: UTF8.self)
                         out.append(utf8: text.padding(toLength: widths[0], withPad: " ", startingAt: 0))

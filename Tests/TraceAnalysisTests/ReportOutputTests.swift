@@ -188,7 +188,7 @@ struct ReportOutputTests {
         }
     }
 
-    @Test("latency --json laid out on two threads (rows' numbers, sort and JSON) is JSONEncoder's, byte for byte, on a real trace")
+    @Test("latency laid out on two threads (rows' numbers, sort, JSON and text) is JSONEncoder's and String's, byte for byte, on a real trace")
     func twoThreadJSON() throws {
         let run = try Workload.run("stacks(DIR)")
         defer { try? FileManager.default.removeItem(at: run.directory) }
@@ -222,6 +222,20 @@ struct ReportOutputTests {
             table.writeJSON(into: &json, parallelFrom: 1, batch: 2)
             json.finish()
             #expect(String(decoding: drained, as: UTF8.self) == expected, "\(grouping) drained")
+
+            // The text table, its halves laid out and written on two threads (widths shared): the
+            // table String formatting makes of the report's rows.
+            let rows = report.functions.map { row in
+                [row.mfa + (row.group.map { " @ \($0)" } ?? ""), "\(row.calls)", "\(row.exceptions)"]
+                    + [row.p50Micros, row.p90Micros, row.p99Micros, row.p999Micros, row.maxMicros, row.selfP50Micros]
+                    .map(DurationCell.formatted(micros:))
+            }
+            let text = Self.stringTable(["function", "calls", "exc", "p50", "p90", "p99", "p99.9", "max", "self p50"], rows)
+            for parallelFrom in [1, 2, 3, Int.max] {
+                var out = TextBuffer()
+                table.writeTable(into: &out, parallelFrom: parallelFrom)
+                #expect(out.string() == text, "\(grouping) text from \(parallelFrom) rows on two threads")
+            }
         }
     }
 }
