@@ -134,16 +134,7 @@ import TraceModel
             pairs += [(sent, received, false), (noted, read, false), (asked, got, true), (answered, heard, true)]
             t += 300_000
         }
-        var meta = CaptureMeta()
-        meta.nodes = names.map { CaptureMeta.NodeInfo(name: $0, otpRelease: "25", clockOffsetNs: 0) }
-        meta.session = "{}"
-        let writer = try CaptureWriter(creating: path, meta: meta)
-        var batch = EventBatch()
-        for (event, payload) in events.sorted(by: { ($0.0.time, $0.0.value) < ($1.0.time, $1.0.value) }) {
-            batch.append(event, payload: payload)
-        }
-        try writer.append(batch, dictionaries: dictionaries)
-        try writer.close(stopReason: "test")
+        try Self.write(events, nodes: names, dictionaries: dictionaries, session: "{}", to: path)
 
         let refinement = try #require(try ClockRefinement.refine(capture: path))
         #expect(refinement.pairs == 400 && refinement.sameNodePairs == 400, "\(refinement)")
@@ -220,15 +211,7 @@ import TraceModel
             pairs += [(sent, relayed), (forwarded, received), (replied, back)]
             t += 300_000
         }
-        var meta = CaptureMeta()
-        meta.nodes = names.map { CaptureMeta.NodeInfo(name: $0, otpRelease: "25", clockOffsetNs: 0) }
-        let writer = try CaptureWriter(creating: path, meta: meta)
-        var batch = EventBatch()
-        for (event, payload) in events.sorted(by: { ($0.0.time, $0.0.value) < ($1.0.time, $1.0.value) }) {
-            batch.append(event, payload: payload)
-        }
-        try writer.append(batch, dictionaries: dictionaries)
-        try writer.close(stopReason: "test")
+        try Self.write(events, nodes: names, dictionaries: dictionaries, to: path)
 
         let refinement = try #require(try ClockRefinement.refine(capture: path))
         #expect(refinement.pairs == pairs.count)
@@ -254,5 +237,20 @@ import TraceModel
             #expect(values == values.sorted(), "process \(pid) out of its own order")
             #expect(zip(list, list.dropFirst()).allSatisfy { $0.time <= $1.time })
         }
+    }
+
+    /// A capture of `events` (in time order, ties by their value) from `nodes`, offsets 0.
+    static func write(_ events: [(TraceEvent, [UInt8])], nodes names: [String], dictionaries: TraceDictionaries,
+                      session: String? = nil, to path: String) throws {
+        var meta = CaptureMeta()
+        meta.nodes = names.map { CaptureMeta.NodeInfo(name: $0, otpRelease: "25", clockOffsetNs: 0) }
+        meta.session = session
+        let writer = try CaptureWriter(creating: path, meta: meta)
+        var batch = EventBatch()
+        for (event, payload) in events.sorted(by: { ($0.0.time, $0.0.value) < ($1.0.time, $1.0.value) }) {
+            batch.append(event, payload: payload)
+        }
+        try writer.append(batch, dictionaries: dictionaries)
+        try writer.close(stopReason: "test")
     }
 }
