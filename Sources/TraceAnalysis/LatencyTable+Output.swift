@@ -162,7 +162,8 @@ extension LatencyTable {
     /// The rows as a padded table; from `parallelFrom` rows on, the second half laid out and written on
     /// another thread (widths shared, the same bytes as one table: the 50,000 rows of a generated
     /// module were a serial fifth of `latency`).
-    func writeTable(into out: inout TextBuffer, parallelFrom: Int) {
+    func writeTable(into out: inout TextBuffer, parallelFrom: Int, drain: ((UnsafeRawBufferPointer) -> Void)? = nil,
+                    drainSize: Int = 1 << 20) {
         names.withUnsafeBytes { raw in
             func add(_ row: GatheredRow, to table: inout TextTable) {
                 let n = row.numbers
@@ -180,7 +181,7 @@ extension LatencyTable {
             var first = TextTable(header: Self.textHeader)
             guard order.count >= Swift.max(2, parallelFrom) else {
                 forEachGathered { add($0, to: &first) }
-                first.write(into: &out)
+                first.write(into: &out, drain: drain, drainSize: drainSize)
                 return
             }
             var second = TextTable(header: Self.textHeader, headerRow: false)
@@ -190,18 +191,19 @@ extension LatencyTable {
             first.widen(to: second.columnWidths)
             second.widen(to: first.columnWidths)
             var side = TextBuffer(capacity: 1 << 16)
-            bothAtOnce({ first.write(into: &out) }, { second.write(into: &side, continuing: true) })
+            bothAtOnce({ first.write(into: &out, drain: drain, drainSize: drainSize) }, { second.write(into: &side, continuing: true) })
             side.withUnsafeBytes { out.append(bytes: $0) }
         }
     }
 
     /// The table (`function @ group` when grouping), a newline, then up to five reasons per row that
-    /// has exceptions; a line saying so when no call was measured.
-    public func writeText(into out: inout TextBuffer) {
+    /// has exceptions; a line saying so when no call was measured. With `drain`, the table's lines are
+    /// handed to it as they are written (the rest stays in `out`).
+    public func writeText(into out: inout TextBuffer, drain: ((UnsafeRawBufferPointer) -> Void)? = nil) {
         if order.isEmpty {
             out.append("no measured calls (record without --calls-only, so calls have their return_from)")
         } else {
-            writeTable(into: &out, parallelFrom: Self.parallelRows)
+            writeTable(into: &out, parallelFrom: Self.parallelRows, drain: drain)
         }
         out.append(10)
         guard !reasons.isEmpty else { return }

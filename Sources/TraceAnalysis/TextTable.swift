@@ -8,11 +8,15 @@ import Foundation
 public struct TextTable: ~Copyable {
     private let columns: Int
     private var arena = TextBuffer(capacity: 1 << 16)
-    /// Where each cell ends in the arena, row after row.
-    private var ends: [Int] = []
-    /// Each cell's width in characters, or -1 for a first-column cell that is not ASCII (padded as
-    /// `String.padding(toLength:withPad:startingAt:)` pads it).
-    private var cellWidths: [Int] = []
+    /// Where each cell ends in the arena, row after row, and its width in characters (-1 for a
+    /// first-column cell that is not ASCII, padded as `String.padding(toLength:withPad:startingAt:)` pads it).
+    private struct Cell {
+        var end: Int
+        var width: Int
+    }
+    private var cells: [Cell] = []
+    /// The column the next cell goes in.
+    private var column = 0
     private var widths: [Int]
 
     /// With `headerRow` false, a table of rows only (widths from the header all the same): the part of
@@ -26,7 +30,7 @@ public struct TextTable: ~Copyable {
 
     private let headerRow: Bool
 
-    public var rowCount: Int { ends.count / max(columns, 1) - (headerRow ? 1 : 0) }
+    public var rowCount: Int { cells.count / max(columns, 1) - (headerRow ? 1 : 0) }
 
     /// Each column's width so far, in characters.
     public var columnWidths: [Int] { widths }
@@ -76,47 +80,56 @@ public struct TextTable: ~Copyable {
 
     /// `ascii`: `width` counts the cell's characters (false only for text with bytes beyond ASCII).
     private mutating func finishCell(from start: Int, width: Int, ascii: Bool) {
-        let column = ends.count % columns
-        ends.append(arena.count)
+        let column = self.column
+        self.column = column + 1 == columns ? 0 : column + 1
         if column == 0 && !ascii {
-            cellWidths.append(-1)
+            cells.append(Cell(end: arena.count, width: -1))
             widths[0] = max(widths[0], arena.string(from: start).count)
         } else {
-            cellWidths.append(width)
-            widths[column] = max(widths[column], width)
+            cells.append(Cell(end: arena.count, width: width))
+            // Written only when it widens (a write checks the array is not shared).
+            if width > widths[column] { widths[column] = width }
         }
     }
 
     /// Every line, header first, joined by newlines (no newline after the last); `continuing`: a newline
-    /// before the first line too (the part after another).
-    public func write(into out: inout TextBuffer, continuing: Bool = false) {
+    /// before the first line too (the part after another). With `drain`, what is written is handed to it
+    /// once it holds `drainSize` bytes, at the end of a line (the buffer then stays small instead of
+    /// holding the table).
+    public func write(into out: inout TextBuffer, continuing: Bool = false,
+                      drain: ((UnsafeRawBufferPointer) -> Void)? = nil, drainSize: Int = 1 << 20) {
         arena.withUnsafeBytes { raw in
             var start = 0
-            for index in ends.indices {
-                let column = index % columns
-                let end = ends[index]
-                let cell = UnsafeRawBufferPointer(rebasing: raw[start..<end])
+            var column = 0
+            for (index, cell) in cells.enumerated() {
+                let bytes = UnsafeRawBufferPointer(rebasing: raw[start..<cell.end])
                 if column == 0 {
+                    if let drain, out.count >= drainSize {
+                        out.withUnsafeBytes { drain($0) }
+                        out.removeAll()
+                    }
                     if index > 0 || continuing { out.append(10) }
-                    if cellWidths[index] < 0 {
-                        let text = String(decoding: cell, as: UTF8.self)
+                    if cell.width < 0 {
+                        let text = String(decoding: bytes, as: UTF8.self)
                         out.append(utf8: text.padding(toLength: widths[0], withPad: " ", startingAt: 0))
                     } else {
-                        out.append(bytes: cell)
-                        spaces(widths[0] - cellWidths[index], &out)
+                        out.append(bytes: bytes)
+                        spaces(widths[0] - cell.width, &out)
                     }
                 } else {
-                    out.append(32, 32)
-                    spaces(widths[column] - cellWidths[index], &out)
-                    out.append(bytes: cell)
+                    spaces(2 + widths[column] - cell.width, &out)
+                    out.append(bytes: bytes)
                 }
-                start = end
+                start = cell.end
+                column = column + 1 == columns ? 0 : column + 1
             }
         }
     }
 
+    /// `n` spaces (none for n <= 0), one capacity check for all of them.
     private func spaces(_ n: Int, _ out: inout TextBuffer) {
-        for _ in 0..<max(0, n) { out.append(32) }
+        guard n > 0 else { return }
+        out.appendUninitialized(n) { $0.initialize(repeating: 32, count: n) }
     }
 }
 
@@ -134,15 +147,30 @@ public enum DurationCell {
             if ns % unit != unit / 2 {
                 let rounded = (ns + unit / 2) / unit
                 let scale: UInt64 = digits == 2 ? 100 : 10
-                let start = out.count
-                NumberText.appendDigits(rounded / scale, to: &out)
-                out.append(46)
                 let fraction = rounded % scale
-                if digits == 2 { out.append(UInt8(48 + fraction / 10)) }
-                out.append(UInt8(48 + fraction % 10))
-                out.append(suffix)
-                // µ is two bytes and one character.
-                return out.count - start - (suffix.utf8CodeUnitCount == 3 ? 1 : 0)
+                // The cell laid out backwards in 32 bytes on the stack, then appended at once: the
+                // integer (under 10^13 here) before `.`, the fraction's digits and the unit.
+                var scratch: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+                return withUnsafeMutableBytes(of: &scratch) { raw -> Int in
+                    guard let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return 0 }
+                    let end = base + raw.count
+                    let suffixLength = suffix.utf8CodeUnitCount
+                    var p = end - suffixLength
+                    p.update(from: suffix.utf8Start, count: suffixLength)
+                    p -= 1
+                    p.pointee = UInt8(48 + fraction % 10)
+                    if digits == 2 {
+                        p -= 1
+                        p.pointee = UInt8(48 + fraction / 10)
+                    }
+                    p -= 1
+                    p.pointee = 46
+                    p -= NumberText.write(rounded / scale, endingAt: p)
+                    let length = end - p
+                    out.append(bytes: UnsafeRawBufferPointer(start: p, count: length))
+                    // µ is two bytes and one character.
+                    return length - (suffixLength == 3 ? 1 : 0)
+                }
             }
         }
         let text = formatted(micros: value)

@@ -204,7 +204,7 @@ struct LatencyCommand: ParsableCommand {
         }
         if analysis.events == 0 { print(AnalysisIO.noEvents(reader)); return }
         var out = TextBuffer()
-        table.writeText(into: &out)
+        table.writeText(into: &out, drain: AnalysisIO.writeStandardOutput)
         out.withUnsafeBytes { AnalysisIO.writeStandardOutput($0) }
     }
 }

@@ -100,7 +100,7 @@ struct ReportOutputTests {
     func durationCellsAgainstFormat() {
         var rng = SplitMix(seed: 9)
         var values: [Double] = [0, 0.05, 0.15, 0.25, 999.95, 999.96, 1000, 999_999.995, 1_000_000, 1e12, 1e15, 2e16,
-                                0.1 + 0.2, 5e-324, 1234.5678]
+                                0.1 + 0.2, 5e-324, 1234.5678, 999_999_999_999.999, 123_456_789_012.345, 4_294_967_296.001]
         for unit: UInt64 in [100, 10_000, 10_000_000] {
             for _ in 0..<8_000 {
                 // Around ties (n % unit == unit / 2) and anywhere.
@@ -235,6 +235,13 @@ struct ReportOutputTests {
                 var out = TextBuffer()
                 table.writeTable(into: &out, parallelFrom: parallelFrom)
                 #expect(out.string() == text, "\(grouping) text from \(parallelFrom) rows on two threads")
+                // Drained line by line as it is written (the command's way), the rest left in the buffer.
+                var drained: [UInt8] = []
+                var rest = TextBuffer()
+                table.writeTable(into: &rest, parallelFrom: parallelFrom, drain: { drained.append(contentsOf: $0) },
+                                 drainSize: 1)
+                #expect(!drained.isEmpty)
+                #expect(String(decoding: drained, as: UTF8.self) + rest.string() == text, "\(grouping) drained")
             }
         }
     }
