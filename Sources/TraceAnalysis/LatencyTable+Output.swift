@@ -178,21 +178,29 @@ extension LatencyTable {
                 table.add(micros: n.max)
                 table.add(micros: n.selfP50)
             }
-            var first = TextTable(header: Self.textHeader)
-            guard order.count >= Swift.max(2, parallelFrom) else {
+            let half = order.count / 2
+            let split = order.count >= Swift.max(2, parallelFrom)
+            var first = TextTable(header: Self.textHeader, rows: split ? half : order.count)
+            guard split else {
                 forEachGathered { add($0, to: &first) }
                 first.write(into: &out, drain: drain, drainSize: drainSize)
                 return
             }
-            var second = TextTable(header: Self.textHeader, headerRow: false)
-            let half = order.count / 2
+            var second = TextTable(header: Self.textHeader, headerRow: false, rows: order.count - half)
             bothAtOnce({ forEachGathered(from: 0, to: half) { add($0, to: &first) } },
                        { forEachGathered(from: half, to: order.count) { add($0, to: &second) } })
             first.widen(to: second.columnWidths)
             second.widen(to: first.columnWidths)
             var side = TextBuffer(capacity: 1 << 16)
             bothAtOnce({ first.write(into: &out, drain: drain, drainSize: drainSize) }, { second.write(into: &side, continuing: true) })
-            side.withUnsafeBytes { out.append(bytes: $0) }
+            // Drained, the second half goes straight to the drain after the first (not copied into `out`).
+            if let drain {
+                out.withUnsafeBytes { drain($0) }
+                out.removeAll()
+                side.withUnsafeBytes { drain($0) }
+            } else {
+                side.withUnsafeBytes { out.append(bytes: $0) }
+            }
         }
     }
 

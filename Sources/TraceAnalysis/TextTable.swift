@@ -8,11 +8,12 @@ import Foundation
 public struct TextTable: ~Copyable {
     private let columns: Int
     private var arena = TextBuffer(capacity: 1 << 16)
-    /// Where each cell ends in the arena, row after row, and its width in characters (-1 for a
-    /// first-column cell that is not ASCII, padded as `String.padding(toLength:withPad:startingAt:)` pads it).
+    /// Each cell's length in the arena (cells follow each other, row after row) and its width in
+    /// characters (-1 for a first-column cell that is not ASCII, padded as
+    /// `String.padding(toLength:withPad:startingAt:)` pads it): 8 bytes a cell.
     private struct Cell {
-        var end: Int
-        var width: Int
+        var length: UInt32
+        var width: Int32
     }
     private var cells: [Cell] = []
     /// The column the next cell goes in.
@@ -21,10 +22,12 @@ public struct TextTable: ~Copyable {
 
     /// With `headerRow` false, a table of rows only (widths from the header all the same): the part of
     /// a long table laid out on another thread, written after the first part with `continuing`.
-    public init(header: [String], headerRow: Bool = true) {
+    /// `rows`: how many rows will be added, if known (room for their cells is reserved once).
+    public init(header: [String], headerRow: Bool = true, rows: Int = 0) {
         columns = header.count
         widths = header.map(\.count)
         self.headerRow = headerRow
+        cells.reserveCapacity((rows + 1) * header.count)
         if headerRow { for name in header { add(name) } }
     }
 
@@ -82,11 +85,13 @@ public struct TextTable: ~Copyable {
     private mutating func finishCell(from start: Int, width: Int, ascii: Bool) {
         let column = self.column
         self.column = column + 1 == columns ? 0 : column + 1
+        // A cell is one name or number: far below 4 GiB and 2^31 characters.
+        let length = UInt32(truncatingIfNeeded: arena.count - start)
         if column == 0 && !ascii {
-            cells.append(Cell(end: arena.count, width: -1))
+            cells.append(Cell(length: length, width: -1))
             widths[0] = max(widths[0], arena.string(from: start).count)
         } else {
-            cells.append(Cell(end: arena.count, width: width))
+            cells.append(Cell(length: length, width: Int32(truncatingIfNeeded: width)))
             // Written only when it widens (a write checks the array is not shared).
             if width > widths[column] { widths[column] = width }
         }
@@ -102,7 +107,8 @@ public struct TextTable: ~Copyable {
             var start = 0
             var column = 0
             for (index, cell) in cells.enumerated() {
-                let bytes = UnsafeRawBufferPointer(rebasing: raw[start..<cell.end])
+                let end = start + Int(cell.length)
+                let bytes = UnsafeRawBufferPointer(rebasing: raw[start..<end])
                 if column == 0 {
                     if let drain, out.count >= drainSize {
                         out.withUnsafeBytes { drain($0) }
@@ -114,13 +120,13 @@ public struct TextTable: ~Copyable {
                         out.append(utf8: text.padding(toLength: widths[0], withPad: " ", startingAt: 0))
                     } else {
                         out.append(bytes: bytes)
-                        spaces(widths[0] - cell.width, &out)
+                        spaces(widths[0] - Int(cell.width), &out)
                     }
                 } else {
-                    spaces(2 + widths[column] - cell.width, &out)
+                    spaces(2 + widths[column] - Int(cell.width), &out)
                     out.append(bytes: bytes)
                 }
-                start = cell.end
+                start = end
                 column = column + 1 == columns ? 0 : column + 1
             }
         }
