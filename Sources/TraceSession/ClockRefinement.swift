@@ -118,12 +118,13 @@ public struct ClockRefinement: Sendable, Codable {
         result.residualNs = slack
 
         // Receives the offsets cannot order: moved to just after their send, as the send itself lands.
-        let moves = try causalMoves(reader, pairs: pairs, corrections: corrections, index: index)
+        let paired = PairIndex(pairs)
+        let moves = try causalMoves(reader, pairs: pairs, paired: paired, corrections: corrections, index: index)
         result.movedReceives = moves.moved
         result.cyclicReceives = moves.cyclic
         result.maxMoveNs = moves.maxMoveNs
         result.violationsAfter = try rewrite(reader, path: path, corrections: corrections, moves: moves.times,
-                                             pairs: pairs, index: index, refinement: result)
+                                             pairs: pairs, paired: paired, index: index, refinement: result)
         return result
     }
 
@@ -131,6 +132,24 @@ public struct ClockRefinement: Sendable, Codable {
         var pid: ProcessID
         var time: Int64
         var occurrence: Int
+    }
+
+    /// Which pair a send or receive is, by its process, original time and occurrence at that time:
+    /// built once, read by the causal moves and by the rewrite.
+    struct PairIndex {
+        private var sendOf: [MoveKey: Int] = [:]
+        private var receiveOf: [MoveKey: Int] = [:]
+
+        init(_ pairs: [Pair]) {
+            for (i, pair) in pairs.enumerated() {
+                sendOf[MoveKey(pid: pair.sender, time: pair.sendTime, occurrence: pair.sendOccurrence)] = i
+                receiveOf[MoveKey(pid: pair.receiver, time: pair.receiveTime, occurrence: pair.receiveOccurrence)] = i
+            }
+        }
+
+        func pair(_ kind: EventKind, _ key: MoveKey) -> Int? {
+            kind == .send ? sendOf[key] : kind == .receive ? receiveOf[key] : nil
+        }
     }
 
     /// Numbers a process's sends (and receives) that share one time stamp 0, 1, ...: the same in every
@@ -159,15 +178,9 @@ public struct ClockRefinement: Sendable, Codable {
     /// rewrite places them), a receive after its send's final time. Processes advance in causal
     /// order (a receive waits until its send is placed); a cycle, which only a mistaken pairing can
     /// make, is cut by placing the waiting receive by its send's corrected time.
-    static func causalMoves(_ reader: CaptureReader, pairs: [Pair], corrections: [Int64],
+    static func causalMoves(_ reader: CaptureReader, pairs: [Pair], paired: PairIndex, corrections: [Int64],
                             index: [NodeID: Int]) throws -> (times: [MoveKey: Int64], moved: Int, maxMoveNs: Int64,
                                                              cyclic: Int) {
-        var sendOf: [MoveKey: Int] = [:]
-        var receiveOf: [MoveKey: Int] = [:]
-        for (i, pair) in pairs.enumerated() {
-            sendOf[MoveKey(pid: pair.sender, time: pair.sendTime, occurrence: pair.sendOccurrence)] = i
-            receiveOf[MoveKey(pid: pair.receiver, time: pair.receiveTime, occurrence: pair.receiveOccurrence)] = i
-        }
         var occurrences = Occurrences()
         // Per process, its paired events in capture order, each with the latest corrected time of the
         // unpaired events of the process before it (they hold later events back too).
@@ -185,7 +198,7 @@ public struct ClockRefinement: Sendable, Codable {
             var pair: Int?
             if event.kind == .send || event.kind == .receive {
                 let key = MoveKey(pid: event.pid, time: event.time, occurrence: occurrences.next(event))
-                pair = event.kind == .send ? sendOf[key] : receiveOf[key]
+                pair = paired.pair(event.kind, key)
             }
             guard let pair else {
                 pending[event.pid] = max(pending[event.pid] ?? .min, corrected)
@@ -369,17 +382,14 @@ public struct ClockRefinement: Sendable, Codable {
     /// then swaps it in.
     /// Returns how many paired receives are written at or before their send's time.
     static func rewrite(_ reader: CaptureReader, path: String, corrections: [Int64], moves: [MoveKey: Int64],
-                        pairs: [Pair], index: [NodeID: Int], refinement: ClockRefinement) throws -> Int {
+                        pairs: [Pair], paired: PairIndex, index: [NodeID: Int],
+                        refinement: ClockRefinement) throws -> Int {
         var meta = reader.meta
         for i in meta.nodes.indices where i < corrections.count {
             meta.nodes[i].clockOffsetNs = (meta.nodes[i].clockOffsetNs ?? 0) + corrections[i]
         }
-        // The times written of every paired event, to count what is left out of order.
-        var sendOf: [MoveKey: Int] = [:], receiveOf: [MoveKey: Int] = [:]
-        for (i, pair) in pairs.enumerated() {
-            sendOf[MoveKey(pid: pair.sender, time: pair.sendTime, occurrence: pair.sendOccurrence)] = i
-            receiveOf[MoveKey(pid: pair.receiver, time: pair.receiveTime, occurrence: pair.receiveOccurrence)] = i
-        }
+        // The times written of every paired event, to count what is left out of order (a pair whose
+        // events were not met counts as left).
         var sentAt = [Int64](repeating: .max, count: pairs.count)
         var receivedAt = [Int64](repeating: .min, count: pairs.count)
         let temporary = path + ".refining"
@@ -427,9 +437,8 @@ public struct ClockRefinement: Sendable, Codable {
                 shifted.time = max(shifted.time, lastTime[pid])
                 lastTime[pid] = shifted.time
             }
-            if let key {
-                if event.kind == .send, let pair = sendOf[key] { sentAt[pair] = shifted.time }
-                if event.kind == .receive, let pair = receiveOf[key] { receivedAt[pair] = shifted.time }
+            if let key, let pair = paired.pair(event.kind, key) {
+                if event.kind == .send { sentAt[pair] = shifted.time } else { receivedAt[pair] = shifted.time }
             }
             heap.push(EventHeap.Entry(time: shifted.time, sequence: sequence, event: shifted, payload: Array(payload)))
             sequence += 1
