@@ -87,10 +87,10 @@ let benchmarks: @Sendable () -> Void = {
                                    // Bytes per event follow the trace as much as the encoder: the trace is made
                                    // anew on each machine, and its timestamps' jitter follows the load while erl
                                    // writes it (2,595 per 1,000 events on the trace the gate was recorded from,
-                                   // 2,772 from a fresh one for the same binary). 15% still catches a lost column
-                                   // encoding (encoding 0 is 6,040).
+                                   // 2,772 and 3,095 from fresh ones for the same binary). 25% still catches a lost
+                                   // column encoding (encoding 0 is 6,040).
                                    thresholds: [.mallocCountTotal: .init(relative: [.p90: 10.0]),
-                                                bytesPerThousandEvents: .init(relative: [.p90: 15.0])])) { benchmark in
+                                                bytesPerThousandEvents: .init(relative: [.p90: 25.0])])) { benchmark in
         let events = Input.captureOfTrace.events
         for _ in benchmark.scaledIterations {
             let output = NSTemporaryDirectory() + "beamtrace-bench/ingest-\(UUID().uuidString)"
@@ -103,7 +103,11 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    Benchmark("lz4_-1_of_the_same_dbg_file_(Debian's_lz4,_whole_process)") { benchmark in
+    // The peer, timed only: its allocations are Foundation's starting a process (532 and 712 on two
+    // machines for the same binary), not ours to gate.
+    Benchmark("lz4_-1_of_the_same_dbg_file_(Debian's_lz4,_whole_process)",
+              configuration: .init(metrics: [.wallClock, .cpuTotal], warmupIterations: 1, scalingFactor: .one,
+                                   maxDuration: .seconds(20), maxIterations: 5, thresholds: [:])) { benchmark in
         let trace = Input.trace
         for _ in benchmark.scaledIterations {
             let output = NSTemporaryDirectory() + "beamtrace-bench/lz4-\(UUID().uuidString)"
