@@ -372,6 +372,8 @@ struct BlockDecoder {
     private var output = PayloadOutput()
     /// The integer column's contexts (encoding 1), kept from block to block and reset at each.
     private var integerContexts = PayloadIntegers()
+    /// Each byte's kind (nil: no kind has that raw value).
+    private static let kindsByRawValue: [EventKind?] = (0...255).map { EventKind(rawValue: UInt8($0)) }
     /// `decodePayloads`' signal (inside its loop) that a copy reads a walked payload.
     private static let needsEveryPayload = "needs every payload"
 
@@ -523,12 +525,10 @@ struct BlockDecoder {
                 return array.withUnsafeMutableBufferPointer { body($0) }
             }
             func varints(_ column: UnsafeRawBufferPointer, _ out: UnsafeMutableBufferPointer<UInt32>) -> Bool {
-                var c = ByteCursor(column)
-                for i in 0..<n {
-                    guard let v = c.varint(), v <= UInt64(UInt32.max) else { return false }
+                readVarintColumn(column, n) { i, v in
                     out[i] = UInt32(truncatingIfNeeded: v)
+                    return v <= UInt64(UInt32.max)
                 }
-                return c.remaining == 0
             }
             let timeMin = header.timeMin
             guard fill(&batch.times, 0, { out in
@@ -544,13 +544,11 @@ struct BlockDecoder {
                 }
                 let low = cols[0]
                 guard low.count == n else { return false }
-                var high = ByteCursor(cols[10])
-                for i in 0..<n {
-                    guard let h = high.varint() else { return false }
+                return readVarintColumn(cols[10], n) { i, h in
                     t &+= Int64(bitPattern: h << 8 | UInt64(low[i]))
                     out[i] = t
+                    return true
                 }
-                return high.remaining == 0
             }) else { return .failed("time column does not decode") }
             guard fill(&batch.nodes, 0, { varints(cols[1], $0) }) else { return .failed("node column does not decode") }
             guard fill(&batch.pids, 0, { varints(cols[2], $0) }) else { return .failed("pid column does not decode") }
@@ -559,19 +557,21 @@ struct BlockDecoder {
                 return .failed("peer column does not decode")
             }
             guard fill(&batch.values, 0, { out in
-                var c = ByteCursor(cols[7])
-                for i in 0..<n {
-                    guard let v = c.varint() else { return false }
+                readVarintColumn(cols[7], n) { i, v in
                     out[i] = unzigzag(v)
+                    return true
                 }
-                return c.remaining == 0
             }) else { return .failed("value column does not decode") }
             guard fill(&batch.kinds, .call, { out in
-                for i in 0..<n {
-                    guard let kind = EventKind(rawValue: cols[3][i]) else { return false }
-                    out[i] = kind
+                // Through a table of the kinds by raw value (the enum's own initializer is a call per event).
+                Self.kindsByRawValue.withUnsafeBufferPointer { kinds in
+                    let raw = cols[3]
+                    for i in 0..<n {
+                        guard let kind = kinds[Int(raw[i])] else { return false }
+                        out[i] = kind
+                    }
+                    return true
                 }
-                return true
             }) else { return .failed("kind column holds an unknown kind") }
             let storedFlagBytes = cols[4]
             guard fill(&batch.flags, [], { out in

@@ -52,6 +52,30 @@ struct ByteWriter {
     return nil
 }
 
+/// Reads a column of `n` LEB128 varints, calling `body(i, value)` for each in order; false when
+/// the column is cut short, holds an over-long varint, a value `body` refuses (false), or bytes
+/// after the last. Most values of a column are one byte: that case is tested first, before the
+/// general loop.
+@inline(__always) func readVarintColumn(_ column: UnsafeRawBufferPointer, _ n: Int,
+                                        _ body: (Int, UInt64) -> Bool) -> Bool {
+    guard let base = column.baseAddress else { return n == 0 }
+    let count = column.count
+    var offset = 0
+    var i = 0
+    while i < n {
+        guard offset < count else { return false }
+        let byte = base.load(fromByteOffset: offset, as: UInt8.self)
+        if byte < 0x80 {
+            offset += 1
+            guard body(i, UInt64(byte)) else { return false }
+        } else {
+            guard let v = readVarint(base, &offset, count: count), body(i, v) else { return false }
+        }
+        i += 1
+    }
+    return offset == count
+}
+
 struct ByteCursor {
     let base: UnsafeRawPointer?
     let count: Int
@@ -88,7 +112,13 @@ struct ByteCursor {
     mutating func i64() -> Int64? { u64().map { Int64(bitPattern: $0) } }
 
     @inline(__always) mutating func varint() -> UInt64? {
-        guard let base else { return nil }
+        guard let base, offset < count else { return nil }
+        // One byte, the common case, first.
+        let byte = base.load(fromByteOffset: offset, as: UInt8.self)
+        if byte < 0x80 {
+            offset += 1
+            return UInt64(byte)
+        }
         return readVarint(base, &offset, count: count)
     }
 

@@ -87,7 +87,7 @@ struct PayloadPids {
         if let replaced = transform(payload, d, into: &out, integers: &integers) { return replaced }
         out.removeSubrange(mark...)
         integers.removeSubrange(integerMark...)
-        out.append(contentsOf: payload)
+        out.append(bytes: payload)
         return false
     }
 
@@ -98,7 +98,7 @@ struct PayloadPids {
         var copyFrom = 0
         var replaced = false
         func flush(_ upTo: Int) {
-            if upTo > copyFrom { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: payload[copyFrom..<upTo])) }
+            if upTo > copyFrom { out.append(bytes: UnsafeRawBufferPointer(rebasing: payload[copyFrom..<upTo])) }
         }
         while c.offset < payload.count || pending > 0 {
             if pending == 0 { pending = 1 }

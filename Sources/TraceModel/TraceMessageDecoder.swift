@@ -487,7 +487,7 @@ public struct TraceMessageDecoder {
         func copy(_ range: Range<Int>, _ budget: inout Int, _ batch: inout EventBatch) {
             guard !range.isEmpty, budget > 0 else { return }
             let n = min(range.count, budget)
-            batch.payloadBytes.append(contentsOf: scan.slice(range.lowerBound, range.lowerBound + n))
+            batch.payloadBytes.append(bytes: scan.slice(range.lowerBound, range.lowerBound + n))
             budget -= n
         }
         copy(ranges.0, &budget, &batch)
