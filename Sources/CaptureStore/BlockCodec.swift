@@ -114,8 +114,8 @@ struct BlockEncoder {
                         let h = Self.hash(payload)
                         // A truncated payload is never copied from (its bytes are not the whole term).
                         if !truncated { hash = h }
-                        // A payload equal to one of the last few (a message seen in its send and its
-                        // receive): 0xF3 + varint(events back).
+                        // A payload equal to a recent one (a message seen in its send and its
+                        // receive): 0xF3 + events back (1...PayloadPids.copyReach).
                         if let distance = Self.recentCopy(of: payload, hash: h, at: i, in: b, hashes: payloadHashes,
                                                           chains: copyChains) {
                             storedPayload.append(PayloadPids.copyTag)
@@ -192,7 +192,7 @@ struct BlockEncoder {
         }
     }
 
-    /// How many events back (1...16) the same payload bytes appeared, if they did: the nearest
+    /// How many events back (1...`PayloadPids.copyReach`) the same payload bytes appeared, if they did: the nearest
     /// earlier event whose payload hash is `hash` and whose bytes are equal (truncated payloads
     /// have hash 0 in `payloadHashes` and are in no chain, since `hash` is never 0). Only the
     /// events of `hash`'s chain are looked at, nearest first. (Static: a method would copy the
@@ -202,7 +202,7 @@ struct BlockEncoder {
         guard let base = b.payloadBytes.baseAddress, let p = payload.baseAddress else { return nil }
         return payloadHashes.withUnsafeBufferPointer { hashes -> Int? in
             var j = copyChains.latest(hash)
-            while j >= 0 && i - j <= 16 {
+            while j >= 0 && i - j <= PayloadPids.copyReach {
                 if hashes[j] == hash {
                     let start = b.payloadStart(j)
                     let end = Int(b.payloadEnds[j])
@@ -236,7 +236,7 @@ struct BlockEncoder {
 
 /// The events of a block chained by payload hash: per bucket of hashes the latest event, per
 /// event the one before it in its bucket. A search for an equal recent payload walks one chain,
-/// nearest first, instead of comparing the hashes of all the last 16 events.
+/// nearest first, instead of comparing the hashes of every event within reach.
 struct CopyChains {
     static let bucketBits = 8
     private var latestInBucket = [Int32](repeating: -1, count: 1 << bucketBits)
