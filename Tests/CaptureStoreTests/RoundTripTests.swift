@@ -193,6 +193,54 @@ import TraceModel
         #expect(sameRead, "payloads read by a pass of sends and receives differ")
     }
 
+    /// A server's receives after many callers' sends: each receive equals the send 17 to 255 events
+    /// before it (stored as a far copy), and reads back exactly, also when only receives are read
+    /// (the sends they copy are walked, not kept).
+    @Test func receivesFarAfterTheirSendsReadBackExactly() throws {
+        var dictionaries = TraceDictionaries()
+        let node = dictionaries.intern(node: "s@h")
+        let server = dictionaries.intern(process: .pid(node: node, id: 1, serial: 0, creation: 1))
+        let client = dictionaries.intern(process: .pid(node: node, id: 2, serial: 0, creation: 1))
+        var batch = EventBatch()
+        var time: Int64 = 1
+        // {work, K, <<K's bytes>>}: every message distinct, longer than a copy's two bytes.
+        func message(_ k: Int) -> [UInt8] {
+            [104, 3, 119, 4] + Array("work".utf8) + [98, 0, 0, UInt8(k >> 8), UInt8(k & 0xFF), 109, 0, 0, 0, 8]
+                + (0..<8).map { UInt8(truncatingIfNeeded: k &* 7 &+ $0) }
+        }
+        var k = 0
+        for gap in [17, 40, 128, 254, 255] {
+            let first = k
+            for _ in 0..<gap { batch.append(TraceEvent(time: time, node: node, pid: client, kind: .send, peer: server),
+                                           payload: message(k)); k += 1; time += 1 }
+            for j in first..<k { batch.append(TraceEvent(time: time, node: node, pid: server, kind: .receive, peer: client),
+                                              payload: message(j)); time += 1 }
+        }
+        // Each receive is stored as 0xF3 and its distance: at most two bytes beyond the sends'.
+        var encoder = BlockEncoder()
+        var body = ByteWriter()
+        var entry = IndexEntry(kind: .block, segment: 1, offset: 0, recordLength: 0)
+        encoder.encode(batch, dictionaries: dictionaries, sequence: 1, droppedBefore: 0, into: &body, entry: &entry)
+        let sendBytes = (0..<batch.count).filter { batch.kinds[$0] == .send }.reduce(0) { $0 + batch.payload($1).count }
+        #expect(encoder.storedPayload.count <= sendBytes + 2 * k)
+        let dir = try Erlang.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("cap").path
+        var options = CaptureWriter.Options()
+        options.blockEvents = 8_000
+        try write(batch, dictionaries: dictionaries, to: path, options: options)
+        let reader = try CaptureReader(opening: path)
+        #expect(reader.problems.isEmpty)
+        let expected = (0..<batch.count).map { Array(batch.payload($0)) }
+        #expect(try reader.events().map(\.payload) == expected)
+        var received: [[UInt8]] = []
+        try reader.forEach(columns: EventColumns(payloadsOf: [.receive], peers: true)) { _, payload in
+            received.append(Array(payload))
+            return true
+        }
+        #expect(received == zip(batch.kinds, expected).map { $0.0 == .receive ? $0.1 : [] })
+    }
+
     @Test func otpIntegersOfEveryWidthReadBackExactly() throws {
         let events = try expectReadsBackAsDecoded { trace in "bt_work:integers(\"\(trace)\", 40)" }
         // Big integers (SMALL_BIG_EXT) were in the payloads.
