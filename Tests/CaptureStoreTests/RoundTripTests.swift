@@ -21,6 +21,21 @@ import TraceModel
         try writer.close(stopReason: "test")
     }
 
+    /// Writes `batch` into a new capture of `blockEvents`-event blocks and gives `body` its reader,
+    /// checked to have no problems; the capture is removed after.
+    func withCapture(of batch: EventBatch, dictionaries: TraceDictionaries, blockEvents: Int,
+                     _ body: (CaptureReader) throws -> Void) throws {
+        let dir = try Erlang.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("cap").path
+        var options = CaptureWriter.Options()
+        options.blockEvents = blockEvents
+        try write(batch, dictionaries: dictionaries, to: path, options: options)
+        let reader = try CaptureReader(opening: path)
+        #expect(reader.problems.isEmpty)
+        try body(reader)
+    }
+
     @Test(arguments: [UInt64(1), 2, 3])
     func randomStreamsReadBackIdentical(seed: UInt64) throws {
         let dir = try Erlang.temporaryDirectory()
@@ -169,28 +184,22 @@ import TraceModel
                 if k % 300 == 0 { add(.receive, k, call) }
             }
         }
-        let dir = try Erlang.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let path = dir.appendingPathComponent("cap").path
-        var options = CaptureWriter.Options()
-        options.blockEvents = 4_000
-        try write(batch, dictionaries: dictionaries, to: path, options: options)
-        let reader = try CaptureReader(opening: path)
-        #expect(reader.problems.isEmpty)
-        let events = try reader.events()
-        #expect(events.count == expected.count)
-        // Compared as one Bool: a failure would print megabytes of payloads.
-        let same = events.map(\.payload) == expected
-        #expect(same, "payloads read back differ")
-        // Sends and receives only: calls walked, not expanded, and come back empty.
-        var read: [[UInt8]] = []
-        try reader.forEach(columns: EventColumns(payloadsOf: [.send, .receive], peers: true)) { _, payload in
-            read.append(Array(payload))
-            return true
+        try withCapture(of: batch, dictionaries: dictionaries, blockEvents: 4_000) { reader in
+            let events = try reader.events()
+            #expect(events.count == expected.count)
+            // Compared as one Bool: a failure would print megabytes of payloads.
+            let same = events.map(\.payload) == expected
+            #expect(same, "payloads read back differ")
+            // Sends and receives only: calls walked, not expanded, and come back empty.
+            var read: [[UInt8]] = []
+            try reader.forEach(columns: EventColumns(payloadsOf: [.send, .receive], peers: true)) { _, payload in
+                read.append(Array(payload))
+                return true
+            }
+            let wanted = zip(batch.kinds, expected).map { $0.0 == .call ? [] : $0.1 }
+            let sameRead = read == wanted
+            #expect(sameRead, "payloads read by a pass of sends and receives differ")
         }
-        let wanted = zip(batch.kinds, expected).map { $0.0 == .call ? [] : $0.1 }
-        let sameRead = read == wanted
-        #expect(sameRead, "payloads read by a pass of sends and receives differ")
     }
 
     /// A server's receives after many callers' sends: each receive equals the send 17 to 255 events
@@ -223,22 +232,16 @@ import TraceModel
         encoder.encode(batch, dictionaries: dictionaries, sequence: 1, droppedBefore: 0, into: &body, entry: &entry)
         let sendBytes = (0..<batch.count).filter { batch.kinds[$0] == .send }.reduce(0) { $0 + batch.payload($1).count }
         #expect(encoder.storedPayload.count <= sendBytes + 2 * k)
-        let dir = try Erlang.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let path = dir.appendingPathComponent("cap").path
-        var options = CaptureWriter.Options()
-        options.blockEvents = 8_000
-        try write(batch, dictionaries: dictionaries, to: path, options: options)
-        let reader = try CaptureReader(opening: path)
-        #expect(reader.problems.isEmpty)
-        let expected = (0..<batch.count).map { Array(batch.payload($0)) }
-        #expect(try reader.events().map(\.payload) == expected)
-        var received: [[UInt8]] = []
-        try reader.forEach(columns: EventColumns(payloadsOf: [.receive], peers: true)) { _, payload in
-            received.append(Array(payload))
-            return true
+        try withCapture(of: batch, dictionaries: dictionaries, blockEvents: 8_000) { reader in
+            let expected = (0..<batch.count).map { Array(batch.payload($0)) }
+            #expect(try reader.events().map(\.payload) == expected)
+            var received: [[UInt8]] = []
+            try reader.forEach(columns: EventColumns(payloadsOf: [.receive], peers: true)) { _, payload in
+                received.append(Array(payload))
+                return true
+            }
+            #expect(received == zip(batch.kinds, expected).map { $0.0 == .receive ? $0.1 : [] })
         }
-        #expect(received == zip(batch.kinds, expected).map { $0.0 == .receive ? $0.1 : [] })
     }
 
     @Test func otpIntegersOfEveryWidthReadBackExactly() throws {
