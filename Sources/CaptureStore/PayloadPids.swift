@@ -14,10 +14,10 @@ struct PayloadPids {
     static let integerTag: UInt8 = 0xF1
     /// A whole payload equal to the one N (1...255) events earlier in the block: 0xF3, N.
     static let copyTag: UInt8 = 0xF3
-    /// How far back the encoder looks for an equal payload (readers take any N in 1...255: a
-    /// server's receive of a request comes after every queued caller's send, often more than 16
-    /// events after its own send).
-    static let copyReach = 255
+    /// How far back the encoder looks for an equal payload: as far as N's one byte holds (readers
+    /// take any N in 1...255; a server's receive of a request comes after every queued caller's
+    /// send, often more than 16 events after its own send).
+    static let copyReach = Int(UInt8.max)
     /// Encoding 1: SMALL_BIG_EXT of N ≤ 8 digit bytes whose value fits an Int64, stored as 0xF4, N;
     /// the value is in the integer column (as INTEGER_EXT's is, after a bare 0xF1).
     static let bigTag: UInt8 = 0xF4
