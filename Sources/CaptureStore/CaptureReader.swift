@@ -177,25 +177,32 @@ public final class CaptureReader: @unchecked Sendable {
             // Emit a run: up to the next block's start and the other heads.
             var limit = next < n ? candidates[next].timeMin : Int64.max
             for (k, a) in active.enumerated() where k != best { limit = min(limit, headTime(a)) }
-            var i = cursors[blockIndex]
-            let count = batch.times.count
+            let first = cursors[blockIndex]
+            let several = active.count > 1
             // The decoder's payload buffer (the slot holds it until released).
             let payload = slot.decoder.payloads
-            while i < count {
-                let t = batch.times[i]
-                if t > limit || (t == limit && active.count > 1 && i > cursors[blockIndex]) { break }
-                let kind = batch.kinds[i], pid = batch.pids[i], mfa = batch.mfas[i], node = batch.nodes[i]
-                if everything || query.matches(time: t, node: node, pid: pid, kind: kind, mfa: mfa) {
-                    let start = i == 0 ? 0 : Int(batch.payloadEnds[i - 1])
-                    let end = Int(batch.payloadEnds[i])
-                    let event = TraceEvent(time: t, node: node, pid: pid, kind: kind, flags: batch.flags[i],
-                                           mfa: mfa, peer: batch.peers[i], value: batch.values[i])
-                    let bytes = UnsafeRawBufferPointer(rebasing: payload[start..<end])
-                    if try !body(event, bytes) { stop = true; i += 1; break }
+            // The run reads the columns through pointers (no per-event bounds or uniqueness checks).
+            let (i, stopped) = try batch.withColumns { b -> (Int, Bool) in
+                var i = first
+                while i < b.count {
+                    let t = b.times[i]
+                    if t > limit || (t == limit && several && i > first) { break }
+                    let kind = b.kinds[i], pid = b.pids[i], mfa = b.mfas[i], node = b.nodes[i]
+                    if everything || query.matches(time: t, node: node, pid: pid, kind: kind, mfa: mfa) {
+                        let start = i == 0 ? 0 : Int(b.payloadEnds[i - 1])
+                        let end = Int(b.payloadEnds[i])
+                        let event = TraceEvent(time: t, node: node, pid: pid, kind: kind, flags: b.flags[i],
+                                               mfa: mfa, peer: b.peers[i], value: b.values[i])
+                        let bytes = UnsafeRawBufferPointer(rebasing: payload[start..<end])
+                        if try !body(event, bytes) { return (i + 1, true) }
+                    }
+                    i += 1
+                    if t == limit { break }
                 }
-                i += 1
-                if t == limit { break }
+                return (i, false)
             }
+            if stopped { stop = true }
+            let count = batch.count
             cursors[blockIndex] = i
             if i >= count {
                 active.remove(at: best)
