@@ -1,17 +1,20 @@
 // Encoding a batch of events as one block body (columns, each LZ4-compressed on its own) and
-// decoding it back. The batch must already be in time order. Blocks are written in encoding 1
-// (Format.BlockEncoding); encoding 0 blocks, as format 1 and 2 captures hold them, still decode.
+// decoding it back. The batch must already be in time order. Blocks are written in encoding 2
+// (Format.BlockEncoding); encoding 0 and 1 blocks, as earlier captures hold them, still decode.
 import TraceModel
 
 struct BlockEncoder {
-    static let encoding = Format.BlockEncoding.shaped
-    var columns: [ByteWriter] = Array(repeating: ByteWriter(capacity: 1 << 16), count: Self.encoding.columnCount)
+    /// Encoding 2; encoding 1 only where a test checks that readers still expand it.
+    let encoding: Format.BlockEncoding
+    var columns: [ByteWriter]
     var compressed: [UInt8] = []
     var permutation: [Int32] = []
     var sorted = EventBatch()
     var pids = PayloadPids()
     var storedPayload: [UInt8] = []
     var payloadIntegers: [Int64] = []
+    /// The compacted payloads' marks (column 12, encoding 2).
+    var payloadMarks: [UInt8] = []
     /// Per event of the block being encoded, a hash of its payload bytes (0: none, or one that
     /// is never copied from): the search for an equal recent payload compares bytes only where
     /// the hashes agree.
@@ -21,6 +24,11 @@ struct BlockEncoder {
     var contexts = PayloadIntegers()
     /// The fixed-width columns of the block being encoded, written through pointers.
     let fixed = ColumnBuffers()
+
+    init(writing encoding: Format.BlockEncoding = .marked) {
+        self.encoding = encoding == .shaped ? .shaped : .marked
+        columns = Array(repeating: ByteWriter(capacity: 1 << 16), count: self.encoding.columnCount)
+    }
 
     /// Sorts the batch by time (stable) into `sorted`; returns it (or the input when already in order).
     mutating func sortedByTime(_ batch: EventBatch) -> EventBatch {
@@ -54,6 +62,7 @@ struct BlockEncoder {
     mutating func encode(_ batch: EventBatch, dictionaries: TraceDictionaries, sequence: UInt64, droppedBefore: UInt64,
                          into out: inout ByteWriter, entry: inout IndexEntry) {
         storedPayload.removeAll(keepingCapacity: true)
+        payloadMarks.removeAll(keepingCapacity: true)
         contexts.reset()
         for i in 0..<columns.count { columns[i].bytes.removeAll(keepingCapacity: true) }
         let n = batch.count
@@ -129,7 +138,7 @@ struct BlockEncoder {
                             storedPayload.append(contentsOf: payload)
                         } else {
                             replaced = pids.encode(payload, dictionaries, into: &storedPayload,
-                                                   integers: &payloadIntegers)
+                                                   integers: &payloadIntegers, marks: &payloadMarks)
                         }
                     }
                     if replaced {
@@ -168,7 +177,7 @@ struct BlockEncoder {
         out.i64(timeMax)
         out.u32(UInt32(n))
         out.u64(droppedBefore)
-        out.u8(UInt8(columns.count)); out.u8(Self.encoding.rawValue); out.u16(0)
+        out.u8(UInt8(columns.count)); out.u8(encoding.rawValue); out.u16(0)
         let directoryStart = out.bytes.count
         for _ in 0..<columns.count {
             out.u8(0); out.u8(0); out.u16(0); out.u32(0); out.u32(0)
@@ -179,12 +188,16 @@ struct BlockEncoder {
                 if c == Format.Column.payloadBytes.rawValue {
                     return storedPayload.withUnsafeBytes { appendCompressed($0, into: &out) }
                 }
+                if c == Format.Column.payloadMarks.rawValue {
+                    return payloadMarks.withUnsafeBytes { appendCompressed($0, into: &out) }
+                }
                 if c == Format.Column.payloadIntegers.rawValue {
                     return columns[c].bytes.withUnsafeBytes { appendCompressed($0, into: &out) }
                 }
                 return appendCompressed(fixed.bytes(c), into: &out)
             }()
             let rawLength = c == Format.Column.payloadBytes.rawValue ? storedPayload.count
+                : c == Format.Column.payloadMarks.rawValue ? payloadMarks.count
                 : c == Format.Column.payloadIntegers.rawValue ? columns[c].bytes.count : fixed.bytes(c).count
             out.bytes[entryOffset] = stored.0.rawValue
             out.patchU32(UInt32(rawLength), at: entryOffset + 4)
@@ -508,6 +521,7 @@ struct BlockDecoder {
         let payloads = kindsPresent & wanted.payloadKinds != 0
         let payloadColumns: UInt32 = 1 << UInt32(Format.Column.payloadLength.rawValue)
             | 1 << UInt32(Format.Column.payloadBytes.rawValue) | 1 << UInt32(Format.Column.payloadIntegers.rawValue)
+            | 1 << UInt32(Format.Column.payloadMarks.rawValue)
         for index in directory.indices where index != kindColumn {
             if !payloads && payloadColumns >> UInt32(index) & 1 != 0 { continue }
             if !wanted.peers && index == Format.Column.peer.rawValue { continue }
@@ -599,6 +613,9 @@ struct BlockDecoder {
         let payloadTotal = storedPayload.count
         var integers = encoding == .plain ? StoredIntegers.inline
             : StoredIntegers(column: ByteCursor(cols[11]), contexts: integerContexts)
+        // Encoding 2: where each compacted payload's codes are (nil: walk the terms to find them).
+        let marked = encoding == .marked
+        var marks = ByteCursor(marked ? cols[Format.Column.payloadMarks.rawValue] : UnsafeRawBufferPointer(start: nil, count: 0))
         let every = wanted.payloadKinds == ~0
         // Expanded payloads go through a pointer into the decoder's own buffer (`decode` copies it
         // into the batch once, or the merge reads it there); the ends and the walked marks are
@@ -644,10 +661,14 @@ struct BlockDecoder {
                                         out.append(out.base + start, count: length)
                                     }
                                 } else {
-                                    if encoding == .shaped {
+                                    if encoding != .plain {
                                         integers.expect(pid: pidColumn[i], kind: kindBytes[i], mfa: mfaColumn[i])
                                     }
-                                    guard pids.decode(stored, dictionaries, into: &out, integers: &integers, expand: expand) else {
+                                    let expanded = marked
+                                        ? pids.decode(stored, dictionaries, into: &out, integers: &integers,
+                                                      marks: &marks, expand: expand)
+                                        : pids.decode(stored, dictionaries, into: &out, integers: &integers, expand: expand)
+                                    guard expanded else {
                                         return "event \(i): a compacted payload does not expand (a pid not in the "
                                             + "dictionaries, or the integer column is short)"
                                     }
@@ -668,6 +689,7 @@ struct BlockDecoder {
             return .failed("payload column has \(payloadTotal - payloadEnd) extra bytes")
         }
         if let rest = integers.column?.remaining, rest != 0 { return .failed("integer column has \(rest) extra bytes") }
+        if marks.remaining != 0 { return .failed("mark column has \(marks.remaining) extra bytes") }
         return .decoded
     }
 

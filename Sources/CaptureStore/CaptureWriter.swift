@@ -20,6 +20,9 @@ public final class CaptureWriter: @unchecked Sendable {
         public var retainBytes: Int?
         /// Encode and write on a background queue (both cores); false writes on the caller's thread.
         public var background = true
+        /// The block encoding written: 2 (docs/FORMAT.md); 1 only for tests that check readers of
+        /// captures written before encoding 2.
+        var blockEncoding = Format.BlockEncoding.marked
         public init() {}
     }
 
@@ -184,7 +187,7 @@ final class WriterState: @unchecked Sendable {
     private var cursor = DictionaryRecord.Cursor()
     /// The writer's own copy of the caller's dictionaries, grown by deltas (only this queue touches it).
     private var dictionaries = TraceDictionaries()
-    private var encoder = BlockEncoder()
+    private var encoder: BlockEncoder
     private var summarizer = BlockSummarizer()
     private var record = ByteWriter(capacity: 1 << 20)
     private var lastSync = ContinuousClock.now
@@ -202,6 +205,7 @@ final class WriterState: @unchecked Sendable {
         self.directory = directory
         self.meta = meta
         self.options = options
+        encoder = BlockEncoder(writing: options.blockEncoding)
     }
 
     func throwIfFailed() throws {

@@ -42,21 +42,33 @@ enum Format {
     static let columnEntrySize = 12
 
     /// How a block's columns are laid out (body byte 37). Encoding 0: the ten columns of format
-    /// versions 1 and 2 (time as zigzag varint deltas, integers inline in payloads). Encoding 1
-    /// (written since): the time delta's low byte in column 0 and the rest in column 10, payload
-    /// integers in column 11. Readers before it refuse encoding 1 blocks by their column count.
+    /// versions 1 and 2 (time as zigzag varint deltas, integers inline in payloads). Encoding 1:
+    /// the time delta's low byte in column 0 and the rest in column 10, payload integers in column
+    /// 11. Encoding 2 (written since): encoding 1 and the payloads' marks in column 12. Readers
+    /// before each refuse its blocks by their column count.
     enum BlockEncoding: UInt8 {
         case plain = 0
         case shaped = 1
+        /// Encoding 1 and a column of where each compacted payload's codes are (docs/FORMAT.md):
+        /// reading expands them without walking the terms around them.
+        case marked = 2
 
-        var columnCount: Int { self == .plain ? 10 : 12 }
+        var columnCount: Int {
+            switch self {
+            case .plain: 10
+            case .shaped: 12
+            case .marked: 13
+            }
+        }
     }
-    static let maxColumnCount = 12
+    static let maxColumnCount = 13
 
     enum Column: Int, CaseIterable {
         case time = 0, node, pid, kind, flags, mfa, peer, value, payloadLength, payloadBytes
-        /// Encoding 1 only.
+        /// Encodings 1 and 2.
         case timeHigh, payloadIntegers
+        /// Encoding 2 only.
+        case payloadMarks
     }
 
     enum Codec: UInt8 {

@@ -83,26 +83,38 @@ struct PayloadPids {
     /// Appends `payload` to `out` with known pids replaced; true when any was. A payload that does
     /// not walk as whole terms is appended unchanged.
     /// Block encoding 1: integers are appended to `integers`, in payload order, and only their tag
-    /// stays in `out`.
+    /// stays in `out`. Encoding 2 also appends the payload's marks to `marks` (when any code was
+    /// left in `out`): per code a varint of 1 + the plain bytes between it and the code before it
+    /// (or the payload's start), then a 0.
     mutating func encode(_ payload: UnsafeRawBufferPointer, _ d: TraceDictionaries, into out: inout [UInt8],
-                         integers: inout [Int64]) -> Bool {
+                         integers: inout [Int64], marks: inout [UInt8]) -> Bool {
         let mark = out.count
         let integerMark = integers.count
-        if let replaced = transform(payload, d, into: &out, integers: &integers) { return replaced }
+        let gapMark = marks.count
+        if let replaced = transform(payload, d, into: &out, integers: &integers, marks: &marks) {
+            if replaced { marks.append(0) } else { marks.removeSubrange(gapMark...) }
+            return replaced
+        }
         out.removeSubrange(mark...)
         integers.removeSubrange(integerMark...)
+        marks.removeSubrange(gapMark...)
         out.append(bytes: payload)
         return false
     }
 
     private mutating func transform(_ payload: UnsafeRawBufferPointer, _ d: TraceDictionaries, into out: inout [UInt8],
-                                    integers: inout [Int64]) -> Bool? {
+                                    integers: inout [Int64], marks: inout [UInt8]) -> Bool? {
         var c = TermCursor(payload)
         var pending = 0
         var copyFrom = 0
         var replaced = false
+        // Where in `out` the last code ended (the payload's start before the first).
+        var codeEnd = out.count
         func flush(_ upTo: Int) {
             if upTo > copyFrom { out.append(bytes: UnsafeRawBufferPointer(rebasing: payload[copyFrom..<upTo])) }
+            var v = UInt64(out.count - codeEnd) + 1
+            while v >= 0x80 { marks.append(UInt8(truncatingIfNeeded: v) | 0x80); v >>= 7 }
+            marks.append(UInt8(v))
         }
         while c.offset < payload.count || pending > 0 {
             if pending == 0 { pending = 1 }
@@ -124,6 +136,7 @@ struct PayloadPids {
                     while v >= 0x80 { out.append(UInt8(truncatingIfNeeded: v) | 0x80); v >>= 7 }
                     out.append(UInt8(v))
                     copyFrom = c.offset
+                    codeEnd = out.count
                     replaced = true
                 }
                 continue
@@ -134,6 +147,7 @@ struct PayloadPids {
                 out.append(Self.integerTag)
                 integers.append(Int64(Int32(bitPattern: raw)))
                 copyFrom = c.offset
+                codeEnd = out.count
                 replaced = true
                 continue
             }
@@ -143,6 +157,7 @@ struct PayloadPids {
                 out.append(value.digits)
                 integers.append(value.value)
                 copyFrom = c.offset
+                codeEnd = out.count
                 replaced = true
                 continue
             }
@@ -150,7 +165,7 @@ struct PayloadPids {
             guard let children = c.skipHeader() else { return nil }
             pending += children
         }
-        flush(payload.count)
+        if copyFrom < payload.count { out.append(bytes: UnsafeRawBufferPointer(rebasing: payload[copyFrom...])) }
         return replaced
     }
 
@@ -207,8 +222,6 @@ struct PayloadPids {
         @inline(__always) func u16(_ at: Int) -> Int { Int(UInt16(bigEndian: p.loadUnaligned(fromByteOffset: at, as: UInt16.self))) }
         @inline(__always) func u32(_ at: Int) -> Int { Int(UInt32(bigEndian: p.loadUnaligned(fromByteOffset: at, as: UInt32.self))) }
         @inline(__always) func byte(_ at: Int) -> Int { Int(p.load(fromByteOffset: at, as: UInt8.self)) }
-        /// The varint after a compacted tag at `i` (the cursor `i` left after it); nil when cut short.
-        @inline(__always) func varint(_ i: inout Int) -> UInt64? { readVarint(p, &i, count: n) }
         var copyFrom = 0
         var i = 0
         var pending = 0
@@ -216,7 +229,6 @@ struct PayloadPids {
             if pending == 0 { pending = 1 }
             pending -= 1
             guard i < n else { return false }
-            let start = i
             switch p.load(fromByteOffset: i, as: UInt8.self) {
             case ExternalTag.smallAtomUTF8, ExternalTag.smallAtom:
                 guard n - i >= 2 else { return false }
@@ -261,50 +273,10 @@ struct PayloadPids {
                 }
                 i += 4 + 4 * words
                 guard i <= n else { return false }
-            case Self.tag:
-                i += 1
-                guard let id = varint(&i), id <= UInt64(UInt32.max) else { return false }
-                if expand {
-                    out.append(p + copyFrom, count: start - copyFrom)
-                    guard appendBytes(for: ProcessID(truncatingIfNeeded: id), d, into: &out) else { return false }
+            case Self.tag, Self.integerTag, Self.bigTag:
+                guard expandCode(p, n, at: &i, copyFrom: &copyFrom, d, into: &out, integers: &integers, expand: expand) else {
+                    return false
                 }
-                copyFrom = i
-            case Self.integerTag:
-                i += 1
-                let value: UInt32
-                if integers.column == nil {
-                    guard let zz = varint(&i), zz <= UInt64(UInt32.max) else { return false }
-                    value = UInt32(truncatingIfNeeded: Int64(bitPattern: zz >> 1) ^ -Int64(bitPattern: zz & 1))
-                } else {
-                    guard let v = integers.next(), let v32 = Int32(exactly: v) else { return false }
-                    value = UInt32(bitPattern: v32)
-                }
-                if expand {
-                    out.append(p + copyFrom, count: start - copyFrom)
-                    out.reserve(5)
-                    out.put(UInt8(98), at: 0)
-                    out.put(value.bigEndian, at: 1)
-                    out.count += 5
-                }
-                copyFrom = i
-            case Self.bigTag where integers.column != nil:
-                guard n - i >= 2 else { return false }
-                let digits = byte(i + 1)
-                i += 2
-                guard digits <= 8, let v = integers.next() else { return false }
-                let magnitude = v.magnitude
-                guard digits == 8 || magnitude >> (8 * UInt64(digits)) == 0 else { return false }
-                if expand {
-                    out.append(p + copyFrom, count: start - copyFrom)
-                    out.reserve(11)
-                    out.put(UInt8(110), at: 0)
-                    out.put(UInt8(digits), at: 1)
-                    out.put(UInt8(v < 0 ? 1 : 0), at: 2)
-                    // The digits little-endian as one word; only `digits` of its bytes are kept.
-                    out.put(magnitude.littleEndian, at: 3)
-                    out.count += 3 + digits
-                }
-                copyFrom = i
             default:
                 var c = TermCursor(stored, offset: i)
                 guard let children = c.skipHeader() else { return false }
@@ -313,6 +285,85 @@ struct PayloadPids {
             }
         }
         if expand { out.append(p + copyFrom, count: n - copyFrom) }
+        return true
+    }
+
+    /// Encoding 2: expands a stored payload by its marks (1 + the plain bytes before each code, then
+    /// 0, from the block's mark column) instead of walking its terms; `expand` false takes its
+    /// integers only.
+    mutating func decode(_ stored: UnsafeRawBufferPointer, _ d: TraceDictionaries, into out: inout PayloadSink,
+                         integers: inout StoredIntegers, marks: inout ByteCursor, expand: Bool = true) -> Bool {
+        guard let p = stored.baseAddress else { return stored.isEmpty }
+        let n = stored.count
+        var copyFrom = 0
+        var i = 0
+        while true {
+            guard let mark = marks.varint() else { return false }
+            if mark == 0 { break }
+            guard mark - 1 < UInt64(n - i) else { return false }
+            i += Int(mark - 1)
+            guard expandCode(p, n, at: &i, copyFrom: &copyFrom, d, into: &out, integers: &integers, expand: expand) else {
+                return false
+            }
+        }
+        if expand { out.append(p + copyFrom, count: n - copyFrom) }
+        return true
+    }
+
+    /// The compacted code at `i` (a pid, an integer or a small big; false for any other byte):
+    /// appends the plain bytes from `copyFrom` and the code's expansion, and leaves `i` and
+    /// `copyFrom` after it.
+    @inline(__always)
+    private mutating func expandCode(_ p: UnsafeRawPointer, _ n: Int, at i: inout Int, copyFrom: inout Int,
+                                     _ d: TraceDictionaries, into out: inout PayloadSink,
+                                     integers: inout StoredIntegers, expand: Bool) -> Bool {
+        let start = i
+        switch p.load(fromByteOffset: i, as: UInt8.self) {
+        case Self.tag:
+            i += 1
+            guard let id = readVarint(p, &i, count: n), id <= UInt64(UInt32.max) else { return false }
+            if expand {
+                out.append(p + copyFrom, count: start - copyFrom)
+                guard appendBytes(for: ProcessID(truncatingIfNeeded: id), d, into: &out) else { return false }
+            }
+        case Self.integerTag:
+            i += 1
+            let value: UInt32
+            if integers.column == nil {
+                guard let zz = readVarint(p, &i, count: n), zz <= UInt64(UInt32.max) else { return false }
+                value = UInt32(truncatingIfNeeded: Int64(bitPattern: zz >> 1) ^ -Int64(bitPattern: zz & 1))
+            } else {
+                guard let v = integers.next(), let v32 = Int32(exactly: v) else { return false }
+                value = UInt32(bitPattern: v32)
+            }
+            if expand {
+                out.append(p + copyFrom, count: start - copyFrom)
+                out.reserve(5)
+                out.put(UInt8(98), at: 0)
+                out.put(value.bigEndian, at: 1)
+                out.count += 5
+            }
+        case Self.bigTag where integers.column != nil:
+            guard n - i >= 2 else { return false }
+            let digits = Int(p.load(fromByteOffset: i + 1, as: UInt8.self))
+            i += 2
+            guard digits <= 8, let v = integers.next() else { return false }
+            let magnitude = v.magnitude
+            guard digits == 8 || magnitude >> (8 * UInt64(digits)) == 0 else { return false }
+            if expand {
+                out.append(p + copyFrom, count: start - copyFrom)
+                out.reserve(11)
+                out.put(UInt8(110), at: 0)
+                out.put(UInt8(digits), at: 1)
+                out.put(UInt8(v < 0 ? 1 : 0), at: 2)
+                // The digits little-endian as one word; only `digits` of its bytes are kept.
+                out.put(magnitude.littleEndian, at: 3)
+                out.count += 3 + digits
+            }
+        default:
+            return false
+        }
+        copyFrom = i
         return true
     }
 }

@@ -1,7 +1,8 @@
 // Column pruning (EventColumns): a pass that reads only some payloads (and maybe no peers) gets
 // exactly the events of a full read, the payloads it asked for byte for byte as OTP wrote them, and
-// empty payloads for the rest — on real dbg traces (block encoding 1: integers and pids moved out
-// of the payloads, copies of earlier payloads) and on the shipped captures (encoding 0).
+// empty payloads for the rest — on real dbg traces (block encodings 2 and 1: integers and pids
+// moved out of the payloads, copies of earlier payloads; encoding 2 says where they were) and on
+// the shipped captures (encoding 0).
 import Foundation
 import Testing
 import TestSupport
@@ -25,16 +26,40 @@ import TraceModel
             _ = try Workload.run(call.replacingOccurrences(of: "%@", with: trace))
             let expected = try Self.decodedDirectly(trace)
             #expect(expected.contains { $0.event.kind == .exceptionFrom } || call.contains("integers"))
-            var options = CaptureWriter.Options()
-            options.blockEvents = 1000
-            let capture = dir.appendingPathComponent("cap").path
-            _ = try Importer(writerOptions: options).run(sources: [trace], output: capture)
-            for columns in Self.selections {
-                let reader = try CaptureReader(opening: capture)
-                let pruned = try Self.read(reader, columns)
-                Self.expectPruned(pruned, of: expected, columns, "\(call) \(columns)")
+            for encoding in [Format.BlockEncoding.marked, .shaped] {
+                var options = CaptureWriter.Options()
+                options.blockEvents = 1000
+                options.blockEncoding = encoding
+                let capture = dir.appendingPathComponent("cap-\(encoding.rawValue)").path
+                _ = try Importer(writerOptions: options).run(sources: [trace], output: capture)
+                #expect(try Self.blockEncodings(capture) == [encoding.rawValue], "\(call)")
+                for columns in Self.selections {
+                    let reader = try CaptureReader(opening: capture)
+                    let pruned = try Self.read(reader, columns)
+                    Self.expectPruned(pruned, of: expected, columns, "\(call) encoding \(encoding.rawValue) \(columns)")
+                }
             }
         }
+    }
+
+    /// The encodings (byte 37 of the body) of a capture's blocks, read from its segments' records.
+    static func blockEncodings(_ capture: String) throws -> Set<UInt8> {
+        let reader = try CaptureReader(opening: capture)
+        var encodings: Set<UInt8> = []
+        for entry in reader.blocks {
+            let segment = try Data(contentsOf: URL(fileURLWithPath: capture + "/" + Format.segmentName(Int(entry.segment))))
+            let record = [UInt8](segment[Int(entry.offset)..<Int(entry.offset) + Int(entry.recordLength)])
+            let body = record.withUnsafeBytes { raw -> [UInt8]? in
+                guard case .success(let (_, range)) = SegmentScanner.check(raw) else { return nil }
+                return Array(raw[range])
+            }
+            guard let body, body.count > 40 else {
+                Issue.record("block \(entry.sequence) does not check")
+                continue
+            }
+            encodings.insert(body[37])
+        }
+        return encodings
     }
 
     @Test func shippedCapturesReadPrunedAsReadWhole() throws {
@@ -91,6 +116,55 @@ import TraceModel
         #expect(pruned == nil)
         #expect(decoded.count == 200 && decoded.payloadBytes.isEmpty)
         #expect(decoded.times == batch.times && decoded.kinds == batch.kinds && decoded.mfas == batch.mfas)
+    }
+
+    /// Encoding 2's mark column says where a compacted payload's codes are: read back exactly, and
+    /// a mark that points past the payload or at a plain byte is reported, never trusted.
+    @Test func damagedMarksAreReportedNotTrusted() throws {
+        var batch = EventBatch()
+        var dictionaries = TraceDictionaries()
+        let node = dictionaries.intern(node: "a@host")
+        let pid = dictionaries.intern(process: .pid(node: node, id: 80, serial: 0, creation: 1))
+        // {<0.80.0>, 70000}: a pid of the dictionary and an INTEGER_EXT, both compacted.
+        let pidBytes: [UInt8] = [88, 100, 0, 6] + Array("a@host".utf8) + [0, 0, 0, 80, 0, 0, 0, 0, 0, 0, 0, 1]
+        let message: [UInt8] = [104, 2] + pidBytes + [98, 0, 1, 17, 112]
+        for i in 0..<2 {
+            batch.append(TraceEvent(time: 1_000 + Int64(i), node: node, pid: pid, kind: .send, peer: pid),
+                         payload: message + [97, UInt8(i)])
+        }
+        var encoder = BlockEncoder()
+        var body = ByteWriter()
+        var entry = IndexEntry(kind: .block, segment: 1, offset: 0, recordLength: 0)
+        encoder.encode(batch, dictionaries: dictionaries, sequence: 1, droppedBefore: 0, into: &body, entry: &entry)
+        #expect(body.bytes[36] == 13 && body.bytes[37] == Format.BlockEncoding.marked.rawValue)
+        // The mark column (12), stored raw (it is short): per payload 1 + 2 plain bytes before the
+        // pid, 1 + none between it and the integer, and the 0 that ends the payload's marks.
+        let directory = 40
+        func stored(_ column: Int) -> Int {
+            Int(body.bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: directory + 12 * column + 8, as: UInt32.self) })
+        }
+        let markColumn = Format.Column.payloadMarks.rawValue
+        let offset = directory + 12 * 13 + (0..<markColumn).reduce(0) { $0 + stored($1) }
+        #expect(body.bytes[directory + 12 * markColumn] == Format.Codec.raw.rawValue)
+        #expect(Array(body.bytes[offset..<offset + stored(markColumn)]) == [3, 1, 0, 3, 1, 0])
+        func decoded(_ bytes: [UInt8]) -> (String?, EventBatch) {
+            var decoder = BlockDecoder()
+            var out = EventBatch()
+            let failure = bytes.withUnsafeBytes { decoder.decode($0, dictionaries: dictionaries, into: &out) }
+            return (failure, out)
+        }
+        let (failure, whole) = decoded(body.bytes)
+        #expect(failure == nil)
+        #expect((0..<2).map { Array(whole.payload($0)) } == (0..<2).map { Array(batch.payload($0)) })
+        for (damage, what) in [(2, "a mark at a plain byte"), (61, "a mark past the payload")] {
+            var damaged = body.bytes
+            damaged[offset] = UInt8(damage)
+            let (failure, _) = decoded(damaged)
+            #expect(failure?.contains("compacted payload does not expand") == true, "\(what): \(failure ?? "decoded")")
+        }
+        var extra = body.bytes
+        extra[offset + 4] = 0  // the second payload's marks end after one code: a byte of the column is left over
+        #expect(decoded(extra).0 != nil)
     }
 
     static func read(_ reader: CaptureReader, _ columns: EventColumns) throws -> [RecordedEvent] {
