@@ -31,7 +31,11 @@ struct BlockEncoder {
     }
 
     /// Sorts the batch by time (stable) into `sorted`; returns it (or the input when already in order).
+    /// Trace messages arrive nearly in order (a few late by some events): the order is found by
+    /// insertion, and by a full sort only when that would move too much; then each column is
+    /// gathered in that order through pointers.
     mutating func sortedByTime(_ batch: EventBatch) -> EventBatch {
+        let n = batch.count
         var inOrder = true
         batch.times.withUnsafeBufferPointer { times in
             var i = 1
@@ -42,20 +46,84 @@ struct BlockEncoder {
         }
         if inOrder { return batch }
         permutation.removeAll(keepingCapacity: true)
-        for i in 0..<batch.count { permutation.append(Int32(i)) }
-        let times = batch.times
-        permutation.sort { a, b in
-            let ta = times[Int(a)], tb = times[Int(b)]
-            return ta != tb ? ta < tb : a < b
+        permutation.append(contentsOf: 0..<Int32(truncatingIfNeeded: n))
+        batch.times.withUnsafeBufferPointer { times in
+            permutation.withUnsafeMutableBufferPointer { order in
+                if !Self.insertionSort(order, by: times, moves: 8 * n) {
+                    // Far out of order: a full sort (ties in arrival order, whatever the insertion left).
+                    order.sort { a, b in
+                        let ta = times[Int(a)], tb = times[Int(b)]
+                        return ta != tb ? ta < tb : a < b
+                    }
+                }
+            }
         }
         sorted.removeAll()
-        sorted.reserveCapacity(batch.count, payloadBytes: batch.payloadBytes.count)
-        for p in permutation {
-            let i = Int(p)
-            sorted.payloadBytes.append(contentsOf: batch.payloadBytes[batch.payloadRange(i)])
-            sorted.appendWithPayloadInPlace(batch[i])
+        permutation.withUnsafeBufferPointer { order in
+            Self.gather(batch.times, order, into: &sorted.times, zero: 0)
+            Self.gather(batch.nodes, order, into: &sorted.nodes, zero: 0)
+            Self.gather(batch.pids, order, into: &sorted.pids, zero: 0)
+            Self.gather(batch.kinds, order, into: &sorted.kinds, zero: .call)
+            Self.gather(batch.flags, order, into: &sorted.flags, zero: [])
+            Self.gather(batch.mfas, order, into: &sorted.mfas, zero: 0)
+            Self.gather(batch.peers, order, into: &sorted.peers, zero: 0)
+            Self.gather(batch.values, order, into: &sorted.values, zero: 0)
+            sorted.payloadEnds.append(contentsOf: repeatElement(0, count: n))
+            sorted.payloadBytes.append(contentsOf: repeatElement(0, count: batch.payloadBytes.count))
+            batch.payloadEnds.withUnsafeBufferPointer { ends in
+                batch.payloadBytes.withUnsafeBytes { source in
+                    sorted.payloadEnds.withUnsafeMutableBufferPointer { sortedEnds in
+                        sorted.payloadBytes.withUnsafeMutableBytes { target in
+                            guard let from = source.baseAddress, let to = target.baseAddress else { return }
+                            var end = 0
+                            for k in 0..<n {
+                                let i = Int(order[k])
+                                let start = i == 0 ? 0 : Int(ends[i - 1])
+                                let length = Int(ends[i]) - start
+                                if length > 0 { (to + end).copyMemory(from: from + start, byteCount: length) }
+                                end += length
+                                sortedEnds[k] = UInt32(truncatingIfNeeded: end)
+                            }
+                        }
+                    }
+                }
+            }
         }
         return sorted
+    }
+
+    /// Sorts `order` by `times` (stable) by insertion; false, leaving `order` a permutation still,
+    /// when that took more than `moves` moves.
+    static func insertionSort(_ order: UnsafeMutableBufferPointer<Int32>, by times: UnsafeBufferPointer<Int64>,
+                              moves: Int) -> Bool {
+        var budget = moves
+        var k = 1
+        while k < order.count {
+            let p = order[k]
+            let t = times[Int(p)]
+            var j = k
+            while j > 0 && times[Int(order[j - 1])] > t {
+                order[j] = order[j - 1]
+                j -= 1
+                budget -= 1
+            }
+            order[j] = p
+            if budget < 0 { return false }
+            k += 1
+        }
+        return true
+    }
+
+    /// `target` = `source` in the order `order` (one column of a sorted batch).
+    @inline(__always)
+    static func gather<T>(_ source: [T], _ order: UnsafeBufferPointer<Int32>, into target: inout [T], zero: T) {
+        target.removeAll(keepingCapacity: true)
+        target.append(contentsOf: repeatElement(zero, count: order.count))
+        source.withUnsafeBufferPointer { s in
+            target.withUnsafeMutableBufferPointer { t in
+                for k in 0..<order.count { t[k] = s[Int(order[k])] }
+            }
+        }
     }
 
     /// Encodes `batch` (time-ordered) as a block body and fills the block's index facts.

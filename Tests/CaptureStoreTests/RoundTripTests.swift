@@ -244,6 +244,37 @@ import TraceModel
         }
     }
 
+    /// A block's events are sorted by time, ties in arrival order, with their payloads: nearly in
+    /// order (a few late, as trace messages arrive) and far out of order (reversed, where insertion
+    /// gives up for a full sort), against the order a stable sort of the indices gives.
+    @Test func outOfOrderEventsAreSortedStablyWithTheirPayloads() {
+        var dictionaries = TraceDictionaries()
+        let node = dictionaries.intern(node: "s@h")
+        let pid = dictionaries.intern(process: .pid(node: node, id: 1, serial: 0, creation: 1))
+        let n = 5_000
+        let shapes: [(String, (Int) -> Int64)] = [
+            ("a few late", { i in i % 97 == 0 ? Int64(i - 40) : Int64(i) }),
+            ("reversed, with ties", { i in Int64((n - i) / 3) }),
+        ]
+        for (what, time) in shapes {
+            var batch = EventBatch()
+            for i in 0..<n {
+                // A payload of i's own length and bytes (some empty), the value says which event it was.
+                let payload = (0..<(i % 7)).map { UInt8(truncatingIfNeeded: i &+ $0) }
+                batch.append(TraceEvent(time: time(i), node: node, pid: pid, kind: i % 2 == 0 ? .send : .receive,
+                                        value: Int64(i)), payload: payload)
+            }
+            let expected = (0..<n).sorted { a, b in batch.times[a] != batch.times[b] ? batch.times[a] < batch.times[b] : a < b }
+            var encoder = BlockEncoder()
+            let sorted = encoder.sortedByTime(batch)
+            #expect(sorted.values == expected.map { Int64($0) }, "\(what)")
+            #expect(sorted.times == expected.map { batch.times[$0] }, "\(what)")
+            #expect(sorted.kinds == expected.map { batch.kinds[$0] }, "\(what)")
+            let payloads = (0..<n).map { Array(sorted.payload($0)) }
+            #expect(payloads == expected.map { Array(batch.payload($0)) }, "\(what)")
+        }
+    }
+
     @Test func otpIntegersOfEveryWidthReadBackExactly() throws {
         let events = try expectReadsBackAsDecoded { trace in "bt_work:integers(\"\(trace)\", 40)" }
         // Big integers (SMALL_BIG_EXT) were in the payloads.
