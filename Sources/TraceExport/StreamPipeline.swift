@@ -31,9 +31,12 @@ final class PipelinedConsumer: AnalysisStreamConsumer, @unchecked Sendable {
         var capacity: Int
         var count = 0
 
+        /// The chunk's pages are touched at once: the pipeline's memory is all taken at the start,
+        /// so a run's peak does not depend on how far the consumer falls behind.
         init(capacity: Int) {
             self.capacity = capacity
             base = .allocate(byteCount: capacity, alignment: 16)
+            base.initializeMemory(as: UInt8.self, repeating: 0, count: capacity)
         }
 
         /// Room for `n` bytes in an empty chunk (a record larger than a chunk gets a larger one).
