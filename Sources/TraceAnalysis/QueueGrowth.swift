@@ -162,27 +162,20 @@ public struct QueueTracker: Sendable {
         case .sample where event.pid != 0:
             sampled[event.pid, default: QueueSeries()].add(time: event.time, length: event.value)
             if event.mfa != 0 { lastSampleFunction[event.pid] = event.mfa }
+        // Each case changes its estimate through one inout access (one uniqueness check of the
+        // table, where each field's own access checked it again).
         case .send:
             let target = resolve(event.peer)
             guard target != 0 else { return }
             let e = estimateCreating(target)
-            estimateTable[e].countSender(event.pid)
-            estimateTable[e].sendsIn += 1
-            if estimateTable[e].sawHandled {
-                estimateTable[e].series.add(time: event.time, length: estimateTable[e].length)
-            }
+            Self.sent(&estimateTable[e], from: event.pid, at: event.time)
         case .receive:
             if PayloadPatterns.isAtom(payload, "timeout") { return }
             let e = estimateCreating(event.pid)
-            estimateTable[e].receives += 1
-            if estimateTable[e].sawHandled {
-                estimateTable[e].series.add(time: event.time, length: estimateTable[e].length)
-            }
+            Self.received(&estimateTable[e], at: event.time)
         case .call where Int(event.mfa) < isHandler.count && isHandler[Int(event.mfa)]:
             let e = estimateCreating(event.pid)
-            estimateTable[e].handled += 1
-            estimateTable[e].sawHandled = true
-            estimateTable[e].series.add(time: event.time, length: estimateTable[e].length)
+            Self.handled(&estimateTable[e], at: event.time)
         case .exit:
             let e = Int(event.pid)
             if e < estimateTable.count, estimateTable[e].live, estimateTable[e].sawHandled {
@@ -191,6 +184,26 @@ public struct QueueTracker: Sendable {
         default:
             break
         }
+    }
+
+    @inline(__always)
+    static func sent(_ estimate: inout Estimate, from sender: ProcessID, at time: Int64) {
+        estimate.countSender(sender)
+        estimate.sendsIn += 1
+        if estimate.sawHandled { estimate.series.add(time: time, length: estimate.length) }
+    }
+
+    @inline(__always)
+    static func received(_ estimate: inout Estimate, at time: Int64) {
+        estimate.receives += 1
+        if estimate.sawHandled { estimate.series.add(time: time, length: estimate.length) }
+    }
+
+    @inline(__always)
+    static func handled(_ estimate: inout Estimate, at time: Int64) {
+        estimate.handled += 1
+        estimate.sawHandled = true
+        estimate.series.add(time: time, length: estimate.length)
     }
 
     /// The series for a process: sampled if any, else estimated (if callbacks were traced).
