@@ -11,10 +11,9 @@ struct BlockEncoder {
     var permutation: [Int32] = []
     var sorted = EventBatch()
     var pids = PayloadPids()
-    var storedPayload: [UInt8] = []
+    /// The stored payloads and their marks (column 12, encoding 2), written through pointers.
+    let payloadBuffers = EncodedPayloads()
     var payloadIntegers: [Int64] = []
-    /// The compacted payloads' marks (column 12, encoding 2).
-    var payloadMarks: [UInt8] = []
     /// Per event of the block being encoded, a hash of its payload bytes (0: none, or one that
     /// is never copied from): the search for an equal recent payload compares bytes only where
     /// the hashes agree.
@@ -129,8 +128,15 @@ struct BlockEncoder {
     /// Encodes `batch` (time-ordered) as a block body and fills the block's index facts.
     mutating func encode(_ batch: EventBatch, dictionaries: TraceDictionaries, sequence: UInt64, droppedBefore: UInt64,
                          into out: inout ByteWriter, entry: inout IndexEntry) {
-        storedPayload.removeAll(keepingCapacity: true)
-        payloadMarks.removeAll(keepingCapacity: true)
+        var storedPayload = payloadBuffers.payload
+        var payloadMarks = payloadBuffers.marks
+        storedPayload.count = 0
+        payloadMarks.count = 0
+        // The buffers may have grown: the class keeps their pointers for the next block.
+        defer {
+            payloadBuffers.payload = storedPayload
+            payloadBuffers.marks = payloadMarks
+        }
         contexts.reset()
         for i in 0..<columns.count { columns[i].bytes.removeAll(keepingCapacity: true) }
         let n = batch.count
@@ -195,15 +201,17 @@ struct BlockEncoder {
                         // receive): 0xF3 + events back (1...PayloadPids.copyReach).
                         if let distance = Self.recentCopy(of: payload, hash: h, at: i, in: b, hashes: payloadHashes,
                                                           chains: copyChains) {
-                            storedPayload.append(PayloadPids.copyTag)
-                            storedPayload.append(UInt8(distance))
+                            storedPayload.reserve(2)
+                            storedPayload.put(PayloadPids.copyTag, at: 0)
+                            storedPayload.put(UInt8(distance), at: 1)
+                            storedPayload.count += 2
                             replaced = true
                             copied = true
                         }
                     }
                     if !copied {
                         if truncated {
-                            storedPayload.append(contentsOf: payload)
+                            if let base = payload.baseAddress { storedPayload.append(base, count: payload.count) }
                         } else {
                             replaced = pids.encode(payload, dictionaries, into: &storedPayload,
                                                    integers: &payloadIntegers, marks: &payloadMarks)
@@ -254,10 +262,10 @@ struct BlockEncoder {
             let entryOffset = directoryStart + c * Format.columnEntrySize
             let stored: (Format.Codec, Int) = {
                 if c == Format.Column.payloadBytes.rawValue {
-                    return storedPayload.withUnsafeBytes { appendCompressed($0, into: &out) }
+                    return appendCompressed(storedPayload.bytes(), into: &out)
                 }
                 if c == Format.Column.payloadMarks.rawValue {
-                    return payloadMarks.withUnsafeBytes { appendCompressed($0, into: &out) }
+                    return appendCompressed(payloadMarks.bytes(), into: &out)
                 }
                 if c == Format.Column.payloadIntegers.rawValue {
                     return columns[c].bytes.withUnsafeBytes { appendCompressed($0, into: &out) }
@@ -354,6 +362,18 @@ struct CopyChains {
 
 /// The encoder's columns other than the payload's, each reserved for a block's worst case (one
 /// 10-byte varint per event) and written through a pointer; `counts` says how much is written.
+/// The encoder's payload and marks buffers (a class, so that copies of the encoder never free
+/// them twice).
+final class EncodedPayloads {
+    var payload = PayloadSink()
+    var marks = PayloadSink(capacity: 1 << 12)
+
+    deinit {
+        payload.release()
+        marks.release()
+    }
+}
+
 final class ColumnBuffers {
     static let columns = Format.maxColumnCount
     private(set) var pointers: UnsafeMutablePointer<UnsafeMutablePointer<UInt8>>

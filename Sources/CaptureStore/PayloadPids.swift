@@ -86,86 +86,160 @@ struct PayloadPids {
     /// stays in `out`. Encoding 2 also appends the payload's marks to `marks` (when any code was
     /// left in `out`): per code a varint of 1 + the plain bytes between it and the code before it
     /// (or the payload's start), then a 0.
-    mutating func encode(_ payload: UnsafeRawBufferPointer, _ d: TraceDictionaries, into out: inout [UInt8],
-                         integers: inout [Int64], marks: inout [UInt8]) -> Bool {
+    mutating func encode(_ payload: UnsafeRawBufferPointer, _ d: TraceDictionaries, into out: inout PayloadSink,
+                         integers: inout [Int64], marks: inout PayloadSink) -> Bool {
         let mark = out.count
         let integerMark = integers.count
         let gapMark = marks.count
         if let replaced = transform(payload, d, into: &out, integers: &integers, marks: &marks) {
-            if replaced { marks.append(0) } else { marks.removeSubrange(gapMark...) }
+            if replaced {
+                marks.reserve(1)
+                marks.put(UInt8(0), at: 0)
+                marks.count += 1
+            } else {
+                marks.count = gapMark
+            }
             return replaced
         }
-        out.removeSubrange(mark...)
-        integers.removeSubrange(integerMark...)
-        marks.removeSubrange(gapMark...)
-        out.append(bytes: payload)
+        out.count = mark
+        if integers.count > integerMark { integers.removeSubrange(integerMark...) }
+        marks.count = gapMark
+        if let base = payload.baseAddress { out.append(base, count: payload.count) }
         return false
     }
 
-    private mutating func transform(_ payload: UnsafeRawBufferPointer, _ d: TraceDictionaries, into out: inout [UInt8],
-                                    integers: inout [Int64], marks: inout [UInt8]) -> Bool? {
-        var c = TermCursor(payload)
+    /// The walk of `encode`: the payload's bytes are read through a pointer, the tags plain
+    /// payloads are made of (atoms, small tuples, lists, small integers, nil, binaries) are
+    /// stepped over here and the rarer ones through `TermCursor.skipHeader` (the same steps, so
+    /// the same payloads walk); runs of plain bytes are copied once, where a code or the end
+    /// interrupts them, and codes and marks are written through pointers. nil: not whole terms.
+    private mutating func transform(_ payload: UnsafeRawBufferPointer, _ d: TraceDictionaries, into out: inout PayloadSink,
+                                    integers: inout [Int64], marks: inout PayloadSink) -> Bool? {
+        guard let p = payload.baseAddress else { return false }
+        let n = payload.count
+        @inline(__always) func u16(_ at: Int) -> Int { Int(UInt16(bigEndian: p.loadUnaligned(fromByteOffset: at, as: UInt16.self))) }
+        @inline(__always) func u32(_ at: Int) -> Int { Int(UInt32(bigEndian: p.loadUnaligned(fromByteOffset: at, as: UInt32.self))) }
+        @inline(__always) func byte(_ at: Int) -> Int { Int(p.load(fromByteOffset: at, as: UInt8.self)) }
+        var i = 0
         var pending = 0
         var copyFrom = 0
         var replaced = false
         // Where in `out` the last code ended (the payload's start before the first).
         var codeEnd = out.count
-        func flush(_ upTo: Int) {
-            if upTo > copyFrom { out.append(bytes: UnsafeRawBufferPointer(rebasing: payload[copyFrom..<upTo])) }
+        // The plain bytes before the code at `upTo`, then its mark; room for a code of `codeBytes`.
+        @inline(__always) func flush(_ upTo: Int, codeBytes: Int) {
+            out.append(p + copyFrom, count: upTo - copyFrom)
             var v = UInt64(out.count - codeEnd) + 1
-            while v >= 0x80 { marks.append(UInt8(truncatingIfNeeded: v) | 0x80); v >>= 7 }
-            marks.append(UInt8(v))
+            marks.reserve(10)
+            while v >= 0x80 {
+                marks.put(UInt8(truncatingIfNeeded: v) | 0x80, at: 0)
+                marks.count += 1
+                v >>= 7
+            }
+            marks.put(UInt8(v), at: 0)
+            marks.count += 1
+            out.reserve(codeBytes)
         }
-        while c.offset < payload.count || pending > 0 {
+        while i < n || pending > 0 {
             if pending == 0 { pending = 1 }
             pending -= 1
-            let start = c.offset
-            guard let tag = c.u8() else { return nil }
-            if tag == 88, c.peek() == 100 {
-                guard c.skipAtom(), c.skip(12) else { return nil }
-                let raw = UnsafeRawBufferPointer(rebasing: payload[start..<c.offset])
+            guard i < n else { return nil }
+            let start = i
+            switch p.load(fromByteOffset: i, as: UInt8.self) {
+            case ExternalTag.smallAtomUTF8, ExternalTag.smallAtom:
+                guard n - i >= 2 else { return nil }
+                i += 2 + byte(i + 1)
+                guard i <= n else { return nil }
+                continue
+            case ExternalTag.atom, ExternalTag.atomUTF8:
+                guard n - i >= 3 else { return nil }
+                i += 3 + u16(i + 1)
+                guard i <= n else { return nil }
+                continue
+            case ExternalTag.smallTuple:
+                guard n - i >= 2 else { return nil }
+                pending += byte(i + 1)
+                i += 2
+                continue
+            case ExternalTag.smallInteger:
+                guard n - i >= 2 else { return nil }
+                i += 2
+                continue
+            case ExternalTag.nil:
+                i += 1
+                continue
+            case ExternalTag.list:
+                guard n - i >= 5 else { return nil }
+                pending += u32(i + 1) + 1
+                i += 5
+                continue
+            case ExternalTag.binary:
+                guard n - i >= 5 else { return nil }
+                i += 5 + u32(i + 1)
+                guard i <= n else { return nil }
+                continue
+            case ExternalTag.newPid where n - i >= 4 && byte(i + 1) == Int(ExternalTag.atom):
+                // NEW_PID_EXT with its node as ATOM_EXT, as trace ports write it.
+                let end = i + 4 + u16(i + 2) + 12
+                guard end <= n else { return nil }
+                let raw = UnsafeRawBufferPointer(start: p + i, count: end - i)
+                i = end
                 var id = table.find(raw)
                 if id == nil {
                     id = lookup(raw, d)
                     table.insert(raw, value: id ?? 0)
                 }
                 if let id, id != 0 {
-                    flush(start)
-                    out.append(Self.tag)
+                    flush(start, codeBytes: 6)
+                    out.put(Self.tag, at: 0)
                     var v = UInt64(id)
-                    while v >= 0x80 { out.append(UInt8(truncatingIfNeeded: v) | 0x80); v >>= 7 }
-                    out.append(UInt8(v))
-                    copyFrom = c.offset
+                    var k = 1
+                    while v >= 0x80 {
+                        out.put(UInt8(truncatingIfNeeded: v) | 0x80, at: k)
+                        k += 1
+                        v >>= 7
+                    }
+                    out.put(UInt8(v), at: k)
+                    out.count += k + 1
+                    copyFrom = i
                     codeEnd = out.count
                     replaced = true
                 }
                 continue
-            }
-            if tag == 98 {
-                guard let raw = c.u32() else { return nil }
-                flush(start)
-                out.append(Self.integerTag)
-                integers.append(Int64(Int32(bitPattern: raw)))
-                copyFrom = c.offset
+            case ExternalTag.integer:
+                guard n - i >= 5 else { return nil }
+                flush(start, codeBytes: 1)
+                out.put(Self.integerTag, at: 0)
+                out.count += 1
+                integers.append(Int64(Int32(bitPattern: UInt32(truncatingIfNeeded: u32(i + 1)))))
+                i += 5
+                copyFrom = i
                 codeEnd = out.count
                 replaced = true
                 continue
+            case ExternalTag.smallBig:
+                var c = TermCursor(payload, offset: i + 1)
+                if let value = Self.smallBig(&c) {
+                    flush(start, codeBytes: 2)
+                    out.put(Self.bigTag, at: 0)
+                    out.put(value.digits, at: 1)
+                    out.count += 2
+                    integers.append(value.value)
+                    i = c.offset
+                    copyFrom = i
+                    codeEnd = out.count
+                    replaced = true
+                    continue
+                }
+            default:
+                break
             }
-            if tag == 110, let value = Self.smallBig(&c) {
-                flush(start)
-                out.append(Self.bigTag)
-                out.append(value.digits)
-                integers.append(value.value)
-                copyFrom = c.offset
-                codeEnd = out.count
-                replaced = true
-                continue
-            }
-            c.offset = start
+            var c = TermCursor(payload, offset: start)
             guard let children = c.skipHeader() else { return nil }
             pending += children
+            i = c.offset
         }
-        if copyFrom < payload.count { out.append(bytes: UnsafeRawBufferPointer(rebasing: payload[copyFrom...])) }
+        out.append(p + copyFrom, count: n - copyFrom)
         return replaced
     }
 

@@ -231,7 +231,7 @@ import TraceModel
         var entry = IndexEntry(kind: .block, segment: 1, offset: 0, recordLength: 0)
         encoder.encode(batch, dictionaries: dictionaries, sequence: 1, droppedBefore: 0, into: &body, entry: &entry)
         let sendBytes = (0..<batch.count).filter { batch.kinds[$0] == .send }.reduce(0) { $0 + batch.payload($1).count }
-        #expect(encoder.storedPayload.count <= sendBytes + 2 * k)
+        #expect(encoder.payloadBuffers.payload.count <= sendBytes + 2 * k)
         try withCapture(of: batch, dictionaries: dictionaries, blockEvents: 8_000) { reader in
             let expected = (0..<batch.count).map { Array(batch.payload($0)) }
             #expect(try reader.events().map(\.payload) == expected)
