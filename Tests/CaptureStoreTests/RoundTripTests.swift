@@ -244,6 +244,45 @@ import TraceModel
         }
     }
 
+    /// The encoder's walk on every cut of a payload that holds each kind of code (a known pid, an
+    /// unknown one, a pid whose node is a SMALL_ATOM_UTF8, INTEGER_EXT, SMALL_BIG_EXT, a list, a
+    /// binary, a float) and on two whole terms back to back: a cut that is not whole terms is kept
+    /// as it is, a whole one compacted, and every one reads back byte for byte.
+    @Test func everyCutOfAPayloadWithCodesReadsBackExactly() throws {
+        var dictionaries = TraceDictionaries()
+        let name = Array("n@h".utf8)
+        let node = dictionaries.intern(node: "n@h")
+        let known = dictionaries.intern(process: .pid(node: node, id: 77, serial: 1, creation: 3))
+        func words(_ w: [UInt32]) -> [UInt8] {
+            w.flatMap { [UInt8($0 >> 24), UInt8(truncatingIfNeeded: $0 >> 16), UInt8(truncatingIfNeeded: $0 >> 8), UInt8(truncatingIfNeeded: $0)] }
+        }
+        let knownPid: [UInt8] = [88, 100, 0, UInt8(name.count)] + name + words([77, 1, 3])
+        let unknownPid: [UInt8] = [88, 100, 0, UInt8(name.count)] + name + words([78, 0, 3])
+        let smallAtomPid: [UInt8] = [88, 119, UInt8(name.count)] + name + words([77, 1, 3])
+        let message: [UInt8] = [104, 8] + knownPid + unknownPid + smallAtomPid
+            + [98, 0xFF, 0xFF, 0xFE, 0x0C]                       // -500
+            + [110, 5, 1, 1, 2, 3, 4, 5]                          // a 5-digit negative big
+            + [108, 0, 0, 0, 2, 97, 7, 119, 2, 0x6F, 0x6B, 106]   // [7, ok]
+            + [109, 0, 0, 0, 3, 1, 2, 3]
+            + [70, 64, 9, 33, 251, 84, 68, 45, 24]                // 3.141592653589793
+        let payloads = (0...message.count).map { Array(message[..<$0]) } + [message + knownPid]
+        var batch = EventBatch()
+        for (k, payload) in payloads.enumerated() {
+            batch.append(TraceEvent(time: Int64(k), node: node, pid: known, kind: .send, peer: known), payload: payload)
+        }
+        var encoder = BlockEncoder()
+        var body = ByteWriter()
+        var entry = IndexEntry(kind: .block, segment: 1, offset: 0, recordLength: 0)
+        encoder.encode(batch, dictionaries: dictionaries, sequence: 1, droppedBefore: 0, into: &body, entry: &entry)
+        // The whole message loses its known pids and integers to codes: far fewer bytes stored.
+        let inputBytes = payloads.reduce(0) { $0 + $1.count }
+        #expect(encoder.payloadBuffers.payload.count < inputBytes - 2 * (knownPid.count - 2))
+        try withCapture(of: batch, dictionaries: dictionaries, blockEvents: 1_000) { reader in
+            let same = try reader.events().map(\.payload) == payloads
+            #expect(same, "a cut payload read back differs")
+        }
+    }
+
     /// A block's events are sorted by time, ties in arrival order, with their payloads: nearly in
     /// order (a few late, as trace messages arrive) and far out of order (reversed, where insertion
     /// gives up for a full sort), against the order a stable sort of the indices gives.
