@@ -178,6 +178,25 @@ struct PayloadPids {
                 i += 5 + u32(i + 1)
                 guard i <= n else { return nil }
                 continue
+            case ExternalTag.newerReference:
+                // Length (at most 5 words), node atom, creation, the words: as skipHeader steps.
+                guard n - i >= 4 else { return nil }
+                let words = u16(i + 1)
+                guard words <= 5 else { return nil }
+                i += 3
+                switch p.load(fromByteOffset: i, as: UInt8.self) {
+                case ExternalTag.smallAtomUTF8, ExternalTag.smallAtom:
+                    guard n - i >= 2 else { return nil }
+                    i += 2 + byte(i + 1)
+                case ExternalTag.atom, ExternalTag.atomUTF8:
+                    guard n - i >= 3 else { return nil }
+                    i += 3 + u16(i + 1)
+                default:
+                    return nil
+                }
+                i += 4 + 4 * words
+                guard i <= n else { return nil }
+                continue
             case ExternalTag.newPid where n - i >= 4 && byte(i + 1) == Int(ExternalTag.atom):
                 // NEW_PID_EXT with its node as ATOM_EXT, as trace ports write it.
                 let end = i + 4 + u16(i + 2) + 12

@@ -245,8 +245,8 @@ import TraceModel
     }
 
     /// The encoder's walk on every cut of a payload that holds each kind of code (a known pid, an
-    /// unknown one, a pid whose node is a SMALL_ATOM_UTF8, INTEGER_EXT, SMALL_BIG_EXT, a list, a
-    /// binary, a float) and on two whole terms back to back: a cut that is not whole terms is kept
+    /// unknown one, a pid whose node is a SMALL_ATOM_UTF8, a reference, INTEGER_EXT, SMALL_BIG_EXT,
+    /// a list, a binary, a float) and on two whole terms back to back: a cut that is not whole terms is kept
     /// as it is, a whole one compacted, and every one reads back byte for byte.
     @Test func everyCutOfAPayloadWithCodesReadsBackExactly() throws {
         var dictionaries = TraceDictionaries()
@@ -259,7 +259,8 @@ import TraceModel
         let knownPid: [UInt8] = [88, 100, 0, UInt8(name.count)] + name + words([77, 1, 3])
         let unknownPid: [UInt8] = [88, 100, 0, UInt8(name.count)] + name + words([78, 0, 3])
         let smallAtomPid: [UInt8] = [88, 119, UInt8(name.count)] + name + words([77, 1, 3])
-        let message: [UInt8] = [104, 8] + knownPid + unknownPid + smallAtomPid
+        let reference: [UInt8] = [90, 0, 2, 119, UInt8(name.count)] + name + words([3, 1, 2])
+        let message: [UInt8] = [104, 9] + knownPid + unknownPid + smallAtomPid + reference
             + [98, 0xFF, 0xFF, 0xFE, 0x0C]                       // -500
             + [110, 5, 1, 1, 2, 3, 4, 5]                          // a 5-digit negative big
             + [108, 0, 0, 0, 2, 97, 7, 119, 2, 0x6F, 0x6B, 106]   // [7, ok]
