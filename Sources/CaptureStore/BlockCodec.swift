@@ -327,7 +327,7 @@ struct BlockEncoder {
 /// event the one before it in its bucket. A search for an equal recent payload walks one chain,
 /// nearest first, instead of comparing the hashes of every event within reach.
 struct CopyChains {
-    static let bucketBits = 8
+    static let bucketBits = 12
     private var latestInBucket = [Int32](repeating: -1, count: 1 << bucketBits)
     private var previous: [Int32] = []
 
@@ -360,8 +360,6 @@ struct CopyChains {
     @inline(__always) func before(_ j: Int) -> Int { Int(previous[j]) }
 }
 
-/// The encoder's columns other than the payload's, each reserved for a block's worst case (one
-/// 10-byte varint per event) and written through a pointer; `counts` says how much is written.
 /// The encoder's payload and marks buffers (a class, so that copies of the encoder never free
 /// them twice).
 final class EncodedPayloads {
@@ -374,6 +372,8 @@ final class EncodedPayloads {
     }
 }
 
+/// The encoder's columns other than the payload's, each reserved for a block's worst case (one
+/// 10-byte varint per event) and written through a pointer; `counts` says how much is written.
 final class ColumnBuffers {
     static let columns = Format.maxColumnCount
     private(set) var pointers: UnsafeMutablePointer<UnsafeMutablePointer<UInt8>>
