@@ -15,12 +15,23 @@ public enum ByteHash {
             h ^= h >> 29
             i += 8
         }
+        // The last 1 to 7 bytes in one or two loads: the 8 bytes that end the input (overlapping
+        // the last word) when there are 8, else two 4-byte loads, else byte by byte.
         var tail: UInt64 = 0
-        var shift: UInt64 = 0
-        while i < n {
-            tail |= UInt64(base.load(fromByteOffset: i, as: UInt8.self)) << shift
-            shift += 8
-            i += 1
+        if i < n {
+            if n >= 8 {
+                tail = base.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
+            } else if n >= 4 {
+                tail = UInt64(base.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
+                    | UInt64(base.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self)) << 32
+            } else {
+                var shift: UInt64 = 0
+                while i < n {
+                    tail |= UInt64(base.load(fromByteOffset: i, as: UInt8.self)) << shift
+                    shift += 8
+                    i += 1
+                }
+            }
         }
         h = (h ^ tail) &* 0x94D0_49BB_1331_11EB
         h ^= h >> 31
