@@ -33,8 +33,12 @@ public enum ByteHash {
                 }
             }
         }
+        // Two multiply-and-fold rounds: the tail's last bytes land in the product's top bits,
+        // and the low bits (which tables index by) must depend on them too.
         h = (h ^ tail) &* 0x94D0_49BB_1331_11EB
-        h ^= h >> 31
+        h ^= h >> 32
+        h = h &* 0xBF58_476D_1CE4_E5B9
+        h ^= h >> 29
         return h
     }
 }
