@@ -361,7 +361,7 @@ struct CopyChains {
 }
 
 /// The encoder's payload and marks buffers (a class, so that copies of the encoder never free
-/// them twice).
+/// them twice; copies share them, as they share `ColumnBuffers`: one writer encodes at a time).
 final class EncodedPayloads {
     var payload = PayloadSink()
     var marks = PayloadSink(capacity: 1 << 12)
