@@ -90,15 +90,12 @@ struct PayloadPids {
     /// declined inside the compaction's walk (callgrind: 7,155M against 6,874M for the HangWaits import).
     @_transparent
     static func stepPlain(_ p: UnsafeRawPointer, _ n: Int, at i: inout Int, pending: inout Int) -> PlainStep {
-        @inline(__always) func u16(_ at: Int) -> Int { Int(UInt16(bigEndian: p.loadUnaligned(fromByteOffset: at, as: UInt16.self))) }
-        @inline(__always) func u32(_ at: Int) -> Int { Int(UInt32(bigEndian: p.loadUnaligned(fromByteOffset: at, as: UInt32.self))) }
-        @inline(__always) func byte(_ at: Int) -> Int { Int(p.load(fromByteOffset: at, as: UInt8.self)) }
         switch p.load(fromByteOffset: i, as: UInt8.self) {
         case ExternalTag.smallAtomUTF8, ExternalTag.smallAtom, ExternalTag.atom, ExternalTag.atomUTF8:
             guard stepAtom(p, n, at: &i) else { return .malformed }
         case ExternalTag.smallTuple:
             guard n - i >= 2 else { return .malformed }
-            pending += byte(i + 1)
+            pending += p.byte(i + 1)
             i += 2
         case ExternalTag.smallInteger:
             guard n - i >= 2 else { return .malformed }
@@ -107,15 +104,15 @@ struct PayloadPids {
             i += 1
         case ExternalTag.list:
             guard n - i >= 5 else { return .malformed }
-            pending += u32(i + 1) + 1
+            pending += p.be32(i + 1) + 1
             i += 5
         case ExternalTag.binary:
             guard n - i >= 5 else { return .malformed }
-            i += 5 + u32(i + 1)
+            i += 5 + p.be32(i + 1)
         case ExternalTag.newerReference:
             // Length (at most 5 words), node atom, creation, the words.
             guard n - i >= 4 else { return .malformed }
-            let words = u16(i + 1)
+            let words = p.be16(i + 1)
             guard words <= 5 else { return .malformed }
             i += 3
             guard stepAtom(p, n, at: &i) else { return .malformed }
@@ -132,10 +129,10 @@ struct PayloadPids {
         switch p.load(fromByteOffset: i, as: UInt8.self) {
         case ExternalTag.smallAtomUTF8, ExternalTag.smallAtom:
             guard n - i >= 2 else { return false }
-            i += 2 + Int(p.load(fromByteOffset: i + 1, as: UInt8.self))
+            i += 2 + p.byte(i + 1)
         case ExternalTag.atom, ExternalTag.atomUTF8:
             guard n - i >= 3 else { return false }
-            i += 3 + Int(UInt16(bigEndian: p.loadUnaligned(fromByteOffset: i + 1, as: UInt16.self)))
+            i += 3 + p.be16(i + 1)
         default:
             return false
         }
@@ -170,18 +167,14 @@ struct PayloadPids {
         return false
     }
 
-    /// The walk of `encode`: the payload's bytes are read through a pointer, the tags plain
-    /// payloads are made of (atoms, small tuples, lists, small integers, nil, binaries) are
-    /// stepped over here and the rarer ones through `TermCursor.skipHeader` (the same steps, so
-    /// the same payloads walk); runs of plain bytes are copied once, where a code or the end
+    /// The walk of `encode`: the payload's bytes are read through a pointer, plain tags are
+    /// stepped over by `stepPlain` (as `decode` steps them) and the rarer ones through
+    /// `TermCursor.skipHeader`; runs of plain bytes are copied once, where a code or the end
     /// interrupts them, and codes and marks are written through pointers. nil: not whole terms.
     private mutating func transform(_ payload: UnsafeRawBufferPointer, _ d: TraceDictionaries, into out: inout PayloadSink,
                                     integers: inout [Int64], marks: inout PayloadSink) -> Bool? {
         guard let p = payload.baseAddress else { return false }
         let n = payload.count
-        @inline(__always) func u16(_ at: Int) -> Int { Int(UInt16(bigEndian: p.loadUnaligned(fromByteOffset: at, as: UInt16.self))) }
-        @inline(__always) func u32(_ at: Int) -> Int { Int(UInt32(bigEndian: p.loadUnaligned(fromByteOffset: at, as: UInt32.self))) }
-        @inline(__always) func byte(_ at: Int) -> Int { Int(p.load(fromByteOffset: at, as: UInt8.self)) }
         var i = 0
         var pending = 0
         var copyFrom = 0
@@ -213,9 +206,9 @@ struct PayloadPids {
             case .other: break
             }
             switch p.load(fromByteOffset: i, as: UInt8.self) {
-            case ExternalTag.newPid where n - i >= 4 && byte(i + 1) == Int(ExternalTag.atom):
+            case ExternalTag.newPid where n - i >= 4 && p.byte(i + 1) == Int(ExternalTag.atom):
                 // NEW_PID_EXT with its node as ATOM_EXT, as trace ports write it.
-                let end = i + 4 + u16(i + 2) + 12
+                let end = i + 4 + p.be16(i + 2) + 12
                 guard end <= n else { return nil }
                 let raw = UnsafeRawBufferPointer(start: p + i, count: end - i)
                 i = end
@@ -246,7 +239,7 @@ struct PayloadPids {
                 flush(start, codeBytes: 1)
                 out.put(Self.integerTag, at: 0)
                 out.count += 1
-                integers.append(Int64(Int32(bitPattern: UInt32(truncatingIfNeeded: u32(i + 1)))))
+                integers.append(Int64(Int32(bitPattern: UInt32(truncatingIfNeeded: p.be32(i + 1)))))
                 i += 5
                 copyFrom = i
                 codeEnd = out.count
@@ -328,9 +321,6 @@ struct PayloadPids {
                          integers: inout StoredIntegers, expand: Bool = true) -> Bool {
         guard let p = stored.baseAddress else { return stored.isEmpty }
         let n = stored.count
-        @inline(__always) func u16(_ at: Int) -> Int { Int(UInt16(bigEndian: p.loadUnaligned(fromByteOffset: at, as: UInt16.self))) }
-        @inline(__always) func u32(_ at: Int) -> Int { Int(UInt32(bigEndian: p.loadUnaligned(fromByteOffset: at, as: UInt32.self))) }
-        @inline(__always) func byte(_ at: Int) -> Int { Int(p.load(fromByteOffset: at, as: UInt8.self)) }
         var copyFrom = 0
         var i = 0
         var pending = 0
@@ -600,4 +590,11 @@ private func memcmpRawBytes(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ n: I
         i += 1
     }
     return true
+}
+
+/// The payload walks' reads: a byte, or a big-endian u16/u32, at an offset the caller has checked.
+private extension UnsafeRawPointer {
+    @inline(__always) func byte(_ at: Int) -> Int { Int(load(fromByteOffset: at, as: UInt8.self)) }
+    @inline(__always) func be16(_ at: Int) -> Int { Int(UInt16(bigEndian: loadUnaligned(fromByteOffset: at, as: UInt16.self))) }
+    @inline(__always) func be32(_ at: Int) -> Int { Int(UInt32(bigEndian: loadUnaligned(fromByteOffset: at, as: UInt32.self))) }
 }
