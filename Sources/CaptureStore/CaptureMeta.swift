@@ -17,7 +17,12 @@ public struct CaptureMeta: Codable, Sendable, Hashable {
     }
     public var formatVersion: UInt32 = Format.version
     public var captureID: String = UUID().uuidString
-    public var createdAt: String = ISO8601DateFormatter().string(from: Date())
+    /// UTC, ISO 8601 to the second (`2026-12-04T21:04:23Z`, as Foundation's ISO8601DateFormatter
+    /// writes it). Formatted with the C library: every reader makes a default meta before it reads
+    /// the stored one, and the formatter's first use loaded ICU's calendar data (5 ms of a 90 ms
+    /// `hang`).
+    public var createdAt: String = CaptureMeta.utcNow()
+
     /// "monotonic", "system" or "none".
     public var timeBase: String = "none"
     public var sources: [String] = []
@@ -32,6 +37,17 @@ public struct CaptureMeta: Codable, Sendable, Hashable {
     public var retainBytes: Int?
 
     public init() {}
+
+    /// Now as `createdAt` writes it.
+    public static func utcNow() -> String {
+        var now = time(nil)
+        var parts = tm()
+        guard gmtime_r(&now, &parts) != nil else { return "1970-01-01T00:00:00Z" }
+        var text = [CChar](repeating: 0, count: 32)
+        let written = strftime(&text, text.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
+        guard written > 0 else { return "1970-01-01T00:00:00Z" }
+        return String(decoding: text[0..<written].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
 
     var captureIDBytes: [UInt8] {
         guard let uuid = UUID(uuidString: captureID) else { return Array(repeating: 0, count: 16) }

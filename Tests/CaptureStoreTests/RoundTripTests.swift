@@ -82,6 +82,25 @@ import TraceModel
         #expect(events.map(\.event) == (0..<batch.count).map { batch[$0] })
     }
 
+    /// A new capture's meta says when it was made, in UTC to the second as ISO 8601 (formatted
+    /// with the C library, not Foundation's formatter): between coreutils' `date -u` read before and
+    /// after the write, and in its format.
+    @Test func createdAtIsTheUTCTimeOfWriting() throws {
+        let dir = try Erlang.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let before = try #require(Int(try coreutilsDate(["-u", "+%s"])))
+        var generator = SyntheticEvents(seed: 4)
+        var batch = EventBatch()
+        generator.generate(10, into: &batch)
+        let path = dir.appendingPathComponent("cap").path
+        try write(batch, dictionaries: generator.dictionaries, to: path, options: CaptureWriter.Options())
+        let after = try #require(Int(try coreutilsDate(["-u", "+%s"])))
+        let created = try CaptureReader(opening: path).meta.createdAt
+        let seconds = try #require(Int(try coreutilsDate(["-u", "-d", created, "+%s"])))
+        #expect((before...after).contains(seconds), "\(created) not within \(before)...\(after)")
+        #expect(created == (try coreutilsDate(["-u", "-d", "@\(seconds)", "+%Y-%m-%dT%H:%M:%SZ"])))
+    }
+
     @Test func otpCaptureReadsBackAsDecoded() throws {
         try expectReadsBackAsDecoded { trace in "bt_work:file(\"\(trace)\", 1500)" }
     }
