@@ -92,3 +92,66 @@ public struct CaptureProblem: Sendable, Hashable, CustomStringConvertible {
         }
     }
 }
+
+extension CaptureProblem {
+    /// The problems as warning lines for a person, alike ones grouped: a damage that repeats in
+    /// every block (a capture whose blocks a newer beamtrace wrote in an encoding this one does not
+    /// know, a disk that zeroed a range) prints its first occurrence and one line that counts the
+    /// rest, not one line per block. Alike: the same kind and the same detail once its numbers are
+    /// set aside. Groups keep the order of their first problem; the full list stays
+    /// in `info --json` and `index --json`.
+    public static func warningLines(_ problems: some Sequence<CaptureProblem>, listingUpTo limit: Int = 3) -> [String] {
+        var groups: [(key: String, members: [CaptureProblem])] = []
+        var groupOf: [String: Int] = [:]
+        for problem in problems {
+            let key = problem.kind.rawValue + "\u{0}" + problem.detailShape
+            if let g = groupOf[key] {
+                groups[g].members.append(problem)
+            } else {
+                groupOf[key] = groups.count
+                groups.append((key, [problem]))
+            }
+        }
+        var lines: [String] = []
+        for group in groups {
+            let members = group.members
+            guard members.count > limit, let first = members.first else {
+                lines += members.map { "\($0)" }
+                continue
+            }
+            lines.append("\(first)")
+            let rest = members.dropFirst()
+            let segments = Set(rest.map(\.segment)).sorted()
+            let segmentText = segments.count == 1 ? "segment \(segments[0])"
+                : segments.count == (segments.last ?? 0) - (segments.first ?? 0) + 1
+                ? "segments \(segments.first ?? 0)–\(segments.last ?? 0)" : "\(segments.count) segments"
+            let bytes = rest.reduce(Int64(0)) { $0 + $1.bytes }
+            var line = "\(rest.count) more like it in \(segmentText)" + (bytes > 0 ? ", \(bytes) bytes" : "")
+            let lostKnown = members.compactMap(\.eventsLost)
+            if !lostKnown.isEmpty {
+                let total = lostKnown.reduce(0, +)
+                line += "; \(total) event(s) lost in all"
+                if lostKnown.count < members.count { line += " (and an unknown number where it is not said)" }
+            }
+            lines.append(line)
+        }
+        return lines
+    }
+
+    /// The detail with every number set aside (what makes alike problems alike: the same damage
+    /// in another block, or another segment's count of it).
+    var detailShape: String {
+        var shape = ""
+        var inNumber = false
+        for c in detail.unicodeScalars {
+            if c.properties.numericType != nil {
+                if !inNumber { shape.append("#") }
+                inNumber = true
+            } else {
+                shape.unicodeScalars.append(c)
+                inNumber = false
+            }
+        }
+        return shape
+    }
+}

@@ -53,6 +53,12 @@ struct SegmentFacts {
     var sealOffset: Int64 = 0
     var blocksBeforeSeal = 0
     var eventsBeforeSeal = 0
+    /// Blocks skipped as corrupt whose own header (CRC good) said how many events they held: they
+    /// are reported, with those events lost, once; the seal check counts them as accounted for.
+    var skippedBlocks = 0
+    var skippedEvents = 0
+    var skippedBlocksBeforeSeal = 0
+    var skippedEventsBeforeSeal = 0
     var recordsBeforeSeal = 0
     var sequences: [UInt64] = []
     var events = 0
@@ -205,6 +211,8 @@ extension CaptureReader {
             facts.sealOffset = offset
             facts.blocksBeforeSeal = facts.sequences.count
             facts.eventsBeforeSeal = facts.events
+            facts.skippedBlocksBeforeSeal = facts.skippedBlocks
+            facts.skippedEventsBeforeSeal = facts.skippedEvents
             facts.recordsBeforeSeal = facts.records
         }
         var unconfirmed: [IndexEntry]?
@@ -261,6 +269,10 @@ extension CaptureReader {
                     problems.append(CaptureProblem(kind: .corruptRecord, segment: h.fileNumber, offset: record.offset,
                                                    bytes: Int64(record.length), detail: "block \(header?.sequence ?? 0): \(failure)",
                                                    eventsLost: header.map { Int64($0.count) }))
+                    if let header {
+                        facts.skippedBlocks += 1
+                        facts.skippedEvents += Int(header.count)
+                    }
                     wholeSegmentScanned = false
                     return
                 }
@@ -314,16 +326,22 @@ extension CaptureReader {
                                            + "(a copied segment?); read once"))
         }
         if let seal = facts.seal {
-            let lostEvents = Int64(clamping: seal.events) &- Int64(facts.eventsBeforeSeal)
+            // Blocks skipped as corrupt, with their counts, are reported already (and their events
+            // counted lost there): only what neither was read nor reported is missing.
+            let accountedBlocks = facts.blocksBeforeSeal + facts.skippedBlocksBeforeSeal
+            let accountedEvents = facts.eventsBeforeSeal + facts.skippedEventsBeforeSeal
+            let lostEvents = Int64(clamping: seal.events) &- Int64(accountedEvents)
             if seal.number != h.number {
                 problems.append(CaptureProblem(kind: .misplacedSegment, segment: h.fileNumber, offset: facts.sealOffset,
                                                bytes: 0, detail: "its seal record says segment \(seal.number)"))
             }
-            if seal.blocks != facts.blocksBeforeSeal || lostEvents != 0 {
+            if seal.blocks != accountedBlocks || lostEvents != 0 {
+                let skipped = facts.skippedBlocksBeforeSeal == 0 ? ""
+                    : " and \(facts.skippedBlocksBeforeSeal) with \(facts.skippedEventsBeforeSeal) event(s) were skipped as corrupt"
                 problems.append(CaptureProblem(kind: .missingBlocks, segment: h.fileNumber, offset: facts.sealOffset, bytes: 0,
                                                detail: "the seal record counts \(seal.blocks) block(s) and \(seal.events) "
                                                + "event(s); \(facts.blocksBeforeSeal) block(s) with \(facts.eventsBeforeSeal) "
-                                               + "event(s) were read",
+                                               + "event(s) were read" + skipped,
                                                eventsLost: lostEvents > 0 ? lostEvents : nil))
             }
         }

@@ -57,8 +57,8 @@ enum AnalysisIO {
     }
 
     static func warn(_ problems: some Sequence<CaptureProblem>) {
-        for problem in problems {
-            FileHandle.standardError.write(Data("warning: \(problem)\n".utf8))
+        for line in CaptureProblem.warningLines(problems) {
+            FileHandle.standardError.write(Data("warning: \(line)\n".utf8))
         }
     }
 

@@ -85,9 +85,7 @@ struct EventsCommand: ParsableCommand {
         }
         output.time = printer.time
         output.endRound()
-        for problem in reader.problems.dropFirst(known) {
-            FileHandle.standardError.write(Data("warning: \(problem)\n".utf8))
-        }
+        AnalysisIO.warn(reader.problems.dropFirst(known))
         return more
     }
 }

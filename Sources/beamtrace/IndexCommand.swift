@@ -22,7 +22,7 @@ struct IndexCommand: ParsableCommand {
             throw CLIError("\(error)")
         }
         if !json {
-            for problem in reader.problems { FileHandle.standardError.write(Data("warning: \(problem)\n".utf8)) }
+            AnalysisIO.warn(reader.problems)
         }
         var object: [String: Any] = ["capture": capture, "blocks": reader.blocks.count,
                                      "segments": reader.segmentNumbers.count,

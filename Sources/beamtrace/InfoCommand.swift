@@ -53,7 +53,7 @@ struct InfoCommand: ParsableCommand {
         }
         let d = reader.dictionaries
         let elixir = syntax.useElixir(d)
-        for problem in reader.problems { FileHandle.standardError.write(Data("warning: \(problem)\n".utf8)) }
+        AnalysisIO.warn(reader.problems)
         if let note { FileHandle.standardError.write(Data("\(verify ? "warning" : "note"): \(note)\n".utf8)) }
         var functions: [String: Int] = [:]
         for (id, count) in summary.callsByFunction { functions[d.functionText(id, elixir: elixir), default: 0] += count }

@@ -127,6 +127,55 @@ extension DamageTests {
         #expect(info.stderr.contains("counted by decoding every block"), "\(info.stderr)")
     }
 
+    /// Every block of every segment in an encoding this build does not know (as a newer beamtrace
+    /// could write one), CRCs recomputed: each block is skipped and its events counted as lost, but
+    /// the warnings are the first such block and one line counting the rest, not a line per block;
+    /// `index --json` still lists each.
+    @Test func blocksInAnUnknownEncodingWarnOnceWithTheirCount() throws {
+        let path = try fixture.copy("unknown-encoding")
+        let sound = try CaptureReader(opening: fixture.capture)
+        let total = sound.blocks.reduce(0) { $0 + Int($1.count) }
+        var forged = 0
+        for segment in try fixture.files(path, ".btseg") {
+            let blocks = try segmentRecords(segment).filter { $0.type == 3 }
+            var crcs: [Int: UInt32] = [:]
+            try mutate(segment) { bytes in
+                for block in blocks {
+                    // The block header's encoding byte: after its 36 bytes and the column count
+                    // (docs/FORMAT.md "Block").
+                    bytes[block.offset + Format.recordHeaderSize + 37] = 0x7E
+                    Self.recrc(&bytes, block.offset, block.length)
+                    crcs[block.offset] = u32(bytes, block.offset + block.length - 8)
+                }
+            }
+            // The index as that writer would have written it: each entry's record CRC (byte 112)
+            // is the forged record's, the entry's own CRC recomputed.
+            let index = String(segment.dropLast(".btseg".count)) + ".btidx"
+            let entries = try indexEntries(index)
+            try mutate(index) { bytes in
+                for entry in entries {
+                    let offset = Int(u32(bytes, entry.base + 8)) | Int(u32(bytes, entry.base + 12)) << 32
+                    guard let crc = crcs[offset] else { continue }
+                    putU32(&bytes, entry.base + 112, crc)
+                    recrcEntry(&bytes, entry.base)
+                }
+            }
+            forged += blocks.count
+        }
+        #expect(forged == sound.blocks.count && forged > 20, "\(forged) of \(sound.blocks.count) blocks")
+        for command in [["hang", path], ["events", path], ["latency", path]] {
+            let run = try CLI.runCapturing(command)
+            let warnings = run.stderr.split(separator: "\n").filter { $0.hasPrefix("warning: ") }
+            #expect(warnings.count == 2, "\(command[0]): \(warnings.count) warning lines:\n\(run.stderr.prefix(2000))")
+            #expect(run.stderr.contains("block has unknown encoding 126"), "\(run.stderr.prefix(2000))")
+            #expect(run.stderr.contains("\(forged - 1) more like it"), "\(run.stderr.prefix(2000))")
+            #expect(run.stderr.contains("\(total) event(s) lost in all"), "\(run.stderr.prefix(2000))")
+        }
+        let reader = try CaptureReader(opening: path)
+        _ = try reader.events()
+        #expect(reader.problems.filter { $0.detail.contains("unknown encoding 126") }.count == forged)
+    }
+
     @Test func aForgedEntryOfACaptureWrittenBeforeSummariesIsFoundByTheScan() throws {
         // traces/ ships format-2 captures whose blocks carry no summaries (written before them).
         let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
