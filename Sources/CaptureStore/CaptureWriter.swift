@@ -157,11 +157,19 @@ public final class CaptureWriter: @unchecked Sendable {
         let job = (batch, delta, sequence)
         delta = DictionaryDelta()
         if options.background {
-            slots.wait()
+            var prehashed: [UInt64]?
+            if slots.wait(timeout: .now()) == .timedOut {
+                // The writer is behind and this thread would wait: it does part of the block's
+                // work meanwhile (the payload hashes the copy search needs; the same values the
+                // writer would compute). A writer that keeps up is never given them.
+                prehashed = BlockEncoder.payloadHashes(of: job.0)
+                slots.wait()
+            }
+            let hashes = prehashed
             let state = self.state
             let slots = self.slots
             queue.async {
-                state.write(block: job.0, delta: job.1, sequence: job.2)
+                state.write(block: job.0, delta: job.1, sequence: job.2, hashes: hashes)
                 slots.signal()
             }
         } else {
@@ -222,7 +230,8 @@ final class WriterState: @unchecked Sendable {
         }
     }
 
-    func write(block batch: EventBatch, delta: DictionaryDelta, sequence: UInt64) {
+    /// `hashes`: the block's payload hashes when the caller computed them (BlockEncoder.payloadHashes).
+    func write(block batch: EventBatch, delta: DictionaryDelta, sequence: UInt64, hashes: [UInt64]? = nil) {
         delta.apply(to: &dictionaries)
         do {
             if segment == nil { try openSegment(dictionaries: dictionaries) }
@@ -233,7 +242,7 @@ final class WriterState: @unchecked Sendable {
             var entry = IndexEntry(kind: .block, segment: UInt32(segmentNumber), offset: 0, recordLength: 0)
             beginRecord(.block)
             encoder.encode(sorted, dictionaries: dictionaries, sequence: sequence, droppedBefore: droppedSoFar,
-                           into: &record, entry: &entry)
+                           into: &record, entry: &entry, hashes: hashes.map { encoder.inSortedOrder($0) })
             summarizer.append(sorted, sequence: sequence, to: &record, entry: &entry)
             endRecord()
             entry = try append(entry)

@@ -101,6 +101,43 @@ import TraceModel
         #expect(created == (try coreutilsDate(["-u", "-d", "@\(seconds)", "+%Y-%m-%dT%H:%M:%SZ"])))
     }
 
+    /// The payload hashes a writer's caller computes while it would wait for a busy writer
+    /// (BlockEncoder.payloadHashes) give the very block the writer's own hashing gives: the same
+    /// bytes and index facts, on a batch out of time order (the hashes follow the sort) with copies
+    /// of recent payloads. Wrong hashes, or hashes left in arrival order, change the block: the
+    /// encoder does use what it is given.
+    @Test func prehashedBlocksAreTheSameBytes() throws {
+        var generator = SyntheticEvents(seed: 11)
+        var batch = EventBatch()
+        generator.generate(6_000, into: &batch)
+        var order = Array(0..<batch.count)
+        for i in stride(from: 0, to: order.count - 5, by: 5) { order.swapAt(i, i + 4) }
+        var shuffled = EventBatch()
+        for (p, k) in order.enumerated() {
+            // Every third event repeats the payload of the one before it: copies within reach.
+            shuffled.append(batch[k], payload: batch.payload(p % 3 == 0 && p > 0 ? order[p - 1] : k))
+        }
+        func encoded(_ hashes: (inout BlockEncoder) -> [UInt64]?) -> ([UInt8], [UInt8]) {
+            var encoder = BlockEncoder()
+            let sorted = encoder.sortedByTime(shuffled)
+            #expect(encoder.lastSortMoved)
+            var body = ByteWriter()
+            var entry = IndexEntry(kind: .block, segment: 1, offset: 0, recordLength: 0)
+            let given = hashes(&encoder)
+            encoder.encode(sorted, dictionaries: generator.dictionaries, sequence: 1, droppedBefore: 0, into: &body,
+                           entry: &entry, hashes: given)
+            return (body.bytes, entry.encoded())
+        }
+        let arrival = BlockEncoder.payloadHashes(of: shuffled)
+        let own = encoded { _ in nil }
+        let given = encoded { $0.inSortedOrder(arrival) }
+        #expect(own.0 == given.0)
+        #expect(own.1 == given.1)
+        #expect(encoded { _ in arrival }.0 != own.0, "hashes in arrival order went unnoticed")
+        // A hash of its own for every event: no copy is found.
+        #expect(encoded { _ in (0..<arrival.count).map { UInt64($0) << 1 | 1 } }.0 != own.0, "wrong hashes went unnoticed")
+    }
+
     @Test func otpCaptureReadsBackAsDecoded() throws {
         try expectReadsBackAsDecoded { trace in "bt_work:file(\"\(trace)\", 1500)" }
     }
