@@ -9,8 +9,6 @@ struct BlockEncoder {
     var columns: [ByteWriter]
     var compressed: [UInt8] = []
     var permutation: [Int32] = []
-    /// Whether the last `sortedByTime` reordered its batch (then `permutation` is its order).
-    var lastSortMoved = false
     var sorted = EventBatch()
     var pids = PayloadPids()
     /// The stored payloads and their marks (column 12, encoding 2), written through pointers.
@@ -45,7 +43,6 @@ struct BlockEncoder {
                 i += 1
             }
         }
-        lastSortMoved = !inOrder
         if inOrder { return batch }
         permutation.removeAll(keepingCapacity: true)
         permutation.append(contentsOf: 0..<Int32(truncatingIfNeeded: n))
@@ -94,31 +91,16 @@ struct BlockEncoder {
         return sorted
     }
 
-    /// Per event of `batch`, in its order, the hash `encode` searches recent copies with (0 for
-    /// payloads of 3 bytes or fewer, which are never looked up). A pure function of the bytes: the
-    /// writer's caller computes it while it would otherwise wait for a busy writer (CaptureWriter),
-    /// and `encode` then skips hashing.
-    static func payloadHashes(of batch: EventBatch) -> [UInt64] {
-        let n = batch.count
-        return [UInt64](unsafeUninitializedCapacity: n) { hashes, initialized in
-            batch.payloadEnds.withUnsafeBufferPointer { ends in
-                batch.payloadBytes.withUnsafeBytes { bytes in
-                    var start = 0
-                    for i in 0..<n {
-                        let end = Int(ends[i])
-                        hashes[i] = end - start > 3 ? hash(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) : 0
-                        start = end
-                    }
-                }
+    /// The drops a block of `batch` counts (its index entry's `drops`): what the next block's
+    /// header adds to the drops before it.
+    static func drops(in batch: EventBatch) -> UInt32 {
+        var drops: UInt64 = 0
+        batch.kinds.withUnsafeBufferPointer { kinds in
+            batch.values.withUnsafeBufferPointer { values in
+                for i in 0..<kinds.count where kinds[i] == .drop { drops &+= UInt64(max(values[i], 0)) }
             }
-            initialized = n
         }
-    }
-
-    /// `hashes` (per event of the batch last given to `sortedByTime`) in the order of what it returned.
-    func inSortedOrder(_ hashes: [UInt64]) -> [UInt64] {
-        guard lastSortMoved else { return hashes }
-        return permutation.map { hashes[Int($0)] }
+        return UInt32(clamping: drops)
     }
 
     /// Sorts `order` by `times` (stable) by insertion; false, leaving `order` a permutation still,
@@ -156,10 +138,8 @@ struct BlockEncoder {
     }
 
     /// Encodes `batch` (time-ordered) as a block body and fills the block's index facts.
-    /// `hashes`: `payloadHashes(of: batch)` when the caller computed them (in `batch`'s order).
     mutating func encode(_ batch: EventBatch, dictionaries: TraceDictionaries, sequence: UInt64, droppedBefore: UInt64,
-                         into out: inout ByteWriter, entry: inout IndexEntry, hashes: [UInt64]? = nil) {
-        let hashes = hashes?.count == batch.count ? hashes : nil
+                         into out: inout ByteWriter, entry: inout IndexEntry) {
         var storedPayload = payloadBuffers.payload
         var payloadMarks = payloadBuffers.marks
         storedPayload.count = 0
@@ -185,8 +165,6 @@ struct BlockEncoder {
         payloadHashes.removeAll(keepingCapacity: true)
         payloadHashes.reserveCapacity(n)
         copyChains.reset(events: n)
-        (hashes ?? []).withUnsafeBufferPointer { given in
-        let prehashed = hashes != nil
         batch.withColumns { b in
             // The columns that depend on one field each, a loop apiece (the writer stays in registers).
             // Sorted: a time delta is small and never negative; its low byte is noise, the rest repeats.
@@ -228,7 +206,7 @@ struct BlockEncoder {
                     var replaced = false
                     var copied = false
                     if payload.count > 3 {
-                        let h = prehashed ? given[i] : Self.hash(payload)
+                        let h = Self.hash(payload)
                         // A truncated payload is never copied from (its bytes are not the whole term).
                         if !truncated { hash = h }
                         // A payload equal to a recent one (a message seen in its send and its
@@ -270,7 +248,6 @@ struct BlockEncoder {
                 fixed.varint(8, UInt64(storedPayload.count - before), w)
                 previousPayloadEnd = end
             }
-        }
         }
         entry.count = UInt32(n)
         entry.sequence = sequence

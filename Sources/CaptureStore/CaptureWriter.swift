@@ -23,6 +23,9 @@ public final class CaptureWriter: @unchecked Sendable {
         /// The block encoding written: 2 (docs/FORMAT.md); 1 only for tests that check readers of
         /// captures written before encoding 2.
         var blockEncoding = Format.BlockEncoding.marked
+        /// Tests: the caller encodes every block itself, as it does each one it seals while the
+        /// writer is behind.
+        var callerEncodesAlways = false
         public init() {}
     }
 
@@ -47,6 +50,10 @@ public final class CaptureWriter: @unchecked Sendable {
     private var sequence: UInt64 = 0
     private let queue = DispatchQueue(label: "beamtrace.capture.writer")
     private let slots = DispatchSemaphore(value: 3)
+    /// Encodes the blocks this thread seals while the writer is behind (made at the first).
+    private var callerEncoder: BlockEncoder?
+    /// The drops in every block sealed so far (each block's header carries those before it).
+    private var droppedSoFar: UInt64 = 0
     private let state: WriterState
     private var closed = false
 
@@ -75,7 +82,7 @@ public final class CaptureWriter: @unchecked Sendable {
         delta.take(from: dictionaries, cursor: &taken)
         if open.isEmpty, batch.count == options.blockEvents, batch.payloadBytes.count <= options.blockBytes * 2 {
             // A whole block already: hand it over without copying.
-            try seal(batch)
+            try seal(batch, dictionaries: dictionaries)
             return
         }
         var index = 0
@@ -97,7 +104,9 @@ public final class CaptureWriter: @unchecked Sendable {
             for i in index..<end { open.payloadEnds.append(base &+ batch.payloadEnds[i] &- UInt32(payloadStart)) }
             open.payloadBytes.append(contentsOf: batch.payloadBytes[payloadStart..<payloadEnd])
             index = end
-            if open.count >= options.blockEvents || open.payloadBytes.count >= options.blockBytes { try seal() }
+            if open.count >= options.blockEvents || open.payloadBytes.count >= options.blockBytes {
+                try seal(dictionaries: dictionaries)
+            }
         }
         try flushIfDue()
     }
@@ -144,39 +153,68 @@ public final class CaptureWriter: @unchecked Sendable {
         return state.statistics
     }
 
-    private func seal() throws {
+    /// `dictionaries`: the caller's, when it has them at hand (then it may encode the block itself).
+    private func seal(dictionaries: TraceDictionaries? = nil) throws {
         guard !open.isEmpty else { return }
         let batch = open
         open = EventBatch(reservingCapacity: options.blockEvents, payloadBytes: options.blockBytes)
         openSince = nil
-        try seal(batch)
+        try seal(batch, dictionaries: dictionaries)
     }
 
-    private func seal(_ batch: EventBatch) throws {
+    private func seal(_ batch: EventBatch, dictionaries: TraceDictionaries? = nil) throws {
         sequence += 1
+        let droppedBefore = droppedSoFar
+        droppedSoFar &+= UInt64(BlockEncoder.drops(in: batch))
         let job = (batch, delta, sequence)
         delta = DictionaryDelta()
         if options.background {
-            var prehashed: [UInt64]?
-            if slots.wait(timeout: .now()) == .timedOut {
-                // The writer is behind and this thread would wait: it does part of the block's
-                // work meanwhile (the payload hashes the copy search needs; the same values the
-                // writer would compute). A writer that keeps up is never given them.
-                prehashed = BlockEncoder.payloadHashes(of: job.0)
+            // A writer that is behind (its queue full) would keep this thread waiting: this thread
+            // encodes the block itself meanwhile (sort, payload compaction, compression: the same
+            // bytes, from the same dictionaries, as the writer's), and the writer only appends it.
+            // The two cores share the encoding whichever of them is the busier.
+            var encoded: EncodedBlock?
+            let free = !options.callerEncodesAlways && slots.wait(timeout: .now()) == .success
+            if !free {
+                if let dictionaries {
+                    encoded = encodeHere(batch, dictionaries: dictionaries, sequence: job.2, droppedBefore: droppedBefore)
+                }
                 slots.wait()
             }
-            let hashes = prehashed
             let state = self.state
             let slots = self.slots
+            let block = encoded
             queue.async {
-                state.write(block: job.0, delta: job.1, sequence: job.2, hashes: hashes)
+                state.write(block: job.0, delta: job.1, sequence: job.2, droppedBefore: droppedBefore, encoded: block)
                 slots.signal()
             }
         } else {
-            state.write(block: job.0, delta: job.1, sequence: job.2)
+            state.write(block: job.0, delta: job.1, sequence: job.2, droppedBefore: droppedBefore)
         }
         try state.throwIfFailed()
     }
+
+    private func encodeHere(_ batch: EventBatch, dictionaries: TraceDictionaries, sequence: UInt64,
+                            droppedBefore: UInt64) -> EncodedBlock {
+        // Moved out and back: a copy left in the property would make every buffer copy on write.
+        var encoder = callerEncoder ?? BlockEncoder(writing: options.blockEncoding)
+        callerEncoder = nil
+        defer { callerEncoder = encoder }
+        let sorted = encoder.sortedByTime(batch)
+        var body = ByteWriter(capacity: batch.payloadBytes.count / 2 + 64 * batch.count)
+        var entry = IndexEntry(kind: .block, segment: 0, offset: 0, recordLength: 0)
+        encoder.encode(sorted, dictionaries: dictionaries, sequence: sequence, droppedBefore: droppedBefore,
+                       into: &body, entry: &entry)
+        return EncodedBlock(sorted: sorted, body: body.bytes, entry: entry)
+    }
+}
+
+/// A block the caller encoded (CaptureWriter.seal): its events in time order (for the summary),
+/// its body, and the index facts of its events; the writer appends it.
+struct EncodedBlock: Sendable {
+    var sorted: EventBatch
+    var body: [UInt8]
+    var entry: IndexEntry
 }
 
 /// The writer's file state; used from one thread at a time (the writer's queue).
@@ -200,7 +238,6 @@ final class WriterState: @unchecked Sendable {
     private var record = ByteWriter(capacity: 1 << 20)
     private var lastSync = ContinuousClock.now
     private var dirty = false
-    private var droppedSoFar: UInt64 = 0
     private var liveSegments: [(number: Int, bytes: Int64)] = []
     /// The last block sequence written, and what the open segment holds so far (for its seal).
     private var lastSequence: UInt64 = 0
@@ -230,23 +267,31 @@ final class WriterState: @unchecked Sendable {
         }
     }
 
-    /// `hashes`: the block's payload hashes when the caller computed them (BlockEncoder.payloadHashes).
-    func write(block batch: EventBatch, delta: DictionaryDelta, sequence: UInt64, hashes: [UInt64]? = nil) {
+    /// `encoded`: the block as the caller encoded it (CaptureWriter.seal), to be appended as it is.
+    func write(block batch: EventBatch, delta: DictionaryDelta, sequence: UInt64, droppedBefore: UInt64,
+               encoded: EncodedBlock? = nil) {
         delta.apply(to: &dictionaries)
         do {
             if segment == nil { try openSegment(dictionaries: dictionaries) }
             if let delta = DictionaryRecord.encode(dictionaries, from: &cursor) {
                 try writeRecord(.dictionary, body: delta)
             }
-            let sorted = encoder.sortedByTime(batch)
-            var entry = IndexEntry(kind: .block, segment: UInt32(segmentNumber), offset: 0, recordLength: 0)
+            let sorted: EventBatch
+            var entry: IndexEntry
             beginRecord(.block)
-            encoder.encode(sorted, dictionaries: dictionaries, sequence: sequence, droppedBefore: droppedSoFar,
-                           into: &record, entry: &entry, hashes: hashes.map { encoder.inSortedOrder($0) })
+            if let encoded {
+                sorted = encoded.sorted
+                entry = encoded.entry
+                record.bytes.append(contentsOf: encoded.body)
+            } else {
+                sorted = encoder.sortedByTime(batch)
+                entry = IndexEntry(kind: .block, segment: UInt32(segmentNumber), offset: 0, recordLength: 0)
+                encoder.encode(sorted, dictionaries: dictionaries, sequence: sequence, droppedBefore: droppedBefore,
+                               into: &record, entry: &entry)
+            }
             summarizer.append(sorted, sequence: sequence, to: &record, entry: &entry)
             endRecord()
             entry = try append(entry)
-            droppedSoFar &+= UInt64(entry.drops)
             statistics.events += batch.count
             statistics.blocks += 1
             lastSequence = sequence

@@ -101,41 +101,63 @@ import TraceModel
         #expect(created == (try coreutilsDate(["-u", "-d", "@\(seconds)", "+%Y-%m-%dT%H:%M:%SZ"])))
     }
 
-    /// The payload hashes a writer's caller computes while it would wait for a busy writer
-    /// (BlockEncoder.payloadHashes) give the very block the writer's own hashing gives: the same
-    /// bytes and index facts, on a batch out of time order (the hashes follow the sort) with copies
-    /// of recent payloads. Wrong hashes, or hashes left in arrival order, change the block: the
-    /// encoder does use what it is given.
-    @Test func prehashedBlocksAreTheSameBytes() throws {
+    /// Blocks the caller encodes itself while the writer is behind (CaptureWriter.seal) are the
+    /// very blocks the writer encodes: every block record of a capture whose caller encoded every
+    /// block is byte for byte that of one the writer encoded, over several segments, with events out
+    /// of time order (the sort), copies of recent payloads, drops (each header counts those before
+    /// it) and pids first seen mid-capture (the dictionaries as of each block).
+    @Test func blocksEncodedByTheCallerAreTheWritersBytes() throws {
+        let dir = try Erlang.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         var generator = SyntheticEvents(seed: 11)
         var batch = EventBatch()
-        generator.generate(6_000, into: &batch)
+        generator.generate(30_000, into: &batch)
         var order = Array(0..<batch.count)
         for i in stride(from: 0, to: order.count - 5, by: 5) { order.swapAt(i, i + 4) }
         var shuffled = EventBatch()
         for (p, k) in order.enumerated() {
+            if p % 1_000 == 999 {
+                shuffled.append(TraceEvent(time: batch.times[k], kind: .drop, value: Int64(p / 1_000)), payload: [])
+            }
             // Every third event repeats the payload of the one before it: copies within reach.
             shuffled.append(batch[k], payload: batch.payload(p % 3 == 0 && p > 0 ? order[p - 1] : k))
         }
-        func encoded(_ hashes: (inout BlockEncoder) -> [UInt64]?) -> ([UInt8], [UInt8]) {
-            var encoder = BlockEncoder()
-            let sorted = encoder.sortedByTime(shuffled)
-            #expect(encoder.lastSortMoved)
-            var body = ByteWriter()
-            var entry = IndexEntry(kind: .block, segment: 1, offset: 0, recordLength: 0)
-            let given = hashes(&encoder)
-            encoder.encode(sorted, dictionaries: generator.dictionaries, sequence: 1, droppedBefore: 0, into: &body,
-                           entry: &entry, hashes: given)
-            return (body.bytes, entry.encoded())
+        func write(_ name: String, callerEncodes: Bool) throws -> String {
+            var options = CaptureWriter.Options()
+            options.blockEvents = 700
+            options.segmentBytes = 96 << 10
+            options.callerEncodesAlways = callerEncodes
+            let path = dir.appendingPathComponent(name).path
+            let writer = try CaptureWriter(creating: path, options: options)
+            // The dictionaries as the decoder has them when it hands each part over.
+            var index = 0
+            while index < shuffled.count {
+                let n = min(shuffled.count - index, 1_234)
+                var part = EventBatch()
+                for i in index..<(index + n) { part.append(shuffled[i], payload: shuffled.payload(i)) }
+                try writer.append(part, dictionaries: generator.dictionaries)
+                index += n
+            }
+            try writer.close(stopReason: "test")
+            return path
         }
-        let arrival = BlockEncoder.payloadHashes(of: shuffled)
-        let own = encoded { _ in nil }
-        let given = encoded { $0.inSortedOrder(arrival) }
-        #expect(own.0 == given.0)
-        #expect(own.1 == given.1)
-        #expect(encoded { _ in arrival }.0 != own.0, "hashes in arrival order went unnoticed")
-        // A hash of its own for every event: no copy is found.
-        #expect(encoded { _ in (0..<arrival.count).map { UInt64($0) << 1 | 1 } }.0 != own.0, "wrong hashes went unnoticed")
+        let byWriter = try write("writer", callerEncodes: false)
+        let byCaller = try write("caller", callerEncodes: true)
+        func blocks(_ path: String) throws -> [[UInt8]] {
+            let segments = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".btseg") }.sorted()
+            return try segments.flatMap { name -> [[UInt8]] in
+                let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path + "/" + name)))
+                return try segmentRecords(path + "/" + name).filter { $0.type == 3 }
+                    .map { Array(bytes[$0.offset..<($0.offset + $0.length)]) }
+            }
+        }
+        let written = try blocks(byWriter)
+        #expect(written.count > 40)
+        #expect(try blocks(byCaller) == written)
+        let reader = try CaptureReader(opening: byCaller)
+        #expect(reader.problems.isEmpty, "\(reader.problems)")
+        #expect(reader.segmentNumbers.count > 2)
+        #expect(try reader.events().map(\.event) == (try CaptureReader(opening: byWriter).events().map(\.event)))
     }
 
     @Test func otpCaptureReadsBackAsDecoded() throws {
