@@ -1,6 +1,7 @@
 // Writes a capture: events are gathered into blocks (closed at `blockEvents` events, `blockBytes`
 // of payload, or `blockInterval` after the first event, whichever first); a background queue sorts,
-// encodes, compresses and appends them (the caller keeps decoding on the other core). Dictionary
+// encodes, compresses and appends them (the caller keeps decoding on the other core, and encodes a
+// block itself when the queue is full rather than wait). Dictionary
 // changes are written before the block that first uses them; segments rotate at `segmentBytes`;
 // with `retainBytes` only the newest segments are kept (flight recorder). Nothing written is ever
 // rewritten in place.
