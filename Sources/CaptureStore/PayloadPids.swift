@@ -212,10 +212,10 @@ struct PayloadPids {
                 guard end <= n else { return nil }
                 let raw = UnsafeRawBufferPointer(start: p + i, count: end - i)
                 i = end
-                var id = table.find(raw)
+                var id = table.find(raw, processes: d.processes.count)
                 if id == nil {
                     id = lookup(raw, d)
-                    table.insert(raw, value: id ?? 0)
+                    table.insert(raw, value: id ?? 0, processes: d.processes.count)
                 }
                 if let id, id != 0 {
                     flush(start, codeBytes: 6)
@@ -522,19 +522,28 @@ struct PidImage {
 }
 
 /// Raw pid bytes → process id (0: not replaceable), without allocating per lookup: the last few
-/// keys are compared first (payloads keep naming the same pids), then a hash map.
+/// keys are compared first (payloads keep naming the same pids), then a hash map. A 0 holds only
+/// while the dictionaries have as many processes as when it was looked up (`processes`): a pid a
+/// message names before its process is traced is compacted once the process is known, and what an
+/// encoder stores never depends on what it met before (two encoders of one capture, the writer's
+/// and its caller's, write the same bytes for a block).
 private struct RawPidTable {
-    var map: [Int: [(key: [UInt8], value: ProcessID)]] = [:]
-    var recent: [(key: [UInt8], value: ProcessID)] = []
+    typealias Entry = (key: [UInt8], value: ProcessID, processes: Int)
+    var map: [Int: [Entry]] = [:]
+    var recent: [Entry] = []
     var next = 0
 
-    mutating func find(_ raw: UnsafeRawBufferPointer) -> ProcessID? {
+    /// The id cached for `raw`; nil when none, or when it is a 0 from fewer processes than
+    /// `processes` (look it up again).
+    @inline(__always)
+    mutating func find(_ raw: UnsafeRawBufferPointer, processes: Int) -> ProcessID? {
         for entry in recent where entry.key.count == raw.count {
             let same = entry.key.withUnsafeBytes { memcmpRawBytes($0.baseAddress!, raw.baseAddress!, raw.count) }
-            if same { return entry.value }
+            if same { return entry.value != 0 || entry.processes == processes ? entry.value : nil }
         }
         guard let bucket = map[Self.hash(raw)] else { return nil }
         for entry in bucket where entry.key.elementsEqual(raw) {
+            guard entry.value != 0 || entry.processes == processes else { return nil }
             remember(entry)
             return entry.value
         }
@@ -546,18 +555,32 @@ private struct RawPidTable {
     static let limit = 1 << 16
     var entries = 0
 
-    mutating func insert(_ raw: UnsafeRawBufferPointer, value: ProcessID) {
+    /// Caches `value` for `raw` (replacing what was cached for it).
+    mutating func insert(_ raw: UnsafeRawBufferPointer, value: ProcessID, processes: Int) {
         if entries >= Self.limit {
             map.removeAll(keepingCapacity: true)
+            recent.removeAll(keepingCapacity: true)
+            next = 0
             entries = 0
         }
-        entries += 1
-        let entry = (Array(raw), value)
-        map[Self.hash(raw), default: []].append(entry)
+        let entry: Entry = (Array(raw), value, processes)
+        let h = Self.hash(raw)
+        if let k = map[h]?.firstIndex(where: { $0.key.elementsEqual(raw) }) {
+            // A 0 looked up again: replaced where it is.
+            map[h]?[k] = entry
+            if let r = recent.firstIndex(where: { $0.key.elementsEqual(raw) }) {
+                recent[r] = entry
+                return
+            }
+        } else {
+            entries += 1
+            map[h, default: []].append(entry)
+        }
         remember(entry)
     }
 
-    private mutating func remember(_ entry: (key: [UInt8], value: ProcessID)) {
+    /// (Only for a key not in `recent`: `find` looks there first, `insert` replaces it there.)
+    private mutating func remember(_ entry: Entry) {
         if recent.count < 4 { recent.append(entry) } else { recent[next] = entry }
         next = (next + 1) & 3
     }

@@ -160,6 +160,41 @@ import TraceModel
         #expect(try reader.events().map(\.event) == (try CaptureReader(opening: byWriter).events().map(\.event)))
     }
 
+    /// A pid a message names before its process is known is stored as it came; once the process is
+    /// in the dictionaries the same encoder compacts it, as a fresh encoder does: what a block is
+    /// stored as never depends on what its encoder met before (the writer and its caller encode
+    /// blocks of one capture, in whatever turns the two threads take).
+    @Test func aPidNamedBeforeItsProcessIsKnownIsCompactedOnceItIs() throws {
+        var dictionaries = TraceDictionaries()
+        let node = dictionaries.intern(node: "a@host")
+        let sender = dictionaries.intern(process: .pid(node: node, id: 80, serial: 0, creation: 1))
+        // {<0.81.0>, 70000} with <0.81.0> as NEW_PID_EXT, its node as ATOM_EXT (as trace ports write it).
+        let named: [UInt8] = [88, 100, 0, 6] + Array("a@host".utf8) + [0, 0, 0, 81, 0, 0, 0, 0, 0, 0, 0, 1]
+        var batch = EventBatch()
+        for i in 0..<50 {
+            // {<0.81.0>, 70000 + i}: no two the same (no copies).
+            let n = UInt32(70_000 + i)
+            let message: [UInt8] = [104, 2] + named + [98, UInt8(n >> 24), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)]
+            batch.append(TraceEvent(time: 1_000 + Int64(i), node: node, pid: sender, kind: .send, peer: sender),
+                         payload: message)
+        }
+        func encode(_ encoder: inout BlockEncoder, _ d: TraceDictionaries) -> (body: [UInt8], stored: Int) {
+            var body = ByteWriter()
+            var entry = IndexEntry(kind: .block, segment: 1, offset: 0, recordLength: 0)
+            encoder.encode(batch, dictionaries: d, sequence: 1, droppedBefore: 0, into: &body, entry: &entry)
+            return (body.bytes, encoder.payloadBuffers.payload.count)
+        }
+        var early = BlockEncoder()
+        let unknown = encode(&early, dictionaries)
+        _ = dictionaries.intern(process: .pid(node: node, id: 81, serial: 0, creation: 1))
+        let later = encode(&early, dictionaries)
+        var fresh = BlockEncoder()
+        let known = encode(&fresh, dictionaries)
+        #expect(later.body == known.body)
+        // Compacted once known: each payload's 23 bytes of pid became a code of two.
+        #expect(known.stored <= unknown.stored - 50 * 20, "\(unknown.stored) → \(known.stored) stored bytes")
+    }
+
     @Test func otpCaptureReadsBackAsDecoded() throws {
         try expectReadsBackAsDecoded { trace in "bt_work:file(\"\(trace)\", 1500)" }
     }
