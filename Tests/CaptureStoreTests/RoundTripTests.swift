@@ -128,17 +128,7 @@ import TraceModel
             options.segmentBytes = 96 << 10
             options.callerEncodesAlways = callerEncodes
             let path = dir.appendingPathComponent(name).path
-            let writer = try CaptureWriter(creating: path, options: options)
-            // The dictionaries as the decoder has them when it hands each part over.
-            var index = 0
-            while index < shuffled.count {
-                let n = min(shuffled.count - index, 1_234)
-                var part = EventBatch()
-                for i in index..<(index + n) { part.append(shuffled[i], payload: shuffled.payload(i)) }
-                try writer.append(part, dictionaries: generator.dictionaries)
-                index += n
-            }
-            try writer.close(stopReason: "test")
+            try self.write(shuffled, dictionaries: generator.dictionaries, to: path, options: options)
             return path
         }
         let byWriter = try write("writer", callerEncodes: false)
