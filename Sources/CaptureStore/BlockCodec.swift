@@ -91,17 +91,10 @@ struct BlockEncoder {
         return sorted
     }
 
-    /// The drops a block of `batch` counts (its index entry's `drops`): what the next block's
-    /// header adds to the drops before it.
-    static func drops(in batch: EventBatch) -> UInt32 {
-        var drops: UInt64 = 0
-        batch.kinds.withUnsafeBufferPointer { kinds in
-            batch.values.withUnsafeBufferPointer { values in
-                for i in 0..<kinds.count where kinds[i] == .drop { drops &+= UInt64(max(values[i], 0)) }
-            }
-        }
-        return UInt32(clamping: drops)
-    }
+    /// Where a block body's header holds the drops before it (after sequence, times and count):
+    /// the writer puts it there in a block its caller encoded (CaptureWriter.seal), whose drops
+    /// before only the writer knows.
+    static let droppedBeforeOffset = 28
 
     /// Sorts `order` by `times` (stable) by insertion; false, leaving `order` a permutation still,
     /// when that took more than `moves` moves.
@@ -264,6 +257,7 @@ struct BlockEncoder {
         out.i64(timeMin)
         out.i64(timeMax)
         out.u32(UInt32(n))
+        // At `droppedBeforeOffset` of the body.
         out.u64(droppedBefore)
         out.u8(UInt8(columns.count)); out.u8(encoding.rawValue); out.u16(0)
         let directoryStart = out.bytes.count

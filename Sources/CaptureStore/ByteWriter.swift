@@ -26,6 +26,11 @@ struct ByteWriter {
         bytes.append(contentsOf: utf8)
     }
 
+    mutating func patchU64(_ v: UInt64, at offset: Int) {
+        patchU32(UInt32(truncatingIfNeeded: v), at: offset)
+        patchU32(UInt32(truncatingIfNeeded: v >> 32), at: offset + 4)
+    }
+
     mutating func patchU32(_ v: UInt32, at offset: Int) {
         withUnsafeBytes(of: v.littleEndian) { raw in
             for i in 0..<4 { bytes[offset + i] = raw[i] }

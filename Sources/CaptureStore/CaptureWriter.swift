@@ -53,8 +53,6 @@ public final class CaptureWriter: @unchecked Sendable {
     private let slots = DispatchSemaphore(value: 3)
     /// Encodes the blocks this thread seals while the writer is behind (made at the first).
     private var callerEncoder: BlockEncoder?
-    /// The drops in every block sealed so far (each block's header carries those before it).
-    private var droppedSoFar: UInt64 = 0
     private let state: WriterState
     private var closed = false
 
@@ -165,8 +163,6 @@ public final class CaptureWriter: @unchecked Sendable {
 
     private func seal(_ batch: EventBatch, dictionaries: TraceDictionaries? = nil) throws {
         sequence += 1
-        let droppedBefore = droppedSoFar
-        droppedSoFar &+= UInt64(BlockEncoder.drops(in: batch))
         let job = (batch, delta, sequence)
         delta = DictionaryDelta()
         if options.background {
@@ -178,7 +174,7 @@ public final class CaptureWriter: @unchecked Sendable {
             let free = !options.callerEncodesAlways && slots.wait(timeout: .now()) == .success
             if !free {
                 if let dictionaries {
-                    encoded = encodeHere(batch, dictionaries: dictionaries, sequence: job.2, droppedBefore: droppedBefore)
+                    encoded = encodeHere(batch, dictionaries: dictionaries, sequence: job.2)
                 }
                 slots.wait()
             }
@@ -186,17 +182,17 @@ public final class CaptureWriter: @unchecked Sendable {
             let slots = self.slots
             let block = encoded
             queue.async {
-                state.write(block: job.0, delta: job.1, sequence: job.2, droppedBefore: droppedBefore, encoded: block)
+                state.write(block: job.0, delta: job.1, sequence: job.2, encoded: block)
                 slots.signal()
             }
         } else {
-            state.write(block: job.0, delta: job.1, sequence: job.2, droppedBefore: droppedBefore)
+            state.write(block: job.0, delta: job.1, sequence: job.2)
         }
         try state.throwIfFailed()
     }
 
-    private func encodeHere(_ batch: EventBatch, dictionaries: TraceDictionaries, sequence: UInt64,
-                            droppedBefore: UInt64) -> EncodedBlock {
+    /// The block's drops before are the writer's to put in (`WriterState.write`): 0 here.
+    private func encodeHere(_ batch: EventBatch, dictionaries: TraceDictionaries, sequence: UInt64) -> EncodedBlock {
         // Moved out and back: a copy left in the property would make every buffer copy on write.
         var encoder = callerEncoder ?? BlockEncoder(writing: options.blockEncoding)
         callerEncoder = nil
@@ -204,7 +200,7 @@ public final class CaptureWriter: @unchecked Sendable {
         let sorted = encoder.sortedByTime(batch)
         var body = ByteWriter(capacity: batch.payloadBytes.count / 2 + 64 * batch.count)
         var entry = IndexEntry(kind: .block, segment: 0, offset: 0, recordLength: 0)
-        encoder.encode(sorted, dictionaries: dictionaries, sequence: sequence, droppedBefore: droppedBefore,
+        encoder.encode(sorted, dictionaries: dictionaries, sequence: sequence, droppedBefore: 0,
                        into: &body, entry: &entry)
         return EncodedBlock(sorted: sorted, body: body.bytes, entry: entry)
     }
@@ -239,6 +235,7 @@ final class WriterState: @unchecked Sendable {
     private var record = ByteWriter(capacity: 1 << 20)
     private var lastSync = ContinuousClock.now
     private var dirty = false
+    private var droppedSoFar: UInt64 = 0
     private var liveSegments: [(number: Int, bytes: Int64)] = []
     /// The last block sequence written, and what the open segment holds so far (for its seal).
     private var lastSequence: UInt64 = 0
@@ -269,8 +266,7 @@ final class WriterState: @unchecked Sendable {
     }
 
     /// `encoded`: the block as the caller encoded it (CaptureWriter.seal), to be appended as it is.
-    func write(block batch: EventBatch, delta: DictionaryDelta, sequence: UInt64, droppedBefore: UInt64,
-               encoded: EncodedBlock? = nil) {
+    func write(block batch: EventBatch, delta: DictionaryDelta, sequence: UInt64, encoded: EncodedBlock? = nil) {
         delta.apply(to: &dictionaries)
         do {
             if segment == nil { try openSegment(dictionaries: dictionaries) }
@@ -284,15 +280,17 @@ final class WriterState: @unchecked Sendable {
                 sorted = encoded.sorted
                 entry = encoded.entry
                 record.bytes.append(contentsOf: encoded.body)
+                record.patchU64(droppedSoFar, at: Format.recordHeaderSize + BlockEncoder.droppedBeforeOffset)
             } else {
                 sorted = encoder.sortedByTime(batch)
                 entry = IndexEntry(kind: .block, segment: UInt32(segmentNumber), offset: 0, recordLength: 0)
-                encoder.encode(sorted, dictionaries: dictionaries, sequence: sequence, droppedBefore: droppedBefore,
+                encoder.encode(sorted, dictionaries: dictionaries, sequence: sequence, droppedBefore: droppedSoFar,
                                into: &record, entry: &entry)
             }
             summarizer.append(sorted, sequence: sequence, to: &record, entry: &entry)
             endRecord()
             entry = try append(entry)
+            droppedSoFar &+= UInt64(entry.drops)
             statistics.events += batch.count
             statistics.blocks += 1
             lastSequence = sequence

@@ -88,12 +88,15 @@ import TraceModel
     @Test func createdAtIsTheUTCTimeOfWriting() throws {
         let dir = try Erlang.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let before = try #require(Int(try coreutilsDate(["-u", "+%s"])))
-        var generator = SyntheticEvents(seed: 4)
-        var batch = EventBatch()
-        generator.generate(10, into: &batch)
+        let beamtrace = try #require(BuiltProducts.executable("beamtrace"))
         let path = dir.appendingPathComponent("cap").path
-        try write(batch, dictionaries: generator.dictionaries, to: path, options: CaptureWriter.Options())
+        // Written by a process whose local time is 5 h 30 min from UTC (a POSIX TZ, no tzdata
+        // needed): a local time in `createdAt` would miss the window by that much.
+        var environment = ProcessInfo.processInfo.environment
+        environment["TZ"] = "XYZ-5:30"
+        let before = try #require(Int(try coreutilsDate(["-u", "+%s"])))
+        let run = try Shell.runCapturing(beamtrace, ["synth", "-o", path, "--events", "10"], environment: environment)
+        #expect(run.status == 0, "\(run.stderr)")
         let after = try #require(Int(try coreutilsDate(["-u", "+%s"])))
         let created = try CaptureReader(opening: path).meta.createdAt
         let seconds = try #require(Int(try coreutilsDate(["-u", "-d", created, "+%s"])))
@@ -127,6 +130,8 @@ import TraceModel
             options.blockEvents = 700
             options.segmentBytes = 96 << 10
             options.callerEncodesAlways = callerEncodes
+            // The writer's own blocks on the caller's thread, in order: none can be the caller's.
+            options.background = callerEncodes
             let path = dir.appendingPathComponent(name).path
             try self.write(shuffled, dictionaries: generator.dictionaries, to: path, options: options)
             return path
