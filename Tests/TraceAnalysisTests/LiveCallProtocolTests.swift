@@ -206,10 +206,12 @@ struct LiveCallProtocolTests {
             return true
         }
         let spawned = try #require(events.first { $0.event.kind == .spawned && d.processText($0.event.pid) == callee }?.event)
-        // The caller's last traced call: it is stuck in erpc:call after it, so that call came before
-        // the spawn whatever the two clocks say (on a loaded machine the recording's own offset can
-        // already stamp the spawn before it; the shift below puts it just before it either way).
-        let lastCall = try #require(events.last { $0.event.pid == spawned.peer && $0.event.kind == .call }?.event)
+        // The caller's last traced call before the spawn. On a loaded machine the recording's own
+        // offset can already stamp the spawn before every call of the caller: then its first call,
+        // which came before erpc:call too (its later ones can be inside it). The shift below puts the
+        // spawn just before that call either way.
+        let callerCalls = events.filter { $0.event.pid == spawned.peer && $0.event.kind == .call }.map(\.event)
+        let lastCall = try #require(callerCalls.last { $0.time < spawned.time } ?? callerCalls.first)
         let shift = spawned.time - lastCall.time + 1_000_000
         let calleeNode = spawned.node
         for i in events.indices where events[i].event.node == calleeNode { events[i].event.time -= shift }
